@@ -1,0 +1,63 @@
+import * as tf from '@tensorflow/tfjs';
+
+/** The model zoo. Names are what users type after `--model`. */
+export const MODEL_NAMES = ['mlp', 'cnn'] as const;
+export type ModelName = (typeof MODEL_NAMES)[number];
+
+export interface ModelOptions {
+  /** Seed for the initializers, so a run's initial global model is reproducible. */
+  seed?: number;
+  numClasses?: number;
+  /** Input image shape [height, width, channels]. */
+  inputShape?: [number, number, number];
+}
+
+export function isModelName(name: string): name is ModelName {
+  return (MODEL_NAMES as readonly string[]).includes(name);
+}
+
+/**
+ * The FedAvg paper's models (McMahan et al. 2017, section 3):
+ * - `mlp`, the "2NN": two hidden layers of 200 ReLU units (199,210 parameters on MNIST);
+ * - `cnn`: conv5x5x32 - maxpool2 - conv5x5x64 - maxpool2 - dense512 - dense10, 'same' padding
+ *   (1,663,370 parameters on MNIST).
+ * Both output logits (no softmax): the loss applies softmax itself, which is stabler.
+ */
+export function createModel(name: ModelName, options: ModelOptions = {}): tf.Sequential {
+  const { seed = 1, numClasses = 10, inputShape = [28, 28, 1] } = options;
+  // Each layer gets its own seed so layers are not initialised with the same stream.
+  let layerSeed = seed * 1000;
+  const kernelInitializer = () => tf.initializers.glorotUniform({ seed: layerSeed++ });
+
+  const model = tf.sequential({ name });
+  if (name === 'mlp') {
+    model.add(tf.layers.flatten({ inputShape }));
+    model.add(tf.layers.dense({ units: 200, activation: 'relu', kernelInitializer: kernelInitializer() }));
+    model.add(tf.layers.dense({ units: 200, activation: 'relu', kernelInitializer: kernelInitializer() }));
+  } else {
+    model.add(
+      tf.layers.conv2d({
+        inputShape,
+        filters: 32,
+        kernelSize: 5,
+        padding: 'same',
+        activation: 'relu',
+        kernelInitializer: kernelInitializer(),
+      }),
+    );
+    model.add(tf.layers.maxPooling2d({ poolSize: 2, strides: 2 }));
+    model.add(
+      tf.layers.conv2d({ filters: 64, kernelSize: 5, padding: 'same', activation: 'relu', kernelInitializer: kernelInitializer() }),
+    );
+    model.add(tf.layers.maxPooling2d({ poolSize: 2, strides: 2 }));
+    model.add(tf.layers.flatten());
+    model.add(tf.layers.dense({ units: 512, activation: 'relu', kernelInitializer: kernelInitializer() }));
+  }
+  model.add(tf.layers.dense({ units: numClasses, kernelInitializer: kernelInitializer() }));
+  return model;
+}
+
+/** Rebuilds a model from its Keras-style topology JSON (what `welcome` carries). */
+export async function modelFromTopology(topology: object): Promise<tf.LayersModel> {
+  return tf.models.modelFromJSON({ modelTopology: topology } as tf.io.ModelJSON as never);
+}
