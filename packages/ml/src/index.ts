@@ -1,1 +1,9 @@
 export * from './models.js';
+export {
+  BACKEND_CHOICES,
+  initBackend,
+  isBackendChoice,
+  type BackendChoice,
+  type BackendInfo,
+  type InitBackendOptions,
+} from './backend-select.js';

@@ -1,0 +1,16 @@
+#include "fl_common.h"
+#include "tuning.h"
+
+int fl_tuning[TUNE_COUNT] = {
+    16384, /* conv forward / input-gradient im2col chunk: 64 KB, stays in L2 with the filter */
+    16384, /* filter-gradient im2col chunk */
+    64,    /* matmul rows per task */
+    32768, /* elementwise floats per task */
+};
+
+EXPORT(fl_tune) int fl_tune(int which, int value) {
+  if (which < 0 || which >= TUNE_COUNT) return -1;
+  int old = fl_tuning[which];
+  if (value > 0) fl_tuning[which] = value;
+  return old;
+}

@@ -1,0 +1,13 @@
+/** Converts a tfjs Conv2DInfo into the integer arguments conv2d.c takes. */
+import type { backend_util } from '@tensorflow/tfjs';
+
+/** [batch, inH, inW, inC, outH, outW, outC, kH, kW, strideH, strideW, dilH, dilW, padTop, padLeft] */
+export type ConvDims = [number, number, number, number, number, number, number, number, number, number, number, number, number, number, number];
+
+export function convDims(c: backend_util.Conv2DInfo): ConvDims {
+  return [
+    c.batchSize, c.inHeight, c.inWidth, c.inChannels, c.outHeight, c.outWidth, c.outChannels,
+    c.filterHeight, c.filterWidth, c.strideHeight, c.strideWidth, c.dilationHeight, c.dilationWidth,
+    c.padInfo.top, c.padInfo.left,
+  ];
+}

@@ -1,0 +1,88 @@
+/**
+ * `@fedlink/ml/node`: the Node-only half of backend selection. Registers the `fedlink`
+ * backend with worker threads, and tries tfjs-node (an optional peer dependency) first.
+ */
+import { availableParallelism } from 'node:os';
+import * as tf from '@tensorflow/tfjs';
+import type { BackendChoice, BackendInfo, InitBackendOptions } from './backend-select.js';
+import { BackendFedlink, FEDLINK_BACKEND } from './fast/backend.js';
+import { nodeThreadSpawner } from './fast/node-threads.js';
+import { describeFedlink, registerFedlinkBackend as registerWith } from './fast/register.js';
+
+export { BackendFedlink, FEDLINK_BACKEND } from './fast/backend.js';
+export { FEDLINK_KERNELS } from './fast/register.js';
+export { Tune } from './fast/wasm-kernels.js';
+
+/** Threads for fedlink's kernels: FEDLINK_THREADS, else every core (at most 8). */
+export function defaultKernelThreads(): number {
+  const env = Number(process.env.FEDLINK_THREADS);
+  if (Number.isInteger(env) && env > 0) return env;
+  return Math.min(8, Math.max(1, availableParallelism()));
+}
+
+/** Registers `fedlink` with worker_threads; false if it was registered already or wasm lacks SIMD/threads. */
+export function registerFedlinkBackend(options: InitBackendOptions = {}): boolean {
+  return registerWith({ threads: options.threads ?? defaultKernelThreads(), spawner: nodeThreadSpawner });
+}
+
+async function trySet(name: string): Promise<boolean> {
+  try {
+    return await tf.setBackend(name);
+  } catch {
+    return false;
+  }
+}
+
+/** tfjs-node registers 'tensorflow' when imported; it is not a dependency, so it may be absent. */
+async function loadTfjsNode(): Promise<boolean> {
+  if (tf.findBackendFactory('tensorflow') != null) return true;
+  for (const name of ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu']) {
+    try {
+      await import(name);
+      return true;
+    } catch {
+      // not installed (or its native library failed to load): try the next
+    }
+  }
+  return false;
+}
+
+async function start(name: string, options: InitBackendOptions): Promise<BackendInfo | undefined> {
+  switch (name) {
+    case 'tensorflow':
+      if (!(await loadTfjsNode()) || !(await trySet('tensorflow'))) return undefined;
+      return { name: 'tensorflow', detail: 'tfjs-node (libtensorflow, native)' };
+    case 'fedlink': {
+      registerFedlinkBackend(options);
+      if (tf.findBackendFactory(FEDLINK_BACKEND) == null || !(await trySet(FEDLINK_BACKEND))) return undefined;
+      const backend = tf.backend();
+      const detail = backend instanceof BackendFedlink ? describeFedlink(backend) : 'fedlink';
+      return { name: FEDLINK_BACKEND, detail };
+    }
+    case 'wasm':
+      try {
+        await import('@tensorflow/tfjs-backend-wasm');
+      } catch {
+        return undefined;
+      }
+      if (!(await trySet('wasm'))) return undefined;
+      return { name: 'wasm', detail: 'tfjs-backend-wasm (stock kernels, single thread in Node)' };
+    case 'cpu':
+      if (!(await trySet('cpu'))) return undefined;
+      return { name: 'cpu', detail: 'tfjs cpu (plain JavaScript)' };
+    default:
+      return undefined; // webgl / webgpu need a browser
+  }
+}
+
+export async function initNodeBackend(choice: BackendChoice, options: InitBackendOptions = {}): Promise<BackendInfo> {
+  const order = choice === 'auto' ? ['tensorflow', FEDLINK_BACKEND, 'cpu'] : [choice];
+  for (const name of order) {
+    const info = await start(name, options);
+    if (info) {
+      await tf.ready();
+      return info;
+    }
+  }
+  throw new Error(`could not initialise tfjs backend '${choice}' in Node`);
+}
