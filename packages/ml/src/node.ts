@@ -12,6 +12,7 @@ import { describeFedlink, registerFedlinkBackend as registerWith } from './fast/
 export { BackendFedlink, FEDLINK_BACKEND } from './fast/backend.js';
 export { FEDLINK_KERNELS } from './fast/register.js';
 export { Tune } from './fast/wasm-kernels.js';
+export { kernelCallCounts, type KernelCounts } from './fast/kernels/kernel-util.js';
 
 /** Threads for fedlink's kernels: FEDLINK_THREADS, else every core (at most 8). */
 export function defaultKernelThreads(): number {

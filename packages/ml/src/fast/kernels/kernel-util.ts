@@ -20,11 +20,32 @@ export interface FastArgs {
 }
 export type FastPath = (args: FastArgs) => TensorInfo | undefined;
 
+export interface KernelCounts {
+  /** Calls served by the wasm kernel. */
+  fast: number;
+  /** Calls handed to the cpu kernel (unsupported dtype, layout or broadcast). */
+  fallback: number;
+}
+const counts = new Map<string, KernelCounts>();
+
+/** How often each fedlink kernel took its wasm path, so tests can prove it ran. */
+export function kernelCallCounts(): Record<string, KernelCounts> {
+  const out: Record<string, KernelCounts> = {};
+  for (const [name, c] of counts) out[name] = { ...c };
+  return out;
+}
+
 export function fedlinkKernel(kernelName: string, fast: FastPath): KernelConfig {
   let cpu: KernelFunc | undefined;
+  const count: KernelCounts = { fast: 0, fallback: 0 };
+  counts.set(kernelName, count);
   const kernelFunc: KernelFunc = (args) => {
     const out = fast({ inputs: args.inputs, backend: args.backend as BackendFedlink, attrs: args.attrs ?? {} });
-    if (out !== undefined) return out;
+    if (out !== undefined) {
+      count.fast++;
+      return out;
+    }
+    count.fallback++;
     cpu ??= getKernel(kernelName, 'cpu')?.kernelFunc;
     if (!cpu) throw new Error(`fedlink: no cpu fallback for kernel ${kernelName}`);
     return cpu(args);

@@ -1,0 +1,69 @@
+/**
+ * The bench's own minimal training loop: SGD (lr 0.05) on softmax cross-entropy, one
+ * `optimizer.minimize` inside `tf.tidy` per step, on random data of MNIST shape. It
+ * measures speed only, so the data is noise.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { createModel, type ModelName } from '@fedlink/ml';
+
+export interface Trainer {
+  step(): void;
+  dispose(): void;
+}
+
+/** Distinct batches cycled through, so no single input stays hot in cache. */
+const BATCHES = 8;
+
+export function makeTrainer(model: ModelName, batch: number, seed = 1): Trainer {
+  const net = createModel(model, { seed });
+  const optimizer = tf.train.sgd(0.05);
+  const xs: tf.Tensor4D[] = [];
+  const ys: tf.Tensor[] = [];
+  for (let i = 0; i < BATCHES; i++) {
+    xs.push(tf.randomNormal([batch, 28, 28, 1], 0, 1, 'float32', seed + i));
+    ys.push(tf.tidy(() => tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', seed + i) as tf.Tensor1D, 10).toFloat()));
+  }
+  let i = 0;
+  return {
+    step() {
+      const x = xs[i % BATCHES]!;
+      const y = ys[i % BATCHES]!;
+      i++;
+      tf.tidy(() => {
+        optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, net.apply(x, { training: true }) as tf.Tensor), false);
+      });
+    },
+    dispose() {
+      net.dispose();
+      optimizer.dispose();
+      tf.dispose([...xs, ...ys]);
+    },
+  };
+}
+
+export interface Timing {
+  samplesPerS: number;
+  steps: number;
+  seconds: number;
+}
+
+/**
+ * One warm-up step, then steps until `minSeconds` have passed (at least `minSteps`). A
+ * backend so slow that its warm-up step alone exceeds the budget is timed on that step.
+ */
+export function timeTraining(trainer: Trainer, batch: number, minSeconds: number, minSteps = 3): Timing {
+  const w0 = performance.now();
+  trainer.step();
+  const warm = (performance.now() - w0) / 1000;
+  if (warm > minSeconds) return { samplesPerS: batch / warm, steps: 1, seconds: warm };
+  for (let k = 0; k < 2; k++) trainer.step();
+  let steps = 0;
+  const t0 = performance.now();
+  let elapsed = 0;
+  while (steps < minSteps || elapsed < minSeconds) {
+    trainer.step();
+    steps++;
+    elapsed = (performance.now() - t0) / 1000;
+  }
+  return { samplesPerS: (steps * batch) / elapsed, steps, seconds: elapsed };
+}

@@ -1,0 +1,191 @@
+/**
+ * Every fedlink wasm kernel against the stock cpu backend: forward values and, through
+ * tf.grad, the gradient kernels, over strides 1/2, 'same'/'valid', odd sizes, channel
+ * counts that do and do not fill SIMD lanes, and batch 1 and 64. The largest absolute
+ * difference per case is printed at the end.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { kernelCallCounts } from '@fedlink/ml/node';
+import { compareBackends, disposeFedlink, initFedlink, randomValues, tolerance, type Comparison } from './helpers/backends.js';
+
+const report: string[] = [];
+beforeAll(initFedlink);
+afterAll(() => {
+  disposeFedlink();
+  console.log(`fedlink vs cpu, max abs difference per case:\n${report.join('\n')}`);
+});
+
+/** Compares, records, and checks that the named kernels took their wasm path. */
+async function check(label: string, kernels: string[], f: () => tf.Tensor[]): Promise<Comparison> {
+  const before = kernelCallCounts();
+  const c = await compareBackends(f);
+  const after = kernelCallCounts();
+  report.push(`  ${label.padEnd(58)} ${c.maxAbsDiff.toExponential(2)} (max |ref| ${c.maxAbsRef.toFixed(2)})`);
+  expect(c.nanMismatches).toBe(0);
+  expect(c.maxAbsDiff).toBeLessThanOrEqual(tolerance(c));
+  for (const k of kernels) {
+    expect(after[k]!.fast).toBeGreaterThan(before[k]!.fast);
+    expect(after[k]!.fallback).toBe(before[k]!.fallback);
+  }
+  return c;
+}
+
+const t4 = (shape: [number, number, number, number], seed: number, scale = 1) =>
+  tf.tensor4d(randomValues(shape[0] * shape[1] * shape[2] * shape[3], seed, scale), shape);
+
+describe('Conv2D, Conv2DBackpropInput, Conv2DBackpropFilter', () => {
+  // [batch, h, w, inC, kh, kw, outC]
+  const geometries: [number, number, number, number, number, number, number][] = [
+    [1, 9, 7, 1, 5, 5, 32], // the paper CNN's first layer shape, odd image
+    [64, 9, 9, 3, 3, 3, 5], // batch 64, channels that do not fill lanes
+    [1, 11, 13, 8, 3, 2, 12], // asymmetric filter, panel remainder (12 = 8 + 4)
+    [64, 6, 7, 4, 1, 1, 9], // 1x1 filter
+    [1, 10, 10, 16, 5, 5, 24], // like the paper CNN's second layer, smaller so cpu stays quick
+  ];
+  const cases = geometries.flatMap((g) =>
+    [1, 2].flatMap((stride) => (['same', 'valid'] as const).map((pad) => ({ g, stride, pad }))),
+  );
+  test.each(cases)('%j', async ({ g, stride, pad }) => {
+    const [b, h, w, ci, kh, kw, co] = g;
+    if (pad === 'valid' && (kh > h || kw > w)) return;
+    const label = `conv b${b} ${h}x${w}x${ci} k${kh}x${kw}x${co} s${stride} ${pad}`;
+    await check(label, ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter'], () => {
+      const x = t4([b, h, w, ci], 1);
+      const f = t4([kh, kw, ci, co], 2, 0.5);
+      const y = tf.conv2d(x, f, stride, pad);
+      const dy = tf.tensor(randomValues(y.size, 3), y.shape);
+      const g2 = tf.grads((xx: tf.Tensor, ff: tf.Tensor) =>
+        tf.conv2d(xx as tf.Tensor4D, ff as tf.Tensor4D, stride, pad).mul(dy).sum(),
+      )([x, f]);
+      return [y, ...g2];
+    });
+  });
+
+  test('dilated forward and explicit padding', async () => {
+    await check('conv dilation 2, explicit pad', ['Conv2D'], () => {
+      const x = t4([3, 10, 9, 6], 4);
+      const f = t4([3, 3, 6, 10], 5);
+      const explicit: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [1, 2], [0, 1], [0, 0]];
+      return [tf.conv2d(x, f, 1, 'same', 'NHWC', 2), tf.conv2d(x, f, [2, 1], explicit)];
+    });
+  });
+});
+
+describe('MaxPool and MaxPoolGrad', () => {
+  const cases: { b: number; h: number; w: number; c: number; k: number; s: number; pad: 'same' | 'valid' }[] = [];
+  for (const b of [1, 64])
+    for (const c of [3, 8])
+      for (const [k, s] of [[2, 2], [3, 2], [3, 1]])
+        for (const pad of ['same', 'valid'] as const) cases.push({ b, h: 7, w: 9, c, k: k!, s: s!, pad });
+  test.each(cases)('%j', async ({ b, h, w, c, k, s, pad }) => {
+    await check(`maxpool b${b} ${h}x${w}x${c} k${k} s${s} ${pad}`, ['MaxPool', 'MaxPoolGrad'], () => {
+      // Rounded, rectified values: many ties, so the tie rule (first maximum) is exercised.
+      const x = tf.tidy(() => t4([b, h, w, c], 6, 2).mul(2).round().div(2));
+      const dy = tf.tidy(() => {
+        const shape = tf.maxPool(x, k, s, pad).shape;
+        return tf.tensor(randomValues(shape.reduce((p, d) => p * d, 1), 7), shape);
+      });
+      const y = tf.maxPool(x, k, s, pad);
+      const dx = tf.grad((xx: tf.Tensor) => tf.maxPool(xx as tf.Tensor4D, k, s, pad).mul(dy).sum())(x);
+      return [y, dx];
+    });
+  });
+});
+
+describe('BatchMatMul and _FusedMatMul', () => {
+  const dims: [number, number, number][] = [[1, 7, 9], [10, 33, 16], [64, 1, 9], [13, 200, 21]];
+  const cases = dims.flatMap((d) =>
+    [false, true].flatMap((ta) => [false, true].map((tb) => ({ d, ta, tb }))),
+  );
+  test.each(cases)('%j', async ({ d: [m, k, n], ta, tb }) => {
+    await check(`matmul ${m}x${k}x${n} tA=${ta} tB=${tb}`, ['BatchMatMul'], () => {
+      const a = tf.tensor2d(randomValues(m * k, 8), ta ? [k, m] : [m, k]);
+      const b = tf.tensor2d(randomValues(k * n, 9), tb ? [n, k] : [k, n]);
+      const y = tf.matMul(a, b, ta, tb);
+      const dy = tf.tensor2d(randomValues(m * n, 10), [m, n]);
+      return [y, ...tf.grads((aa: tf.Tensor, bb: tf.Tensor) => tf.matMul(aa as tf.Tensor2D, bb as tf.Tensor2D, ta, tb).mul(dy).sum())([a, b])];
+    });
+  });
+
+  test('batched and broadcast batch', async () => {
+    await check('matmul batch 3 and broadcast batch 1', ['BatchMatMul'], () => {
+      const a = tf.tensor3d(randomValues(3 * 5 * 6, 11), [3, 5, 6]);
+      const b = tf.tensor3d(randomValues(3 * 6 * 4, 12), [3, 6, 4]);
+      const b1 = tf.tensor3d(randomValues(6 * 4, 13), [1, 6, 4]);
+      return [tf.matMul(a, b), tf.matMul(a, b1), tf.matMul(b1, a, true, true)];
+    });
+  });
+
+  test.each(['linear', 'relu'] as const)('fused bias + %s, with gradients', async (activation) => {
+    await check(`fused matmul + bias + ${activation}`, ['_FusedMatMul'], () => {
+      const a = tf.tensor2d(randomValues(10 * 37, 14), [10, 37]);
+      const b = tf.tensor2d(randomValues(37 * 11, 15), [37, 11]);
+      const bias = tf.tensor1d(randomValues(11, 16));
+      const y = tf.fused.matMul({ a, b, bias, activation });
+      const g = tf.grads((aa: tf.Tensor, bb: tf.Tensor, cc: tf.Tensor) =>
+        tf.fused.matMul({ a: aa as tf.Tensor2D, b: bb as tf.Tensor2D, bias: cc, activation }).sum(),
+      )([a, b, bias]);
+      return [y, ...g];
+    });
+  });
+});
+
+describe('elementwise and reductions', () => {
+  const shapes: [string, number[], number[]][] = [
+    ['same shape, odd size', [3, 5, 7], [3, 5, 7]],
+    ['scalar right', [64, 9], []],
+    ['scalar left', [], [5, 3]],
+    ['bias row', [2, 4, 4, 12], [12]],
+    ['bias row with leading 1s', [7, 5], [1, 5]],
+    ['row left', [6], [9, 6]],
+  ];
+  const ops: [string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor][] = [
+    ['Add', tf.add],
+    ['Sub', tf.sub],
+    ['Multiply', tf.mul],
+    ['RealDiv', tf.div],
+  ];
+  const cases = ops.flatMap(([name, op]) => shapes.map(([what, sa, sb]) => ({ name, op, what, sa, sb })));
+  test.each(cases)('$name $what', async ({ name, op, what, sa, sb }) => {
+    await check(`${name} ${what}`, [name], () => {
+      const size = (s: number[]) => s.reduce((p, d) => p * d, 1);
+      const a = tf.tensor(randomValues(size(sa), 17), sa);
+      // Away from 0 so division stays well conditioned.
+      const b = tf.tidy(() => tf.tensor(randomValues(size(sb), 18), sb).add(2));
+      return [op(a, b)];
+    });
+  });
+
+  test('unsupported broadcast falls back to cpu and still agrees', async () => {
+    const before = kernelCallCounts().Add!.fallback;
+    const c = await compareBackends(() => [tf.add(tf.tensor2d(randomValues(3, 19), [3, 1]), tf.tensor2d(randomValues(4, 20), [1, 4]))]);
+    expect(c.maxAbsDiff).toBe(0);
+    expect(kernelCallCounts().Add!.fallback).toBe(before + 1);
+  });
+
+  test('Relu and Step keep NaN, odd lengths', async () => {
+    await check('Relu, Step(alpha 0.1) with NaN and -0', ['Relu', 'Step'], () => {
+      const v = randomValues(67, 21);
+      v[3] = NaN;
+      v[10] = -0;
+      const x = tf.tensor1d(v);
+      return [tf.relu(x), tf.step(x, 0.1), tf.grad((xx: tf.Tensor) => tf.relu(xx).sum())(x)];
+    });
+  });
+
+  const sums: [string, number[], number | number[], boolean][] = [
+    ['leading axes (bias grad)', [4, 5, 6, 7], [0, 1, 2], false],
+    ['leading axis, keepDims', [64, 9], 0, true],
+    ['trailing axes', [3, 5, 7], [1, 2], false],
+    ['all axes', [5, 13], [0, 1], false],
+    ['middle axis (falls back)', [3, 4, 5], 1, false],
+  ];
+  test.each(sums)('Sum %s', async (what, shape, axis, keepDims) => {
+    const label = `Sum ${what}`;
+    const kernels = what.includes('falls back') ? [] : ['Sum'];
+    await check(label, kernels, () => {
+      const x = tf.tensor(randomValues(shape.reduce((p, d) => p * d, 1), 22), shape);
+      return [tf.sum(x, axis, keepDims)];
+    });
+  });
+});
