@@ -1,0 +1,43 @@
+/** initBackend in Node: the automatic choice and explicit choices. */
+import * as tf from '@tensorflow/tfjs';
+import { initBackend, isBackendChoice } from '@fedlink/ml';
+
+async function tfjsNodeInstalled(): Promise<boolean> {
+  try {
+    const name = '@tensorflow/tfjs-node';
+    await import(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+afterAll(() => {
+  if (tf.findBackend('fedlink') != null) tf.removeBackend('fedlink');
+});
+
+test("'auto' in Node picks tfjs-node if installed, else fedlink", async () => {
+  const info = await initBackend('auto');
+  expect(info.name).toBe((await tfjsNodeInstalled()) ? 'tensorflow' : 'fedlink');
+  expect(tf.getBackend()).toBe(info.name);
+  expect(info.detail.length).toBeGreaterThan(0);
+  if (info.name === 'fedlink') expect(info.detail).toMatch(/wasm simd128, \d+ threads?/);
+});
+
+test('explicit choices override the automatic one', async () => {
+  expect(await initBackend('cpu')).toEqual({ name: 'cpu', detail: 'tfjs cpu (plain JavaScript)' });
+  expect(tf.getBackend()).toBe('cpu');
+  const fed = await initBackend('fedlink', { threads: 1 });
+  expect(fed.name).toBe('fedlink');
+  expect(tf.getBackend()).toBe('fedlink');
+});
+
+test('browser-only backends are refused in Node', async () => {
+  await expect(initBackend('webgl')).rejects.toThrow(/could not initialise tfjs backend 'webgl'/);
+});
+
+test('isBackendChoice', () => {
+  expect(isBackendChoice('fedlink')).toBe(true);
+  expect(isBackendChoice('auto')).toBe(true);
+  expect(isBackendChoice('gpu')).toBe(false);
+});
