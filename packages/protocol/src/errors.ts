@@ -23,6 +23,8 @@ export const ERROR_CODES = [
   'too_many_connections',
   'run_finished',
   'secagg_failed', // secure-aggregation stage refused (bad share, tampered masked vector, ...)
+  'server_key_mismatch', // the coordinator's key is not the one the client pinned
+  'timeout', // an ack or a stage did not arrive before its deadline
   'internal',
 ] as const;
 

@@ -49,7 +49,8 @@ const finite = () => z.number().refine(Number.isFinite, 'must be finite');
 const runId = z.string().min(1).max(64);
 const round = z.number().int().min(0).max(1_000_000_000);
 
-export const ChallengeReplySchema = z.strictObject({ nonce: base64Key(32) });
+// Replies (server -> client) are parsed non-strictly: the ack's `ok` field rides alongside.
+export const ChallengeReplySchema = z.object({ nonce: base64Key(32) });
 export type ChallengeReply = z.infer<typeof ChallengeReplySchema>;
 
 export const PLATFORMS = ['node', 'browser'] as const;
@@ -108,6 +109,8 @@ export type Welcome = z.infer<typeof WelcomeSchema>;
 export const RoundStartSchema = z.strictObject({
   runId,
   round,
+  /** A round abandoned below minFit is retried with the same number and the next attempt. */
+  attempt: z.number().int().min(1),
   /** Epoch milliseconds by which the update must arrive. */
   deadline: z.number(),
   config: TrainConfigSchema,
