@@ -88,8 +88,9 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
   private state: ClientState = 'idle';
   /** Last round:start handled, as round * 1e6 + attempt, so a retried round is trained again. */
   private lastStart = -1;
-  /** Resolves once the trainer has built the run's model. */
-  private ready: Promise<void> = Promise.resolve();
+  /** Resolves once hello was answered and the trainer has built the run's model. */
+  private joined: Promise<void>;
+  private markJoined!: () => void;
   private roundsDone = 0;
   private settle: { resolve: (end: RunEnd) => void; reject: (err: FedlinkError) => void } | undefined;
   private training: Promise<void> = Promise.resolve();
@@ -99,6 +100,7 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
     this.identity = options.identity ?? generateIdentity();
     this.clientId = clientIdOf(this.identity.signPublicKey);
     this.pinned = options.serverFingerprint;
+    this.joined = new Promise((r) => (this.markJoined = r));
   }
 
   get status(): ClientState {
@@ -234,10 +236,8 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
       const fresh = this.welcome?.runId !== welcome.runId;
       this.welcome = welcome;
       this.shared = sharedKey(server.boxPublicKey, this.identity.boxSecretKey);
-      if (fresh) {
-        this.ready = this.options.trainer.prepare(welcome);
-        await this.ready;
-      }
+      if (fresh) await this.options.trainer.prepare(welcome);
+      this.markJoined();
       this.emit('welcome', welcome);
       this.setState('waiting');
     } catch (err) {
@@ -255,14 +255,24 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
     let msg: RoundStart;
     try {
       msg = parseMessage(RoundStartSchema, raw, 'round:start');
-      if (!this.welcome || msg.runId !== this.welcome.runId) throw new FedlinkError('wrong_run', 'round:start for a run this client has not joined');
     } catch (err) {
-      ack?.({ ok: false, error: (err as FedlinkError).toWire?.() ?? { code: 'bad_request', message: 'bad round:start' } });
+      ack?.({ ok: false, error: (err as FedlinkError).toWire() });
       return;
     }
-    ack?.({ ok: true });
+    // The coordinator may start a round before this client has read its welcome (the hello ack
+    // and round:start race); the round waits for the handshake instead of being refused.
+    const accept = () => {
+      if (!this.welcome || msg.runId !== this.welcome.runId) {
+        ack?.({ ok: false, error: { code: 'wrong_run', message: 'round:start for a run this client has not joined' } });
+        return false;
+      }
+      ack?.({ ok: true });
+      return true;
+    };
     // Rounds are handled one at a time, in order.
-    this.training = this.training.then(() => this.trainAndReport(msg));
+    this.training = this.training
+      .then(() => this.joined)
+      .then(() => (accept() ? this.trainAndReport(msg) : undefined));
   }
 
   private async trainAndReport(msg: RoundStart): Promise<void> {
@@ -273,7 +283,6 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
     this.emit('roundStart', msg.round, msg.deadline);
     this.setState('training', `round ${msg.round}`);
     try {
-      await this.ready;
       const global = decodeTensors(asBytes(msg.weights)!, welcome.model.manifest).flat;
       const outcome = await this.options.trainer.fit(global, msg.config, {
         onBatch: (p) => this.emit('progress', msg.round, p),

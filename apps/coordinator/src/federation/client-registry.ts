@@ -89,6 +89,13 @@ export class ClientRegistry extends EventEmitter<RegistryEvents> {
     return true;
   }
 
+  /** Emits with an ack; resolves to the reply, rejects on timeout or when the client is gone. */
+  request(clientId: string, event: string, payload: unknown, timeoutMs: number): Promise<unknown> {
+    const s = this.byClient.get(clientId);
+    if (!s) return Promise.reject(new Error('client not connected'));
+    return s.peer.request(event, payload, timeoutMs);
+  }
+
   broadcast(event: string, payload: unknown): void {
     for (const s of this.byClient.values()) s.peer.emit(event, payload);
   }

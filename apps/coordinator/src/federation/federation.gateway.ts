@@ -22,6 +22,7 @@ function peerOf(socket: Socket): Peer {
     id: socket.id,
     address: socket.handshake.address,
     emit: (event, payload) => void socket.emit(event, payload),
+    request: (event, payload, timeoutMs) => socket.timeout(timeoutMs).emitWithAck(event, payload),
     disconnect: () => void socket.disconnect(true),
   };
 }

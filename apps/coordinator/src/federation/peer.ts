@@ -4,5 +4,7 @@ export interface Peer {
   readonly id: string;
   readonly address: string;
   emit(event: string, payload: unknown): void;
+  /** Emits with an ack; rejects when the peer does not answer within the timeout. */
+  request(event: string, payload: unknown, timeoutMs: number): Promise<unknown>;
   disconnect(): void;
 }

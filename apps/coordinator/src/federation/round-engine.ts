@@ -21,6 +21,9 @@ import type { GlobalModel } from '../model/global-model.js';
 import type { Phase, RoundRecord, RunStore } from '../state/run-history.js';
 import type { ClientRegistry, ClientSession } from './client-registry.js';
 
+/** How long a selected client has to acknowledge round:start. */
+const START_ACK_TIMEOUT_MS = 30_000;
+
 export interface EngineEvents {
   phase: [Phase];
   roundStarted: [{ round: number; attempt: number; selected: string[]; target: number; deadline: number }];
@@ -211,8 +214,19 @@ export class RoundEngine extends EventEmitter<EngineEvents> {
     const weights = model.encodedWeights();
     for (const clientId of plan.selected) {
       const msg: RoundStart = { runId: this.runId, round, attempt, deadline, config: plan.configFor(clientId), weights };
-      if (registry.send(clientId, EVENTS.roundStart, msg)) open.bytesOut += weights.length;
-      else open.dropped.add(clientId);
+      if (!registry.get(clientId)) {
+        open.dropped.add(clientId);
+        continue;
+      }
+      open.bytesOut += weights.length;
+      // A client that refuses round:start, or does not ack it in time, is counted as dropped
+      // at once, so the round never waits for the deadline on its account.
+      registry.request(clientId, EVENTS.roundStart, msg, START_ACK_TIMEOUT_MS).then(
+        (reply) => {
+          if ((reply as { ok?: unknown } | null)?.ok !== true) this.markDropped(open, clientId, 'refused round:start');
+        },
+        () => this.markDropped(open, clientId, 'no ack for round:start'),
+      );
     }
     log.info('round started', { run: this.runId, round, attempt, selected: plan.selected.length, target: plan.target });
     this.emit('roundStarted', { round, attempt, selected: plan.selected, target: plan.target, deadline });
@@ -313,9 +327,13 @@ export class RoundEngine extends EventEmitter<EngineEvents> {
   }
 
   private onClientLeft(s: ClientSession): void {
-    const open = this.current;
-    if (!open || open.closed || !open.selected.has(s.clientId) || open.reported.has(s.clientId)) return;
-    open.dropped.add(s.clientId);
+    if (this.current) this.markDropped(this.current, s.clientId, 'disconnected');
+  }
+
+  private markDropped(open: OpenRound, clientId: string, why: string): void {
+    if (open.closed || !open.selected.has(clientId) || open.reported.has(clientId) || open.dropped.has(clientId)) return;
+    open.dropped.add(clientId);
+    this.deps.log.debug('client dropped from round', { run: this.runId, round: open.round, client: clientId, why });
     this.maybeClose(open);
   }
 
