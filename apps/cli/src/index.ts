@@ -1,1 +1,5 @@
-export {};
+// Library use of the CLI's pieces, e.g. simulations from a script.
+export * from './simulate/simulate.js';
+export { runSettingsFrom, formatRoundLine } from './run-options.js';
+export { selectBackend, selectBackendInfo, BACKEND_CHOICES, type BackendChoice } from './backend.js';
+export { main } from './main.js';

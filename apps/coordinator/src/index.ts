@@ -1,1 +1,11 @@
-export {};
+export * from './bootstrap.js';
+export * from './config.js';
+export * from './log.js';
+export * from './federation/client-registry.js';
+export * from './federation/join-authority.js';
+export * from './federation/round-engine.js';
+export * from './federation/run-context.js';
+export * from './model/global-model.js';
+export * from './state/run-history.js';
+export * from './state/secrets.js';
+export * from './state/state-dir.js';

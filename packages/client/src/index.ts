@@ -1,1 +1,3 @@
-export {};
+export * from './client.js';
+export * from './emitter.js';
+export * from './trainer.js';

@@ -1,1 +1,3 @@
-export {};
+export * from './envelope.js';
+export * from './hello-proof.js';
+export * from './identity.js';

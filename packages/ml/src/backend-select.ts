@@ -1,7 +1,7 @@
 /**
  * Choosing a tfjs backend: `initBackend` picks the fastest one this platform offers, or the
  * one asked for. Browser-safe: Node-only code (worker_threads, tfjs-node) is reached only
- * through a dynamic import of the `./node.js` entry, made only when running in Node.
+ * through a dynamic import of the `./node/index.js` entry, made only when running in Node.
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -42,7 +42,7 @@ interface NodeEntry {
 export async function initBackend(choice: BackendChoice = 'auto', options: InitBackendOptions = {}): Promise<BackendInfo> {
   if (isNodeRuntime()) {
     // A computed specifier keeps bundlers from pulling Node-only code into browser builds.
-    const entry = './node.js';
+    const entry = './node/index.js';
     const node = (await import(/* @vite-ignore */ /* webpackIgnore: true */ entry)) as NodeEntry;
     return node.initNodeBackend(choice, options);
   }

@@ -22,6 +22,8 @@ export function isModelName(name: string): name is ModelName {
  * - `cnn`: conv5x5x32 - maxpool2 - conv5x5x64 - maxpool2 - dense512 - dense10, 'same' padding
  *   (1,663,370 parameters on MNIST).
  * Both output logits (no softmax): the loss applies softmax itself, which is stabler.
+ * Layers are named explicitly: tfjs's generated names carry a per-process counter, and weight
+ * names form the wire manifest, which must be the same in every process.
  */
 export function createModel(name: ModelName, options: ModelOptions = {}): tf.Sequential {
   const { seed = 1, numClasses = 10, inputShape = [28, 28, 1] } = options;
@@ -31,12 +33,13 @@ export function createModel(name: ModelName, options: ModelOptions = {}): tf.Seq
 
   const model = tf.sequential({ name });
   if (name === 'mlp') {
-    model.add(tf.layers.flatten({ inputShape }));
-    model.add(tf.layers.dense({ units: 200, activation: 'relu', kernelInitializer: kernelInitializer() }));
-    model.add(tf.layers.dense({ units: 200, activation: 'relu', kernelInitializer: kernelInitializer() }));
+    model.add(tf.layers.flatten({ name: 'flatten', inputShape }));
+    model.add(tf.layers.dense({ name: 'fc1', units: 200, activation: 'relu', kernelInitializer: kernelInitializer() }));
+    model.add(tf.layers.dense({ name: 'fc2', units: 200, activation: 'relu', kernelInitializer: kernelInitializer() }));
   } else {
     model.add(
       tf.layers.conv2d({
+        name: 'conv1',
         inputShape,
         filters: 32,
         kernelSize: 5,
@@ -45,19 +48,14 @@ export function createModel(name: ModelName, options: ModelOptions = {}): tf.Seq
         kernelInitializer: kernelInitializer(),
       }),
     );
-    model.add(tf.layers.maxPooling2d({ poolSize: 2, strides: 2 }));
+    model.add(tf.layers.maxPooling2d({ name: 'pool1', poolSize: 2, strides: 2 }));
     model.add(
-      tf.layers.conv2d({ filters: 64, kernelSize: 5, padding: 'same', activation: 'relu', kernelInitializer: kernelInitializer() }),
+      tf.layers.conv2d({ name: 'conv2', filters: 64, kernelSize: 5, padding: 'same', activation: 'relu', kernelInitializer: kernelInitializer() }),
     );
-    model.add(tf.layers.maxPooling2d({ poolSize: 2, strides: 2 }));
-    model.add(tf.layers.flatten());
-    model.add(tf.layers.dense({ units: 512, activation: 'relu', kernelInitializer: kernelInitializer() }));
+    model.add(tf.layers.maxPooling2d({ name: 'pool2', poolSize: 2, strides: 2 }));
+    model.add(tf.layers.flatten({ name: 'flatten' }));
+    model.add(tf.layers.dense({ name: 'fc1', units: 512, activation: 'relu', kernelInitializer: kernelInitializer() }));
   }
-  model.add(tf.layers.dense({ units: numClasses, kernelInitializer: kernelInitializer() }));
+  model.add(tf.layers.dense({ name: 'logits', units: numClasses, kernelInitializer: kernelInitializer() }));
   return model;
-}
-
-/** Rebuilds a model from its Keras-style topology JSON (what `welcome` carries). */
-export async function modelFromTopology(topology: object): Promise<tf.LayersModel> {
-  return tf.models.modelFromJSON({ modelTopology: topology } as tf.io.ModelJSON as never);
 }

@@ -1,1 +1,5 @@
-export {};
+export * from './bytes.js';
+export * from './errors.js';
+export * from './messages.js';
+export * from './tensor-codec.js';
+export * from './version.js';

@@ -4,15 +4,15 @@
  */
 import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
-import type { BackendChoice, BackendInfo, InitBackendOptions } from './backend-select.js';
-import { BackendFedlink, FEDLINK_BACKEND } from './fast/backend.js';
-import { nodeThreadSpawner } from './fast/node-threads.js';
-import { describeFedlink, registerFedlinkBackend as registerWith } from './fast/register.js';
+import type { BackendChoice, BackendInfo, InitBackendOptions } from '../backend-select.js';
+import { BackendFedlink, FEDLINK_BACKEND } from '../fast/backend.js';
+import { nodeThreadSpawner } from '../fast/node-threads.js';
+import { describeFedlink, registerFedlinkBackend as registerWith } from '../fast/register.js';
 
-export { BackendFedlink, FEDLINK_BACKEND } from './fast/backend.js';
-export { FEDLINK_KERNELS } from './fast/register.js';
-export { Tune } from './fast/wasm-kernels.js';
-export { kernelCallCounts, type KernelCounts } from './fast/kernels/kernel-util.js';
+export { BackendFedlink, FEDLINK_BACKEND } from '../fast/backend.js';
+export { FEDLINK_KERNELS } from '../fast/register.js';
+export { Tune } from '../fast/wasm-kernels.js';
+export { kernelCallCounts, type KernelCounts } from '../fast/kernels/kernel-util.js';
 
 /** Threads for fedlink's kernels: FEDLINK_THREADS, else every core (at most 8). */
 export function defaultKernelThreads(): number {

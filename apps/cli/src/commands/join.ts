@@ -1,0 +1,90 @@
+import { readFile } from 'node:fs/promises';
+import { FedlinkClient, TfjsTrainer } from '@fedlink/client';
+import { parsePartitionSpec, partition } from '@fedlink/core';
+import { identityFromJson } from '@fedlink/crypto';
+import { subset } from '@fedlink/ml';
+import { loadDataset } from '@fedlink/ml/node';
+import { type CommandSpec, UsageError, parseArgs } from '../args.js';
+import { BACKEND_CHOICES, type BackendChoice, selectBackendInfo } from '../backend.js';
+
+export const joinSpec: CommandSpec = {
+  name: 'join',
+  summary: 'Join a coordinator as a device client: train locally on private data, send sealed deltas.',
+  usage: 'fedlink join --server <url> [options]',
+  options: {
+    server: { type: 'string', placeholder: '<url>', description: 'coordinator URL (required)' },
+    token: { type: 'string', placeholder: '<token>', description: 'join token printed by fedlink serve' },
+    'server-key': { type: 'string', placeholder: '<fingerprint>', description: "pin the coordinator's key fingerprint (refuse any other)" },
+    data: { type: 'string', default: 'mnist', placeholder: 'mnist|idx:<dir>', description: 'local training data' },
+    shard: { type: 'string', placeholder: '<i>/<n>', description: 'train on shard i of n (1-based) of the data' },
+    partition: { type: 'string', default: 'iid', placeholder: 'iid|shards|dirichlet:<a>', description: 'how the data is cut into shards' },
+    'partition-seed': { type: 'int', default: 1, description: 'seed of the shard split (same on every device)' },
+    backend: { type: 'string', choices: BACKEND_CHOICES, default: 'auto', description: 'TensorFlow.js backend' },
+    identity: { type: 'string', placeholder: '<file>', description: 'identity file from fedlink keygen (default: a new key each start)' },
+    name: { type: 'string', description: 'name shown on the dashboard' },
+    rounds: { type: 'int', min: 1, description: 'leave after taking part in this many rounds' },
+  },
+  examples: ['fedlink join --server http://127.0.0.1:7070 --token flj_... --data mnist --shard 2/10'],
+};
+
+export function parseShard(text: string): { index: number; count: number } {
+  const m = /^(\d+)\/(\d+)$/.exec(text);
+  const index = m ? Number(m[1]) : NaN;
+  const count = m ? Number(m[2]) : NaN;
+  if (!m || !(count >= 1) || !(index >= 1 && index <= count)) throw new UsageError(`--shard: '${text}' is not <i>/<n> with 1 <= i <= n`);
+  return { index, count };
+}
+
+export async function joinCommand(argv: string[]): Promise<number> {
+  const v = parseArgs(joinSpec, argv);
+  if (!v) return 0;
+  if (!v.server) throw new UsageError('--server is required (the URL fedlink serve printed)');
+  try {
+    new URL(v.server as string);
+  } catch {
+    throw new UsageError(`--server: '${v.server}' is not a URL`);
+  }
+  const shard = v.shard ? parseShard(v.shard as string) : undefined;
+  let spec;
+  try {
+    spec = parsePartitionSpec(v.partition as string);
+  } catch (e) {
+    throw new UsageError(`--partition: ${(e as Error).message}`);
+  }
+  const identity = v.identity ? identityFromJson(JSON.parse(await readFile(v.identity as string, 'utf8'))) : undefined;
+  const { name: backend, detail: backendDetail } = await selectBackendInfo(v.backend as BackendChoice);
+  const data = await loadDataset(v.data as string);
+  const mine = shard ? subset(data.train, partition(data.train.labels, shard.count, spec, v['partition-seed'] as number)[shard.index - 1]!) : data.train;
+  const out = (s: string) => process.stdout.write(s + '\n');
+  out(`backend ${backend} (${backendDetail}); data ${data.name}${shard ? ` shard ${shard.index}/${shard.count}` : ''}: ${mine.count} training examples (they never leave this device)`);
+
+  const client = new FedlinkClient({
+    url: v.server as string,
+    trainer: new TfjsTrainer(mine),
+    platform: 'node',
+    backend,
+    ...(v.token !== undefined ? { token: v.token as string } : {}),
+    ...(v['server-key'] !== undefined ? { serverFingerprint: v['server-key'] as string } : {}),
+    ...(identity ? { identity } : {}),
+    ...(v.name !== undefined ? { name: v.name as string } : {}),
+    ...(v.rounds !== undefined ? { maxRounds: v.rounds as number } : {}),
+  });
+  client.on('welcome', (w) => {
+    out(`joined run ${w.runId} as ${w.clientId}: model ${w.model.name} (${w.model.numParams.toLocaleString('en-US')} params), round ${w.round}/${w.rounds}`);
+    out(`coordinator key ${w.server.fingerprint}${v['server-key'] ? ' (pinned)' : ' (not pinned: pass --server-key to pin it)'}`);
+  });
+  client.on('trained', (round, m) => out(`round ${round}: trained ${mine.count} examples in ${(m.trainSeconds ?? 0).toFixed(1)}s, loss ${m.loss.toFixed(4)}`));
+  client.on('uploaded', (u) => out(`round ${u.round}: sent ${(u.bytes / 1024).toFixed(0)} KiB sealed update`));
+  client.on('rejected', (round, e) => out(`round ${round}: update not used: ${e.code}: ${e.message}`));
+  client.on('roundEnd', (e) =>
+    out(`round ${e.round} ${e.status}${e.metrics.testAccuracy !== undefined ? `: global test accuracy ${e.metrics.testAccuracy.toFixed(4)}` : ''}${e.reason ? ` (${e.reason})` : ''}`),
+  );
+  client.on('state', (s, detail) => {
+    if (s === 'connecting' && detail) out(detail);
+  });
+  process.on('SIGINT', () => client.stop());
+  process.on('SIGTERM', () => client.stop());
+  const end = await client.run();
+  out(`run ${end.status}${end.metrics.testAccuracy !== undefined ? `: final test accuracy ${end.metrics.testAccuracy.toFixed(4)}` : ''}`);
+  return 0;
+}

@@ -1,0 +1,66 @@
+import { writeFile } from 'node:fs/promises';
+import { parsePartitionSpec } from '@fedlink/core';
+import { consoleLog, type LogLevel } from '@fedlink/coordinator';
+import { type CommandSpec, UsageError, parseArgs } from '../args.js';
+import { BACKEND_CHOICES } from '../backend.js';
+import { LOG_LEVELS, formatRoundLine, runOptions, runSettingsFrom } from '../run-options.js';
+import { simulate } from '../simulate/simulate.js';
+
+export const simulateSpec: CommandSpec = {
+  name: 'simulate',
+  summary: 'Run a coordinator and many real clients over loopback, print one line per round, write results.',
+  usage: 'fedlink simulate [options]',
+  options: {
+    clients: { type: 'int', min: 1, default: 10, description: 'simulated clients' },
+    data: { type: 'string', default: 'mnist', placeholder: 'mnist|idx:<dir>', description: 'dataset (train split is partitioned, test split evaluates)' },
+    partition: { type: 'string', default: 'iid', placeholder: 'iid|shards|dirichlet:<alpha>', description: 'how the training data is split across clients' },
+    ...runOptions({ model: 'mlp', rounds: 10, roundTimeout: '10m', waitTimeout: '2m' }),
+    workers: { type: 'int', min: 1, description: 'client worker processes (default: one per core)' },
+    backend: { type: 'string', choices: BACKEND_CHOICES, default: 'auto', description: "clients' TensorFlow.js backend" },
+    json: { type: 'string', placeholder: '<file>', description: 'write config and per-round metrics as JSON' },
+    'log-level': { type: 'string', choices: LOG_LEVELS, default: 'silent', description: 'coordinator log verbosity (stderr)' },
+  },
+  examples: [
+    'fedlink simulate --clients 10 --rounds 10 --model mlp --partition iid --json out.json',
+    'fedlink simulate --clients 100 --fraction 0.1 --partition dirichlet:0.3 --rounds 50',
+  ],
+};
+
+export async function simulateCommand(argv: string[]): Promise<number> {
+  const v = parseArgs(simulateSpec, argv);
+  if (!v) return 0;
+  try {
+    parsePartitionSpec(v.partition as string);
+  } catch (e) {
+    throw new UsageError(`--partition: ${(e as Error).message}`);
+  }
+  const clients = v.clients as number;
+  const run = runSettingsFrom(v, v.data as string);
+  if (run.selection.minAvailable > clients) throw new UsageError(`--min-available/--min-fit (${run.selection.minAvailable}) exceeds --clients (${clients})`);
+  // Simulations start once every client is connected, and give up after 3 failed attempts.
+  const settings = { ...run, selection: { ...run.selection, minAvailable: Math.max(run.selection.minAvailable, clients) }, maxAbandonedAttempts: 3 };
+  const out = (s: string) => process.stdout.write(s + '\n');
+  const level = v['log-level'] as LogLevel;
+  const result = await simulate({
+    clients,
+    data: v.data as string,
+    partition: v.partition as string,
+    run: settings,
+    ...(v.workers !== undefined ? { workers: v.workers as number } : {}),
+    backend: v.backend as string,
+    ...(level !== 'silent' ? { log: consoleLog(level) } : {}),
+    onInfo: out,
+    onRound: (r) => out(formatRoundLine(r, settings.rounds)),
+  });
+  const completed = result.rounds.filter((r) => r.status === 'completed');
+  const mean = completed.reduce((s, r) => s + r.seconds, 0) / Math.max(1, completed.length);
+  out(
+    `summary: ${result.final.status}, ${result.final.rounds}/${settings.rounds} rounds, final test accuracy ${result.final.testAccuracy?.toFixed(4) ?? '-'}, ` +
+      `${mean.toFixed(1)} s/round, ${result.totalSeconds.toFixed(1)} s total`,
+  );
+  if (v.json) {
+    await writeFile(v.json as string, JSON.stringify(result, null, 2) + '\n');
+    out(`results written to ${v.json}`);
+  }
+  return result.final.status === 'finished' ? 0 : 1;
+}

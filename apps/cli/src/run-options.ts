@@ -1,0 +1,69 @@
+import { STRATEGY_NAMES, type StrategyName } from '@fedlink/core';
+import { DEFAULT_RUN, type RunSettings, type LogLevel } from '@fedlink/coordinator';
+import { MODEL_NAMES, type ModelName } from '@fedlink/ml';
+import { TENSOR_ENCODINGS, type TensorEncoding } from '@fedlink/protocol';
+import type { OptionSpec, ParsedValue } from './args.js';
+
+/** Options shared by `serve` and `simulate`: what the run trains and how rounds work. */
+export function runOptions(defaults: Partial<{ model: ModelName; rounds: number; roundTimeout: string; waitTimeout: string }> = {}): Record<string, OptionSpec> {
+  return {
+    model: { type: 'string', choices: MODEL_NAMES, default: defaults.model ?? DEFAULT_RUN.model, description: 'model: mlp (2NN, 199,210 params) or cnn (1,663,370 params)' },
+    rounds: { type: 'int', min: 1, default: defaults.rounds ?? DEFAULT_RUN.rounds, description: 'rounds to run' },
+    strategy: { type: 'string', choices: STRATEGY_NAMES, default: DEFAULT_RUN.strategy, description: 'aggregation strategy' },
+    'server-lr': { type: 'number', min: 0, description: 'server learning rate (fedavg 1, fedadam 0.01 by default)' },
+    fraction: { type: 'number', min: 0, max: 1, default: DEFAULT_RUN.selection.fraction, description: 'share of connected clients selected each round' },
+    'min-fit': { type: 'int', min: 1, default: DEFAULT_RUN.selection.minFit, description: 'fewest updates a round may close with' },
+    'min-available': { type: 'int', min: 1, description: 'clients needed before a round starts (default: min-fit)' },
+    'over-select': { type: 'number', min: 0, max: 10, default: DEFAULT_RUN.selection.overSelect, description: 'extra share selected to absorb dropouts' },
+    epochs: { type: 'int', min: 1, default: DEFAULT_RUN.fit.epochs, description: 'local epochs per round' },
+    'batch-size': { type: 'int', min: 1, default: DEFAULT_RUN.fit.batchSize, description: 'local minibatch size' },
+    lr: { type: 'number', min: 0, default: DEFAULT_RUN.fit.learningRate, description: 'local SGD learning rate' },
+    mu: { type: 'number', min: 0, default: DEFAULT_RUN.fit.proximalMu, description: 'FedProx proximal term mu (0 = off)' },
+    seed: { type: 'int', default: DEFAULT_RUN.seed, description: 'seed for model init, selection, partitions and batch order' },
+    'round-timeout': { type: 'duration', default: defaults.roundTimeout ?? '10m', description: 'deadline for updates after a round starts' },
+    'wait-timeout': { type: 'duration', default: defaults.waitTimeout ?? '10m', description: 'deadline for min-available clients to connect' },
+    encoding: { type: 'string', choices: TENSOR_ENCODINGS, default: DEFAULT_RUN.encoding, description: 'wire encoding of client deltas' },
+    'max-update-norm': { type: 'number', min: 0, default: 0, description: 'reject deltas with a larger L2 norm (0 = no bound)' },
+  };
+}
+
+export function runSettingsFrom(v: Record<string, ParsedValue>, dataset: string): RunSettings {
+  const minFit = v['min-fit'] as number;
+  const minAvailable = (v['min-available'] as number | undefined) ?? minFit;
+  if (minAvailable < minFit) throw new Error(`--min-available (${minAvailable}) must be at least --min-fit (${minFit})`);
+  return {
+    ...DEFAULT_RUN,
+    model: v.model as ModelName,
+    dataset,
+    rounds: v.rounds as number,
+    strategy: v.strategy as StrategyName,
+    ...(v['server-lr'] !== undefined ? { serverLearningRate: v['server-lr'] as number } : {}),
+    selection: { fraction: v.fraction as number, minFit, minAvailable, overSelect: v['over-select'] as number },
+    fit: { epochs: v.epochs as number, batchSize: v['batch-size'] as number, learningRate: v.lr as number, proximalMu: v.mu as number },
+    seed: v.seed as number,
+    roundTimeoutMs: v['round-timeout'] as number,
+    waitTimeoutMs: v['wait-timeout'] as number,
+    encoding: v.encoding as TensorEncoding,
+    maxUpdateNorm: v['max-update-norm'] as number,
+  };
+}
+
+export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
+
+export function formatRoundLine(r: {
+  round: number;
+  attempt: number;
+  status: string;
+  reason?: string;
+  reported: number;
+  selected: number;
+  trainLoss?: number;
+  testAccuracy?: number;
+  testLoss?: number;
+  seconds: number;
+}, rounds: number): string {
+  const head = `round ${String(r.round).padStart(String(rounds).length)}/${rounds}`;
+  if (r.status !== 'completed') return `${head}  ABANDONED (attempt ${r.attempt}): ${r.reason ?? 'no reason'}  ${r.seconds.toFixed(1)}s`;
+  const f = (x: number | undefined, d = 4) => (x === undefined ? '-' : x.toFixed(d));
+  return `${head}  clients ${r.reported}/${r.selected}  train_loss ${f(r.trainLoss)}  test_acc ${f(r.testAccuracy)}  test_loss ${f(r.testLoss)}  ${r.seconds.toFixed(1)}s`;
+}

@@ -1,0 +1,141 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { labelHistogram, parsePartitionSpec, partition } from '@fedlink/core';
+import { type RoundRecord, type RunSettings, randomToken, silentLog, startCoordinator, type Log } from '@fedlink/coordinator';
+import { loadDataset } from '@fedlink/ml/node';
+import type { WorkerReport, WorkerStart } from './protocol.js';
+
+export interface SimulationOptions {
+  clients: number;
+  data: string;
+  partition: string;
+  run: RunSettings;
+  /** Worker processes hosting the clients (default: one per core, at most one per client). */
+  workers?: number;
+  backend?: string;
+  stateDir?: string;
+  log?: Log;
+  onRound?: (r: RoundRecord) => void;
+  onInfo?: (line: string) => void;
+}
+
+export interface SimulationResult {
+  config: {
+    clients: number;
+    data: string;
+    partition: string;
+    workers: number;
+    backend: string;
+    run: RunSettings;
+  };
+  dataset: { train: number; test: number };
+  clientExamples: number[];
+  clientLabelHistograms: number[][];
+  rounds: RoundRecord[];
+  final: { status: string; rounds: number; testAccuracy?: number; testLoss?: number };
+  totalSeconds: number;
+  startedAt: string;
+}
+
+const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
+
+/**
+ * One coordinator and `clients` real socket.io clients over loopback. The coordinator runs in
+ * this process (it evaluates on the test split); clients run in worker processes that each
+ * load the data and take their shards of the same seeded partition.
+ */
+export async function simulate(options: SimulationOptions): Promise<SimulationResult> {
+  const started = Date.now();
+  const info = options.onInfo ?? (() => undefined);
+  const data = await loadDataset(options.data);
+  const spec = parsePartitionSpec(options.partition);
+  const parts = partition(data.train.labels, options.clients, spec, options.run.seed);
+  const workers = Math.max(1, Math.min(options.clients, options.workers ?? availableParallelism()));
+  const token = randomToken();
+  const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), 'fedlink-sim-')));
+  const coord = await startCoordinator(
+    {
+      host: '127.0.0.1',
+      port: 0,
+      stateDir,
+      run: options.run,
+      joinTokens: [token],
+      open: false,
+      testData: data.test,
+      maxConnections: options.clients + 16,
+      logLevel: 'silent',
+    },
+    { log: options.log ?? silentLog },
+  );
+  info(`coordinator ${coord.url}  run ${coord.runId}  model ${options.run.model} (${coord.context.model.numParams.toLocaleString('en-US')} params)`);
+  info(`data ${data.name}: ${data.train.count} train / ${data.test.count} test, partition ${options.partition} over ${options.clients} clients, ${workers} worker process(es)`);
+  if (options.onRound) coord.engine.on('roundEnded', options.onRound);
+
+  const children: ChildProcess[] = [];
+  let backend = options.backend ?? 'auto';
+  const failures: string[] = [];
+  try {
+    const ready: Promise<void>[] = [];
+    for (let w = 0; w < workers; w++) {
+      const mine = Array.from({ length: options.clients }, (_, i) => i).filter((i) => i % workers === w);
+      // Worker processes already use every core; split the cores among them for the kernel
+      // threads of the fedlink backend rather than oversubscribe (unless the user chose).
+      const kernelThreads = process.env.FEDLINK_THREADS ?? String(Math.max(1, Math.floor(availableParallelism() / workers)));
+      const child = fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, FEDLINK_THREADS: kernelThreads } });
+      children.push(child);
+      ready.push(
+        new Promise<void>((resolve, reject) => {
+          child.on('message', (m: WorkerReport) => {
+            if (m.type === 'ready') {
+              backend = m.backend;
+              resolve();
+            } else if (m.type === 'client-error') failures.push(`client ${m.client}: ${m.message}`);
+            else if (m.type === 'fatal') reject(new Error(`simulator worker failed: ${m.message}`));
+          });
+          child.on('exit', (code) => code !== 0 && reject(new Error(`simulator worker exited with code ${code}`)));
+        }),
+      );
+      const start: WorkerStart = {
+        type: 'start',
+        url: coord.url,
+        token,
+        fingerprint: coord.fingerprint,
+        data: options.data,
+        partition: options.partition,
+        seed: options.run.seed,
+        numClients: options.clients,
+        clients: mine,
+        backend: options.backend ?? 'auto',
+      };
+      child.send(start);
+    }
+    await Promise.all(ready);
+    info(`clients training on backend ${backend}`);
+    // A worker dying mid-run must not leave the run waiting forever: the round deadlines cover it.
+    const end = await coord.done;
+    for (const f of failures) info(`warning: ${f}`);
+    const last = [...coord.store.rounds].reverse().find((r) => r.status === 'completed');
+    return {
+      config: { clients: options.clients, data: options.data, partition: options.partition, workers, backend, run: options.run },
+      dataset: { train: data.train.count, test: data.test.count },
+      clientExamples: parts.map((p) => p.length),
+      clientLabelHistograms: parts.map((p) => labelHistogram(data.train.labels, p, data.train.numClasses)),
+      rounds: coord.store.rounds,
+      final: {
+        status: end.status,
+        rounds: end.rounds,
+        ...(last?.testAccuracy !== undefined ? { testAccuracy: last.testAccuracy } : {}),
+        ...(last?.testLoss !== undefined ? { testLoss: last.testLoss } : {}),
+      },
+      totalSeconds: (Date.now() - started) / 1000,
+      startedAt: new Date(started).toISOString(),
+    };
+  } finally {
+    await coord.close();
+    for (const c of children) if (c.exitCode === null) c.kill();
+    if (!options.stateDir) await rm(stateDir, { recursive: true, force: true });
+  }
+}

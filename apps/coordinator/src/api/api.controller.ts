@@ -1,0 +1,67 @@
+import { Controller, Get, Header, Inject, Res } from '@nestjs/common';
+import type { Response } from 'express';
+import { ClientRegistry } from '../federation/client-registry.js';
+import { RoundEngine } from '../federation/round-engine.js';
+import { RunContext } from '../federation/run-context.js';
+import { InMemoryRunStore } from '../state/run-history.js';
+
+/** Read-only REST API: status, per-round metrics, and the global model as tfjs artifacts. */
+@Controller('api')
+export class ApiController {
+  constructor(
+    @Inject(RunContext) private readonly run: RunContext,
+    @Inject(RoundEngine) private readonly engine: RoundEngine,
+    @Inject(ClientRegistry) private readonly registry: ClientRegistry,
+    @Inject(InMemoryRunStore) private readonly store: InMemoryRunStore,
+  ) {}
+
+  @Get('status')
+  status(): object {
+    return {
+      runId: this.run.runId,
+      status: this.engine.result?.status ?? 'running',
+      phase: this.engine.phase,
+      round: this.engine.round,
+      rounds: this.run.settings.rounds,
+      openRound: this.engine.openRound ?? null,
+      model: { name: this.run.model.name, numParams: this.run.model.numParams },
+      fingerprint: this.run.fingerprint,
+      settings: this.run.settings,
+      clients: this.registry.sessions().map((s) => ({
+        clientId: s.clientId,
+        name: s.name ?? null,
+        platform: s.platform,
+        backend: s.backend,
+        numExamples: s.numExamples,
+        joinedAt: s.joinedAt,
+        lastSeen: s.lastSeen,
+        roundsCompleted: s.roundsCompleted,
+      })),
+    };
+  }
+
+  @Get('rounds')
+  rounds(): object {
+    return { runId: this.run.runId, rounds: this.store.rounds };
+  }
+
+  /** model.json whose weights path resolves to /api/model/weights.bin (tf.loadLayersModel('<url>/api/model')). */
+  @Get('model')
+  @Header('Cache-Control', 'no-store')
+  model(): object {
+    return this.run.model.artifacts('model/weights.bin').modelJson;
+  }
+
+  @Get('model/model.json')
+  @Header('Cache-Control', 'no-store')
+  modelJson(): object {
+    return this.run.model.artifacts('weights.bin').modelJson;
+  }
+
+  @Get('model/weights.bin')
+  @Header('Cache-Control', 'no-store')
+  weights(@Res() res: Response): void {
+    const bin = this.run.model.artifacts().weightsBin;
+    res.type('application/octet-stream').send(Buffer.from(bin.buffer, bin.byteOffset, bin.byteLength));
+  }
+}

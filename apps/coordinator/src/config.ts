@@ -1,0 +1,76 @@
+import type { SelectionPolicy, StrategyName } from '@fedlink/core';
+import type { ModelName, ImageDataset } from '@fedlink/ml';
+import type { TensorEncoding } from '@fedlink/protocol';
+
+/** What a run trains and how (persisted with the run, shown on the dashboard). */
+export interface RunSettings {
+  model: ModelName;
+  /** Dataset name, for display: the coordinator only holds the test split. */
+  dataset: string;
+  rounds: number;
+  strategy: StrategyName;
+  /** Server learning rate for the strategy (FedAvg: 1). */
+  serverLearningRate?: number;
+  selection: SelectionPolicy;
+  fit: { epochs: number; batchSize: number; learningRate: number; proximalMu: number };
+  seed: number;
+  /** How long a round waits for updates after round:start. */
+  roundTimeoutMs: number;
+  /** How long to wait for `minAvailable` clients before the attempt is abandoned and retried. */
+  waitTimeoutMs: number;
+  /** Give up the run after this many consecutive abandoned attempts (0 = never). */
+  maxAbandonedAttempts: number;
+  /** Encoding of client deltas on the wire. */
+  encoding: TensorEncoding;
+  /** Reject updates whose L2 norm exceeds this (0 = no bound). */
+  maxUpdateNorm: number;
+  secureAggregation: boolean;
+}
+
+export interface CoordinatorConfig {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  stateDir: string;
+  run: RunSettings;
+  /** Join tokens accepted in hello. Empty with `open` false means nobody can join. */
+  joinTokens: string[];
+  /** Accept clients without a token (simulations on loopback, demos). */
+  open: boolean;
+  /** Held-out data the coordinator evaluates the global model on after every round. */
+  testData?: ImageDataset;
+  maxConnections: number;
+  logLevel: LogLevel;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+
+export const DEFAULT_RUN: RunSettings = {
+  model: 'cnn',
+  dataset: 'mnist',
+  rounds: 20,
+  strategy: 'fedavg',
+  selection: { fraction: 1, minFit: 1, minAvailable: 1, overSelect: 0.3 },
+  fit: { epochs: 1, batchSize: 10, learningRate: 0.05, proximalMu: 0 },
+  seed: 1,
+  roundTimeoutMs: 600_000,
+  waitTimeoutMs: 600_000,
+  maxAbandonedAttempts: 0,
+  encoding: 'float32',
+  maxUpdateNorm: 0,
+  secureAggregation: false,
+};
+
+export function validateRunSettings(r: RunSettings): void {
+  const bad = (what: string): never => {
+    throw new RangeError(`invalid run settings: ${what}`);
+  };
+  if (!(Number.isInteger(r.rounds) && r.rounds >= 1)) bad(`rounds must be >= 1, got ${r.rounds}`);
+  if (!(r.roundTimeoutMs > 0)) bad('round timeout must be > 0');
+  if (!(r.waitTimeoutMs > 0)) bad('wait timeout must be > 0');
+  if (!(Number.isInteger(r.fit.epochs) && r.fit.epochs >= 1)) bad(`epochs must be >= 1, got ${r.fit.epochs}`);
+  if (!(Number.isInteger(r.fit.batchSize) && r.fit.batchSize >= 1)) bad(`batch size must be >= 1, got ${r.fit.batchSize}`);
+  if (!(r.fit.learningRate > 0)) bad(`learning rate must be > 0, got ${r.fit.learningRate}`);
+  if (!(r.fit.proximalMu >= 0)) bad(`proximal mu must be >= 0, got ${r.fit.proximalMu}`);
+  if (!(r.maxUpdateNorm >= 0)) bad('max update norm must be >= 0');
+}

@@ -1,0 +1,123 @@
+import { EventEmitter } from 'node:events';
+import type { Peer } from './peer.js';
+
+/** A client that completed hello. */
+export interface ClientSession {
+  clientId: string;
+  peer: Peer;
+  signPublicKey: Uint8Array;
+  boxPublicKey: Uint8Array;
+  /** Precomputed X25519 shared key with the coordinator (opens this client's envelopes). */
+  sharedKey: Uint8Array;
+  numExamples: number;
+  platform: string;
+  backend: string;
+  name?: string;
+  joinedAt: number;
+  lastSeen: number;
+  roundsCompleted: number;
+}
+
+export interface RegistryEvents {
+  joined: [ClientSession];
+  left: [ClientSession, string];
+}
+
+/**
+ * Connected, joined clients by client id (derived from the signing key). A client that
+ * reconnects (same key, new connection) replaces its old session and keeps its history.
+ */
+export class ClientRegistry extends EventEmitter<RegistryEvents> {
+  private readonly byClient = new Map<string, ClientSession>();
+  private readonly byPeer = new Map<string, string>();
+  private readonly history = new Map<string, { roundsCompleted: number }>();
+
+  add(session: Omit<ClientSession, 'roundsCompleted'>): ClientSession {
+    const old = this.byClient.get(session.clientId);
+    if (old && old.peer.id !== session.peer.id) {
+      this.byPeer.delete(old.peer.id);
+      old.peer.disconnect();
+    }
+    const past = this.history.get(session.clientId);
+    const s: ClientSession = { ...session, roundsCompleted: past?.roundsCompleted ?? 0 };
+    this.byClient.set(s.clientId, s);
+    this.byPeer.set(s.peer.id, s.clientId);
+    this.history.set(s.clientId, s);
+    this.emit('joined', s);
+    return s;
+  }
+
+  /** A connection closed; returns the session it carried, if any. */
+  removePeer(peerId: string, reason: string): ClientSession | undefined {
+    const clientId = this.byPeer.get(peerId);
+    if (!clientId) return undefined;
+    this.byPeer.delete(peerId);
+    const s = this.byClient.get(clientId);
+    if (s && s.peer.id === peerId) {
+      this.byClient.delete(clientId);
+      this.emit('left', s, reason);
+      return s;
+    }
+    return undefined;
+  }
+
+  byPeerId(peerId: string): ClientSession | undefined {
+    const id = this.byPeer.get(peerId);
+    return id ? this.byClient.get(id) : undefined;
+  }
+
+  get(clientId: string): ClientSession | undefined {
+    return this.byClient.get(clientId);
+  }
+
+  ids(): string[] {
+    return [...this.byClient.keys()];
+  }
+
+  sessions(): ClientSession[] {
+    return [...this.byClient.values()];
+  }
+
+  get size(): number {
+    return this.byClient.size;
+  }
+
+  send(clientId: string, event: string, payload: unknown): boolean {
+    const s = this.byClient.get(clientId);
+    if (!s) return false;
+    s.peer.emit(event, payload);
+    return true;
+  }
+
+  /** Emits with an ack; resolves to the reply, rejects on timeout or when the client is gone. */
+  request(clientId: string, event: string, payload: unknown, timeoutMs: number): Promise<unknown> {
+    const s = this.byClient.get(clientId);
+    if (!s) return Promise.reject(new Error('client not connected'));
+    return s.peer.request(event, payload, timeoutMs);
+  }
+
+  broadcast(event: string, payload: unknown): void {
+    for (const s of this.byClient.values()) s.peer.emit(event, payload);
+  }
+
+  /**
+   * Resolves true once at least `count` clients are joined, false at the deadline or on abort.
+   * Never waits without a deadline.
+   */
+  waitForClients(count: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    if (this.size >= count) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        this.off('joined', onJoin);
+        signal?.removeEventListener('abort', onAbort);
+        resolve(ok);
+      };
+      const onJoin = () => this.size >= count && done(true);
+      const onAbort = () => done(false);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.on('joined', onJoin);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}

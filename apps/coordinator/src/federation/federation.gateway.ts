@@ -1,0 +1,95 @@
+import { Inject } from '@nestjs/common';
+import {
+  ConnectedSocket,
+  MessageBody,
+  type OnGatewayConnection,
+  type OnGatewayDisconnect,
+  SubscribeMessage,
+  WebSocketGateway,
+} from '@nestjs/websockets';
+import type { Socket } from 'socket.io';
+import { EVENTS, FedlinkError, toWireError } from '@fedlink/protocol';
+import { Admission } from './admission.js';
+import { ClientRegistry } from './client-registry.js';
+import { RoundEngine } from './round-engine.js';
+import { RunContext } from './run-context.js';
+import type { Peer } from './peer.js';
+import { LOG } from '../tokens.js';
+import type { Log } from '../log.js';
+
+function peerOf(socket: Socket): Peer {
+  return {
+    id: socket.id,
+    address: socket.handshake.address,
+    emit: (event, payload) => void socket.emit(event, payload),
+    request: (event, payload, timeoutMs) => socket.timeout(timeoutMs).emitWithAck(event, payload),
+    disconnect: () => void socket.disconnect(true),
+  };
+}
+
+/**
+ * socket.io events of the federation protocol. Thin: it adapts sockets to peers, turns every
+ * result into an ack and every failure into a typed error; the decisions live in Admission and
+ * RoundEngine.
+ */
+@WebSocketGateway({ cors: { origin: true } })
+export class FederationGateway implements OnGatewayConnection, OnGatewayDisconnect {
+  constructor(
+    @Inject(Admission) private readonly admission: Admission,
+    @Inject(ClientRegistry) private readonly registry: ClientRegistry,
+    @Inject(RoundEngine) private readonly engine: RoundEngine,
+    @Inject(RunContext) private readonly run: RunContext,
+    @Inject(LOG) private readonly log: Log,
+  ) {}
+
+  handleConnection(socket: Socket): void {
+    this.log.debug('connection', { peer: socket.id, address: socket.handshake.address });
+  }
+
+  handleDisconnect(socket: Socket): void {
+    this.admission.forget(socket.id);
+    const s = this.registry.removePeer(socket.id, 'disconnected');
+    if (s) this.log.info('client left', { run: this.engine.runId, client: s.clientId });
+  }
+
+  @SubscribeMessage(EVENTS.challenge)
+  onChallenge(@ConnectedSocket() socket: Socket): unknown {
+    return { ok: true, ...this.admission.challenge(peerOf(socket)) };
+  }
+
+  @SubscribeMessage(EVENTS.hello)
+  async onHello(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): Promise<unknown> {
+    try {
+      if (this.engine.result) throw new FedlinkError('run_finished', `run ${this.engine.runId} has ended`);
+      const session = await this.admission.admit(peerOf(socket), body);
+      this.log.info('client joined', { run: this.engine.runId, client: session.clientId, platform: session.platform, backend: session.backend, examples: session.numExamples });
+      return { ok: true, welcome: this.run.welcome(session.clientId, this.engine.round) };
+    } catch (err) {
+      return this.refuse(socket, err, true);
+    }
+  }
+
+  @SubscribeMessage(EVENTS.update)
+  async onUpdate(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): Promise<unknown> {
+    try {
+      const session = this.registry.byPeerId(socket.id);
+      if (!session) throw new FedlinkError('not_joined', 'send hello before round:update');
+      await this.engine.submitUpdate(session, body);
+      return { ok: true, accepted: true };
+    } catch (err) {
+      return this.refuse(socket, err, false);
+    }
+  }
+
+  /** Typed error in the ack; on a failed hello also as an event, then the socket is closed. */
+  private refuse(socket: Socket, err: unknown, disconnect: boolean): unknown {
+    const error = toWireError(err);
+    if (!(err instanceof FedlinkError)) this.log.error('unexpected error', { peer: socket.id, error: String(err) });
+    if (disconnect) {
+      socket.emit(EVENTS.error, error);
+      // Let the ack and the error event flush before closing.
+      setTimeout(() => socket.disconnect(true), 50);
+    }
+    return { ok: false, error };
+  }
+}

@@ -1,0 +1,39 @@
+import { type Identity, fingerprint } from '@fedlink/crypto';
+import { PROTOCOL_VERSION, type Welcome, toBase64 } from '@fedlink/protocol';
+import type { RunSettings } from '../config.js';
+import type { GlobalModel } from '../model/global-model.js';
+
+/** The facts of the run every component reads: ids, keys, model, settings and limits. */
+export class RunContext {
+  readonly fingerprint: string;
+
+  constructor(
+    readonly runId: string,
+    readonly identity: Identity,
+    readonly model: GlobalModel,
+    readonly settings: RunSettings,
+    /** Largest sealed update accepted, derived from the model size. */
+    readonly maxUpdateBytes: number,
+  ) {
+    this.fingerprint = fingerprint(identity);
+  }
+
+  welcome(clientId: string, currentRound: number): Welcome {
+    return {
+      protocol: PROTOCOL_VERSION,
+      runId: this.runId,
+      clientId,
+      server: {
+        signPublicKey: toBase64(this.identity.signPublicKey),
+        boxPublicKey: toBase64(this.identity.boxPublicKey),
+        fingerprint: this.fingerprint,
+      },
+      model: { name: this.model.name, topology: this.model.topology, manifest: this.model.manifest, numParams: this.model.numParams },
+      round: currentRound,
+      rounds: this.settings.rounds,
+      secureAggregation: this.settings.secureAggregation,
+      encoding: this.settings.encoding,
+      limits: { maxUpdateBytes: this.maxUpdateBytes },
+    };
+  }
+}

@@ -1,0 +1,3 @@
+/** Nest injection tokens for values that are not classes. */
+export const LOG = Symbol('fedlink.log');
+export const COORDINATOR = Symbol('fedlink.coordinator');

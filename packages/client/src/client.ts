@@ -1,0 +1,308 @@
+import { io, type Socket } from 'socket.io-client';
+import {
+  type Ack,
+  ChallengeReplySchema,
+  EVENTS,
+  FedlinkError,
+  type Hello,
+  PROTOCOL_VERSION,
+  type RoundEnd,
+  RoundEndSchema,
+  type RoundStart,
+  RoundStartSchema,
+  type RunEnd,
+  RunEndSchema,
+  type Update,
+  type Welcome,
+  WelcomeSchema,
+  WireErrorSchema,
+  type WireError,
+  asBytes,
+  decodeTensors,
+  encodeTensors,
+  fromBase64,
+  parseMessage,
+  toBase64,
+} from '@fedlink/protocol';
+import { type Identity, clientIdOf, fingerprint, generateIdentity, sameFingerprint, seal, sharedKey, signHello, updateContext } from '@fedlink/crypto';
+import type { BatchProgress } from '@fedlink/ml';
+import { TypedEmitter } from './emitter.js';
+import type { Trainer } from './trainer.js';
+
+export type ClientState = 'idle' | 'connecting' | 'joining' | 'waiting' | 'training' | 'uploading' | 'done' | 'error';
+
+export interface FedlinkClientOptions {
+  /** Coordinator URL, e.g. http://127.0.0.1:7070 */
+  url: string;
+  token?: string;
+  trainer: Trainer;
+  platform: 'node' | 'browser';
+  /** The tfjs backend in use (reported to the coordinator). */
+  backend: string;
+  /** Long-term identity; a fresh one is generated when absent (then the client is new on every start). */
+  identity?: Identity;
+  /** Expected coordinator fingerprint; without it the client trusts the key it first sees. */
+  serverFingerprint?: string;
+  name?: string;
+  /** Reconnect with backoff when the connection drops (default true). */
+  reconnect?: boolean;
+  /** How long to wait for each ack (default 60 s). */
+  ackTimeoutMs?: number;
+  /** Leave the run after this many rounds taken part in (default: stay until the run ends). */
+  maxRounds?: number;
+}
+
+export interface UploadInfo {
+  round: number;
+  bytes: number;
+  sealed: true;
+}
+
+export interface ClientEvents {
+  state: (state: ClientState, detail?: string) => void;
+  welcome: (welcome: Welcome) => void;
+  roundStart: (round: number, deadline: number) => void;
+  progress: (round: number, p: BatchProgress) => void;
+  trained: (round: number, metrics: Update['metrics']) => void;
+  uploaded: (info: UploadInfo) => void;
+  rejected: (round: number, error: WireError) => void;
+  roundEnd: (end: RoundEnd) => void;
+  runEnd: (end: RunEnd) => void;
+  error: (error: FedlinkError) => void;
+}
+
+/** Errors after which retrying the same connection can't help. */
+const FATAL_CODES = new Set(['protocol_mismatch', 'unauthorized', 'bad_signature', 'server_key_mismatch', 'run_finished', 'too_many_connections']);
+
+/**
+ * The fedlink client runtime: joins a coordinator, trains on each round it is selected for, and
+ * sends its delta sealed to the coordinator. The same class runs in Node and in browsers.
+ */
+export class FedlinkClient extends TypedEmitter<ClientEvents> {
+  readonly identity: Identity;
+  readonly clientId: string;
+  private socket: Socket | undefined;
+  private welcome: Welcome | undefined;
+  private shared: Uint8Array | undefined;
+  private pinned: string | undefined;
+  private state: ClientState = 'idle';
+  /** Last round:start handled, as round * 1e6 + attempt, so a retried round is trained again. */
+  private lastStart = -1;
+  /** Resolves once hello was answered and the trainer has built the run's model. */
+  private joined: Promise<void>;
+  private markJoined!: () => void;
+  private roundsDone = 0;
+  private settle: { resolve: (end: RunEnd) => void; reject: (err: FedlinkError) => void } | undefined;
+  private training: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: FedlinkClientOptions) {
+    super();
+    this.identity = options.identity ?? generateIdentity();
+    this.clientId = clientIdOf(this.identity.signPublicKey);
+    this.pinned = options.serverFingerprint;
+    this.joined = new Promise((r) => (this.markJoined = r));
+  }
+
+  get status(): ClientState {
+    return this.state;
+  }
+
+  get serverFingerprint(): string | undefined {
+    return this.pinned;
+  }
+
+  /** Joins and takes part until the run ends (resolves) or a fatal error (rejects). */
+  run(): Promise<RunEnd> {
+    if (this.socket) throw new Error('client already running');
+    return new Promise<RunEnd>((resolve, reject) => {
+      this.settle = { resolve, reject };
+      this.setState('connecting');
+      const socket = io(this.options.url, {
+        transports: ['websocket'],
+        reconnection: this.options.reconnect ?? true,
+        reconnectionDelay: 500,
+        reconnectionDelayMax: 10_000,
+        randomizationFactor: 0.5,
+        timeout: 20_000,
+      });
+      this.socket = socket;
+      socket.on('connect', () => void this.handshake());
+      socket.on('connect_error', (err) => {
+        this.setState('connecting', `cannot reach coordinator: ${err.message}`);
+        if (!(this.options.reconnect ?? true)) this.fail(new FedlinkError('internal', `cannot reach coordinator at ${this.options.url}: ${err.message}`));
+      });
+      socket.on('disconnect', (reason) => {
+        if (this.state === 'done' || this.state === 'error') return;
+        this.setState('connecting', `disconnected (${reason}), reconnecting`);
+        // A server-side disconnect is not retried by socket.io itself; retry unless fatal.
+        if (reason === 'io server disconnect' && (this.options.reconnect ?? true)) setTimeout(() => socket.connect(), 1000);
+      });
+      socket.on(EVENTS.error, (raw: unknown) => {
+        const parsed = WireErrorSchema.safeParse(raw);
+        if (!parsed.success) return;
+        const err = new FedlinkError(parsed.data.code, parsed.data.message);
+        this.emit('error', err);
+        if (FATAL_CODES.has(err.code)) this.fail(err);
+      });
+      socket.on(EVENTS.roundStart, (raw: unknown, ack?: (reply: unknown) => void) => this.onRoundStart(raw, ack));
+      socket.on(EVENTS.roundEnd, (raw: unknown) => {
+        try {
+          this.emit('roundEnd', parseMessage(RoundEndSchema, raw, 'round:end'));
+          if (this.state === 'waiting' || this.state === 'uploading') this.setState('waiting');
+        } catch {
+          /* ignore malformed broadcasts */
+        }
+      });
+      socket.on(EVENTS.runEnd, (raw: unknown) => {
+        try {
+          const end = parseMessage(RunEndSchema, raw, 'run:end');
+          this.emit('runEnd', end);
+          this.finish(end);
+        } catch {
+          /* ignore */
+        }
+      });
+    });
+  }
+
+  /** Leaves the run. */
+  stop(): void {
+    this.finish({ runId: this.welcome?.runId ?? 'none', status: 'stopped', rounds: this.roundsDone, metrics: {} });
+  }
+
+  private isOver(): boolean {
+    return this.state === 'done' || this.state === 'error';
+  }
+
+  private setState(state: ClientState, detail?: string): void {
+    this.state = state;
+    this.emit('state', state, detail);
+  }
+
+  private finish(end: RunEnd): void {
+    if (this.state === 'done' || this.state === 'error') return;
+    this.setState('done');
+    this.socket?.disconnect();
+    this.options.trainer.dispose();
+    this.settle?.resolve(end);
+  }
+
+  private fail(err: FedlinkError): void {
+    if (this.state === 'done' || this.state === 'error') return;
+    this.setState('error', err.message);
+    this.emit('error', err);
+    this.socket?.disconnect();
+    this.options.trainer.dispose();
+    this.settle?.reject(err);
+  }
+
+  private async request<T>(event: string, payload: unknown): Promise<T> {
+    const socket = this.socket!;
+    const reply: unknown = await socket.timeout(this.options.ackTimeoutMs ?? 60_000).emitWithAck(event, payload);
+    const r = reply as Ack<Record<string, unknown>>;
+    if (r && typeof r === 'object' && r.ok === false) {
+      const e = WireErrorSchema.safeParse(r.error);
+      throw e.success ? new FedlinkError(e.data.code, e.data.message) : new FedlinkError('bad_request', `malformed error reply to ${event}`);
+    }
+    if (!r || typeof r !== 'object' || r.ok !== true) throw new FedlinkError('bad_request', `malformed reply to ${event}`);
+    return r as T;
+  }
+
+  private async handshake(): Promise<void> {
+    try {
+      this.setState('joining');
+      const socket = this.socket!;
+      const { nonce } = parseMessage(ChallengeReplySchema, await this.request(EVENTS.challenge, {}), 'challenge reply');
+      const hello: Hello = {
+        protocol: PROTOCOL_VERSION,
+        signPublicKey: toBase64(this.identity.signPublicKey),
+        boxPublicKey: toBase64(this.identity.boxPublicKey),
+        signature: toBase64(signHello(this.identity.signSecretKey, fromBase64(nonce), socket.id!, this.identity.boxPublicKey)),
+        platform: this.options.platform,
+        backend: this.options.backend,
+        numExamples: this.options.trainer.numExamples,
+        ...(this.options.token !== undefined ? { token: this.options.token } : {}),
+        ...(this.options.name !== undefined ? { name: this.options.name } : {}),
+      };
+      const reply = await this.request<{ welcome: unknown }>(EVENTS.hello, hello);
+      const welcome = parseMessage(WelcomeSchema, reply.welcome, 'welcome');
+      const server = { signPublicKey: fromBase64(welcome.server.signPublicKey), boxPublicKey: fromBase64(welcome.server.boxPublicKey) };
+      const seen = fingerprint(server);
+      if (this.pinned && !sameFingerprint(this.pinned, seen)) {
+        throw new FedlinkError('server_key_mismatch', `coordinator key ${seen} is not the pinned ${this.pinned}`);
+      }
+      this.pinned = seen;
+      if (welcome.protocol !== PROTOCOL_VERSION) throw new FedlinkError('protocol_mismatch', `coordinator speaks protocol ${welcome.protocol}, this client ${PROTOCOL_VERSION}`);
+      const fresh = this.welcome?.runId !== welcome.runId;
+      this.welcome = welcome;
+      this.shared = sharedKey(server.boxPublicKey, this.identity.boxSecretKey);
+      if (fresh) await this.options.trainer.prepare(welcome);
+      this.markJoined();
+      this.emit('welcome', welcome);
+      this.setState('waiting');
+    } catch (err) {
+      const e = err instanceof FedlinkError ? err : new FedlinkError('internal', err instanceof Error ? err.message : String(err));
+      if (FATAL_CODES.has(e.code) || !(this.options.reconnect ?? true)) this.fail(e);
+      else {
+        this.emit('error', e);
+        this.socket?.disconnect();
+        setTimeout(() => !this.isOver() && this.socket?.connect(), 2000);
+      }
+    }
+  }
+
+  private onRoundStart(raw: unknown, ack?: (reply: unknown) => void): void {
+    let msg: RoundStart;
+    try {
+      msg = parseMessage(RoundStartSchema, raw, 'round:start');
+    } catch (err) {
+      ack?.({ ok: false, error: (err as FedlinkError).toWire() });
+      return;
+    }
+    // The coordinator may start a round before this client has read its welcome (the hello ack
+    // and round:start race); the round waits for the handshake instead of being refused.
+    const accept = () => {
+      if (!this.welcome || msg.runId !== this.welcome.runId) {
+        ack?.({ ok: false, error: { code: 'wrong_run', message: 'round:start for a run this client has not joined' } });
+        return false;
+      }
+      ack?.({ ok: true });
+      return true;
+    };
+    // Rounds are handled one at a time, in order.
+    this.training = this.training
+      .then(() => this.joined)
+      .then(() => (accept() ? this.trainAndReport(msg) : undefined));
+  }
+
+  private async trainAndReport(msg: RoundStart): Promise<void> {
+    const welcome = this.welcome!;
+    const key = msg.round * 1e6 + msg.attempt;
+    if (this.isOver() || key <= this.lastStart) return;
+    this.lastStart = key;
+    this.emit('roundStart', msg.round, msg.deadline);
+    this.setState('training', `round ${msg.round}`);
+    try {
+      const global = decodeTensors(asBytes(msg.weights)!, welcome.model.manifest).flat;
+      const outcome = await this.options.trainer.fit(global, msg.config, {
+        onBatch: (p) => this.emit('progress', msg.round, p),
+        shouldStop: () => Date.now() > msg.deadline || this.isOver(),
+      });
+      this.emit('trained', msg.round, outcome.metrics);
+      this.setState('uploading', `round ${msg.round}`);
+      const payload = encodeTensors(welcome.model.manifest, outcome.delta, welcome.encoding);
+      const envelope = await seal(payload, this.shared!, updateContext(welcome.runId, msg.round, welcome.clientId));
+      const update: Update = { runId: welcome.runId, round: msg.round, numExamples: outcome.numExamples, metrics: outcome.metrics, envelope };
+      await this.request(EVENTS.update, update);
+      this.roundsDone++;
+      this.emit('uploaded', { round: msg.round, bytes: envelope.ciphertext.length + envelope.nonce.length, sealed: true });
+      if (this.state === 'uploading') this.setState('waiting');
+      if (this.options.maxRounds !== undefined && this.roundsDone >= this.options.maxRounds) this.stop();
+    } catch (err) {
+      if (this.isOver()) return;
+      const e = err instanceof FedlinkError ? err : new FedlinkError('internal', err instanceof Error ? err.message : String(err));
+      this.emit('rejected', msg.round, e.toWire());
+      this.setState('waiting');
+    }
+  }
+}

@@ -1,0 +1,66 @@
+import type * as tf from '@tensorflow/tfjs';
+import type { TrainConfig, TrainMetrics, Welcome } from '@fedlink/protocol';
+import { type BatchProgress, type ImageDataset, modelFromTopology, setFlatWeights, getFlatWeights, trainLocal } from '@fedlink/ml';
+
+export interface FitOutcome {
+  /** local - global, in manifest order. */
+  delta: Float32Array;
+  numExamples: number;
+  metrics: TrainMetrics;
+}
+
+export interface FitHooks {
+  onBatch?: (p: BatchProgress) => void;
+  shouldStop?: () => boolean;
+}
+
+/**
+ * What a client does with the global model in a round. The default trains with TensorFlow.js;
+ * other trainers (a fixed-delta trainer in tests, a custom framework) plug in here.
+ */
+export interface Trainer {
+  readonly numExamples: number;
+  prepare(welcome: Welcome): Promise<void>;
+  fit(global: Float32Array, config: TrainConfig, hooks?: FitHooks): Promise<FitOutcome>;
+  dispose(): void;
+}
+
+/** Local training with TensorFlow.js on the client's own data. */
+export class TfjsTrainer implements Trainer {
+  private model: tf.LayersModel | undefined;
+
+  constructor(private readonly data: ImageDataset) {}
+
+  get numExamples(): number {
+    return this.data.count;
+  }
+
+  async prepare(welcome: Welcome): Promise<void> {
+    this.model?.dispose();
+    this.model = await modelFromTopology(welcome.model.topology);
+    const input = this.model.inputs[0]!.shape; // [null, h, w, c]
+    const { height, width, channels } = this.data;
+    if (input[1] !== height || input[2] !== width || input[3] !== channels) {
+      throw new Error(`the run's model takes ${input.slice(1).join('x')} inputs, this client's data is ${height}x${width}x${channels}`);
+    }
+  }
+
+  async fit(global: Float32Array, config: TrainConfig, hooks: FitHooks = {}): Promise<FitOutcome> {
+    const model = this.model;
+    if (!model) throw new Error('trainer used before prepare()');
+    setFlatWeights(model, global);
+    const r = await trainLocal(model, this.data, config, hooks);
+    const local = getFlatWeights(model);
+    for (let i = 0; i < local.length; i++) local[i]! -= global[i]!;
+    return {
+      delta: local,
+      numExamples: r.numExamples,
+      metrics: { loss: r.loss, accuracy: r.accuracy, trainSeconds: r.seconds, samplesPerSecond: r.samplesPerSecond },
+    };
+  }
+
+  dispose(): void {
+    this.model?.dispose();
+    this.model = undefined;
+  }
+}

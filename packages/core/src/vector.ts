@@ -1,0 +1,37 @@
+/** Small pure helpers on flat parameter vectors. */
+
+/** Index of the first NaN or +-Infinity, or -1. */
+export function firstNonFinite(v: ArrayLike<number>): number {
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i]!;
+    // x - x is NaN exactly for NaN and +-Infinity; cheaper than Number.isFinite in hot loops.
+    if (x - x !== 0) return i;
+  }
+  return -1;
+}
+
+export function l2Norm(v: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < v.length; i++) s += v[i]! * v[i]!;
+  return Math.sqrt(s);
+}
+
+/** a - b, elementwise, into a new Float32Array. */
+export function subtract(a: Float32Array, b: Float32Array): Float32Array {
+  assertSameLength(a, b);
+  const out = new Float32Array(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = a[i]! - b[i]!;
+  return out;
+}
+
+/** a + b, elementwise, into a new Float32Array. */
+export function add(a: Float32Array, b: ArrayLike<number>): Float32Array {
+  assertSameLength(a, b);
+  const out = new Float32Array(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = a[i]! + b[i]!;
+  return out;
+}
+
+export function assertSameLength(a: ArrayLike<number>, b: ArrayLike<number>): void {
+  if (a.length !== b.length) throw new RangeError(`vector lengths differ: ${a.length} vs ${b.length}`);
+}

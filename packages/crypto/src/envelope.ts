@@ -1,0 +1,76 @@
+import nacl from 'tweetnacl';
+import { FedlinkError, utf8 } from '@fedlink/protocol';
+
+/**
+ * Sealed envelopes for bulk payloads (weight deltas), to one recipient.
+ *
+ * Key agreement is nacl.box's: X25519 between the sender's and the recipient's box keys, hashed
+ * with HSalsa20 (`nacl.box.before`). The bulk cipher is AES-256-GCM from WebCrypto, because
+ * tweetnacl's XSalsa20-Poly1305 in pure JS runs at ~36 MB/s here against ~680 MB/s for
+ * AES-GCM (a 6.65 MB CNN delta: ~180 ms vs ~10 ms). Each envelope has a fresh random 24-byte
+ * nonce that salts HKDF-SHA256, which derives a one-time key and IV, so no (key, IV) pair ever
+ * repeats. The associated data binds the envelope to its context (run, round, sender): moved to
+ * another round or client, it fails authentication.
+ */
+export interface SealedEnvelope {
+  nonce: Uint8Array;
+  ciphertext: Uint8Array;
+}
+
+const INFO = utf8('fedlink/envelope/v1');
+
+function subtle(): SubtleCrypto {
+  const s = globalThis.crypto?.subtle;
+  if (!s) throw new Error('WebCrypto (crypto.subtle) is not available: use Node >= 20 or a secure (https/localhost) page');
+  return s;
+}
+
+/** Sender and recipient derive the same value; precompute it once per peer. */
+export function sharedKey(theirBoxPublicKey: Uint8Array, myBoxSecretKey: Uint8Array): Uint8Array {
+  return nacl.box.before(theirBoxPublicKey, myBoxSecretKey);
+}
+
+async function deriveAesKey(shared: Uint8Array, nonce: Uint8Array): Promise<{ key: CryptoKey; iv: Uint8Array }> {
+  const s = subtle();
+  const ikm = await s.importKey('raw', shared as BufferSource, 'HKDF', false, ['deriveBits']);
+  const bits = new Uint8Array(
+    await s.deriveBits({ name: 'HKDF', hash: 'SHA-256', salt: nonce as BufferSource, info: INFO as BufferSource }, ikm, 44 * 8),
+  );
+  const key = await s.importKey('raw', bits.subarray(0, 32) as BufferSource, 'AES-GCM', false, ['encrypt', 'decrypt']);
+  return { key, iv: bits.slice(32, 44) };
+}
+
+export async function seal(plaintext: Uint8Array, shared: Uint8Array, associatedData: Uint8Array): Promise<SealedEnvelope> {
+  const nonce = nacl.randomBytes(24);
+  const { key, iv } = await deriveAesKey(shared, nonce);
+  const ct = await subtle().encrypt(
+    { name: 'AES-GCM', iv: iv as BufferSource, additionalData: associatedData as BufferSource },
+    key,
+    plaintext as BufferSource,
+  );
+  return { nonce, ciphertext: new Uint8Array(ct) };
+}
+
+/** Opens an envelope or throws `decrypt_failed` (wrong key, wrong context, or tampered bytes). */
+export async function open(envelope: SealedEnvelope, shared: Uint8Array, associatedData: Uint8Array): Promise<Uint8Array> {
+  if (envelope.nonce.length !== 24) throw new FedlinkError('decrypt_failed', 'envelope nonce must be 24 bytes');
+  const { key, iv } = await deriveAesKey(shared, envelope.nonce);
+  try {
+    const pt = await subtle().decrypt(
+      { name: 'AES-GCM', iv: iv as BufferSource, additionalData: associatedData as BufferSource },
+      key,
+      envelope.ciphertext as BufferSource,
+    );
+    return new Uint8Array(pt);
+  } catch {
+    throw new FedlinkError('decrypt_failed', 'sealed payload could not be opened: wrong key, wrong round/run, or tampered');
+  }
+}
+
+/** Associated data of an update envelope: what it is, for which run, round and client. */
+export function updateContext(runId: string, round: number, clientId: string): Uint8Array {
+  return utf8(`fedlink/update/v1\0${runId}\0${round}\0${clientId}`);
+}
+
+/** AES-GCM adds a 16-byte tag. */
+export const ENVELOPE_OVERHEAD = 16;

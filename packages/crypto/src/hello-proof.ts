@@ -1,0 +1,35 @@
+import nacl from 'tweetnacl';
+import { concatBytes, utf8 } from '@fedlink/protocol';
+
+/**
+ * Proof of key possession in `hello`: the client signs the coordinator's fresh challenge, the
+ * socket's connection id and its box key. Someone who only saw a client's public keys (or an
+ * old hello) can't produce it for a new connection.
+ */
+export function helloTranscript(challenge: Uint8Array, connectionId: string, boxPublicKey: Uint8Array): Uint8Array {
+  return concatBytes(utf8('fedlink/hello/v1\0'), challenge, utf8(`\0${connectionId}\0`), boxPublicKey);
+}
+
+export function signHello(
+  signSecretKey: Uint8Array,
+  challenge: Uint8Array,
+  connectionId: string,
+  boxPublicKey: Uint8Array,
+): Uint8Array {
+  return nacl.sign.detached(helloTranscript(challenge, connectionId, boxPublicKey), signSecretKey);
+}
+
+export function verifyHello(
+  signPublicKey: Uint8Array,
+  signature: Uint8Array,
+  challenge: Uint8Array,
+  connectionId: string,
+  boxPublicKey: Uint8Array,
+): boolean {
+  return nacl.sign.detached.verify(helloTranscript(challenge, connectionId, boxPublicKey), signature, signPublicKey);
+}
+
+/** 32 bytes from the platform CSPRNG. */
+export function randomBytes(n: number): Uint8Array {
+  return nacl.randomBytes(n);
+}

@@ -1,0 +1,79 @@
+import { type Rng, createRng, shuffleInPlace } from '@fedlink/core';
+
+/**
+ * A labelled image dataset held as flat typed arrays (NHWC, values in [0, 1]), so slicing,
+ * partitioning and batching never build per-example JS objects.
+ */
+export interface ImageDataset {
+  images: Float32Array;
+  labels: Uint8Array;
+  count: number;
+  height: number;
+  width: number;
+  channels: number;
+  numClasses: number;
+}
+
+export class DatasetError extends Error {
+  override readonly name = 'DatasetError';
+}
+
+export function exampleSize(ds: Pick<ImageDataset, 'height' | 'width' | 'channels'>): number {
+  return ds.height * ds.width * ds.channels;
+}
+
+/** Checks internal consistency; throws a DatasetError naming what is wrong. */
+export function validateDataset(ds: ImageDataset): void {
+  const size = exampleSize(ds);
+  if (!(ds.count >= 0 && Number.isInteger(ds.count))) throw new DatasetError(`bad example count ${ds.count}`);
+  if (ds.images.length !== ds.count * size) {
+    throw new DatasetError(`images hold ${ds.images.length} values, expected ${ds.count} x ${size}`);
+  }
+  if (ds.labels.length !== ds.count) throw new DatasetError(`${ds.labels.length} labels for ${ds.count} images`);
+  for (let i = 0; i < ds.count; i++) {
+    if (ds.labels[i]! >= ds.numClasses) {
+      throw new DatasetError(`label ${ds.labels[i]} of example ${i} is outside the model's ${ds.numClasses} classes`);
+    }
+  }
+}
+
+export function subset(ds: ImageDataset, indices: ArrayLike<number>): ImageDataset {
+  const size = exampleSize(ds);
+  const images = new Float32Array(indices.length * size);
+  const labels = new Uint8Array(indices.length);
+  for (let k = 0; k < indices.length; k++) {
+    const i = indices[k]!;
+    if (!(i >= 0 && i < ds.count)) throw new DatasetError(`index ${i} out of range 0..${ds.count - 1}`);
+    images.set(ds.images.subarray(i * size, (i + 1) * size), k * size);
+    labels[k] = ds.labels[i]!;
+  }
+  return { ...ds, images, labels, count: indices.length };
+}
+
+/** A deterministic shuffled split into train and test parts. */
+export function splitTrainTest(ds: ImageDataset, testCount: number, seed: number): { train: ImageDataset; test: ImageDataset } {
+  if (!(testCount > 0 && testCount < ds.count)) throw new DatasetError(`test size ${testCount} must be in 1..${ds.count - 1}`);
+  const idx = Int32Array.from({ length: ds.count }, (_, i) => i);
+  shuffleInPlace(idx, createRng(seed));
+  return { test: subset(ds, idx.subarray(0, testCount)), train: subset(ds, idx.subarray(testCount)) };
+}
+
+/** Copies the given examples into one contiguous batch buffer. */
+export function gatherBatch(ds: ImageDataset, order: ArrayLike<number>, start: number, end: number, into?: Float32Array): { x: Float32Array; y: Int32Array } {
+  const size = exampleSize(ds);
+  const n = end - start;
+  const x = into && into.length === n * size ? into : new Float32Array(n * size);
+  const y = new Int32Array(n);
+  for (let k = 0; k < n; k++) {
+    const i = order[start + k]!;
+    x.set(ds.images.subarray(i * size, (i + 1) * size), k * size);
+    y[k] = ds.labels[i]!;
+  }
+  return { x, y };
+}
+
+export function shuffledOrder(count: number, rng: Rng): Int32Array {
+  const idx = Int32Array.from({ length: count }, (_, i) => i);
+  shuffleInPlace(idx, rng);
+  return idx;
+}

