@@ -94,6 +94,7 @@ int conv2d_backprop_input(const float *dy, const float *w, float *dx, int B, int
 typedef struct {
   Im2col ic;
   int M, K, N, rows, nchunks, ngroups;
+  int tap4;         /* im2col chunk in groups of 4 taps (wide filters) or row-major (narrow) */
   const float *dy;
   float *dw;        /* group 0 accumulates here */
   float *partials;  /* groups 1.. accumulate here, K*N floats each */
@@ -106,15 +107,17 @@ static void filt_task(const void *vctx, int g, int tid) {
   float *acc = g == 0 ? c->dw : c->partials + (long)(g - 1) * c->K * c->N;
   fl_zero(acc, c->K * c->N);
   float *col = c->ws + (long)tid * c->ws_stride;
-  float *dyp = col + fl_align64((u32)(c->rows * c->K) * 4u) / 4u;
+  float *dyp = col + fl_align64((u32)c->rows * (u32)((c->K + 3) & ~3) * 4u) / 4u;
   int c0 = (int)((long)c->nchunks * g / c->ngroups), c1 = (int)((long)c->nchunks * (g + 1) / c->ngroups);
   for (int ch = c0; ch < c1; ch++) {
     int m0 = ch * c->rows, rows = MIN(c->rows, c->M - m0);
-    im2col_rows(&c->ic, m0, rows, col);
+    if (!c->tap4) im2col_rows(&c->ic, m0, rows, col);
+    else im2col_rows_tap4(&c->ic, m0, rows, col);
     for (int p = 0; p < panels_of(c->N); p++)
       pack_panel_nn(rows, MIN(8, c->N - p * 8), c->dy + (long)m0 * c->N + p * 8, c->N, dyp + (long)p * rows * 8);
     /* Rows of this GEMM are the K filter taps, its reduction runs over the chunk's pixels. */
-    gemm_block(c->K, c->N, rows, col, 1, c->K, dyp, acc, c->N, 0, 0, 1);
+    if (c->tap4) gemm_packed_a(c->K, c->N, rows, col, dyp, acc, c->N, 1);
+    else gemm_block(c->K, c->N, rows, col, 1, c->K, dyp, acc, c->N, 0, 0, 1);
   }
 }
 
@@ -147,9 +150,13 @@ int conv2d_backprop_filter(const float *x, const float *dy, float *dw, int B, in
   c.N = CO;
   c.M = B * OH * OW;
   c.rows = fl_chunk_rows(fl_tuning[TUNE_DW_COL_FLOATS], c.K);
+  /* With few taps per pixel (e.g. one input channel) a row-major chunk is cheaper to
+   * build, and its rows are short enough that reading it by columns stays in cache. */
+  c.tap4 = c.K >= 64;
   c.nchunks = (c.M + c.rows - 1) / c.rows;
   c.ngroups = MIN(fl_threads(), c.nchunks);
-  c.ws_stride = (int)((fl_align64((u32)(c.rows * c.K) * 4u) + fl_align64((u32)(c.rows * panels_of(CO) * 32)))) / 4;
+  u32 col_bytes = fl_align64((u32)c.rows * (u32)((c.K + 3) & ~3) * 4u);
+  c.ws_stride = (int)((col_bytes + fl_align64((u32)(c.rows * panels_of(CO) * 32)))) / 4;
   u32 part_bytes = fl_align64((u32)(c.ngroups - 1) * (u32)c.K * (u32)c.N * 4u);
   u32 need = part_bytes + (u32)fl_threads() * (u32)c.ws_stride * 4u;
   if (need > ws_bytes) return (int)need;

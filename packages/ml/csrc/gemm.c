@@ -100,6 +100,26 @@ void gemm_block(int mrows, int N, int K, const float *a, int ars, int aks, const
   }
 }
 
+void gemm_packed_a(int M, int N, int K, const float *apacked, const float *bpacked, float *c, int ldc, int accumulate) {
+  int np = panels_of(N);
+  Epilogue e = {0, 0, accumulate};
+  for (int g = 0; g * 4 < M; g++) {
+    const float *a = apacked + (long)g * 4 * K;
+    int m0 = g * 4, mr = MIN(4, M - m0);
+    for (int p = 0; p < np; p++) {
+      int n0 = p << 3, nvalid = MIN(8, N - n0);
+      const float *bp = bpacked + (long)p * K * 8;
+      float *cp = c + (long)m0 * ldc + n0;
+      if (mr == 4) mk4x8(K, a, 1, 4, bp, cp, ldc, nvalid, &e);
+      else {
+        int i = 0;
+        if (mr >= 2) { mk2x8(K, a, 1, 4, bp, cp, ldc, nvalid, &e); i = 2; }
+        if (i < mr) mk1x8(K, a + i, 4, bp, cp + i * ldc, nvalid, &e);
+      }
+    }
+  }
+}
+
 void pack_panel_nn(int K, int ncols, const float *b, int ldb, float *dst) {
   if (ncols == 8) {
     for (int k = 0; k < K; k++, b += ldb, dst += 8) {

@@ -23,6 +23,10 @@ typedef struct {
 void gemm_block(int mrows, int N, int K, const float *a, int ars, int aks, const float *bpacked,
                 float *c, int ldc, const float *bias, int relu, int accumulate);
 
+/* C (M x N) (+)= A . B with A packed in groups of 4 rows, group g at a + g*4*K holding
+ * A(4g + i, k) at [k * 4 + i] (rows past M zero), and B packed as usual. */
+void gemm_packed_a(int M, int N, int K, const float *apacked, const float *bpacked, float *c, int ldc, int accumulate);
+
 /* Packs columns [n0, n0+8) of row-major B (K x ldb) into one panel (K x 8). */
 void pack_panel_nn(int K, int ncols, const float *b, int ldb, float *dst);
 /* Packs rows [n0, n0+8) of B^T stored row-major (N x ldb, K used) into one panel (K x 8). */

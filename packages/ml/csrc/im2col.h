@@ -23,4 +23,9 @@ typedef struct {
 
 /* Writes rows [m0, m0 + rows) into dst (rows x KH*KW*C). */
 void im2col_rows(const Im2col *p, int m0, int rows, float *dst);
+
+/* The same values transposed into groups of 4 columns: dst[k / 4][row][k % 4], with the
+ * columns past K in the last group zeroed. This is the filter gradient's packed A: its
+ * GEMM then reads each group of 4 taps sequentially along the pixels it sums over. */
+void im2col_rows_tap4(const Im2col *p, int m0, int rows, float *dst);
 #endif

@@ -3,8 +3,8 @@
 
 int fl_tuning[TUNE_COUNT] = {
     16384, /* conv forward / input-gradient im2col chunk: 64 KB, stays in L2 with the filter */
-    16384, /* filter-gradient im2col chunk */
-    64,    /* matmul rows per task */
+    65536, /* filter-gradient im2col chunk: long reductions per tile */
+    262144, /* matmul multiply-adds per task */
     32768, /* elementwise floats per task */
 };
 

@@ -41,6 +41,7 @@ describe('Conv2D, Conv2DBackpropInput, Conv2DBackpropFilter', () => {
     [1, 11, 13, 8, 3, 2, 12], // asymmetric filter, panel remainder (12 = 8 + 4)
     [64, 6, 7, 4, 1, 1, 9], // 1x1 filter
     [1, 10, 10, 16, 5, 5, 24], // like the paper CNN's second layer, smaller so cpu stays quick
+    [3, 8, 9, 5, 5, 3, 10], // 75 taps: the grouped filter-gradient layout with odd channels and a ragged last group
   ];
   const cases = geometries.flatMap((g) =>
     [1, 2].flatMap((stride) => (['same', 'valid'] as const).map((pad) => ({ g, stride, pad }))),
@@ -93,7 +94,8 @@ describe('MaxPool and MaxPoolGrad', () => {
 });
 
 describe('BatchMatMul and _FusedMatMul', () => {
-  const dims: [number, number, number][] = [[1, 7, 9], [10, 33, 16], [64, 1, 9], [13, 200, 21]];
+  // [m, k, n]: tiny; a dense-gradient shape; k = 1; several panel groups with a ragged last one; a long row block
+  const dims: [number, number, number][] = [[1, 7, 9], [10, 33, 16], [64, 1, 9], [13, 200, 21], [10, 300, 130], [300, 10, 40]];
   const cases = dims.flatMap((d) =>
     [false, true].flatMap((ta) => [false, true].map((tb) => ({ d, ta, tb }))),
   );
