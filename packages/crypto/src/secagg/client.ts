@@ -15,7 +15,7 @@ import {
   type SecAggShares,
   type SecAggUnmask,
 } from '@fedlink/protocol';
-import { open, seal, sharedKey } from '../envelope.js';
+import { open, seal } from '../envelope.js';
 import { clientIdOf, type Identity } from '../identity.js';
 import { refused, replayed, SecAggAbortError } from './errors.js';
 import { applyMasks, deriveStreamKey, type MaskTerm } from './prg.js';
@@ -23,6 +23,7 @@ import { bind, pairSign, resolveParams, sha256, type RoundParams } from './param
 import { quantizeWeightedUpdate } from './quantize.js';
 import { SHARE_BYTES, splitSecret } from './shamir.js';
 import { sign, verify } from './signature.js';
+import { generateX25519, x25519, type X25519KeyPair } from './x25519.js';
 
 /**
  * The client side of one SecAgg+ round: a state machine that turns each server message into the
@@ -43,7 +44,7 @@ import { sign, verify } from './signature.js';
  * tolerates.
  *
  * Fresh per round: two X25519 key pairs (mask agreement, share sealing) and the 32-byte self-mask
- * seed, all from the platform CSPRNG via tweetnacl.
+ * seed, all from the platform CSPRNG (crypto.getRandomValues via nacl.randomBytes).
  */
 export interface SecAggClientOptions {
   /** Refuse setups for another run/round than the one the client is in. */
@@ -83,9 +84,11 @@ export class SecAggClientRound {
   readonly clientId: string;
   readonly params: RoundParams;
   private stage: ClientStage = 'advertise';
-  private readonly maskPair = nacl.box.keyPair();
-  private readonly sharePair = nacl.box.keyPair();
+  private maskPair: X25519KeyPair | undefined;
+  private sharePair: X25519KeyPair | undefined;
   private readonly selfMaskSeed = nacl.randomBytes(32);
+  /** X25519(our share key, neighbour's share key): seals our shares to it and opens its shares to us. */
+  private readonly shareSecrets = new Map<string, Uint8Array>();
   /** Neighbours whose keys we accepted (U1 ∩ N(me)). */
   private readonly peers = new Map<string, SecAggAdvertisedKeys>();
   /** Shares we hold, by owner (including our own). */
@@ -125,16 +128,18 @@ export class SecAggClientRound {
     return this.guard(async () => {
       const p = this.params;
       const me = this.clientId;
+      const maskPair = (this.maskPair = await generateX25519());
+      const sharePair = (this.sharePair = await generateX25519());
       const selfMaskCommitment = bind.selfMaskCommitment(p, me, this.selfMaskSeed);
-      const signature = sign(bind.advertise(p, me, this.maskPair.publicKey, this.sharePair.publicKey, selfMaskCommitment), this.identity.signSecretKey);
+      const signature = await sign(bind.advertise(p, me, maskPair.publicKey, sharePair.publicKey, selfMaskCommitment), this.identity.signSecretKey);
       this.stage = 'shares';
       return {
         stage: 'advertise',
         runId: p.runId,
         round: p.round,
         sender: me,
-        maskPublicKey: this.maskPair.publicKey,
-        sharePublicKey: this.sharePair.publicKey,
+        maskPublicKey: maskPair.publicKey,
+        sharePublicKey: sharePair.publicKey,
         selfMaskCommitment,
         signature,
       };
@@ -167,17 +172,18 @@ export class SecAggClientRound {
       }
       const xs = holders.map((h) => p.xOf.get(h)!);
       const selfShares = splitSecret(this.selfMaskSeed, xs, p.threshold);
-      const keyShares = splitSecret(this.maskPair.secretKey, xs, p.threshold);
+      const keyShares = splitSecret(this.maskPair!.secretKey, xs, p.threshold);
       this.held.set(me, { selfMask: selfShares[0]!.y, maskKey: keyShares[0]!.y });
       const shares: SealedShare[] = [];
       for (let i = 1; i < holders.length; i++) {
         const peer = holders[i]!;
-        const key = sharedKey(this.peers.get(peer)!.sharePublicKey, this.sharePair.secretKey);
+        const key = await x25519(this.sharePair!.secretKey, this.peers.get(peer)!.sharePublicKey);
+        if (!key) throw refused(`share key of ${peer} is a low-order point`);
+        this.shareSecrets.set(peer, key);
         const env = await seal(concatBytes(selfShares[i]!.y, keyShares[i]!.y), key, bind.shareAd(p, me, peer));
-        key.fill(0);
         shares.push({ peer, nonce: env.nonce, ciphertext: env.ciphertext });
       }
-      const signature = sign(bind.shares(p, me, shares), this.identity.signSecretKey);
+      const signature = await sign(bind.shares(p, me, shares), this.identity.signSecretKey);
       this.stage = 'masked';
       return { stage: 'shares', runId: p.runId, round: p.round, sender: me, shares, signature };
     });
@@ -200,14 +206,12 @@ export class SecAggClientRound {
       const me = this.clientId;
       const senders: string[] = [];
       for (const s of msg.shares) {
-        const peer = this.peers.get(s.peer);
-        if (!peer) throw refused(`share from ${s.peer}, whose keys we never accepted`);
+        const key = this.shareSecrets.get(s.peer);
+        if (!key) throw refused(`share from ${s.peer}, whose keys we never accepted`);
         if (this.held.has(s.peer)) throw refused(`two shares from ${s.peer}`);
-        const key = sharedKey(peer.sharePublicKey, this.sharePair.secretKey);
         const plain = await open({ nonce: s.nonce, ciphertext: s.ciphertext }, key, bind.shareAd(p, s.peer, me)).catch(() => {
           throw refused(`share from ${s.peer} failed authentication (tampered, or sealed for another round/recipient)`);
         });
-        key.fill(0);
         if (plain.length !== 2 * SHARE_BYTES) throw refused(`share from ${s.peer} has the wrong size`);
         this.held.set(s.peer, { selfMask: plain.slice(0, SHARE_BYTES), maskKey: plain.slice(SHARE_BYTES) });
         senders.push(s.peer);
@@ -222,14 +226,14 @@ export class SecAggClientRound {
       this.clippedEntries = clipped;
       const terms: MaskTerm[] = [{ key: await deriveStreamKey(this.selfMaskSeed, bind.selfMaskInfo(p, me)), sign: 1 }];
       for (const peer of this.maskedWith) {
-        const secret = nacl.scalarMult(this.maskPair.secretKey, this.peers.get(peer)!.maskPublicKey);
-        if (secret.every((b) => b === 0)) throw refused(`mask key of ${peer} is a low-order point`);
+        const secret = await x25519(this.maskPair!.secretKey, this.peers.get(peer)!.maskPublicKey);
+        if (!secret) throw refused(`mask key of ${peer} is a low-order point`);
         terms.push({ key: await deriveStreamKey(secret, bind.pairwiseInfo(p, me, peer)), sign: pairSign(me, peer) });
         secret.fill(0);
       }
       await applyMasks(words, terms);
       const masked = new Uint8Array(words.buffer);
-      const signature = sign(bind.masked(p, me, masked.length, await sha256(masked)), this.identity.signSecretKey);
+      const signature = await sign(bind.masked(p, me, masked.length, await sha256(masked)), this.identity.signSecretKey);
       this.stage = 'unmask';
       return { stage: 'masked', runId: p.runId, round: p.round, sender: me, masked, signature };
     });
@@ -256,7 +260,7 @@ export class SecAggClientRound {
       }
       const selfMaskShares: RevealedShare[] = [me, ...msg.survivors].map((owner) => ({ owner, share: this.held.get(owner)!.selfMask.slice() }));
       const maskKeyShares: RevealedShare[] = msg.dropped.map((owner) => ({ owner, share: this.held.get(owner)!.maskKey.slice() }));
-      const signature = sign(bind.unmask(p, me, selfMaskShares, maskKeyShares), this.identity.signSecretKey);
+      const signature = await sign(bind.unmask(p, me, selfMaskShares, maskKeyShares), this.identity.signSecretKey);
       this.stage = 'done';
       this.wipe();
       return { stage: 'unmask', runId: p.runId, round: p.round, sender: me, selfMaskShares, maskKeyShares, signature };
@@ -297,9 +301,10 @@ export class SecAggClientRound {
   }
 
   private wipe(): void {
-    this.maskPair.secretKey.fill(0);
-    this.sharePair.secretKey.fill(0);
+    this.maskPair?.secretKey.fill(0);
+    this.sharePair?.secretKey.fill(0);
     this.selfMaskSeed.fill(0);
+    for (const k of this.shareSecrets.values()) k.fill(0);
     for (const h of this.held.values()) {
       h.selfMask.fill(0);
       h.maskKey.fill(0);

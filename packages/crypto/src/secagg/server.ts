@@ -23,6 +23,7 @@ import { bind, holders, pairSign, resolveParams, sha256, type RoundParams } from
 import { dequantizeSum } from './quantize.js';
 import { combineShares, type Share } from './shamir.js';
 import { verify } from './signature.js';
+import { x25519, x25519Base } from './x25519.js';
 
 /**
  * The coordinator side of one SecAgg+ round. It only ever handles public keys, sealed shares it
@@ -324,16 +325,16 @@ export class SecAggServerRound {
       const terms: MaskTerm[] = [];
       for (const j of this.u3) {
         const a = this.advertised.get(j)!;
-        const seed = this.reconstruct(this.selfMaskShares.get(j)!, (s) => nacl.verify(bind.selfMaskCommitment(p, j, s), a.selfMaskCommitment), j, 'self-mask seed');
+        const seed = await this.reconstruct(this.selfMaskShares.get(j)!, async (s) => nacl.verify(bind.selfMaskCommitment(p, j, s), a.selfMaskCommitment), j, 'self-mask seed');
         terms.push({ key: await deriveStreamKey(seed, bind.selfMaskInfo(p, j)), sign: -1 });
         seed.fill(0);
       }
       for (const j of this.dropped) {
         const a = this.advertised.get(j)!;
-        const sk = this.reconstruct(this.maskKeyShares.get(j)!, (s) => nacl.verify(nacl.scalarMult.base(s), a.maskPublicKey), j, 'mask key');
+        const sk = await this.reconstruct(this.maskKeyShares.get(j)!, async (s) => nacl.verify(await x25519Base(s), a.maskPublicKey), j, 'mask key');
         for (const i of this.liveNeighbours(j, this.u3)) {
-          const secret = nacl.scalarMult(sk, this.advertised.get(i)!.maskPublicKey);
-          if (secret.every((b) => b === 0)) this.fail('protocol_violation', `mask key of ${i} is a low-order point`);
+          const secret = await x25519(sk, this.advertised.get(i)!.maskPublicKey);
+          if (!secret) this.fail('protocol_violation', `mask key of ${i} is a low-order point`);
           // i added pairSign(i, j) * mask(i, j); take it out again.
           terms.push({ key: await deriveStreamKey(secret, bind.pairwiseInfo(p, i, j)), sign: pairSign(i, j) === 1 ? -1 : 1 });
           secret.fill(0);
@@ -454,16 +455,17 @@ export class SecAggServerRound {
    * (malicious) holder sent a bad share and more than t shares are available, other windows of t
    * shares are tried, so one bad share among t + 1 doesn't sink the round.
    */
-  private reconstruct(shares: readonly Share[], check: (secret: Uint8Array) => boolean, owner: string, what: string): Uint8Array {
+  private async reconstruct(shares: readonly Share[], check: (secret: Uint8Array) => Promise<boolean>, owner: string, what: string): Promise<Uint8Array> {
     const t = this.params.threshold;
     for (let start = 0; start < shares.length; start++) {
       const window = [...shares.slice(start), ...shares.slice(0, start)].slice(0, t);
+      let secret: Uint8Array | undefined;
       try {
-        const secret = combineShares(window, t);
-        if (check(secret)) return secret;
+        secret = combineShares(window, t);
       } catch (err) {
         if (!(err instanceof FedlinkError)) throw err;
       }
+      if (secret && (await check(secret))) return secret;
       if (shares.length === t) break;
     }
     return this.fail('reconstruction_failed', `the ${what} of ${owner} could not be reconstructed from ${shares.length} shares (some are bad)`);
