@@ -9,6 +9,9 @@
  * are what socket.io would carry (JSON with binary placeholders + the binary attachments).
  * Dropped clients go silent after sharing keys and before sending masked input, the case where the
  * coordinator must reconstruct their mask keys and remove their pairwise masks (the expensive one).
+ * Default-k rows drop a set chosen so every neighbourhood keeps t live holders (with the default k,
+ * a uniformly random 30% often leaves some below t and the round aborts: the estimated probability
+ * is printed); 'k(δ)' rows size k for the dropout (expectedDropout) and drop uniformly at random.
  */
 import os from 'node:os';
 import { writeFileSync } from 'node:fs';
@@ -29,6 +32,7 @@ import { SECAGG_EVENTS } from '@fedlink/protocol';
 
 interface Args {
   json?: string;
+  robust: boolean;
   n: number[];
   lengths: number[];
   dropouts: number[];
@@ -36,10 +40,14 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { n: [10, 50, 100], lengths: [100_000, 1_663_370], dropouts: [0, 0.1, 0.3], trials: 2000 };
+  const args: Args = { robust: true, n: [10, 50, 100], lengths: [100_000, 1_663_370], dropouts: [0, 0.1, 0.3], trials: 2000 };
   for (let i = 0; i < argv.length; i++) {
     const [flag, value] = [argv[i], argv[i + 1]];
     const list = () => value!.split(',').map(Number);
+    if (flag === '--no-robust') {
+      args.robust = false;
+      continue;
+    }
     if (flag === '--json') args.json = value;
     else if (flag === '--n') args.n = list();
     else if (flag === '--lengths') args.lengths = list();
@@ -118,6 +126,8 @@ function abortProbability(n: number, dropout: number, trials: number): number {
 }
 
 interface Row {
+  /** 'default': k = 2 ceil(log2 n), drops chosen among feasible sets; 'expectedDropout': k sized for the dropout, uniform random drops. */
+  kPolicy: 'default' | 'expectedDropout';
   n: number;
   vectorLength: number;
   dropout: number;
@@ -133,12 +143,15 @@ interface Row {
   abortProbabilityUniformDropout: number | null;
 }
 
-async function runOne(identities: Identity[], n: number, L: number, dropout: number, trials: number): Promise<Row> {
+async function runOne(identities: Identity[], n: number, L: number, dropout: number, trials: number, kPolicy: Row['kPolicy']): Promise<Row> {
   const ids = identities.slice(0, n);
   const participants = ids.map((id) => ({ clientId: clientIdOf(id.signPublicKey), signPublicKey: id.signPublicKey, maxExamples: 600 }));
-  const server = new SecAggServerRound({ runId: 'bench', round: 1, participants, vectorLength: L });
+  const robust = kPolicy === 'expectedDropout';
+  const server = new SecAggServerRound({ runId: 'bench', round: 1, participants, vectorLength: L, ...(robust ? { expectedDropout: dropout } : {}) });
   const { graph, threshold } = server.params;
-  const dropped = feasibleDrops(participants.map((p) => p.clientId), graph, threshold, Math.round(dropout * n), 7);
+  const count = Math.round(dropout * n);
+  const clientIds = participants.map((p) => p.clientId);
+  const dropped = robust ? new Set(clientIds.slice(0, count)) : feasibleDrops(clientIds, graph, threshold, count, 7);
   const S: Record<string, number> = {};
   const C = ids.map(() => ({} as Record<string, number>));
   const up = ids.map(() => 0);
@@ -202,6 +215,7 @@ async function runOne(identities: Identity[], n: number, L: number, dropout: num
   const download = mean((i) => down[i]!);
   const r2 = (x: number) => Math.round(x * 100) / 100;
   return {
+    kPolicy,
     n,
     vectorLength: L,
     dropout,
@@ -228,7 +242,7 @@ async function runOne(identities: Identity[], n: number, L: number, dropout: num
     expansion: { upload: Math.round((upload / plaintextFloat32) * 10_000) / 10_000, total: Math.round(((upload + download) / plaintextFloat32) * 10_000) / 10_000 },
     maxAbsError,
     errorBound,
-    abortProbabilityUniformDropout: dropout > 0 ? abortProbability(n, dropout, trials) : null,
+    abortProbabilityUniformDropout: dropout > 0 && !robust ? abortProbability(n, dropout, trials) : null,
   };
 }
 
@@ -237,14 +251,17 @@ async function main(): Promise<void> {
   const identities = Array.from({ length: Math.max(...args.n) }, () => generateIdentity());
   const rows: Row[] = [];
   const started = now();
-  console.log('n    entries   drop  k   t   client ms (mean/max)   coordinator ms   up B/client    expansion up/total  P(abort|uniform drop)');
+  console.log('     n    entries   drop  k   t   client ms (mean/max)   coordinator ms   up B/client    expansion up/total  P(abort|uniform drop)');
   for (const L of args.lengths) {
     for (const n of args.n) {
-      for (const dropout of args.dropouts) {
-        const row = await runOne(identities, n, L, dropout, args.trials);
+      const configs: Array<[number, Row['kPolicy']]> = args.dropouts.map((d) => [d, 'default']);
+      if (args.robust && n === Math.max(...args.n)) configs.push([Math.max(...args.dropouts), 'expectedDropout']);
+      for (const [dropout, kPolicy] of configs) {
+        const row = await runOne(identities, n, L, dropout, args.trials, kPolicy);
         rows.push(row);
         console.log(
           [
+            kPolicy === 'default' ? '    ' : 'k(δ)',
             String(n).padEnd(4),
             String(L).padEnd(9),
             `${Math.round(dropout * 100)}%`.padEnd(5),
@@ -261,11 +278,11 @@ async function main(): Promise<void> {
     }
   }
   const ratio = (n: number, L: number) => {
-    const base = rows.find((r) => r.n === n && r.vectorLength === L && r.dropout === 0);
-    const worst = rows.find((r) => r.n === n && r.vectorLength === L && r.dropout === 0.3);
+    const base = rows.find((r) => r.n === n && r.vectorLength === L && r.dropout === 0 && r.kPolicy === 'default');
+    const worst = rows.find((r) => r.n === n && r.vectorLength === L && r.dropout === 0.3 && r.kPolicy === 'default');
     return base && worst ? Math.round((worst.coordinatorMs.total / base.coordinatorMs.total) * 100) / 100 : null;
   };
-  const find = (n: number, L: number, d: number) => rows.find((r) => r.n === n && r.vectorLength === L && r.dropout === d);
+  const find = (n: number, L: number, d: number) => rows.find((r) => r.n === n && r.vectorLength === L && r.dropout === d && r.kPolicy === 'default');
   const goals = {
     bytesPerClientOverFloat32_n100_1663370: find(100, 1_663_370, 0)?.expansion.total ?? null,
     clientMeanMs_n100_100000: find(100, 100_000, 0)?.clientMs.mean ?? null,

@@ -1,5 +1,7 @@
 import {
+  clientIdOf,
   defaultDegree,
+  degreeForDropout,
   defaultThreshold,
   deriveStreamKey,
   dequantizeSum,
@@ -8,8 +10,10 @@ import {
   quantizationScale,
   quantizeWeightedUpdate,
   randomBytes,
+  SecAggServerRound,
 } from '@fedlink/crypto';
 import { FedlinkError } from '@fedlink/protocol';
+import { identities } from './secagg-sim.js';
 
 const ids = (n: number) => Array.from({ length: n }, (_, i) => `client-${String(i).padStart(3, '0')}`);
 
@@ -112,5 +116,24 @@ describe('SecAgg+ mask expansion (AES-256-CTR)', () => {
     }
     expect(equal).toBeLessThanOrEqual(1);
     expect(Math.abs(mean / 2 ** 32 - 0.5)).toBeLessThan(0.01);
+  });
+});
+
+describe('SecAgg+ degree for an expected dropout rate', () => {
+  it('keeps the default for low dropout, grows with dropout, and caps at the complete graph', () => {
+    expect(degreeForDropout(100, 0)).toBe(defaultDegree(100));
+    const ks = [0, 0.1, 0.2, 0.3, 0.45].map((d) => degreeForDropout(200, d));
+    for (let i = 1; i < ks.length; i++) expect(ks[i]!).toBeGreaterThanOrEqual(ks[i - 1]!);
+    expect(ks[3]!).toBeGreaterThan(defaultDegree(200));
+    expect(degreeForDropout(30, 0.6)).toBe(29);
+    expect(() => degreeForDropout(30, 1)).toThrow(RangeError);
+  });
+
+  it('the coordinator uses it when asked, unless k is given explicitly', () => {
+    const participants = identities(30).map((id) => ({ clientId: clientIdOf(id.signPublicKey), signPublicKey: id.signPublicKey, maxExamples: 1 }));
+    const robust = new SecAggServerRound({ runId: 'r', round: 0, participants, vectorLength: 1, expectedDropout: 0.3 });
+    expect(robust.params.graph.degree).toBe(degreeForDropout(30, 0.3));
+    const fixed = new SecAggServerRound({ runId: 'r', round: 0, participants, vectorLength: 1, expectedDropout: 0.3, neighbours: 10 });
+    expect(fixed.params.graph.degree).toBe(10);
   });
 });

@@ -74,6 +74,34 @@ export function defaultThreshold(degree: number): number {
   return Math.floor((degree + 1) / 2) + 1;
 }
 
+/**
+ * Smallest degree k (>= the default, even, at most n - 1) for which a round with the majority
+ * threshold survives a fraction `dropout` of clients dropping before masked input with probability
+ * at least 1 - `maxAbortProbability`. A dropped client's mask key needs t shares from its k
+ * neighbours; each survives independently with probability 1 - dropout in this bound (with a fixed
+ * number of drops the true spread is smaller, so the bound is conservative), and a union bound
+ * over the n clients gives P(abort) <= n * P[Binomial(k, 1 - dropout) < t].
+ */
+export function degreeForDropout(n: number, dropout: number, maxAbortProbability = 1e-3): number {
+  if (!(dropout >= 0 && dropout < 1)) throw new RangeError(`dropout must be in [0, 1), got ${dropout}`);
+  for (let k = defaultDegree(n); k < n - 1; k = effectiveDegree(n, k + 2)) {
+    if (n * binomialCdfBelow(k, 1 - dropout, defaultThreshold(k)) <= maxAbortProbability) return k;
+  }
+  return n - 1;
+}
+
+/** P[Binomial(trials, p) < below], summed in log space so large k does not underflow. */
+function binomialCdfBelow(trials: number, p: number, below: number): number {
+  if (p >= 1) return below > trials ? 1 : 0;
+  let logC = 0; // log C(trials, i)
+  let total = 0;
+  for (let i = 0; i < below && i <= trials; i++) {
+    if (i > 0) logC += Math.log(trials - i + 1) - Math.log(i);
+    total += Math.exp(logC + i * Math.log(p) + (trials - i) * Math.log1p(-p));
+  }
+  return Math.min(1, total);
+}
+
 /** Fisher-Yates with uniform indices from SHA-512(domain, seed, counter) blocks. */
 function shuffled(ids: readonly string[], seed: Uint8Array): string[] {
   const out = [...ids].sort();

@@ -17,7 +17,7 @@ import {
   type SecAggUnmaskRequest,
 } from '@fedlink/protocol';
 import { refused, replayed, SecAggAbortError } from './errors.js';
-import { defaultDegree, defaultThreshold, effectiveDegree } from './graph.js';
+import { defaultDegree, defaultThreshold, degreeForDropout, effectiveDegree } from './graph.js';
 import { applyMasks, deriveStreamKey, type MaskTerm } from './prg.js';
 import { bind, holders, pairSign, resolveParams, sha256, type RoundParams } from './params.js';
 import { dequantizeSum } from './quantize.js';
@@ -61,8 +61,14 @@ export interface SecAggServerConfig {
   vectorLength: number;
   /** t; default a strict majority of the k + 1 share holders. */
   threshold?: number;
-  /** k; default n - 1 up to 20 clients, else 2 * ceil(log2 n). */
+  /** k; default n - 1 up to 20 clients, else 2 * ceil(log2 n), or as `expectedDropout` needs. */
   neighbours?: number;
+  /**
+   * Fraction of clients expected to drop before masked input. When set (and `neighbours` is not),
+   * k is raised until the round survives that dropout with probability >= 0.999 at the default
+   * majority threshold (see degreeForDropout). The default k tolerates about 10%.
+   */
+  expectedDropout?: number;
   /** C: delta entries are clipped to [-C, C]; default 1. */
   clipRange?: number;
   /** Public randomness for the graph; default 32 bytes from the CSPRNG. Fixed here, before any key is seen. */
@@ -104,7 +110,8 @@ export class SecAggServerRound {
 
   constructor(config: SecAggServerConfig) {
     const n = config.participants.length;
-    const degree = effectiveDegree(n, config.neighbours ?? defaultDegree(n));
+    const k = config.neighbours ?? (config.expectedDropout !== undefined ? degreeForDropout(n, config.expectedDropout) : defaultDegree(n));
+    const degree = effectiveDegree(n, k);
     const setup: SecAggSetup = {
       stage: 'setup',
       runId: config.runId,
