@@ -248,6 +248,7 @@ async function runOne(identities: Identity[], n: number, L: number, dropout: num
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  const loadavgStart = os.loadavg();
   const identities = Array.from({ length: Math.max(...args.n) }, () => generateIdentity());
   const rows: Row[] = [];
   const started = now();
@@ -295,7 +296,7 @@ async function main(): Promise<void> {
     const out = {
       bench: 'secagg',
       date: new Date().toISOString(),
-      machine: { node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, loadavg: os.loadavg() },
+      machine: { node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, loadavgStart, loadavgEnd: os.loadavg() },
       notes: 'All clients and the coordinator run for real in one process, sequentially; client ms = that client\'s own computation; coordinator ms = sum of its calls; bytes = socket.io payload estimate; dropped clients stop after sharing keys.',
       goals,
       results: rows,
