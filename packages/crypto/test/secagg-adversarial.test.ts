@@ -1,14 +1,15 @@
 import {
   combineShares,
   quantizeWeightedUpdate,
-  type Share,
+  type ShamirShare as Share,
   SecAggClientRound,
   SecAggServerRound,
   weightedSumErrorBound,
   type SecAggClientOptions,
 } from '@fedlink/crypto';
 import type { SecAggMasked, SecAggRoutedShares, SecAggShares, SecAggUnmask, SecAggUnmaskRequest } from '@fedlink/protocol';
-import { bind } from '../src/secagg/params.js';
+// A malicious client signs content of its choosing: it needs the transcript encoding (internal).
+import { bind, resolveParams } from '../src/secagg/params.js';
 import { sign } from '../src/secagg/signature.js';
 import { identities, makeSim, maxAbsDiff, plainWeightedSum, runSim, type Sim } from './secagg-sim.js';
 
@@ -192,7 +193,7 @@ describe('SecAgg+ refuses tampered and replayed messages', () => {
     const sim = makeSim({ n: 6, vectorLength: 200, threshold: 4 });
     const { routed } = await toMasked(sim);
     const req = await finish(sim, await maskedAll(sim, routed));
-    const p = sim.server.params;
+    const p = resolveParams(sim.server.setup);
     for (const [i, c] of sim.clients.entries()) {
       let msg = await c.unmask(req.get(c.clientId));
       if (i === 0) {
@@ -216,7 +217,7 @@ describe('SecAgg+ refuses tampered and replayed messages', () => {
       let msg = await c.unmask(req.get(c.clientId));
       if (i === 0) {
         const selfMaskShares = msg.selfMaskShares.map((s) => (s.owner === sim.ids[1] ? { ...s, share: flipByte(s.share, 65) } : s));
-        const signature = await sign(bind.unmask(sim.server.params, msg.sender, selfMaskShares, msg.maskKeyShares), sim.identities[0]!.signSecretKey);
+        const signature = await sign(bind.unmask(resolveParams(sim.server.setup), msg.sender, selfMaskShares, msg.maskKeyShares), sim.identities[0]!.signSecretKey);
         msg = { ...msg, selfMaskShares, signature };
       }
       await sim.server.receiveUnmask(msg);

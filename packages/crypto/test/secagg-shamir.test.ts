@@ -1,5 +1,5 @@
 import { FedlinkError } from '@fedlink/protocol';
-import { combineShares, interpolateAtZero, randomBytes, SHAMIR_PRIME, SHARE_BYTES, splitSecret, type Share } from '@fedlink/crypto';
+import { combineShares, interpolateAtZero, randomBytes, SHAMIR_PRIME, SHARE_BYTES, splitSecret, type ShamirShare as Share } from '@fedlink/crypto';
 
 function subsets<T>(items: readonly T[], k: number): T[][] {
   if (k === 0) return [[]];
