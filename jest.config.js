@@ -17,4 +17,6 @@ export default {
   testTimeout: 120_000,
   // Two cores: heavy e2e suites each spawn processes of their own.
   maxWorkers: 2,
+  // Safety net: a failing test that leaves a socket open must not hang CI until its time limit.
+  forceExit: true,
 };

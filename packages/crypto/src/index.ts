@@ -1,3 +1,4 @@
 export * from './envelope.js';
 export * from './hello-proof.js';
 export * from './identity.js';
+export * from './secagg/index.js';

@@ -3,3 +3,4 @@ export * from './errors.js';
 export * from './messages.js';
 export * from './tensor-codec.js';
 export * from './version.js';
+export * from './secagg.js';

@@ -399,7 +399,8 @@ export class RoundEngine extends EventEmitter<EngineEvents> {
       }
     } catch (err) {
       const e = err instanceof FedlinkError ? err : new FedlinkError('internal', 'update could not be processed');
-      if (this.current && this.current.round === roundForLog) this.current.rejected++;
+      // Every refusal while a round is open counts against it (the dashboard and metrics show it).
+      if (this.current && !this.current.closed) this.current.rejected++;
       this.deps.log.warn('update rejected', { run: this.runId, round: roundForLog, client: clientId, code: e.code, reason: e.message });
       this.emit('updateRejected', { round: roundForLog, clientId, code: e.code, message: e.message });
       throw e;

@@ -1,0 +1,82 @@
+import { FedAdam, FedAvg, FedAvgM, StreamingWeightedSum, createRng, selectClients, firstNonFinite, l2Norm } from '@fedlink/core';
+
+const options = { selection: { fraction: 1, minFit: 1, minAvailable: 1, overSelect: 0 }, fit: { epochs: 1, batchSize: 10, learningRate: 0.1, proximalMu: 0 }, seed: 1 };
+
+test('streaming weighted sum equals the naive weighted mean, in any order, and merges', () => {
+  const rng = createRng(3);
+  const vecs = Array.from({ length: 7 }, () => Float32Array.from({ length: 1000 }, () => rng.next() - 0.5));
+  const weights = [1, 5, 10, 100, 3, 7, 600];
+  const naive = new Float64Array(1000);
+  const total = weights.reduce((a, b) => a + b, 0);
+  vecs.forEach((v, i) => v.forEach((x, j) => (naive[j]! += (weights[i]! * x) / total)));
+  const forward = new StreamingWeightedSum(1000);
+  vecs.forEach((v, i) => forward.add(v, weights[i]!));
+  const a = new StreamingWeightedSum(1000);
+  const b = new StreamingWeightedSum(1000);
+  for (let i = vecs.length - 1; i >= 0; i--) (i % 2 ? a : b).add(vecs[i]!, weights[i]!);
+  a.merge(b);
+  for (const s of [forward, a]) {
+    const m = s.mean();
+    expect(s.count).toBe(7);
+    expect(s.totalWeight).toBe(total);
+    m.forEach((x, j) => expect(Math.abs(x - naive[j]!)).toBeLessThan(1e-7));
+  }
+  expect(() => forward.add(new Float32Array(3), 1)).toThrow(/lengths differ/);
+  expect(() => forward.add(vecs[0]!, 0)).toThrow(/weight/);
+  expect(() => new StreamingWeightedSum(3).mean()).toThrow(/empty/);
+});
+
+test('FedAvg adds the example-weighted mean delta; a pre-summed group counts like its members', () => {
+  const global = Float32Array.from([1, 2, 3]);
+  const agg = new FedAvg(options).beginAggregation(1, global);
+  agg.add(Float32Array.from([1, 0, 0]), 1);
+  agg.add(Float32Array.from([0, 3, 0]), 3);
+  // Two more clients summed elsewhere: 2*[0,0,1] + 2*[0,0,2] = [0,0,6] over 4 examples.
+  agg.addWeightedSum(Float64Array.from([0, 0, 6]), 4, 2);
+  expect(agg.count).toBe(4);
+  expect(agg.totalExamples).toBe(8);
+  const next = agg.finish();
+  expect(Array.from(next)).toEqual([1 + 1 / 8, 2 + 9 / 8, 3 + 6 / 8].map(Math.fround));
+  expect(Array.from(global)).toEqual([1, 2, 3]);
+});
+
+test('FedAvgM and FedAdam follow their update rules across rounds', () => {
+  const g0 = Float32Array.from([0, 0]);
+  const m = new FedAvgM(options, 1, 0.5);
+  let a = m.beginAggregation(1, g0);
+  a.add(Float32Array.from([1, -1]), 1);
+  const g1 = a.finish(); // v = d
+  expect(Array.from(g1)).toEqual([1, -1]);
+  a = m.beginAggregation(2, g1);
+  a.add(Float32Array.from([1, -1]), 1);
+  expect(Array.from(a.finish())).toEqual([1 + 1.5, -1 - 1.5]); // v = 0.5 v + d
+
+  const adam = new FedAdam(options, 0.1, 0.9, 0.99, 1e-3);
+  const b = adam.beginAggregation(1, g0);
+  b.add(Float32Array.from([2, 0]), 1);
+  const out = b.finish();
+  const mm = 0.1 * 2;
+  const vv = 0.01 * 4;
+  expect(out[0]).toBeCloseTo((0.1 * mm) / (Math.sqrt(vv) + 1e-3), 6);
+  expect(out[1]).toBe(0);
+});
+
+test('selection: max(ceil(fraction*n), minFit) plus over-selection, seeded and order-independent', () => {
+  const ids = Array.from({ length: 20 }, (_, i) => `c${i}`);
+  const policy = { fraction: 0.25, minFit: 3, minAvailable: 3, overSelect: 0.3 };
+  const s = selectClients(ids, policy, createRng(1));
+  expect(s.target).toBe(5);
+  expect(s.selected).toHaveLength(7);
+  expect(new Set(s.selected).size).toBe(7);
+  expect(selectClients([...ids].reverse(), policy, createRng(1)).selected).toEqual(s.selected);
+  expect(selectClients(ids, policy, createRng(2)).selected).not.toEqual(s.selected);
+  expect(selectClients(ids.slice(0, 2), { ...policy, minFit: 5 }, createRng(1)).target).toBe(2);
+  expect(selectClients(ids, { ...policy, fraction: 0.01 }, createRng(1)).target).toBe(3);
+});
+
+test('vector checks find non-finite values and norms', () => {
+  expect(firstNonFinite(Float32Array.from([0, 1, NaN]))).toBe(2);
+  expect(firstNonFinite(Float32Array.from([Infinity]))).toBe(0);
+  expect(firstNonFinite(Float32Array.from([1e38, -1e38]))).toBe(-1);
+  expect(l2Norm([3, 4])).toBe(5);
+});

@@ -1,0 +1,123 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const BIN = fileURLToPath(new URL('../../apps/cli/bin/fedlink.js', import.meta.url));
+const LOAD_MODEL = fileURLToPath(new URL('../helpers/load-model.mjs', import.meta.url));
+const fedlink = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
+
+describe('fedlink command line', () => {
+  test.each(['serve', 'join', 'simulate', 'keygen'])('%s --help lists its options', (cmd) => {
+    const r = fedlink([cmd, '--help']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`Usage: fedlink ${cmd}`));
+    expect(r.stdout).toMatch(/--help/);
+  });
+
+  test.each([
+    [['simulate', '--clientz', '3'], /unknown option --clientz/],
+    [['simulate', '--clients', 'three'], /--clients: 'three' is not a number/],
+    [['simulate', '--clients', '0'], /--clients: must be at least 1/],
+    [['simulate', '--model', 'resnet'], /--model: 'resnet' is not one of mlp, cnn/],
+    [['simulate', '--partition', 'dirichlet:-1'], /--partition: invalid partition/],
+    [['simulate', '--round-timeout', 'soon'], /--round-timeout: 'soon' is not a duration/],
+    [['simulate', '--rounds'], /--rounds needs a value/],
+    [['join'], /--server is required/],
+    [['join', '--server', 'http://x', '--shard', '11/10'], /--shard: '11\/10' is not <i>\/<n>/],
+    [['frobnicate'], /unknown command 'frobnicate'/],
+  ])('%j fails with one line naming the problem', (args, message) => {
+    const r = fedlink(args);
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(message);
+  });
+
+  test('simulate runs real clients and writes a results file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fedlink-cli-'));
+    try {
+      const out = join(dir, 'out.json');
+      const r = spawnSync(
+        process.execPath,
+        [BIN, 'simulate', '--clients', '4', '--rounds', '2', '--model', 'mlp', '--partition', 'dirichlet:0.5', '--lr', '0.1', '--workers', '2', '--json', out],
+        { encoding: 'utf8', timeout: 120_000 },
+      );
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/round 1\/2 {2}clients 4\/4 {2}train_loss \d\.\d{4} {2}test_acc 0\.\d{4}/);
+      expect(r.stdout).toMatch(/summary: finished, 2\/2 rounds/);
+      const result = JSON.parse(await readFile(out, 'utf8'));
+      expect(result.config.clients).toBe(4);
+      expect(result.config.run.fit.learningRate).toBe(0.1);
+      expect(result.rounds).toHaveLength(2);
+      expect(result.clientExamples.reduce((a: number, b: number) => a + b, 0)).toBe(8000);
+      expect(result.rounds[1].testAccuracy).toBeGreaterThan(result.rounds[0].testAccuracy - 0.05);
+      expect(result.rounds[1].testAccuracy).toBeGreaterThan(0.5);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('serve + join as separate processes: the device trains, the model is served as tfjs artifacts', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fedlink-serve-'));
+    const serve = spawn(
+      process.execPath,
+      [BIN, 'serve', '--port', '0', '--state-dir', dir, '--model', 'mlp', '--rounds', '2', '--min-fit', '2', '--log-level', 'warn'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    serve.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      const joinLine = await new Promise<string>((resolve, reject) => {
+        const t = setInterval(() => {
+          const m = /npx fedlink join (.*)/.exec(out);
+          if (m) {
+            clearInterval(t);
+            resolve(m[1]!);
+          }
+        }, 50);
+        serve.on('exit', (c) => reject(new Error(`serve exited ${c}: ${out}`)));
+      });
+      const args = joinLine.trim().split(/\s+/);
+      const url = args[args.indexOf('--server') + 1]!;
+      const joins = ['1/2', '2/2'].map((shard) =>
+        spawnAsync(['join', ...args.map((a) => (a === '1/10' ? shard : a)), '--backend', 'wasm']),
+      );
+      const results = await Promise.all(joins);
+      for (const r of results) {
+        expect(r.code).toBe(0);
+        expect(r.stdout).toMatch(/4000 training examples/);
+        expect(r.stdout).toMatch(/\(pinned\)/);
+        expect(r.stdout).toMatch(/round 2: sent \d+ KiB sealed update/);
+        expect(r.stdout).toMatch(/run finished: final test accuracy 0\.\d+/);
+      }
+      expect(out).toMatch(/round 2\/2 {2}clients 2\/2/);
+      const status = (await (await fetch(`${url}/api/status`)).json()) as { status: string; round: number };
+      expect(status).toMatchObject({ status: 'finished', round: 2 });
+      const loaded = spawnSync(process.execPath, [LOAD_MODEL, `${url}/api/model`], { encoding: 'utf8', timeout: 60_000 });
+      expect(loaded.status).toBe(0);
+      const { params, first } = JSON.parse(loaded.stdout) as { params: number; first: number[] };
+      expect(params).toBe(199_210);
+      const bin = new Float32Array(await (await fetch(`${url}/api/model/weights.bin`)).arrayBuffer());
+      expect(first).toEqual(Array.from(bin.subarray(0, 4)));
+    } finally {
+      serve.kill('SIGTERM');
+      await new Promise((r) => serve.once('exit', r));
+      await rm(dir, { recursive: true, force: true });
+    }
+    // Graceful shutdown on SIGTERM exits 0.
+    expect(serve.exitCode).toBe(0);
+  });
+});
+
+function spawnAsync(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}

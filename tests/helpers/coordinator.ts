@@ -1,0 +1,36 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_RUN, type RunningCoordinator, type RunSettings, silentLog, startCoordinator, type StartOptions } from '@fedlink/coordinator';
+import type { ImageDataset } from '@fedlink/ml';
+
+export const TEST_TOKEN = 'test-token-0123456789';
+
+/** A real coordinator on a free loopback port with a throwaway state dir. */
+export async function startTestCoordinator(
+  run: Partial<RunSettings> & Pick<RunSettings, 'selection'>,
+  extra: { testData?: ImageDataset; options?: StartOptions } = {},
+): Promise<RunningCoordinator & { stateDir: string; cleanup(): Promise<void> }> {
+  const stateDir = await mkdtemp(join(tmpdir(), 'fedlink-test-'));
+  const coord = await startCoordinator(
+    {
+      host: '127.0.0.1',
+      port: 0,
+      stateDir,
+      run: { ...DEFAULT_RUN, model: 'mlp', rounds: 1, roundTimeoutMs: 60_000, waitTimeoutMs: 60_000, ...run },
+      joinTokens: [TEST_TOKEN],
+      open: false,
+      maxConnections: 100,
+      logLevel: 'silent',
+      ...(extra.testData ? { testData: extra.testData } : {}),
+    },
+    { log: silentLog, ...extra.options },
+  );
+  return Object.assign(coord, {
+    stateDir,
+    async cleanup() {
+      await coord.close();
+      await rm(stateDir, { recursive: true, force: true });
+    },
+  });
+}
