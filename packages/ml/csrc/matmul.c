@@ -15,6 +15,7 @@ typedef struct {
   int a_bstride, b_bstride; /* floats between batch items; 0 = broadcast */
   int rows, mblocks;        /* rows of C per task */
   int group, ngroups;       /* 8-column panels per task */
+  int kc;                   /* reduction block */
   float *ws;
   int ws_stride;
 } MatCtx;
@@ -28,16 +29,22 @@ static void mat_task(const void *vctx, int t, int tid) {
   const float *a = c->a + (long)batch * c->a_bstride;
   const float *b = c->b + (long)batch * c->b_bstride;
   float *packed = c->ws + (long)tid * c->ws_stride;
-  for (int p = 0; p * 8 < ncols; p++) {
-    int nc = MIN(8, ncols - p * 8);
-    float *dst = packed + (long)p * c->K * 8;
-    if (c->trans_b) pack_panel_nt(c->K, nc, b + (long)(n0 + p * 8) * c->K, c->K, dst);
-    else pack_panel_nn(c->K, nc, b + n0 + p * 8, c->N, dst);
-  }
   /* A(m, k) = a[m*K + k], or a[k*M + m] when A is stored transposed. */
   int ars = c->trans_a ? 1 : c->K, aks = c->trans_a ? c->M : 1;
-  gemm_block(rows, ncols, c->K, a + (long)m0 * ars, ars, aks, packed, c->c + ((long)batch * c->M + m0) * c->N + n0,
-             c->N, c->bias ? c->bias + n0 : 0, c->relu, 0);
+  float *out = c->c + ((long)batch * c->M + m0) * c->N + n0;
+  /* K in blocks: the packed B block stays in L1 and the rows of A in L2 across panels.
+   * Partial sums accumulate in C; bias and relu apply after the last block only. */
+  for (int k0 = 0; k0 < c->K; k0 += c->kc) {
+    int kc = MIN(c->kc, c->K - k0), last = k0 + kc == c->K;
+    for (int p = 0; p * 8 < ncols; p++) {
+      int nc = MIN(8, ncols - p * 8);
+      float *dst = packed + (long)p * kc * 8;
+      if (c->trans_b) pack_panel_nt(kc, nc, b + (long)(n0 + p * 8) * c->K + k0, c->K, dst);
+      else pack_panel_nn(kc, nc, b + (long)k0 * c->N + n0 + p * 8, c->N, dst);
+    }
+    gemm_block(rows, ncols, kc, a + (long)m0 * ars + (long)k0 * aks, ars, aks, packed, out, c->N,
+               last && c->bias ? c->bias + n0 : 0, last && c->relu, k0 > 0);
+  }
 }
 
 EXPORT(matmul)
@@ -52,17 +59,26 @@ int matmul(const float *a, const float *b, float *c, const float *bias, int relu
       }
     return 0;
   }
-  MatCtx x = {a, b, c, bias, relu, M, N, K, trans_a, trans_b, a_bstride, b_bstride, 0, 0, 0, 0, 0, 0};
-  /* Panels per task: packed B of a task within ~64 KB, but at least two panels (64 bytes
-   * of each C row and B row) so no two tasks share a cache line of C or read half of B's. */
+  MatCtx x = {a, b, c, bias, relu, M, N, K, trans_a, trans_b, a_bstride, b_bstride, 0, 0, 0, 0, 0, 0, 0};
+  /* Cache blocking: a reduction block of kc, rows of A whose block stays in L2
+   * (fl_tuning[TUNE_MATMUL_A_FLOATS]), and panels whose packed B block stays in L1 (at least
+   * two: 64 bytes of each row of B and C, so tasks never share a cache line). Each task packs
+   * its B block once per row block, so row blocks are as tall as the cache allows. */
+  x.kc = MIN(K, MAX(8, fl_tuning[TUNE_MATMUL_KC]));
   int np = panels_of(N);
-  x.group = MIN(np, MAX(2, 16384 / (K * 8)));
-  x.ngroups = (np + x.group - 1) / x.group;
-  /* Rows per task: about fl_tuning[TUNE_MATMUL_MACS] multiply-adds of work. */
-  long per_row = (long)K * x.group * 8;
-  x.rows = (int)MIN((long)M, MAX(4L, ((long)fl_tuning[TUNE_MATMUL_MACS] / per_row + 3) & ~3L));
-  x.mblocks = (M + x.rows - 1) / x.rows;
-  x.ws_stride = (int)(fl_align64((u32)x.group * (u32)K * 32u) / 4u);
+  x.rows = MIN(M, MAX(16, (fl_tuning[TUNE_MATMUL_A_FLOATS] / x.kc) & ~3));
+  x.group = MIN(np, MAX(2, 2048 / x.kc));
+  /* Enough tasks for the threads to balance: narrower panel groups first, then shorter rows. */
+  int want = 4 * fl_threads();
+  for (;;) {
+    x.ngroups = (np + x.group - 1) / x.group;
+    x.mblocks = (M + x.rows - 1) / x.rows;
+    if (batch * x.ngroups * x.mblocks >= want) break;
+    if (x.group > 2) x.group = (x.group + 1) / 2;
+    else if (x.rows > 16) x.rows = ((x.rows / 2) + 3) & ~3;
+    else break;
+  }
+  x.ws_stride = (int)(fl_align64((u32)x.group * (u32)x.kc * 32u) / 4u);
   u32 need = (u32)fl_threads() * (u32)x.ws_stride * 4u;
   if (need > ws_bytes) return (int)need;
   x.ws = ws;

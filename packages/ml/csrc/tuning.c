@@ -4,8 +4,9 @@
 int fl_tuning[TUNE_COUNT] = {
     16384, /* conv forward / input-gradient im2col chunk: 64 KB, stays in L2 with the filter */
     65536, /* filter-gradient im2col chunk: long reductions per tile */
-    262144, /* matmul multiply-adds per task */
+    65536, /* matmul A block: 256 KB of rows x kc, in L2 */
     32768, /* elementwise floats per task */
+    256,   /* matmul reduction block */
 };
 
 EXPORT(fl_tune) int fl_tune(int which, int value) {

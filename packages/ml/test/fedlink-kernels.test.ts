@@ -95,7 +95,8 @@ describe('MaxPool and MaxPoolGrad', () => {
 
 describe('BatchMatMul and _FusedMatMul', () => {
   // [m, k, n]: tiny; a dense-gradient shape; k = 1; several panel groups with a ragged last one; a long row block
-  const dims: [number, number, number][] = [[1, 7, 9], [10, 33, 16], [64, 1, 9], [13, 200, 21], [10, 300, 130], [300, 10, 40]];
+  // and a reduction longer than one K block (512)
+  const dims: [number, number, number][] = [[1, 7, 9], [10, 33, 16], [64, 1, 9], [13, 200, 21], [10, 300, 130], [300, 10, 40], [6, 1100, 20]];
   const cases = dims.flatMap((d) =>
     [false, true].flatMap((ta) => [false, true].map((tb) => ({ d, ta, tb }))),
   );
@@ -120,8 +121,9 @@ describe('BatchMatMul and _FusedMatMul', () => {
 
   test.each(['linear', 'relu'] as const)('fused bias + %s, with gradients', async (activation) => {
     await check(`fused matmul + bias + ${activation}`, ['_FusedMatMul'], () => {
-      const a = tf.tensor2d(randomValues(10 * 37, 14), [10, 37]);
-      const b = tf.tensor2d(randomValues(37 * 11, 15), [37, 11]);
+      // k = 700 spans two reduction blocks: bias and relu must apply once, after the last.
+      const a = tf.tensor2d(randomValues(10 * 700, 14), [10, 700]);
+      const b = tf.tensor2d(randomValues(700 * 11, 15), [700, 11]);
       const bias = tf.tensor1d(randomValues(11, 16));
       const y = tf.fused.matMul({ a, b, bias, activation });
       const g = tf.grads((aa: tf.Tensor, bb: tf.Tensor, cc: tf.Tensor) =>
