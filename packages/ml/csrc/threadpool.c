@@ -12,6 +12,7 @@
 #include "fl_common.h"
 
 #define CLOSED 0xffffffffu /* task index meaning "no job open" */
+#define WAIT_SPIN 20000    /* ~10-20 us of spinning before the main thread sleeps */
 
 static volatile u64 g_job = CLOSED;    /* (generation << 32) | next task index */
 static volatile int g_ntasks;          /* task count of the current job */
@@ -19,6 +20,7 @@ static task_fn g_fn;
 static const void *g_ctx;
 static volatile int g_done;            /* tasks finished in the current job */
 static volatile int g_sleepers;        /* workers blocked in wait */
+static volatile int g_main_waiting;    /* main thread blocked until g_done changes */
 static volatile int g_registered;      /* workers that entered the loop */
 static int g_nthreads = 1;
 static int g_spin = 1 << 17;           /* idle spins before a worker sleeps */
@@ -47,6 +49,7 @@ EXPORT(fl_worker_loop) void fl_worker_loop(int tid) {
       /* The job cannot be replaced before this claimed task is counted done. */
       g_fn(g_ctx, t, tid);
       __atomic_fetch_add(&g_done, 1, __ATOMIC_SEQ_CST);
+      if (load32(&g_main_waiting)) __builtin_wasm_memory_atomic_notify((int *)&g_done, 1);
       continue;
     }
     u64 seen = load64(&g_job);
@@ -86,8 +89,14 @@ void fl_parallel(task_fn fn, const void *ctx, int ntasks) {
   int mine = 0;
   for (int t; (t = claim()) >= 0; mine++) fn(ctx, t, 0);
   __atomic_fetch_add(&g_done, mine, __ATOMIC_SEQ_CST);
-  /* Only tasks a worker is running remain; they are short, so spin. */
-  while (load32(&g_done) < ntasks) {
+  /* Only tasks a worker is running remain. They are short, so spin first; but if the
+   * worker lost its core (a loaded machine), sleep so it can have ours. */
+  int spins = 0, done;
+  while ((done = load32(&g_done)) < ntasks) {
+    if (++spins < WAIT_SPIN) continue;
+    __atomic_store_n(&g_main_waiting, 1, __ATOMIC_SEQ_CST);
+    if (load32(&g_done) == done) __builtin_wasm_memory_atomic_wait32((int *)&g_done, done, 1000000 /* 1 ms */);
+    __atomic_store_n(&g_main_waiting, 0, __ATOMIC_SEQ_CST);
   }
   /* Close the job before its parameters can be overwritten by the next one. */
   __atomic_store_n(&g_job, (gen << 32) | CLOSED, __ATOMIC_SEQ_CST);
