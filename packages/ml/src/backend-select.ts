@@ -49,7 +49,8 @@ export async function initBackend(choice: BackendChoice = 'auto', options: InitB
   return initBrowserBackend(choice);
 }
 
-/** Imports a backend package by a computed name (it may be absent; bundlers must not resolve it). */
+/** Imports an optional backend package (not a dependency) by a computed name, so bundlers
+ * leave it alone; it loads only where the app provides it. */
 async function importOptional(name: string): Promise<boolean> {
   try {
     await import(/* @vite-ignore */ /* webpackIgnore: true */ name);
@@ -77,7 +78,16 @@ const BROWSER_DETAIL: Record<string, string> = {
 
 async function prepareBrowser(name: string): Promise<boolean> {
   if (name === 'webgpu') return tf.findBackendFactory('webgpu') != null || importOptional('@tensorflow/tfjs-backend-webgpu');
-  if (name === 'wasm') return tf.findBackendFactory('wasm') != null || importOptional('@tensorflow/tfjs-backend-wasm');
+  if (name === 'wasm') {
+    if (tf.findBackendFactory('wasm') != null) return true;
+    try {
+      // A dependency of this package, so a literal import: bundlers split it into a chunk.
+      await import('@tensorflow/tfjs-backend-wasm');
+      return true;
+    } catch {
+      return false;
+    }
+  }
   if (name === 'fedlink') {
     const { registerFedlinkBackend } = await import('./fast/register.js');
     registerFedlinkBackend({ threads: 1 });
