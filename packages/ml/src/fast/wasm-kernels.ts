@@ -6,30 +6,23 @@
  */
 import { KERNELS_WASM_BASE64 } from './kernels-wasm.js';
 
+/** The geometry every conv2d entry point takes (see conv-util.ts convDims). */
+export type ConvDims = [
+  batch: number, inH: number, inW: number, inC: number, outH: number, outW: number, outC: number,
+  kH: number, kW: number, strideH: number, strideW: number, dilH: number, dilW: number, padTop: number, padLeft: number,
+];
+/** A conv2d entry point's trailing arguments: geometry, then the workspace. */
+type ConvCall = [...dims: ConvDims, ws: number, wsBytes: number];
+
 export interface KernelExports {
   readonly __heap_base: WebAssembly.Global;
   readonly __stack_pointer: WebAssembly.Global;
   fl_set_threads(workers: number, spin: number): void;
   fl_worker_loop(tid: number): void;
   fl_tune(which: number, value: number): number;
-  conv2d_forward(
-    x: number, w: number, y: number, bias: number, relu: number,
-    b: number, h: number, wd: number, ci: number, oh: number, ow: number, co: number,
-    kh: number, kw: number, sh: number, sw: number, dh: number, dw: number, pt: number, pl: number,
-    ws: number, wsBytes: number,
-  ): number;
-  conv2d_backprop_input(
-    dy: number, w: number, dx: number,
-    b: number, h: number, wd: number, ci: number, oh: number, ow: number, co: number,
-    kh: number, kw: number, sh: number, sw: number, dh: number, dw: number, pt: number, pl: number,
-    ws: number, wsBytes: number,
-  ): number;
-  conv2d_backprop_filter(
-    x: number, dy: number, dw: number,
-    b: number, h: number, wd: number, ci: number, oh: number, ow: number, co: number,
-    kh: number, kw: number, sh: number, sw: number, dh: number, dwl: number, pt: number, pl: number,
-    ws: number, wsBytes: number,
-  ): number;
+  conv2d_forward(x: number, w: number, y: number, bias: number, relu: number, ...rest: ConvCall): number;
+  conv2d_backprop_input(dy: number, w: number, dx: number, ...rest: ConvCall): number;
+  conv2d_backprop_filter(x: number, dy: number, dw: number, ...rest: ConvCall): number;
   matmul(
     a: number, b: number, c: number, bias: number, relu: number,
     batch: number, aBatchStride: number, bBatchStride: number,

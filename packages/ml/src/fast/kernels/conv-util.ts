@@ -1,8 +1,6 @@
 /** Converts a tfjs Conv2DInfo into the integer arguments conv2d.c takes. */
 import type { backend_util } from '@tensorflow/tfjs';
-
-/** [batch, inH, inW, inC, outH, outW, outC, kH, kW, strideH, strideW, dilH, dilW, padTop, padLeft] */
-export type ConvDims = [number, number, number, number, number, number, number, number, number, number, number, number, number, number, number];
+import type { ConvDims } from '../wasm-kernels.js';
 
 export function convDims(c: backend_util.Conv2DInfo): ConvDims {
   return [
