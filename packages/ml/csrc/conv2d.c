@@ -50,7 +50,7 @@ static int run_fwd(const Im2col *ic, int batch, int N, float *out, const float *
   c.y = out;
   c.bias = bias;
   c.relu = relu;
-  fl_parallel(fwd_task, &c, (c.M + c.rows - 1) / c.rows);
+  fl_parallel(fwd_task, &c, (c.M + c.rows - 1) / c.rows, (double)c.M * c.K * c.N);
   return 0;
 }
 
@@ -164,11 +164,11 @@ int conv2d_backprop_filter(const float *x, const float *dy, float *dw, int B, in
   c.dw = dw;
   c.partials = ws;
   c.ws = ws + part_bytes / 4u;
-  fl_parallel(filt_task, &c, c.ngroups);
+  fl_parallel(filt_task, &c, c.ngroups, (double)c.M * c.K * c.N);
   if (c.ngroups > 1) {
     SumCtx s = {dw, c.partials, c.K * c.N, c.ngroups - 1, 0};
     s.per_task = MAX(4096, (s.n / (4 * fl_threads()) + 3) & ~3);
-    fl_parallel(sum_task, &s, (s.n + s.per_task - 1) / s.per_task);
+    fl_parallel(sum_task, &s, (s.n + s.per_task - 1) / s.per_task, (double)s.n * s.nparts);
   }
   return 0;
 }

@@ -84,7 +84,7 @@ void binary_op(int op, int mode, const float *a, const float *b, float *out, int
   if (inner <= 0) inner = 1;
   BinCtx c = {op, mode, n, inner, 0, a, b, out};
   c.per = per_task(n, (mode == BC_B_ROW || mode == BC_A_ROW) ? inner : 4);
-  fl_parallel(bin_task, &c, (n + c.per - 1) / c.per);
+  fl_parallel(bin_task, &c, (n + c.per - 1) / c.per, (double)n);
 }
 
 enum { UN_RELU, UN_STEP };
@@ -120,7 +120,7 @@ static void un_task(const void *vctx, int t, int tid) {
 EXPORT(unary_op)
 void unary_op(int op, const float *x, float *out, int n, float alpha) {
   UnCtx c = {op, n, per_task(n, 4), alpha, x, out};
-  fl_parallel(un_task, &c, (n + c.per - 1) / c.per);
+  fl_parallel(un_task, &c, (n + c.per - 1) / c.per, (double)n);
 }
 
 /* out[c] = sum_r x[r][c]: reduces leading axes (a bias gradient). */

@@ -24,8 +24,11 @@ typedef unsigned long long u64;
 typedef void (*task_fn)(const void *ctx, int task, int tid);
 
 /* Runs fn(ctx, t, tid) for t in [0, ntasks) on the calling thread and any idle workers,
- * and returns when all tasks are done. ctx may point at the caller's stack. */
-void fl_parallel(task_fn fn, const void *ctx, int ntasks);
+ * and returns when all tasks are done. ctx may point at the caller's stack. `work` is a
+ * rough cost (multiply-adds, or elements touched): below fl_tuning[TUNE_MIN_PARALLEL_WORK]
+ * the tasks run on the calling thread alone, where a fork-join would cost more than it
+ * saves (and, on a loaded machine, risks waiting for a descheduled worker). */
+void fl_parallel(task_fn fn, const void *ctx, int ntasks, double work);
 
 /* Number of threads (main + workers) that may run tasks; sizes per-thread workspace. */
 int fl_threads(void);

@@ -82,6 +82,6 @@ int matmul(const float *a, const float *b, float *c, const float *bias, int relu
   u32 need = (u32)fl_threads() * (u32)x.ws_stride * 4u;
   if (need > ws_bytes) return (int)need;
   x.ws = ws;
-  fl_parallel(mat_task, &x, batch * x.mblocks * x.ngroups);
+  fl_parallel(mat_task, &x, batch * x.mblocks * x.ngroups, (double)batch * M * N * K);
   return 0;
 }

@@ -55,7 +55,7 @@ EXPORT(maxpool_forward)
 void maxpool_forward(const float *x, float *y, int B, int H, int W, int C, int OH, int OW, int KH, int KW, int sh,
                      int sw, int pt, int pl) {
   PoolCtx p = {x, 0, y, B, H, W, C, OH, OW, KH, KW, sh, sw, pt, pl};
-  fl_parallel(fwd_task, &p, B * OH);
+  fl_parallel(fwd_task, &p, B * OH, (double)B * OH * OW * C * KH * KW);
 }
 
 /* Gradient for output rows [oy0, oy1) of image b; adds into dx (zeroed beforehand). */
@@ -123,8 +123,8 @@ EXPORT(maxpool_backward)
 void maxpool_backward(const float *dy, const float *x, float *dx, int B, int H, int W, int C, int OH, int OW, int KH,
                       int KW, int sh, int sw, int pt, int pl) {
   ZeroCtx z = {dx, B * H * W * C, fl_tuning[TUNE_ELEMWISE_CHUNK]};
-  fl_parallel(zero_task, &z, (z.n + z.per - 1) / z.per);
+  fl_parallel(zero_task, &z, (z.n + z.per - 1) / z.per, (double)z.n);
   PoolCtx p = {x, dy, dx, B, H, W, C, OH, OW, KH, KW, sh, sw, pt, pl};
   g_overlap = sh < KH || sw < KW;
-  fl_parallel(grad_task, &p, g_overlap ? B : B * OH);
+  fl_parallel(grad_task, &p, g_overlap ? B : B * OH, 2.0 * B * OH * OW * C * KH * KW);
 }

@@ -10,6 +10,7 @@
  * in bursts during a training step) and then sleep on the job word.
  */
 #include "fl_common.h"
+#include "tuning.h"
 
 #define CLOSED 0xffffffffu /* task index meaning "no job open" */
 #define WAIT_SPIN 20000    /* ~10-20 us of spinning before the main thread sleeps */
@@ -72,9 +73,9 @@ EXPORT(fl_set_threads) void fl_set_threads(int workers, int spin) {
   if (spin > 0) g_spin = spin;
 }
 
-void fl_parallel(task_fn fn, const void *ctx, int ntasks) {
+void fl_parallel(task_fn fn, const void *ctx, int ntasks, double work) {
   if (ntasks <= 0) return;
-  if (g_nthreads == 1 || ntasks == 1) {
+  if (g_nthreads == 1 || ntasks == 1 || work < (double)fl_tuning[TUNE_MIN_PARALLEL_WORK]) {
     for (int t = 0; t < ntasks; t++) fn(ctx, t, 0);
     return;
   }

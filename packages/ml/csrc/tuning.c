@@ -7,6 +7,7 @@ int fl_tuning[TUNE_COUNT] = {
     65536, /* matmul A block: 256 KB of rows x kc, in L2 */
     32768, /* elementwise floats per task */
     256,   /* matmul reduction block */
+    262144, /* least work worth a fork-join (~20-50 us of one thread's compute) */
 };
 
 EXPORT(fl_tune) int fl_tune(int which, int value) {

@@ -5,11 +5,17 @@
  * difference per case is printed at the end.
  */
 import * as tf from '@tensorflow/tfjs';
-import { kernelCallCounts } from '@fedlink/ml/node';
+import { BackendFedlink, Tune, kernelCallCounts } from '@fedlink/ml/node';
 import { compareBackends, disposeFedlink, initFedlink, randomValues, tolerance, type Comparison } from './helpers/backends.js';
 
 const report: string[] = [];
-beforeAll(initFedlink);
+beforeAll(async () => {
+  await initFedlink();
+  // The shapes here are small (the cpu reference is slow); make every kernel split its work
+  // across both threads anyway, so the threaded paths are the ones checked.
+  const backend = tf.findBackend('fedlink') as BackendFedlink;
+  backend.runtime.exports.fl_tune(Tune.minParallelWork, 1);
+});
 afterAll(() => {
   disposeFedlink();
   console.log(`fedlink vs cpu, max abs difference per case:\n${report.join('\n')}`);

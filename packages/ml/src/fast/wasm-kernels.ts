@@ -48,7 +48,7 @@ export const BinaryOp = { add: 0, sub: 1, mul: 2, div: 3 } as const;
 export const Broadcast = { none: 0, bScalar: 1, aScalar: 2, bRow: 3, aRow: 4 } as const;
 export const UnaryOp = { relu: 0, step: 1 } as const;
 /** Indices of fl_tune's block sizes (tuning.h). */
-export const Tune = { convColFloats: 0, filterColFloats: 1, matmulAFloats: 2, elementwiseChunk: 3, matmulKc: 4 } as const;
+export const Tune = { convColFloats: 0, filterColFloats: 1, matmulAFloats: 2, elementwiseChunk: 3, matmulKc: 4, minParallelWork: 5 } as const;
 
 function decodeBase64(b64: string): Uint8Array<ArrayBuffer> {
   if (typeof Buffer !== 'undefined') return new Uint8Array(Buffer.from(b64, 'base64'));
