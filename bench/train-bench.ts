@@ -89,53 +89,66 @@ function keepBest(best: Row | undefined, row: Row): Row {
   return { ...best, runs: [...(best.runs ?? []), row.samples_per_s] };
 }
 
-for (const model of models) {
-  for (const batch of batches) {
-    const best = new Map<string, Row>();
-    for (let rep = 0; rep < repeat; rep++) {
-      for (const backend of available) {
-        // Slow backends (over a second per step) are measured once.
-        const prior = best.get(backend);
-        if (prior && (prior.error || (prior.samples_per_s ?? 0) < batch)) continue;
-        await use(backend);
-        const row: Row = { backend, model, batch, samples_per_s: null };
-        const trainer = makeTrainer(model, batch);
-        try {
-          const t = timeTraining(trainer, batch, seconds);
-          Object.assign(row, { samples_per_s: Math.round(t.samplesPerS * 10) / 10, steps: t.steps, seconds: Math.round(t.seconds * 100) / 100 });
-        } catch (e) {
-          row.error = e instanceof Error ? e.message.split('\n')[0]! : String(e);
-        } finally {
-          trainer.dispose();
+/**
+ * Measures `which` backends for every model and batch (each backend, then PyTorch if asked,
+ * back to back per batch size, `repeat` times alternated).
+ */
+async function measure(which: string[], withTorch: boolean): Promise<void> {
+  for (const model of models) {
+    for (const batch of batches) {
+      const best = new Map<string, Row>();
+      for (let rep = 0; rep < repeat; rep++) {
+        for (const backend of which) {
+          // Slow backends (over a second per step) are measured once.
+          const prior = best.get(backend);
+          if (prior && (prior.error || (prior.samples_per_s ?? 0) < batch)) continue;
+          await use(backend);
+          const row: Row = { backend, model, batch, samples_per_s: null };
+          const trainer = makeTrainer(model, batch);
+          try {
+            const t = timeTraining(trainer, batch, seconds);
+            Object.assign(row, { samples_per_s: Math.round(t.samplesPerS * 10) / 10, steps: t.steps, seconds: Math.round(t.seconds * 100) / 100 });
+          } catch (e) {
+            row.error = e instanceof Error ? e.message.split('\n')[0]! : String(e);
+          } finally {
+            trainer.dispose();
+          }
+          best.set(backend, keepBest(prior, row));
         }
-        best.set(backend, keepBest(prior, row));
+        if (withTorch && model === 'cnn' && !noTorch) {
+          const r = runTorchAnchor(anchorScript, batch, machine.cores, torchSamples);
+          const row: Row = r.ok
+            ? { backend: 'torch', model, batch, samples_per_s: r.samplesPerS }
+            : { backend: 'torch', model, batch, samples_per_s: null, error: r.reason };
+          best.set('torch', keepBest(best.get('torch'), row));
+        }
       }
-      if (model === 'cnn' && !noTorch) {
-        const r = runTorchAnchor(anchorScript, batch, machine.cores, torchSamples);
-        const row: Row = r.ok
-          ? { backend: 'torch', model, batch, samples_per_s: r.samplesPerS }
-          : { backend: 'torch', model, batch, samples_per_s: null, error: r.reason };
-        best.set('torch', keepBest(best.get('torch'), row));
-      }
-    }
-    for (const row of best.values()) {
-      const runs = repeat > 1 ? `  (best of ${row.runs!.map((x) => (x === null ? 'n/a' : fmt(x))).join(', ')})` : '';
-      if (row.samples_per_s === null) console.log(`backend=${row.backend} model=${model} batch=${batch} samples_per_s=n/a error="${row.error}"`);
-      else console.log(`backend=${row.backend} model=${model} batch=${batch} samples_per_s=${fmt(row.samples_per_s)}${runs}`);
-      rows.push(row);
-    }
-    const torch = best.get('torch');
-    if (torch?.samples_per_s) {
       for (const row of best.values()) {
-        if (row.backend === 'torch' || !row.samples_per_s) continue;
-        const ratio = Math.round((row.samples_per_s / torch.samples_per_s) * 100) / 100;
-        ratios.push({ model, batch, backend: row.backend, vs: 'torch', ratio });
-        console.log(`ratio model=${model} batch=${batch} ${row.backend}/torch=${ratio.toFixed(2)}`);
+        const runs = repeat > 1 ? `  (best of ${row.runs!.map((x) => (x === null ? 'n/a' : fmt(x))).join(', ')})` : '';
+        if (row.samples_per_s === null) console.log(`backend=${row.backend} model=${model} batch=${batch} samples_per_s=n/a error="${row.error}"`);
+        else console.log(`backend=${row.backend} model=${model} batch=${batch} samples_per_s=${fmt(row.samples_per_s)}${runs}`);
+        rows.push(row);
       }
+      const torch = best.get('torch') ?? torchRows.get(`${model}/${batch}`);
+      if (best.has('torch')) torchRows.set(`${model}/${batch}`, best.get('torch')!);
+      if (torch?.samples_per_s) {
+        for (const row of best.values()) {
+          if (row.backend === 'torch' || !row.samples_per_s) continue;
+          const ratio = Math.round((row.samples_per_s / torch.samples_per_s) * 100) / 100;
+          ratios.push({ model, batch, backend: row.backend, vs: 'torch', ratio });
+          console.log(`ratio model=${model} batch=${batch} ${row.backend}/torch=${ratio.toFixed(2)}`);
+        }
+      }
+      console.log(`  (load ${machineInfo().loadavg.join(' ')})`);
     }
-    console.log(`  (load ${machineInfo().loadavg.join(' ')})`);
   }
 }
+
+// Backends slower than a step per second run last, so the rows that are compared with each
+// other and with PyTorch, and the long memory run, fall in one stretch of machine load.
+const SLOW = new Set(['cpu']);
+const torchRows = new Map<string, Row>();
+await measure(available.filter((b) => !SLOW.has(b)), true);
 
 // Memory over a long run on the default Node backend (fedlink here), CNN at batch 10.
 let rss: Record<string, number | string> | undefined;
@@ -160,6 +173,8 @@ if (rssSteps > 0 && (await use('fedlink'))) {
       `rss_growth_mb=${rss.rss_growth_mb} tensors_start=${tensors0} tensors_end=${tensors1} (samples_per_s=${rss.samples_per_s})`,
   );
 }
+
+await measure(available.filter((b) => SLOW.has(b)), false);
 
 const end = machineInfo();
 console.log(`load at end: ${end.loadavg.join(' ')}`);
