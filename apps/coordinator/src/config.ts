@@ -25,6 +25,12 @@ export interface RunSettings {
   /** Reject updates whose L2 norm exceeds this (0 = no bound). */
   maxUpdateNorm: number;
   secureAggregation: boolean;
+  /** Secure aggregation: deadline of each key-exchange and unmasking stage. */
+  secaggStageTimeoutMs: number;
+  /** Secure aggregation: delta entries are clipped to [-C, C] before quantisation. */
+  secaggClipRange: number;
+  /** Secure aggregation: dropout share the neighbour graph must survive (raises k). */
+  secaggExpectedDropout?: number;
 }
 
 export interface CoordinatorConfig {
@@ -59,6 +65,8 @@ export const DEFAULT_RUN: RunSettings = {
   encoding: 'float32',
   maxUpdateNorm: 0,
   secureAggregation: false,
+  secaggStageTimeoutMs: 60_000,
+  secaggClipRange: 1,
 };
 
 export function validateRunSettings(r: RunSettings): void {
@@ -73,4 +81,7 @@ export function validateRunSettings(r: RunSettings): void {
   if (!(r.fit.learningRate > 0)) bad(`learning rate must be > 0, got ${r.fit.learningRate}`);
   if (!(r.fit.proximalMu >= 0)) bad(`proximal mu must be >= 0, got ${r.fit.proximalMu}`);
   if (!(r.maxUpdateNorm >= 0)) bad('max update norm must be >= 0');
+  if (r.secureAggregation && r.selection.minFit < 2) bad('secure aggregation needs min-fit >= 2 (the sum of one client is that client)');
+  if (!(r.secaggStageTimeoutMs > 0)) bad('secure-aggregation stage timeout must be > 0');
+  if (!(r.secaggClipRange > 0)) bad('secure-aggregation clip range must be > 0');
 }

@@ -8,7 +8,7 @@ import {
   WebSocketGateway,
 } from '@nestjs/websockets';
 import type { Socket } from 'socket.io';
-import { EVENTS, FedlinkError, toWireError } from '@fedlink/protocol';
+import { EVENTS, FedlinkError, SECAGG_EVENTS, toWireError } from '@fedlink/protocol';
 import { Admission } from './admission.js';
 import { ClientRegistry } from './client-registry.js';
 import { RoundEngine } from './round-engine.js';
@@ -76,6 +76,49 @@ export class FederationGateway implements OnGatewayConnection, OnGatewayDisconne
       if (!session) throw new FedlinkError('not_joined', 'send hello before round:update');
       await this.engine.submitUpdate(session, body);
       return { ok: true, accepted: true };
+    } catch (err) {
+      return this.refuse(socket, err, false);
+    }
+  }
+
+  @SubscribeMessage(EVENTS.withdraw)
+  onWithdraw(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): unknown {
+    try {
+      const session = this.registry.byPeerId(socket.id);
+      if (!session) throw new FedlinkError('not_joined', 'send hello before round:withdraw');
+      this.engine.withdraw(session, body);
+      return { ok: true };
+    } catch (err) {
+      return this.refuse(socket, err, false);
+    }
+  }
+
+  @SubscribeMessage(SECAGG_EVENTS.advertise)
+  onAdvertise(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): Promise<unknown> {
+    return this.secagg(socket, body);
+  }
+
+  @SubscribeMessage(SECAGG_EVENTS.shares)
+  onShares(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): Promise<unknown> {
+    return this.secagg(socket, body);
+  }
+
+  @SubscribeMessage(SECAGG_EVENTS.masked)
+  onMasked(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): Promise<unknown> {
+    return this.secagg(socket, body);
+  }
+
+  @SubscribeMessage(SECAGG_EVENTS.unmask)
+  onUnmask(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): Promise<unknown> {
+    return this.secagg(socket, body);
+  }
+
+  private async secagg(socket: Socket, body: unknown): Promise<unknown> {
+    try {
+      const session = this.registry.byPeerId(socket.id);
+      if (!session) throw new FedlinkError('not_joined', 'send hello before secure-aggregation messages');
+      await this.engine.submitSecAgg(session, body);
+      return { ok: true };
     } catch (err) {
       return this.refuse(socket, err, false);
     }
