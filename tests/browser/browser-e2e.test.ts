@@ -106,8 +106,9 @@ describeBrowser('browser client (/join) and dashboard (/) in headless Chromium',
 
   test('the dashboard lists connected clients with platform, backend, examples and rounds', async () => {
     const coord = await startTestCoordinator(
-      // Two are needed to start, so the tab sits in "waiting" while the dashboard shows it.
-      { model: 'mlp', rounds: 1, fit: FIT, selection: { fraction: 1, minFit: 2, minAvailable: 2, overSelect: 0 } },
+      // Two are needed to start, so the tab sits in "waiting" while the dashboard shows it, and
+      // attempts are abandoned for want of clients (with their reason on the dashboard).
+      { model: 'mlp', rounds: 1, fit: FIT, waitTimeoutMs: 1000, selection: { fraction: 1, minFit: 2, minAvailable: 2, overSelect: 0 } },
     );
     const context = await browser.newContext();
     try {
@@ -121,6 +122,12 @@ describeBrowser('browser client (/join) and dashboard (/) in headless Chromium',
       expect(row.slice(1, 5)).toEqual(['browser', 'webgl', '300', '0']);
       await tab.waitForFunction(() => window.__fedlink?.state === 'waiting');
       await expect(tab.textContent('#state')).resolves.toMatch(/Waiting to be selected/);
+      await dash.waitForFunction(
+        () => [...document.querySelectorAll('#rounds-body tr.reason')].some((tr) => tr.textContent === 'Abandoned: only 1 of 2 required clients connected within 1s'),
+        null,
+        { timeout: 30_000 },
+      );
+      await expect(dash.textContent('#phase-text')).resolves.toMatch(/1 of 2 connected/);
       await screenshot(dash, 'dashboard-waiting.png');
 
       // The coordinator goes away without ending the run (as in a crash): the tab says so and

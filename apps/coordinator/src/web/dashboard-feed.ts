@@ -22,7 +22,7 @@ export interface DashboardSources {
 
 export type Publish = (event: string, payload: unknown) => void;
 
-/** Events that arrive in bursts (joins, accepted updates) are sent at most this often. */
+/** Events that arrive in bursts (joins, accepted updates) are sent at most once per this period. */
 const COALESCE_MS = 250;
 
 /**
@@ -33,6 +33,7 @@ export class DashboardFeed {
   private open: DashboardOpenRound | null = null;
   private clientsTimer: ReturnType<typeof setTimeout> | undefined;
   private progressTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly lastSent = { clients: 0, progress: 0 };
   private readonly unsubscribe: (() => void)[] = [];
 
   constructor(
@@ -94,20 +95,26 @@ export class DashboardFeed {
     this.unsubscribe.push(() => emitter.off(event, listener));
   }
 
+  /** Throttled: the first change goes out at once, a burst after it in one message per period. */
   private soon(what: 'clients' | 'progress'): void {
-    if (what === 'clients') {
-      this.clientsTimer ??= setTimeout(() => {
-        this.clientsTimer = undefined;
-        this.publish(DASHBOARD_EVENTS.clients, this.src.registry.sessions().map(clientView));
-      }, COALESCE_MS);
-    } else {
-      this.progressTimer ??= setTimeout(() => this.flushProgress(), COALESCE_MS);
-    }
+    const flush = what === 'clients' ? () => this.flushClients() : () => this.flushProgress();
+    const wait = this.lastSent[what] + COALESCE_MS - Date.now();
+    if (wait <= 0) flush();
+    else if (what === 'clients') this.clientsTimer ??= setTimeout(flush, wait);
+    else this.progressTimer ??= setTimeout(flush, wait);
+  }
+
+  private flushClients(): void {
+    clearTimeout(this.clientsTimer);
+    this.clientsTimer = undefined;
+    this.lastSent.clients = Date.now();
+    this.publish(DASHBOARD_EVENTS.clients, this.src.registry.sessions().map(clientView));
   }
 
   private flushProgress(): void {
     clearTimeout(this.progressTimer);
     this.progressTimer = undefined;
+    this.lastSent.progress = Date.now();
     if (this.open) this.publish(DASHBOARD_EVENTS.openRound, { ...this.open });
   }
 }

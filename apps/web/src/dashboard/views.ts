@@ -29,7 +29,9 @@ function renderPhase(s: DashboardSnapshot): void {
   const phase = byId('phase');
   phase.dataset.phase = s.phase;
   phase.textContent = s.phase;
-  let text = `${PHASE_TEXT[s.phase] ?? ''} Round ${s.round} of ${s.run.rounds} done.`;
+  let text = `${PHASE_TEXT[s.phase] ?? ''}`;
+  if (s.phase === 'waiting') text = text.replace(/\.$/, ` (${s.clients.length} of ${s.run.selection.minAvailable} connected).`);
+  text += ` Round ${s.round} of ${s.run.rounds} done.`;
   const o = s.openRound;
   if (o && s.phase === 'training') text += ` Round ${o.round}${o.attempt > 1 ? ` (attempt ${o.attempt})` : ''}: ${o.reported} of ${o.target} updates in, ${o.selected} selected${o.rejected ? `, ${o.rejected} rejected` : ''}.`;
   byId('phase-text').textContent = text;
@@ -120,8 +122,12 @@ export function refreshAges(state: DashboardState): void {
   for (const td of document.querySelectorAll<HTMLElement>('[data-last-seen]')) td.textContent = formatAgo(Number(td.dataset.lastSeen), now);
 }
 
+/** A run stuck waiting abandons an attempt per wait timeout; the table shows the newest ones. */
+const MAX_LOG_ROWS = 200;
+
 function renderRoundLog(rounds: DashboardRound[]): void {
-  const rows = [...rounds].sort((a, b) => b.round - a.round || b.attempt - a.attempt);
+  const all = [...rounds].sort((a, b) => b.round - a.round || b.attempt - a.attempt);
+  const rows = all.slice(0, MAX_LOG_ROWS);
   fill(
     byId('rounds-body'),
     ...(rows.length
@@ -141,6 +147,7 @@ function renderRoundLog(rounds: DashboardRound[]): void {
           return r.reason ? [main, h('tr', { class: 'reason' }, h('td', { colspan: 8 }, `Abandoned: ${r.reason}`))] : [main];
         })
       : [h('tr', { class: 'empty' }, h('td', { colspan: 8 }, 'No round has ended yet.'))]),
+    all.length > rows.length ? h('tr', { class: 'empty' }, h('td', { colspan: 8 }, `…and ${all.length - rows.length} older attempts (all in /api/rounds).`)) : null,
   );
 }
 
