@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { encodeIdx } from '@fedlink/ml';
 import type { Browser, Page } from 'playwright-core';
 import { TEST_TOKEN, startTestCoordinator } from '../helpers/coordinator.js';
-import { describeBrowser, joinWithDemo, launchBrowser, openJoinPage, screenshot } from './browser.js';
+import { collectPageErrors, describeBrowser, joinWithDemo, launchBrowser, openJoinPage, screenshot } from './browser.js';
 import { encodeGreyPng, strokeImage } from './png.js';
 
 async function writeFiles(root: string, files: Record<string, Uint8Array | string>): Promise<void> {
@@ -89,6 +89,24 @@ describeBrowser('the join page refuses bad data with a message', () => {
       expect(await page.evaluate(() => window.__fedlink?.state)).toBe('idle');
       expect(coord.registry.size).toBe(0);
       expect(coord.engine.phase).toBe('waiting');
+    } finally {
+      await context.close();
+      await coord.cleanup();
+    }
+  }, 120_000);
+
+  test('?backend=wasm starts the wasm backend from the served binaries, threads allowed', async () => {
+    const coord = await startTestCoordinator({ model: 'mlp', rounds: 1, selection: { fraction: 1, minFit: 1, minAvailable: 1, overSelect: 0 } });
+    const context = await browser.newContext();
+    const errors: string[] = [];
+    try {
+      const page = await context.newPage();
+      collectPageErrors(page, errors);
+      await page.goto(`${coord.url}/join?backend=wasm`);
+      await page.waitForFunction(() => window.__fedlink?.backend, null, { timeout: 60_000 });
+      expect(await page.evaluate(() => [window.__fedlink?.backend, crossOriginIsolated])).toEqual(['wasm', true]);
+      // A blocked thread worker shows up as a page error (the CSP must let wasm threads start).
+      expect(errors).toEqual([]);
     } finally {
       await context.close();
       await coord.cleanup();

@@ -29,7 +29,7 @@ export async function initBrowserBackend(options: BackendOptions): Promise<Brows
   for (const name of order) {
     try {
       if (!(await register(name, options))) continue;
-      if (await tf.setBackend(name)) {
+      if (await withDeadline(tf.setBackend(name), INIT_DEADLINE_MS)) {
         await tf.ready();
         return name;
       }
@@ -38,6 +38,15 @@ export async function initBrowserBackend(options: BackendOptions): Promise<Brows
     }
   }
   throw new Error('no TensorFlow.js backend could start in this browser');
+}
+
+/** A backend that has not started by then never will (e.g. wasm threads blocked): try the next. */
+const INIT_DEADLINE_MS = 20_000;
+
+function withDeadline(p: Promise<boolean>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
 async function register(name: BrowserBackend, options: BackendOptions): Promise<boolean> {

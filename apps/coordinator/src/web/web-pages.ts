@@ -14,11 +14,12 @@ const PAGES: Record<string, { file: string; trains: boolean }> = {
 /**
  * Only same-origin connections and scripts: the join page trains on private data, and this makes
  * the browser itself refuse to send anything anywhere but this coordinator. `wasm-unsafe-eval`
- * lets the wasm backend compile; blob: workers are its threads.
+ * lets the wasm backend compile; its threads are blob: workers that import a blob: script (only
+ * the page's own scripts can make blob: URLs).
  */
 const CSP = [
   "default-src 'self'",
-  "script-src 'self' 'wasm-unsafe-eval'",
+  "script-src 'self' 'wasm-unsafe-eval' blob:",
   "worker-src 'self' blob:",
   "img-src 'self' data: blob:",
   "style-src 'self'",
@@ -52,7 +53,13 @@ export function findWebBundle(env: NodeJS.ProcessEnv = process.env): string | un
 export function mountWebPages(app: INestApplication, dir: string | undefined = findWebBundle()): void {
   app.use((req: Request, res: Response, next: NextFunction) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return next();
-    const page = PAGES[req.path.length > 1 ? req.path.replace(/\/$/, '') : req.path];
+    // The pages load assets by relative URL, so /join/ would look for /join/assets: redirect.
+    if (req.path.length > 1 && req.path.endsWith('/') && PAGES[req.path.slice(0, -1)]) {
+      const q = req.originalUrl.indexOf('?');
+      res.redirect(301, `${req.path.slice(0, -1)}${q >= 0 ? req.originalUrl.slice(q) : ''}`);
+      return;
+    }
+    const page = PAGES[req.path];
     if (!page) return next();
     if (!dir) {
       res.status(503).type('text/plain').send('The fedlink web pages are not built. Run `npm run build` (it builds apps/web), then restart the coordinator.\n');

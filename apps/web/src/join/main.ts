@@ -194,6 +194,12 @@ async function start(): Promise<void> {
     client?.stop();
   });
 
+  if (!isSecureContext) {
+    // Sealing updates needs WebCrypto, which browsers give only to https and localhost pages.
+    view.setModelLine('This page must be opened over https (or on localhost): browsers allow the cryptography that seals updates only there.', true);
+    view.setBackend('–');
+    return;
+  }
   const prefer = params.get('backend');
   try {
     backend = await initBrowserBackend({ ...(isBrowserBackend(prefer) ? { prefer } : {}), wasmPath: new URL('assets/wasm/', BASE).href });
