@@ -1,5 +1,5 @@
 // The browser pages' pure parts, without a browser: labels, pixels, chart scales, feed merging.
-import { niceTicks, roundTicks } from '../src/dashboard/charts.js';
+import { niceTicks, roundTicks, ticksFor } from '../src/dashboard/charts.js';
 import { DashboardState } from '../src/dashboard/state.js';
 import { toPixels } from '../src/join/data/image-files.js';
 import { isSystemFile, labelFromPath, looksLikeImage } from '../src/join/data/labels.js';
@@ -53,6 +53,11 @@ describe('chart scales', () => {
     expect(niceTicks(1)).toEqual([0, 0.25, 0.5, 0.75, 1]);
     expect(niceTicks(781)).toEqual([0, 200, 400, 600, 800]);
     expect(niceTicks(0)).toEqual([0]);
+  });
+
+  test('byte ticks are round in KiB/MiB, and 1000 KiB becomes 1 MiB', () => {
+    expect(ticksFor(781 * 1024, 1024)).toEqual([0, 200, 400, 600, 800].map((k) => k * 1024));
+    expect(ticksFor(999 * 1024, 1024)).toEqual([0, 0.25, 0.5, 0.75, 1].map((m) => m * 1024 * 1024));
   });
 
   test('x ticks are whole rounds, at most eight', () => {

@@ -32,7 +32,8 @@ export interface ChartSpec {
 
 const W = 480;
 const H = 220;
-const M = { left: 56, right: 12, top: 12, bottom: 34 };
+// Room on the left for the widest tick label ("800 KiB") at the larger phone font size.
+const M = { left: 76, right: 14, top: 12, bottom: 36 };
 
 /** About `count` round numbers spanning [0, max]. */
 export function niceTicks(max: number, count = 4): number[] {
@@ -46,8 +47,11 @@ export function niceTicks(max: number, count = 4): number[] {
   return ticks;
 }
 
-function ticksFor(max: number, base = 10): number[] {
-  const unit = base === 10 || !(max > 0) ? 1 : base ** Math.max(0, Math.floor(Math.log(max) / Math.log(base)));
+export function ticksFor(max: number, base = 10): number[] {
+  if (base === 10 || !(max > 0)) return niceTicks(max);
+  let unit = base ** Math.max(0, Math.floor(Math.log(max) / Math.log(base)));
+  // A top tick of 1000 KiB reads better (and fits) as 1.0 MiB.
+  if (niceTicks(max / unit).at(-1)! >= 1000) unit *= base;
   return niceTicks(max / unit).map((t) => t * unit);
 }
 
