@@ -1,14 +1,12 @@
-import * as tf from '@tensorflow/tfjs';
-import { FedlinkClient, TfjsTrainer } from '@fedlink/client';
-import type { FedlinkError } from '@fedlink/protocol';
 import { initBrowserBackend, isBrowserBackend } from '../backend.js';
 import { formatInt } from '../shared/format.js';
 import { loadDemoShard } from './data/demo.js';
 import { loadIdxFiles } from './data/idx-files.js';
 import { loadImageFiles } from './data/image-files.js';
 import { DataProblem, type LoadedData, describeSpec } from './data/types.js';
-import { installDebugHook, roundEntry } from './debug-hook.js';
+import { installDebugHook } from './debug-hook.js';
 import { type RunModel, fetchRunModel } from './model-spec.js';
+import { JoinSession } from './session.js';
 import { JoinView } from './view.js';
 
 /** Where the page, its assets and the coordinator's API live (the coordinator served this page). */
@@ -19,10 +17,8 @@ const hook = installDebugHook();
 
 let model: RunModel | undefined;
 let data: LoadedData | undefined;
-let client: FedlinkClient | undefined;
+let session: JoinSession | undefined;
 let backend = 'cpu';
-/** Set when the person clicks Leave, to tell their leaving from the coordinator stopping the run. */
-let leaving = false;
 /** Bumped by every new pick, so a slow earlier pick can't overwrite a later one. */
 let pickSeq = 0;
 
@@ -37,7 +33,7 @@ function readTokenFromUrl(): void {
 }
 
 function refreshJoinButton(): void {
-  view.joinButton.disabled = !(data && model && !client);
+  view.joinButton.disabled = !(data && model && !session);
 }
 
 async function pick(load: () => Promise<LoadedData>, what: string): Promise<void> {
@@ -87,100 +83,19 @@ function wireDataChoices(m: RunModel): void {
   view.enableDataChoices(true);
 }
 
-/** Words for a failure the person can act on. */
-function explain(err: FedlinkError): string {
-  switch (err.code) {
-    case 'unauthorized':
-      return `the coordinator refused the join token (${err.message.replace(/ \(--token\)$/, '')}). Check the token and join again.`;
-    case 'protocol_mismatch':
-      return `this page and the coordinator speak different protocol versions (${err.message}). Reload the page.`;
-    case 'run_finished':
-      return 'this run has already ended.';
-    default:
-      return err.message;
-  }
-}
-
 function join(): void {
-  if (!data || !model || client) return;
-  const dataset = data.dataset;
-  hook.baselineTensors = tf.memory().numTensors;
-  hook.rounds = [];
-  hook.runEnd = null;
-  leaving = false;
-  const token = view.token.value.trim();
-  const c = new FedlinkClient({
-    url: location.origin,
-    trainer: new TfjsTrainer(dataset),
-    platform: 'browser',
-    backend,
-    ...(token ? { token } : {}),
-    name: `browser (${backend})`,
-  });
-  client = c;
+  if (!data || !model || session) return;
+  const s = new JoinSession({ dataset: data.dataset, backend, token: view.token.value.trim(), view, hook });
+  session = s;
   view.setJoined(true);
   view.enableDataChoices(false);
   refreshJoinButton();
-
-  c.on('state', (state, detail) => {
-    hook.state = state;
-    hook.detail = detail ?? null;
-    if (state === 'error' || state === 'done') return; // worded by the handlers below
-    if (state === 'connecting' && detail) view.setStateText(state, `Connection lost, reconnecting… (${detail})`);
-    else view.setState(state, state === 'training' || state === 'uploading' ? detail : undefined);
+  void s.ended.then(() => {
+    session = undefined;
+    view.setJoined(false);
+    view.enableDataChoices(true);
+    refreshJoinButton();
   });
-  c.on('welcome', (w) => {
-    view.setFingerprint(w.server.fingerprint);
-    view.setModel(`${w.model.name}, ${formatInt(w.model.numParams)} parameters, ${w.rounds} rounds`);
-  });
-  c.on('roundStart', (round) => {
-    roundEntry(hook, round);
-    view.updateRound({ round });
-  });
-  c.on('progress', (round, p) => view.setProgress(round, p.epoch, p.batch, p.batches, p.loss));
-  c.on('trained', (round, m) => {
-    Object.assign(roundEntry(hook, round), { loss: m.loss });
-    view.updateRound({ round, trained: true, loss: m.loss });
-  });
-  c.on('uploaded', (u) => {
-    Object.assign(roundEntry(hook, u.round), { bytes: u.bytes, sealed: u.sealed });
-    view.updateRound({ round: u.round, bytes: u.bytes, sealed: u.sealed });
-  });
-  c.on('rejected', (round, e) => {
-    hook.errors.push(`round ${round}: ${e.code}: ${e.message}`);
-    view.updateRound({ round, status: 'rejected' });
-  });
-  c.on('roundEnd', (end) => {
-    const acc = end.metrics.testAccuracy;
-    Object.assign(roundEntry(hook, end.round), { status: end.status, numTensors: tf.memory().numTensors, ...(acc !== undefined ? { testAccuracy: acc } : {}) });
-    view.updateRound({ round: end.round, status: end.status, ...(acc !== undefined ? { testAccuracy: acc } : {}) });
-    if (acc !== undefined) view.setGlobalLine(`Global model after round ${end.round}: ${(acc * 100).toFixed(1)}% test accuracy (measured by the coordinator on its held-out data).`);
-  });
-  c.on('error', (e) => hook.errors.push(`${e.code}: ${e.message}`));
-
-  c.run().then(
-    (end) => {
-      hook.runEnd = end;
-      const acc = end.metrics.testAccuracy;
-      const final = acc !== undefined ? `; final global accuracy ${(acc * 100).toFixed(1)}%` : '';
-      view.setStateText(
-        'done',
-        end.status === 'finished' ? `The run finished after ${end.rounds} rounds${final}.` : leaving ? 'You left the run.' : `The coordinator stopped the run after ${end.rounds} rounds${final}.`,
-      );
-      finished();
-    },
-    (err: FedlinkError) => {
-      view.setStateText('error', `Error: ${explain(err)}`);
-      finished();
-    },
-  );
-}
-
-function finished(): void {
-  client = undefined;
-  view.setJoined(false);
-  view.enableDataChoices(true);
-  refreshJoinButton();
 }
 
 async function start(): Promise<void> {
@@ -189,10 +104,7 @@ async function start(): Promise<void> {
     ev.preventDefault();
     join();
   });
-  view.leaveButton.addEventListener('click', () => {
-    leaving = true;
-    client?.stop();
-  });
+  view.leaveButton.addEventListener('click', () => session?.leave());
 
   if (!isSecureContext) {
     // Sealing updates needs WebCrypto, which browsers give only to https and localhost pages.
