@@ -39,32 +39,20 @@ const socket = io(`${location.origin}${DASHBOARD_NAMESPACE}`, { transports: ['we
 socket.on('connect', () => setLive('live', 'Live'));
 socket.on('disconnect', () => setLive('lost', 'Connection lost, reconnecting…'));
 socket.on('connect_error', () => setLive('lost', 'Coordinator unreachable, retrying…'));
-socket.on(DASHBOARD_EVENTS.snapshot, (s: DashboardSnapshot) => {
-  state.snapshot(s);
-  redraw();
-});
-socket.on(DASHBOARD_EVENTS.phase, (e: DashboardPhaseEvent) => {
-  state.phase(e);
-  redraw();
-});
-socket.on(DASHBOARD_EVENTS.roundStarted, (o: DashboardOpenRound) => {
-  state.openRound(o);
-  redraw();
-});
-socket.on(DASHBOARD_EVENTS.openRound, (o: DashboardOpenRound) => {
-  state.openRound(o);
-  redraw();
-});
-socket.on(DASHBOARD_EVENTS.round, (r: DashboardRound) => {
-  state.round(r);
-  redraw();
-});
-socket.on(DASHBOARD_EVENTS.clients, (c: DashboardClient[]) => {
-  state.clients(c);
-  redraw();
-});
-socket.on(DASHBOARD_EVENTS.runEnded, (e: DashboardRunEnded) => {
-  state.runEnded(e);
-  redraw();
-});
+
+/** Each feed event updates the state, then the page redraws. */
+function on<T>(event: string, apply: (payload: T) => void): void {
+  socket.on(event, (payload: T) => {
+    apply(payload);
+    redraw();
+  });
+}
+on<DashboardSnapshot>(DASHBOARD_EVENTS.snapshot, (s) => state.snapshot(s));
+on<DashboardPhaseEvent>(DASHBOARD_EVENTS.phase, (e) => state.phase(e));
+on<DashboardOpenRound>(DASHBOARD_EVENTS.roundStarted, (o) => state.openRound(o));
+on<DashboardOpenRound>(DASHBOARD_EVENTS.openRound, (o) => state.openRound(o));
+on<DashboardRound>(DASHBOARD_EVENTS.round, (r) => state.round(r));
+on<DashboardClient[]>(DASHBOARD_EVENTS.clients, (c) => state.clients(c));
+on<DashboardRunEnded>(DASHBOARD_EVENTS.runEnded, (e) => state.runEnded(e));
+
 setInterval(() => refreshAges(state), AGE_REFRESH_MS);
