@@ -8,6 +8,7 @@ import { RunContext } from './federation/run-context.js';
 import type { Log } from './log.js';
 import { InMemoryRunStore } from './state/run-history.js';
 import { LOG } from './tokens.js';
+import { DashboardGateway } from './web/dashboard.gateway.js';
 
 /** The domain objects, built by `startCoordinator` and handed to Nest as providers. */
 export interface CoordinatorParts {
@@ -27,6 +28,7 @@ export class CoordinatorModule {
       controllers: [ApiController],
       providers: [
         FederationGateway,
+        DashboardGateway,
         { provide: RunContext, useValue: parts.context },
         { provide: ClientRegistry, useValue: parts.registry },
         { provide: Admission, useValue: parts.admission },

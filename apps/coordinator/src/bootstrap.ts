@@ -18,6 +18,7 @@ import { GlobalModel } from './model/global-model.js';
 import { InMemoryRunStore, type RunStore } from './state/run-history.js';
 import { randomId } from './state/secrets.js';
 import { ensureStateDir, loadOrCreateIdentity } from './state/state-dir.js';
+import { mountWebPages } from './web/web-pages.js';
 
 export interface RunningCoordinator {
   url: string;
@@ -99,6 +100,7 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
   });
   app.useWebSocketAdapter(new FedlinkIoAdapter(app, transportLimit(maxUpdateBytes, model.encodedWeights().length)));
   app.enableShutdownHooks();
+  mountWebPages(app);
   await app.listen(config.port, config.host);
   const address = app.getHttpServer().address() as { port: number };
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;

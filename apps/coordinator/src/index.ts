@@ -9,3 +9,4 @@ export * from './model/global-model.js';
 export * from './state/run-history.js';
 export * from './state/secrets.js';
 export * from './state/state-dir.js';
+export * from './web/web-pages.js';

@@ -51,6 +51,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   out('fedlink coordinator');
   out(`  run          ${coord.runId}  (${m.name}, ${m.numParams.toLocaleString('en-US')} parameters, ${settings.strategy}, ${settings.rounds} rounds)`);
   out(`  listening    ${coord.url}   REST: ${coord.url}/api/status`);
+  out(`  dashboard    ${coord.url}/`);
   out(`  fingerprint  ${coord.fingerprint}`);
   out(`  join token   ${v.open ? '(open run: no token needed)' : joinTokens[0]}`);
   out('');
@@ -58,6 +59,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
   out(
     `  npx fedlink join --server ${coord.url}${v.open ? '' : ` --token ${joinTokens[0]}`} --server-key ${coord.fingerprint} --data mnist --shard 1/10`,
   );
+  out('Or from a browser (the data stays in the tab):');
+  out(`  ${coord.url}/join${v.open ? '' : `?token=${encodeURIComponent(joinTokens[0]!)}`}`);
   out('');
   coord.engine.on('roundEnded', (r) => out(formatRoundLine(r, settings.rounds)));
 
