@@ -234,6 +234,9 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
       this.pinned = seen;
       if (welcome.protocol !== PROTOCOL_VERSION) throw new FedlinkError('protocol_mismatch', `coordinator speaks protocol ${welcome.protocol}, this client ${PROTOCOL_VERSION}`);
       const fresh = this.welcome?.runId !== welcome.runId;
+      // A coordinator that restarted from its last checkpoint runs the rounds after
+      // `welcome.round` again, with the same attempt numbers: those must be trained again.
+      this.lastStart = Math.min(this.lastStart, welcome.round * 1e6 + 999_999);
       this.welcome = welcome;
       this.shared = sharedKey(server.boxPublicKey, this.identity.boxSecretKey);
       if (fresh) await this.options.trainer.prepare(welcome);

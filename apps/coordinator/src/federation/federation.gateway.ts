@@ -10,6 +10,7 @@ import {
 import type { Socket } from 'socket.io';
 import { EVENTS, FedlinkError, toWireError } from '@fedlink/protocol';
 import { Admission } from './admission.js';
+import { Gatekeeper } from './gatekeeper.js';
 import { ClientRegistry } from './client-registry.js';
 import { RoundEngine } from './round-engine.js';
 import { RunContext } from './run-context.js';
@@ -40,13 +41,22 @@ export class FederationGateway implements OnGatewayConnection, OnGatewayDisconne
     @Inject(RoundEngine) private readonly engine: RoundEngine,
     @Inject(RunContext) private readonly run: RunContext,
     @Inject(LOG) private readonly log: Log,
+    @Inject(Gatekeeper) private readonly gate: Gatekeeper,
   ) {}
 
   handleConnection(socket: Socket): void {
     this.log.debug('connection', { peer: socket.id, address: socket.handshake.address });
+    const refusal = this.gate.connect();
+    if (refusal) {
+      this.gate.refused('connection', refusal.code);
+      socket.emit(EVENTS.error, refusal.toWire());
+      // No ack to wait for: engine.io flushes the error before it closes the transport.
+      socket.disconnect(true);
+    }
   }
 
   handleDisconnect(socket: Socket): void {
+    this.gate.disconnect();
     this.admission.forget(socket.id);
     const s = this.registry.removePeer(socket.id, 'disconnected');
     if (s) this.log.info('client left', { run: this.engine.runId, client: s.clientId });
@@ -61,11 +71,12 @@ export class FederationGateway implements OnGatewayConnection, OnGatewayDisconne
   async onHello(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): Promise<unknown> {
     try {
       if (this.engine.result) throw new FedlinkError('run_finished', `run ${this.engine.runId} has ended`);
+      this.gate.checkHello(socket.handshake.address);
       const session = await this.admission.admit(peerOf(socket), body);
       this.log.info('client joined', { run: this.engine.runId, client: session.clientId, platform: session.platform, backend: session.backend, examples: session.numExamples });
       return { ok: true, welcome: this.run.welcome(session.clientId, this.engine.round) };
     } catch (err) {
-      return this.refuse(socket, err, true);
+      return this.refuse(socket, EVENTS.hello, err, true);
     }
   }
 
@@ -77,13 +88,14 @@ export class FederationGateway implements OnGatewayConnection, OnGatewayDisconne
       await this.engine.submitUpdate(session, body);
       return { ok: true, accepted: true };
     } catch (err) {
-      return this.refuse(socket, err, false);
+      return this.refuse(socket, EVENTS.update, err, false);
     }
   }
 
   /** Typed error in the ack; on a failed hello also as an event, then the socket is closed. */
-  private refuse(socket: Socket, err: unknown, disconnect: boolean): unknown {
+  private refuse(socket: Socket, event: string, err: unknown, disconnect: boolean): unknown {
     const error = toWireError(err);
+    this.gate.refused(event, error.code);
     if (!(err instanceof FedlinkError)) this.log.error('unexpected error', { peer: socket.id, error: String(err) });
     if (disconnect) {
       socket.emit(EVENTS.error, error);
