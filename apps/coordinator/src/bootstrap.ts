@@ -235,8 +235,16 @@ async function start(
       closed = true;
       gatekeeper.stopAccepting();
       suspending = opts.suspend === true && !engine.result;
+      if (suspending) {
+        // Clients are disconnected before the engine stops, so they never see a run:end: they
+        // keep reconnecting and rejoin the run when the coordinator is back.
+        for (const s of registry.sessions()) s.peer.disconnect();
+      }
       engine.stop('coordinator shutting down');
       await done.catch(() => undefined);
+      // Clients leave by themselves once they read run:end; closing the server first would
+      // discard that message from their send buffers.
+      await registry.waitForEmpty(2_000);
       await app.close();
       db?.close();
       model.dispose();

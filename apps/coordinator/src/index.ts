@@ -19,3 +19,4 @@ export * from './storage/persistent-run-store.js';
 export * from './storage/resume.js';
 export * from './storage/run-archive.js';
 export * from './control/run-control.js';
+export * from './backend.js';

@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { GlobalModel, type RoundRecord, RunArchive, type StoredRun, openDatabase } from '@fedlink/coordinator';
+import { GlobalModel, type RoundRecord, RunArchive, type StoredRun, ensureEvalBackend, openDatabase } from '@fedlink/coordinator';
 import { type CommandSpec, UsageError, helpText, parseArgs } from '../args.js';
 import { expectWords, splitPositionals } from '../positionals.js';
 import { existsSync } from 'node:fs';
@@ -85,6 +85,7 @@ export async function runsCommand(argv: string[]): Promise<number> {
         const loaded = await archive.loadLatestCheckpoint(run.runId);
         for (const s of loaded?.skipped ?? []) process.stderr.write(`warning: checkpoint of round ${s.round} unusable (${s.reason}); using an older one\n`);
         if (!loaded) throw new UsageError(`run ${run.runId} has no usable checkpoint`);
+        await ensureEvalBackend();
         const model = new GlobalModel(run.settings.model, run.settings.seed);
         try {
           model.weights = loaded.checkpoint.weights;
