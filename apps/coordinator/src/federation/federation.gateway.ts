@@ -47,6 +47,9 @@ export class FederationGateway implements OnGatewayConnection, OnGatewayDisconne
   handleConnection(socket: Socket): void {
     this.log.debug('connection', { peer: socket.id, address: socket.handshake.address });
     const refusal = this.gate.connect();
+    // Counted down on the socket itself: Nest binds handleDisconnect only after this method
+    // returns, and would miss a socket refused (closed) right here.
+    socket.once('disconnect', () => this.gate.disconnect());
     if (refusal) {
       this.gate.refused('connection', refusal.code);
       socket.emit(EVENTS.error, refusal.toWire());
@@ -56,7 +59,6 @@ export class FederationGateway implements OnGatewayConnection, OnGatewayDisconne
   }
 
   handleDisconnect(socket: Socket): void {
-    this.gate.disconnect();
     this.admission.forget(socket.id);
     const s = this.registry.removePeer(socket.id, 'disconnected');
     if (s) this.log.info('client left', { run: this.engine.runId, client: s.clientId });
