@@ -19,7 +19,7 @@ export class FederationMetrics {
   constructor(runId: string, engine: EventEmitter<EngineEvents>, clients: ClientRegistry, gate: Gatekeeper) {
     const r = this.registry;
     r.setDefaultLabels({ run_id: runId });
-    collectDefaultMetrics({ register: r, prefix: 'fedlink_process_' });
+    collectDefaultMetrics({ register: r, prefix: 'fedlink_' });
 
     const rounds = new Counter({ name: 'fedlink_rounds_total', help: 'Round attempts by outcome (completed, abandoned).', labelNames: ['status'], registers: [r] });
     const lastRound = new Gauge({ name: 'fedlink_round', help: 'Last completed round.', registers: [r] });
