@@ -70,7 +70,7 @@ test('FedAvgM and FedAdam server state round-trips: a restored strategy continue
   const opts = { selection: { fraction: 1, minFit: 1, minAvailable: 1, overSelect: 0 }, fit: { epochs: 1, batchSize: 1, learningRate: 0.1, proximalMu: 0 }, seed: 1 };
   for (const make of [() => new FedAvgM(opts, 1), () => new FedAdam(opts, 0.01)]) {
     const a = make();
-    let w = new Float32Array([1, 2, 3]);
+    let w: Float32Array = new Float32Array([1, 2, 3]);
     const step = (s: typeof a, g: Float32Array, k: number) => {
       const agg = s.beginAggregation(k, g);
       agg.add(new Float32Array([0.1 * k, -0.2, 0.05]), 1);
