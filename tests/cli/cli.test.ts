@@ -9,7 +9,7 @@ const LOAD_MODEL = fileURLToPath(new URL('../helpers/load-model.mjs', import.met
 const fedlink = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
 
 describe('fedlink command line', () => {
-  test.each(['serve', 'join', 'simulate', 'keygen'])('%s --help lists its options', (cmd) => {
+  test.each(['serve', 'join', 'simulate', 'keygen', 'runs', 'token'])('%s --help lists its options', (cmd) => {
     const r = fedlink([cmd, '--help']);
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`Usage: fedlink ${cmd}`));
@@ -27,6 +27,9 @@ describe('fedlink command line', () => {
     [['join'], /--server is required/],
     [['join', '--server', 'http://x', '--shard', '11/10'], /--shard: '11\/10' is not <i>\/<n>/],
     [['frobnicate'], /unknown command 'frobnicate'/],
+    [['runs', 'explode'], /unknown sub-command 'explode'|no run database/],
+    [['token', 'create', '--ttl', 'forever'], /--ttl: 'forever' is not a duration/],
+    [['token', 'create', '--uses', '0'], /--uses: must be at least 1/],
   ])('%j fails with one line naming the problem', (args, message) => {
     const r = fedlink(args);
     expect(r.status).toBe(2);

@@ -47,6 +47,20 @@ export interface CoordinatorConfig {
   testData?: ImageDataset;
   maxConnections: number;
   logLevel: LogLevel;
+  /** Record runs in SQLite + checkpoint files under `stateDir` and resume unfinished ones (default true). */
+  persist?: boolean;
+  /** Start a new run even if the state dir holds an unfinished one (which is marked stopped). */
+  fresh?: boolean;
+  /** Checkpoints kept per run, newest first; 0 keeps all (default 5). */
+  keepCheckpoints?: number;
+  /** Allowlist mode: only client keys listed in this file may join. */
+  allowKeysFile?: string;
+  /** Hellos per minute per remote address, also the burst (default 0: no limit). */
+  helloRatePerMinute?: number;
+  /** Read-only HTTP endpoints (status, rounds, model, metrics) without the admin token (default true). */
+  publicStatus?: boolean;
+  /** Admin token; default: the state dir's admin-token file (created on first start). */
+  adminToken?: string;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';

@@ -101,6 +101,8 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
   /** Resolves once hello was answered and the trainer has built the run's model. */
   private joined: Promise<void>;
   private markJoined!: () => void;
+  /** Whether `joined` has resolved (then a rejoin needs a fresh promise; a pending one is kept). */
+  private isJoined = false;
   private roundsDone = 0;
   private settle: { resolve: (end: RunEnd) => void; reject: (err: FedlinkError) => void } | undefined;
   private training: Promise<void> = Promise.resolve();
@@ -283,6 +285,11 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
   private async handshake(): Promise<void> {
     try {
       this.setState('joining');
+      // A round:start that races this (re)join waits for its welcome, not the previous one's.
+      if (this.isJoined) {
+        this.isJoined = false;
+        this.joined = new Promise((r) => (this.markJoined = r));
+      }
       const socket = this.socket!;
       const { nonce } = parseMessage(ChallengeReplySchema, await this.request(EVENTS.challenge, {}), 'challenge reply');
       const hello: Hello = {
@@ -306,9 +313,13 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
       this.pinned = seen;
       if (welcome.protocol !== PROTOCOL_VERSION) throw new FedlinkError('protocol_mismatch', `coordinator speaks protocol ${welcome.protocol}, this client ${PROTOCOL_VERSION}`);
       const fresh = this.welcome?.runId !== welcome.runId;
+      // A coordinator that restarted from its last checkpoint runs the rounds after
+      // `welcome.round` again, with the same attempt numbers: those must be trained again.
+      this.lastStart = Math.min(this.lastStart, welcome.round * 1e6 + 999_999);
       this.welcome = welcome;
       this.shared = sharedKey(server.boxPublicKey, this.identity.boxSecretKey);
       if (fresh) await this.options.trainer.prepare(welcome);
+      this.isJoined = true;
       this.markJoined();
       this.emit('welcome', welcome);
       this.setState('waiting');

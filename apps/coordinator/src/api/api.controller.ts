@@ -1,12 +1,15 @@
-import { Controller, Get, Header, Inject, Res } from '@nestjs/common';
+import { Controller, Get, Header, Inject, Res, UseGuards } from '@nestjs/common';
 import type { Response } from 'express';
 import { ClientRegistry } from '../federation/client-registry.js';
 import { RoundEngine } from '../federation/round-engine.js';
 import { RunContext } from '../federation/run-context.js';
 import { InMemoryRunStore } from '../state/run-history.js';
+import { ReadGuard } from '../control/guards.js';
 
 /** Read-only REST API: status, per-round metrics, and the global model as tfjs artifacts. */
+/** Public by default; `--private-status` puts it behind the admin token (ReadGuard). */
 @Controller('api')
+@UseGuards(ReadGuard)
 export class ApiController {
   constructor(
     @Inject(RunContext) private readonly run: RunContext,
