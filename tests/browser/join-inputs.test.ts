@@ -121,7 +121,7 @@ describeBrowser('the join page refuses bad data with a message', () => {
       await openJoinPage(page, coord.url, 'not-the-token');
       await joinWithDemo(page);
       await page.waitForFunction(() => window.__fedlink?.state === 'error', null, { timeout: 30_000 });
-      await expect(page.textContent('#state')).resolves.toMatch(/^Error: the coordinator refused the join token \(join token is not valid for this run\)/);
+      await expect(page.textContent('#state')).resolves.toMatch(/^Error: the coordinator refused the join token \(join token is not valid for this coordinator\)/);
       // Fatal: the page does not retry, and lets the person fix the token and join again.
       expect(await page.isDisabled('#join')).toBe(false);
       expect(coord.registry.size).toBe(0);
