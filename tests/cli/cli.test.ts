@@ -62,6 +62,30 @@ describe('fedlink command line', () => {
     }
   });
 
+  test('simulate --secure-aggregation --dropout: masked rounds, nobody decrypts an individual update', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fedlink-cli-'));
+    try {
+      const out = join(dir, 'out.json');
+      const r = spawnSync(
+        process.execPath,
+        [BIN, 'simulate', '--clients', '6', '--rounds', '2', '--model', 'mlp', '--secure-aggregation', '--dropout', '0.2', '--seed', '3', '--json', out],
+        { encoding: 'utf8', timeout: 180_000 },
+      );
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/summary: finished, 2\/2 rounds/);
+      const result = JSON.parse(await readFile(out, 'utf8'));
+      expect(result.config.run.secureAggregation).toBe(true);
+      expect(result.config.dropout).toBe(0.2);
+      expect(result.plaintextUpdatesOpened).toBe(0);
+      const completed = result.rounds.filter((x: { status: string }) => x.status === 'completed');
+      expect(completed).toHaveLength(2);
+      for (const x of completed) expect(x.reported).toBeGreaterThanOrEqual(2);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   test('serve + join as separate processes: the device trains, the model is served as tfjs artifacts', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'fedlink-serve-'));
     const serve = spawn(
