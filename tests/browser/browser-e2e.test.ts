@@ -104,6 +104,54 @@ describeBrowser('browser client (/join) and dashboard (/) in headless Chromium',
     }
   }, 300_000);
 
+  test('with secure aggregation on, the tab takes part through the same runtime and sends only masked input', async () => {
+    const coord = await startTestCoordinator(
+      { model: 'mlp', rounds: 2, fit: FIT, secureAggregation: true, selection: { fraction: 1, minFit: 3, minAvailable: 3, overSelect: 0 } },
+      { testData: subset(mnist.test, range(0, 500)) },
+    );
+    const errors: string[] = [];
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    try {
+      const tab = await context.newPage();
+      collectPageErrors(tab, errors);
+      await openJoinPage(tab, coord.url, TEST_TOKEN);
+      await joinWithDemo(tab);
+      const nodes = [0, 1].map(
+        (i) =>
+          new FedlinkClient({
+            url: coord.url,
+            token: TEST_TOKEN,
+            trainer: new TfjsTrainer(subset(mnist.train, range(2000 + i * 300, 2300 + i * 300))),
+            platform: 'node',
+            backend: 'test-node',
+          }),
+      );
+      const runs = nodes.map((c) => c.run());
+      const end = await coord.done;
+      await Promise.all(runs);
+      expect(end.status).toBe('finished');
+      // All three, the tab included, are in each round's sum; nobody's update was ever opened.
+      expect(coord.store.rounds.map((r) => [r.status, r.reported])).toEqual([
+        ['completed', 3],
+        ['completed', 3],
+      ]);
+      expect(coord.engine.plaintextUpdatesOpened).toBe(0);
+      await waitForRunEnd(tab, 60_000);
+      const hook = await readHook(tab);
+      expect(hook.errors).toEqual([]);
+      // The masked vector: one uint32 word per parameter plus the example count.
+      expect(hook.rounds.map((r) => [r.round, r.masked, r.sealed, r.bytes])).toEqual(
+        [1, 2].map((round) => [round, true, false, 4 * (coord.context.model.numParams + 1)]),
+      );
+      await expect(tab.locator('#rounds-body').textContent()).resolves.toMatch(/masked \(secure aggregation\)/);
+      await screenshot(tab, 'join-secure.png');
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+      await coord.cleanup();
+    }
+  });
+
   test('the dashboard lists connected clients with platform, backend, examples and rounds', async () => {
     const coord = await startTestCoordinator(
       // Two are needed to start, so the tab sits in "waiting" while the dashboard shows it, and

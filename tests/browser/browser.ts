@@ -50,7 +50,7 @@ export interface JoinHook {
   detail: string | null;
   examples: number;
   baselineTensors: number | null;
-  rounds: { round: number; loss?: number; bytes?: number; sealed?: boolean; testAccuracy?: number; status?: string; numTensors?: number }[];
+  rounds: { round: number; loss?: number; bytes?: number; sealed?: boolean; masked?: boolean; testAccuracy?: number; status?: string; numTensors?: number }[];
   runEnd: { status: string; rounds: number; metrics: Record<string, number> } | null;
   errors: string[];
 }

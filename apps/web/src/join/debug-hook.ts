@@ -7,6 +7,7 @@ export interface DebugRound {
   loss?: number;
   bytes?: number;
   sealed?: boolean;
+  masked?: boolean;
   testAccuracy?: number;
   status?: string;
   numTensors?: number;

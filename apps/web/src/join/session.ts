@@ -62,6 +62,7 @@ export class JoinSession {
     c.on('welcome', (w) => {
       view.setFingerprint(w.server.fingerprint);
       view.setModel(`${w.model.name}, ${formatInt(w.model.numParams)} parameters, ${w.rounds} rounds`);
+      view.setProtection(w.secureAggregation);
     });
     c.on('roundStart', (round) => {
       roundEntry(hook, round);
@@ -73,8 +74,8 @@ export class JoinSession {
       view.updateRound({ round, trained: true, loss: m.loss });
     });
     c.on('uploaded', (u) => {
-      Object.assign(roundEntry(hook, u.round), { bytes: u.bytes, sealed: u.sealed });
-      view.updateRound({ round: u.round, bytes: u.bytes, sealed: u.sealed });
+      Object.assign(roundEntry(hook, u.round), { bytes: u.bytes, sealed: u.sealed, masked: u.masked });
+      view.updateRound({ round: u.round, bytes: u.bytes, sealed: u.sealed, masked: u.masked });
     });
     c.on('rejected', (round, e) => {
       hook.errors.push(`round ${round}: ${e.code}: ${e.message}`);

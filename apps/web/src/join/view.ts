@@ -9,6 +9,8 @@ export interface RoundRow {
   loss?: number;
   bytes?: number;
   sealed?: boolean;
+  /** Masked for secure aggregation: the coordinator only ever sees the sum. */
+  masked?: boolean;
   testAccuracy?: number;
   status?: string;
 }
@@ -19,7 +21,7 @@ const STATE_TEXT: Record<ClientState, string> = {
   joining: 'Joining the run…',
   waiting: 'Joined. Waiting to be selected for a round.',
   training: 'Training on your data…',
-  uploading: 'Sending the sealed update…',
+  uploading: 'Sending the protected update…',
   done: 'Done.',
   error: 'Error.',
 };
@@ -40,6 +42,19 @@ export class JoinView {
     const el = byId('model-line');
     el.textContent = text;
     el.classList.toggle('error-text', isError);
+  }
+
+  /** Says how this run protects the update: sealed to the coordinator, or masked (secure aggregation). */
+  setProtection(secureAggregation: boolean): void {
+    const el = byId('protection');
+    if (secureAggregation) {
+      fill(
+        el,
+        "the change it made to the model's weights, ",
+        h('strong', {}, 'masked'),
+        ' with secure aggregation: the coordinator can only ever learn the sum of all participants\' changes, never yours.',
+      );
+    }
   }
 
   setModel(text: string): void {
@@ -121,7 +136,9 @@ export class JoinView {
 }
 
 function sentText(r: RoundRow): string {
-  if (r.bytes !== undefined) return `${formatBytes(r.bytes)}, ${r.sealed ? 'sealed' : 'NOT sealed'}`;
+  if (r.bytes !== undefined) {
+    return `${formatBytes(r.bytes)}, ${r.masked ? 'masked (secure aggregation)' : r.sealed ? 'sealed' : 'NOT sealed'}`;
+  }
   if (r.status === 'rejected') return 'not used by the coordinator';
   if (r.trained) return 'sending…';
   return r.status ? 'not selected' : 'training…';
