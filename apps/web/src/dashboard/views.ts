@@ -84,7 +84,11 @@ function renderCharts(state: DashboardState): void {
     title: 'Bytes in and out per round',
     kind: 'bars',
     series: [
-      { name: 'in (sealed updates)', cls: 's-in', points: done.map((r) => ({ x: r.round, y: r.bytesIn })) },
+      {
+        name: state.snap?.run.secureAggregation ? 'in (masked inputs)' : 'in (sealed updates)',
+        cls: 's-in',
+        points: done.map((r) => ({ x: r.round, y: r.bytesIn })),
+      },
       { name: 'out (global model)', cls: 's-out', points: done.map((r) => ({ x: r.round, y: r.bytesOut })) },
     ],
     xLabel: 'round',
@@ -163,7 +167,12 @@ function renderConfig(run: DashboardRun, s: DashboardSnapshot): void {
     ['Selection', `${formatPercent(sel.fraction, 0)} of clients, at least ${sel.minFit} updates, ${sel.minAvailable} connected to start, over-select ${formatPercent(sel.overSelect, 0)}`],
     ['Local training', `${run.fit.epochs} epoch${run.fit.epochs > 1 ? 's' : ''}, batch ${run.fit.batchSize}, learning rate ${run.fit.learningRate}${run.fit.proximalMu ? `, FedProx μ ${run.fit.proximalMu}` : ''}`],
     ['Round deadline', formatSeconds(run.roundTimeoutMs / 1000)],
-    ['Updates', `${run.encoding}, sealed to the coordinator${run.secureAggregation ? ', secure aggregation' : ''}`],
+    [
+      'Updates',
+      run.secureAggregation
+        ? 'secure aggregation (SecAgg+): masked, the coordinator sees only the sum'
+        : `${run.encoding}, sealed to the coordinator`,
+    ],
     ['Coordinator key', run.fingerprint],
   ];
   fill(byId('config'), ...facts.map(([k, v]) => h('div', {}, h('dt', {}, k), h('dd', { class: k === 'Coordinator key' || k === 'Run' ? 'mono' : undefined }, v))));
