@@ -319,6 +319,7 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
       this.welcome = welcome;
       this.shared = sharedKey(server.boxPublicKey, this.identity.boxSecretKey);
       if (fresh) await this.options.trainer.prepare(welcome);
+      this.secure.rejoined();
       this.isJoined = true;
       this.markJoined();
       this.emit('welcome', welcome);

@@ -118,6 +118,16 @@ export class ClientSecureAggregation {
     s?.resolveRouted(undefined);
   }
 
+  /**
+   * After a fresh welcome the client starts clean: the coordinator counted it out of whatever was
+   * in progress (and refuses its late messages), and a resumed coordinator may run the same round
+   * and attempt again, which must not be ignored.
+   */
+  rejoined(): void {
+    this.dispose();
+    this.left.clear();
+  }
+
   /** Leaves every round in progress (the connection dropped: the coordinator counts us out). */
   dispose(): void {
     for (const r of [...this.rounds.keys()]) this.forget(r);
