@@ -36,7 +36,7 @@ export interface DashboardClient {
   roundsCompleted: number;
 }
 
-/** One attempt at a round (the coordinator's RoundRecord). */
+/** One attempt at a round: completed, or abandoned with a reason (the coordinator's RoundRecord). */
 export interface DashboardRound {
   round: number;
   attempt: number;
