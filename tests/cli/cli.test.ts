@@ -9,7 +9,7 @@ const LOAD_MODEL = fileURLToPath(new URL('../helpers/load-model.mjs', import.met
 const fedlink = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
 
 describe('fedlink command line', () => {
-  test.each(['serve', 'join', 'simulate', 'keygen'])('%s --help lists its options', (cmd) => {
+  test.each(['serve', 'join', 'simulate', 'keygen', 'runs', 'token'])('%s --help lists its options', (cmd) => {
     const r = fedlink([cmd, '--help']);
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`Usage: fedlink ${cmd}`));
@@ -27,6 +27,9 @@ describe('fedlink command line', () => {
     [['join'], /--server is required/],
     [['join', '--server', 'http://x', '--shard', '11/10'], /--shard: '11\/10' is not <i>\/<n>/],
     [['frobnicate'], /unknown command 'frobnicate'/],
+    [['runs', 'explode'], /unknown sub-command 'explode'|no run database/],
+    [['token', 'create', '--ttl', 'forever'], /--ttl: 'forever' is not a duration/],
+    [['token', 'create', '--uses', '0'], /--uses: must be at least 1/],
   ])('%j fails with one line naming the problem', (args, message) => {
     const r = fedlink(args);
     expect(r.status).toBe(2);
@@ -54,6 +57,30 @@ describe('fedlink command line', () => {
       expect(result.clientExamples.reduce((a: number, b: number) => a + b, 0)).toBe(8000);
       expect(result.rounds[1].testAccuracy).toBeGreaterThan(result.rounds[0].testAccuracy - 0.05);
       expect(result.rounds[1].testAccuracy).toBeGreaterThan(0.5);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('simulate --secure-aggregation --dropout: masked rounds, nobody decrypts an individual update', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fedlink-cli-'));
+    try {
+      const out = join(dir, 'out.json');
+      const r = spawnSync(
+        process.execPath,
+        [BIN, 'simulate', '--clients', '6', '--rounds', '2', '--model', 'mlp', '--secure-aggregation', '--dropout', '0.2', '--seed', '3', '--json', out],
+        { encoding: 'utf8', timeout: 180_000 },
+      );
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/summary: finished, 2\/2 rounds/);
+      const result = JSON.parse(await readFile(out, 'utf8'));
+      expect(result.config.run.secureAggregation).toBe(true);
+      expect(result.config.dropout).toBe(0.2);
+      expect(result.plaintextUpdatesOpened).toBe(0);
+      const completed = result.rounds.filter((x: { status: string }) => x.status === 'completed');
+      expect(completed).toHaveLength(2);
+      for (const x of completed) expect(x.reported).toBeGreaterThanOrEqual(2);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_RUN, type RunningCoordinator, type RunSettings, silentLog, startCoordinator, type StartOptions } from '@fedlink/coordinator';
+import { type CoordinatorConfig, DEFAULT_RUN, type RunningCoordinator, type RunSettings, silentLog, startCoordinator, type StartOptions } from '@fedlink/coordinator';
 import type { ImageDataset } from '@fedlink/ml';
 
 export const TEST_TOKEN = 'test-token-0123456789';
@@ -9,9 +9,9 @@ export const TEST_TOKEN = 'test-token-0123456789';
 /** A real coordinator on a free loopback port with a throwaway state dir. */
 export async function startTestCoordinator(
   run: Partial<RunSettings> & Pick<RunSettings, 'selection'>,
-  extra: { testData?: ImageDataset; options?: StartOptions } = {},
+  extra: { testData?: ImageDataset; options?: StartOptions; config?: Partial<CoordinatorConfig>; stateDir?: string } = {},
 ): Promise<RunningCoordinator & { stateDir: string; cleanup(): Promise<void> }> {
-  const stateDir = await mkdtemp(join(tmpdir(), 'fedlink-test-'));
+  const stateDir = extra.stateDir ?? (await mkdtemp(join(tmpdir(), 'fedlink-test-')));
   const coord = await startCoordinator(
     {
       host: '127.0.0.1',
@@ -23,6 +23,7 @@ export async function startTestCoordinator(
       maxConnections: 100,
       logLevel: 'silent',
       ...(extra.testData ? { testData: extra.testData } : {}),
+      ...extra.config,
     },
     { log: silentLog, ...extra.options },
   );

@@ -6,7 +6,7 @@ export type AckReply = { ok: true; [k: string]: unknown } | { ok: false; error: 
 
 /** A hand-driven protocol client for tests that need to send exactly the bytes they choose. */
 export class RawClient {
-  readonly identity: Identity = generateIdentity();
+  readonly identity: Identity;
   welcome: Welcome | undefined;
   shared: Uint8Array | undefined;
   readonly starts: RoundStart[] = [];
@@ -14,7 +14,11 @@ export class RawClient {
   private startWaiters: ((s: RoundStart) => void)[] = [];
   disconnected = false;
 
-  private constructor(readonly socket: Socket) {
+  private constructor(
+    readonly socket: Socket,
+    identity?: Identity,
+  ) {
+    this.identity = identity ?? generateIdentity();
     socket.on(EVENTS.roundStart, (msg: RoundStart, ack?: (r: unknown) => void) => {
       ack?.({ ok: true });
       this.starts.push(msg);
@@ -24,13 +28,17 @@ export class RawClient {
     socket.on('disconnect', () => (this.disconnected = true));
   }
 
-  static async connect(url: string): Promise<RawClient> {
-    const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true });
+  /** Pass an identity to come back as the same client (same key, new connection). */
+  static async connect(url: string, identity?: Identity): Promise<RawClient> {
+    const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true, autoConnect: false });
+    // Listeners first: a connection the coordinator refuses is closed right after it opens.
+    const client = new RawClient(socket, identity);
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', () => resolve());
       socket.once('connect_error', reject);
+      socket.connect();
     });
-    return new RawClient(socket);
+    return client;
   }
 
   request(event: string, payload: unknown, timeoutMs = 10_000): Promise<AckReply> {

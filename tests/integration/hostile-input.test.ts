@@ -27,7 +27,7 @@ describe('bad input gets a typed error and the run survives', () => {
   });
 
   test.each([
-    ['malformed hello', async (c: RawClient) => ({ protocol: PROTOCOL_VERSION, hello: 'there' }), 'bad_request'],
+    ['malformed hello', async (_c: RawClient) => ({ protocol: PROTOCOL_VERSION, hello: 'there' }), 'bad_request'],
     ['wrong protocol version', async (c: RawClient) => c.signedHello(TEST_TOKEN, { protocol: PROTOCOL_VERSION + 1 }), 'protocol_mismatch'],
     ['bad token', async (c: RawClient) => c.signedHello('not-the-token'), 'unauthorized'],
     ['missing token', async (c: RawClient) => c.signedHello(undefined), 'unauthorized'],

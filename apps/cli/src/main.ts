@@ -3,6 +3,8 @@ import { DatasetError } from '@fedlink/ml';
 import { UsageError } from './args.js';
 import { joinCommand, joinSpec } from './commands/join.js';
 import { keygenCommand, keygenSpec } from './commands/keygen.js';
+import { runsCommand, runsSpec } from './commands/runs.js';
+import { tokenCommand, tokenSpec } from './commands/token.js';
 import { serveCommand, serveSpec } from './commands/serve.js';
 import { simulateCommand, simulateSpec } from './commands/simulate.js';
 
@@ -11,6 +13,8 @@ const COMMANDS = {
   join: { spec: joinSpec, run: joinCommand },
   simulate: { spec: simulateSpec, run: simulateCommand },
   keygen: { spec: keygenSpec, run: keygenCommand },
+  runs: { spec: runsSpec, run: runsCommand },
+  token: { spec: tokenSpec, run: tokenCommand },
 } as const;
 
 function usage(): string {

@@ -24,6 +24,9 @@ export function runOptions(defaults: Partial<{ model: ModelName; rounds: number;
     'wait-timeout': { type: 'duration', default: defaults.waitTimeout ?? '10m', description: 'deadline for min-available clients to connect' },
     encoding: { type: 'string', choices: TENSOR_ENCODINGS, default: DEFAULT_RUN.encoding, description: 'wire encoding of client deltas' },
     'max-update-norm': { type: 'number', min: 0, default: 0, description: 'reject deltas with a larger L2 norm (0 = no bound)' },
+    'secure-aggregation': { type: 'boolean', default: false, description: 'SecAgg+: the coordinator learns only the sum of the updates' },
+    'secagg-clip': { type: 'number', min: 0, default: DEFAULT_RUN.secaggClipRange, description: 'secure aggregation: clip delta entries to [-C, C]' },
+    'secagg-stage-timeout': { type: 'duration', default: '60s', description: 'secure aggregation: deadline of each key/unmask stage' },
   };
 }
 
@@ -45,6 +48,9 @@ export function runSettingsFrom(v: Record<string, ParsedValue>, dataset: string)
     waitTimeoutMs: v['wait-timeout'] as number,
     encoding: v.encoding as TensorEncoding,
     maxUpdateNorm: v['max-update-norm'] as number,
+    secureAggregation: v['secure-aggregation'] as boolean,
+    secaggClipRange: v['secagg-clip'] as number,
+    secaggStageTimeoutMs: v['secagg-stage-timeout'] as number,
   };
 }
 

@@ -9,7 +9,18 @@ import { ensureEvalBackend } from './backend.js';
 import { type CoordinatorConfig, validateRunSettings } from './config.js';
 import { Admission } from './federation/admission.js';
 import { ClientRegistry } from './federation/client-registry.js';
-import { StaticTokenAuthority, type JoinAuthority } from './federation/join-authority.js';
+import { JoinPolicy, type JoinAuthority } from './federation/join-authority.js';
+import { AccessPolicy } from './control/access-policy.js';
+import { Persistence } from './control/persistence.js';
+import { RunControl } from './control/run-control.js';
+import { Gatekeeper } from './federation/gatekeeper.js';
+import { KeyAllowlist } from './federation/key-allowlist.js';
+import { FederationMetrics } from './metrics/federation-metrics.js';
+import { type Db, openDatabase } from './storage/database.js';
+import { JoinTokenStore } from './storage/join-tokens.js';
+import { PersistentRunStore } from './storage/persistent-run-store.js';
+import { type ResumePoint, findResumePoint, settingsDiff } from './storage/resume.js';
+import { RunArchive } from './storage/run-archive.js';
 import { RoundEngine } from './federation/round-engine.js';
 import { RunContext } from './federation/run-context.js';
 import { FedlinkIoAdapter } from './io-adapter.js';
@@ -17,7 +28,8 @@ import { type Log, consoleLog } from './log.js';
 import { GlobalModel } from './model/global-model.js';
 import { InMemoryRunStore, type RunStore } from './state/run-history.js';
 import { randomId } from './state/secrets.js';
-import { ensureStateDir, loadOrCreateIdentity } from './state/state-dir.js';
+import { ensureStateDir, loadOrCreateAdminToken, loadOrCreateIdentity } from './state/state-dir.js';
+import { mountWebPages } from './web/web-pages.js';
 
 export interface RunningCoordinator {
   url: string;
@@ -29,10 +41,23 @@ export interface RunningCoordinator {
   registry: ClientRegistry;
   store: InMemoryRunStore;
   app: INestApplication;
+  gatekeeper: Gatekeeper;
+  metrics: FederationMetrics;
+  /** Bearer token for the control endpoints. */
+  adminToken: string;
+  /** Runs, rounds, checkpoints and clients on disk (absent with `persist: false`). */
+  archive?: RunArchive;
+  tokens?: JoinTokenStore;
+  /** Set when this start picked up an unfinished run: the round it resumed after. */
+  resumedFrom?: number;
   /** Resolves when the run ends (finished or stopped). */
   done: Promise<RunEnd>;
-  /** Stops the run (if still going) and closes the server. */
-  close(): Promise<void>;
+  /**
+   * Stops accepting connections, stops the run and closes the server. With `suspend` (graceful
+   * shutdown) the run stays resumable: its open round is recorded as abandoned and the next
+   * start on the same state directory continues after the last completed round.
+   */
+  close(options?: { suspend?: boolean }): Promise<void>;
 }
 
 export interface StartOptions {
@@ -40,6 +65,8 @@ export interface StartOptions {
   /** Extra run stores (persistence) that see every record. */
   stores?: RunStore[];
   authority?: JoinAuthority;
+  /** Called (after the reply) when POST /api/runs created a new run: the host restarts on it. */
+  onNewRun?: (runId: string) => void;
 }
 
 /** Transport cap: room for the largest legitimate message, and a margin for framing. */
@@ -54,16 +81,68 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
   const { identity } = await loadOrCreateIdentity(config.stateDir);
   await ensureEvalBackend();
 
-  const settings = config.run;
+  const db: Db | undefined = config.persist === false ? undefined : openDatabase(config.stateDir);
+  const archive = db ? new RunArchive(db, config.stateDir) : undefined;
+  const tokens = db ? new JoinTokenStore(db) : undefined;
+  try {
+    return await start(config, options, log, identity, db, archive, tokens);
+  } catch (e) {
+    db?.close();
+    throw e;
+  }
+}
+
+async function start(
+  config: CoordinatorConfig,
+  options: StartOptions,
+  log: Log,
+  identity: Awaited<ReturnType<typeof loadOrCreateIdentity>>['identity'],
+  db: Db | undefined,
+  archive: RunArchive | undefined,
+  tokens: JoinTokenStore | undefined,
+): Promise<RunningCoordinator> {
+  // Resume the newest unfinished run of the state directory, unless told to start afresh.
+  let resume: ResumePoint | undefined;
+  if (archive) {
+    if (config.fresh) {
+      for (const r of archive.runs().filter((x) => x.status === 'running')) {
+        archive.setRunStatus(r.runId, 'stopped');
+        log.warn('unfinished run marked stopped (--fresh)', { run: r.runId, round: r.round });
+      }
+    } else {
+      resume = await findResumePoint(archive, log);
+    }
+  }
+  const settings = resume ? resume.run.settings : config.run;
+  if (resume) {
+    validateRunSettings(settings);
+    const ignored = settingsDiff(resume.run.settings, { ...config.run, dataset: resume.run.settings.dataset });
+    if (ignored.length > 0) log.warn('resuming with the run\'s stored settings; differing options ignored', { run: resume.run.runId, ignored });
+  }
   const model = new GlobalModel(settings.model, settings.seed);
+  if (resume?.weights) model.weights = resume.weights;
   const maxUpdateBytes = encodedSize(model.manifest, settings.encoding) + ENVELOPE_OVERHEAD;
-  const runId = randomId('run_');
+  const runId = resume ? resume.run.runId : randomId('run_');
   const context = new RunContext(runId, identity, model, settings, maxUpdateBytes);
   const registry = new ClientRegistry();
-  const authority = options.authority ?? new StaticTokenAuthority(config.joinTokens, config.open);
+  const allowlist = config.allowKeysFile ? new KeyAllowlist(config.allowKeysFile) : undefined;
+  const authority =
+    options.authority ??
+    new JoinPolicy({ open: config.open, staticTokens: config.joinTokens, ...(tokens ? { tokenStore: tokens } : {}), ...(allowlist ? { allowlist } : {}) });
   const admission = new Admission(identity, authority, registry);
+  const strategy = createStrategy(
+    settings.strategy,
+    { selection: settings.selection, fit: settings.fit, seed: settings.seed },
+    settings.serverLearningRate,
+  );
+  // FedAvgM/FedAdam continue with the optimizer state saved with the checkpoint they resume from.
+  if (resume) strategy.restoreServerState(resume.serverState);
   const memory = new InMemoryRunStore();
-  const stores: RunStore[] = [memory, ...(options.stores ?? [])];
+  const persistent = archive
+    ? new PersistentRunStore(archive, { keepCheckpoints: config.keepCheckpoints ?? 5, serverState: () => strategy.serverState() })
+    : undefined;
+  let suspending = false;
+  const stores: RunStore[] = [memory, ...(persistent ? [persistent] : []), ...(options.stores ?? [])];
   const store: RunStore = {
     startRun: async (info, w) => {
       for (const s of stores) await s.startRun(info, w);
@@ -72,14 +151,14 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
       for (const s of stores) await s.recordRound(id, r, w);
     },
     finishRun: async (id, st) => {
+      // A graceful shutdown is not the end of the run: it stays 'running' on disk, to be resumed.
+      if (suspending) {
+        archive?.markInterrupted(id);
+        return;
+      }
       for (const s of stores) await s.finishRun(id, st);
     },
   };
-  const strategy = createStrategy(
-    settings.strategy,
-    { selection: settings.selection, fit: settings.fit, seed: settings.seed },
-    settings.serverLearningRate,
-  );
   const engine = new RoundEngine({
     runId,
     settings,
@@ -89,22 +168,51 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
     store,
     log,
     maxUpdateBytes,
+    ...(resume ? { startRound: resume.round + 1 } : {}),
     ...(config.testData ? { testData: config.testData } : {}),
   });
+  persistent?.track(engine, registry);
+  const gatekeeper = new Gatekeeper({ maxConnections: config.maxConnections, hellosPerMinute: config.helloRatePerMinute ?? 0 });
+  const metrics = new FederationMetrics(runId, engine, registry, gatekeeper);
+  const adminToken = config.adminToken ?? (await loadOrCreateAdminToken(config.stateDir));
+  const access = new AccessPolicy(adminToken, config.publicStatus ?? true);
+  const control = new RunControl(engine, settings, archive, options.onNewRun);
 
   const nestLevels: NestLogLevel[] = config.logLevel === 'debug' ? ['log', 'error', 'warn', 'debug'] : ['error', 'warn'];
-  const app = await NestFactory.create(CoordinatorModule.forRoot({ context, registry, admission, engine, store: memory, log }), {
+  const app = await NestFactory.create(CoordinatorModule.forRoot({
+      context,
+      registry,
+      admission,
+      engine,
+      store: memory,
+      log,
+      gatekeeper,
+      metrics,
+      access,
+      control,
+      persistence: new Persistence(archive, tokens),
+    }), {
     logger: config.logLevel === 'silent' ? false : nestLevels,
     cors: true,
   });
   app.useWebSocketAdapter(new FedlinkIoAdapter(app, transportLimit(maxUpdateBytes, model.encodedWeights().length)));
   app.enableShutdownHooks();
+  mountWebPages(app);
   await app.listen(config.port, config.host);
   const address = app.getHttpServer().address() as { port: number };
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
 
-  await store.startRun({ runId, createdAt: Date.now(), settings, status: 'running', round: 0 }, model.weights);
+  if (resume && resume.round > 0) {
+    // The dashboard's /api/rounds shows the whole run, not just what happened since the restart.
+    memory.startRun({ ...resume.run, status: 'running' });
+    for (const r of archive!.rounds(runId)) memory.recordRound(runId, r);
+    metrics.resumedAt(resume.round);
+    log.info('run resumed', { run: runId, round: resume.round, next: resume.round + 1, rounds: settings.rounds });
+  } else {
+    // A new run, or one created by POST /api/runs (recorded, not started yet).
+    await store.startRun({ runId, createdAt: resume?.run.createdAt ?? Date.now(), settings, status: 'running', round: 0 }, model.weights);
+  }
   const done = engine.run();
   let closed = false;
   return {
@@ -117,13 +225,30 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
     registry,
     store: memory,
     app,
+    gatekeeper,
+    metrics,
+    adminToken,
+    ...(archive ? { archive } : {}),
+    ...(tokens ? { tokens } : {}),
+    ...(resume && resume.round > 0 ? { resumedFrom: resume.round } : {}),
     done,
-    async close() {
+    async close(opts: { suspend?: boolean } = {}) {
       if (closed) return;
       closed = true;
+      gatekeeper.stopAccepting();
+      suspending = opts.suspend === true && !engine.result;
+      if (suspending) {
+        // Clients are disconnected before the engine stops, so they never see a run:end: they
+        // keep reconnecting and rejoin the run when the coordinator is back.
+        for (const s of registry.sessions()) s.peer.disconnect();
+      }
       engine.stop('coordinator shutting down');
       await done.catch(() => undefined);
+      // Clients leave by themselves once they read run:end; closing the server first would
+      // discard that message from their send buffers.
+      await registry.waitForEmpty(2_000);
       await app.close();
+      db?.close();
       model.dispose();
     },
   };

@@ -25,6 +25,12 @@ export interface RunSettings {
   /** Reject updates whose L2 norm exceeds this (0 = no bound). */
   maxUpdateNorm: number;
   secureAggregation: boolean;
+  /** Secure aggregation: deadline of each key-exchange and unmasking stage. */
+  secaggStageTimeoutMs: number;
+  /** Secure aggregation: delta entries are clipped to [-C, C] before quantisation. */
+  secaggClipRange: number;
+  /** Secure aggregation: dropout share the neighbour graph must survive (raises k). */
+  secaggExpectedDropout?: number;
 }
 
 export interface CoordinatorConfig {
@@ -41,6 +47,20 @@ export interface CoordinatorConfig {
   testData?: ImageDataset;
   maxConnections: number;
   logLevel: LogLevel;
+  /** Record runs in SQLite + checkpoint files under `stateDir` and resume unfinished ones (default true). */
+  persist?: boolean;
+  /** Start a new run even if the state dir holds an unfinished one (which is marked stopped). */
+  fresh?: boolean;
+  /** Checkpoints kept per run, newest first; 0 keeps all (default 5). */
+  keepCheckpoints?: number;
+  /** Allowlist mode: only client keys listed in this file may join. */
+  allowKeysFile?: string;
+  /** Hellos per minute per remote address, also the burst (default 0: no limit). */
+  helloRatePerMinute?: number;
+  /** Read-only HTTP endpoints (status, rounds, model, metrics) without the admin token (default true). */
+  publicStatus?: boolean;
+  /** Admin token; default: the state dir's admin-token file (created on first start). */
+  adminToken?: string;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -59,6 +79,8 @@ export const DEFAULT_RUN: RunSettings = {
   encoding: 'float32',
   maxUpdateNorm: 0,
   secureAggregation: false,
+  secaggStageTimeoutMs: 60_000,
+  secaggClipRange: 1,
 };
 
 export function validateRunSettings(r: RunSettings): void {
@@ -73,4 +95,7 @@ export function validateRunSettings(r: RunSettings): void {
   if (!(r.fit.learningRate > 0)) bad(`learning rate must be > 0, got ${r.fit.learningRate}`);
   if (!(r.fit.proximalMu >= 0)) bad(`proximal mu must be >= 0, got ${r.fit.proximalMu}`);
   if (!(r.maxUpdateNorm >= 0)) bad('max update norm must be >= 0');
+  if (r.secureAggregation && r.selection.minFit < 2) bad('secure aggregation needs min-fit >= 2 (the sum of one client is that client)');
+  if (!(r.secaggStageTimeoutMs > 0)) bad('secure-aggregation stage timeout must be > 0');
+  if (!(r.secaggClipRange > 0)) bad('secure-aggregation clip range must be > 0');
 }

@@ -1,3 +1,4 @@
+import { pino } from 'pino';
 import type { LogLevel } from './config.js';
 
 /** Structured log: a message plus fields (run, round, client ids). */
@@ -25,3 +26,26 @@ export function consoleLog(level: LogLevel, sink: (line: string) => void = (l) =
 }
 
 export const silentLog: Log = { debug() {}, info() {}, warn() {}, error() {} };
+
+export type LogFormat = 'json' | 'pretty';
+export const LOG_FORMATS: readonly LogFormat[] = ['json', 'pretty'];
+
+/**
+ * Structured JSON lines (pino) on stderr, one object per event with the fields the engine
+ * passes (`run`, `round`, `client`, ...): what log shippers and `jq` want.
+ */
+export function jsonLog(level: LogLevel, fd = 2): Log {
+  if (level === 'silent') return silentLog;
+  const logger = pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: fd, sync: true }));
+  return {
+    debug: (msg, fields) => logger.debug(fields ?? {}, msg),
+    info: (msg, fields) => logger.info(fields ?? {}, msg),
+    warn: (msg, fields) => logger.warn(fields ?? {}, msg),
+    error: (msg, fields) => logger.error(fields ?? {}, msg),
+  };
+}
+
+/** `pretty` for people at a terminal, `json` for machines. */
+export function createLog(level: LogLevel, format: LogFormat): Log {
+  return format === 'json' ? jsonLog(level) : consoleLog(level);
+}

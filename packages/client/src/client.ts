@@ -4,6 +4,8 @@ import {
   ChallengeReplySchema,
   EVENTS,
   FedlinkError,
+  SECAGG_EVENTS,
+  secaggRoundId,
   type Hello,
   PROTOCOL_VERSION,
   type RoundEnd,
@@ -21,12 +23,15 @@ import {
   decodeTensors,
   encodeTensors,
   fromBase64,
+  packSmallBinaries,
   parseMessage,
   toBase64,
 } from '@fedlink/protocol';
 import { type Identity, clientIdOf, fingerprint, generateIdentity, sameFingerprint, seal, sharedKey, signHello, updateContext } from '@fedlink/crypto';
 import type { BatchProgress } from '@fedlink/ml';
 import { TypedEmitter } from './emitter.js';
+import type { FaultPlan, VanishPoint } from './faults.js';
+import { ClientSecureAggregation } from './secure.js';
 import type { Trainer } from './trainer.js';
 
 export type ClientState = 'idle' | 'connecting' | 'joining' | 'waiting' | 'training' | 'uploading' | 'done' | 'error';
@@ -50,12 +55,17 @@ export interface FedlinkClientOptions {
   ackTimeoutMs?: number;
   /** Leave the run after this many rounds taken part in (default: stay until the run ends). */
   maxRounds?: number;
+  /** Simulated failures (the simulator's --dropout); never set in production. */
+  faults?: FaultPlan;
 }
 
 export interface UploadInfo {
   round: number;
   bytes: number;
-  sealed: true;
+  /** Sealed to the coordinator's key (plain FedAvg) ... */
+  sealed: boolean;
+  /** ... or masked for secure aggregation (the coordinator sees only the sum). */
+  masked: boolean;
 }
 
 export interface ClientEvents {
@@ -91,9 +101,15 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
   /** Resolves once hello was answered and the trainer has built the run's model. */
   private joined: Promise<void>;
   private markJoined!: () => void;
+  /** Whether `joined` has resolved (then a rejoin needs a fresh promise; a pending one is kept). */
+  private isJoined = false;
   private roundsDone = 0;
   private settle: { resolve: (end: RunEnd) => void; reject: (err: FedlinkError) => void } | undefined;
   private training: Promise<void> = Promise.resolve();
+  private readonly secure: ClientSecureAggregation;
+  /** Simulated dropouts, keyed by attempt id (round and attempt, as secaggRoundId). */
+  private readonly vanishPlans = new Map<number, VanishPoint | undefined>();
+  private vanishedAttempt = -1;
 
   constructor(private readonly options: FedlinkClientOptions) {
     super();
@@ -101,6 +117,53 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
     this.clientId = clientIdOf(this.identity.signPublicKey);
     this.pinned = options.serverFingerprint;
     this.joined = new Promise((r) => (this.markJoined = r));
+    this.secure = new ClientSecureAggregation(
+      this.identity,
+      () => this.welcome?.runId,
+      async (event, payload) => {
+        await this.request(event, packSmallBinaries(payload));
+      },
+      (attemptId, stage) => this.vanishesAt(attemptId, stage),
+    );
+  }
+
+  /** Simulated dropout: decides once per attempt, then disconnects at that point and comes back later. */
+  private vanishesAt(attemptId: number, point: VanishPoint): boolean {
+    const faults = this.options.faults;
+    if (!faults) return false;
+    if (!this.vanishPlans.has(attemptId)) {
+      this.vanishPlans.set(attemptId, faults.vanishPoint(Math.floor(attemptId / 1000), this.welcome?.secureAggregation ?? false));
+      for (const k of this.vanishPlans.keys()) if (k < attemptId - 5000) this.vanishPlans.delete(k);
+    }
+    if (this.vanishPlans.get(attemptId) !== point || this.vanishedAttempt === attemptId) return false;
+    this.vanishedAttempt = attemptId;
+    this.secure.forget(attemptId);
+    const socket = this.socket;
+    socket?.disconnect();
+    setTimeout(() => !this.isOver() && socket?.connect(), 250);
+    return true;
+  }
+
+  private withdraw(round: number, reason: string): void {
+    const runId = this.welcome?.runId;
+    if (!runId || round < 0 || !this.socket?.connected) return;
+    this.request(EVENTS.withdraw, { runId, round, reason: reason.slice(0, 200) }).catch(() => undefined);
+  }
+
+  private onSecure(handler: (raw: unknown) => Promise<void> | void) {
+    return (raw: unknown) => {
+      this.joined
+        .then(() => handler(raw))
+        .catch((err: unknown) => {
+          const e = err instanceof FedlinkError ? err : new FedlinkError('secagg_failed', err instanceof Error ? err.message : String(err));
+          const attemptId = (raw as { round?: number } | null)?.round ?? -1;
+          const round = Math.floor(attemptId / 1000);
+          this.emit('rejected', round, e.toWire());
+          // A client that can't go on with the protocol leaves the round, so nobody waits for it.
+          if (attemptId >= 0) this.secure.forget(attemptId);
+          this.withdraw(round, e.message);
+        });
+    };
   }
 
   get status(): ClientState {
@@ -132,6 +195,8 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
         if (!(this.options.reconnect ?? true)) this.fail(new FedlinkError('internal', `cannot reach coordinator at ${this.options.url}: ${err.message}`));
       });
       socket.on('disconnect', (reason) => {
+        // A dropped connection drops this client from any secure round in progress.
+        this.secure.dispose();
         if (this.state === 'done' || this.state === 'error') return;
         this.setState('connecting', `disconnected (${reason}), reconnecting`);
         // A server-side disconnect is not retried by socket.io itself; retry unless fatal.
@@ -145,6 +210,11 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
         if (FATAL_CODES.has(err.code)) this.fail(err);
       });
       socket.on(EVENTS.roundStart, (raw: unknown, ack?: (reply: unknown) => void) => this.onRoundStart(raw, ack));
+      socket.on(SECAGG_EVENTS.setup, this.onSecure((raw) => this.secure.onSetup(raw)));
+      socket.on(SECAGG_EVENTS.keys, this.onSecure((raw) => this.secure.onKeys(raw)));
+      socket.on(SECAGG_EVENTS.routedShares, this.onSecure((raw) => this.secure.onRoutedShares(raw)));
+      socket.on(SECAGG_EVENTS.unmaskRequest, this.onSecure((raw) => this.secure.onUnmaskRequest(raw)));
+      socket.on(SECAGG_EVENTS.abort, this.onSecure((raw) => this.secure.onAbort(raw)));
       socket.on(EVENTS.roundEnd, (raw: unknown) => {
         try {
           this.emit('roundEnd', parseMessage(RoundEndSchema, raw, 'round:end'));
@@ -184,6 +254,7 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
     this.setState('done');
     this.socket?.disconnect();
     this.options.trainer.dispose();
+    this.secure.dispose();
     this.settle?.resolve(end);
   }
 
@@ -198,6 +269,9 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
 
   private async request<T>(event: string, payload: unknown): Promise<T> {
     const socket = this.socket!;
+    // socket.io-client would buffer the emit and replay it on the next connection, where it
+    // would belong to a session (and often a round) that no longer exists.
+    if (!socket.connected) throw new FedlinkError('timeout', `not connected: ${event} not sent`);
     const reply: unknown = await socket.timeout(this.options.ackTimeoutMs ?? 60_000).emitWithAck(event, payload);
     const r = reply as Ack<Record<string, unknown>>;
     if (r && typeof r === 'object' && r.ok === false) {
@@ -211,6 +285,11 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
   private async handshake(): Promise<void> {
     try {
       this.setState('joining');
+      // A round:start that races this (re)join waits for its welcome, not the previous one's.
+      if (this.isJoined) {
+        this.isJoined = false;
+        this.joined = new Promise((r) => (this.markJoined = r));
+      }
       const socket = this.socket!;
       const { nonce } = parseMessage(ChallengeReplySchema, await this.request(EVENTS.challenge, {}), 'challenge reply');
       const hello: Hello = {
@@ -234,9 +313,14 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
       this.pinned = seen;
       if (welcome.protocol !== PROTOCOL_VERSION) throw new FedlinkError('protocol_mismatch', `coordinator speaks protocol ${welcome.protocol}, this client ${PROTOCOL_VERSION}`);
       const fresh = this.welcome?.runId !== welcome.runId;
+      // A coordinator that restarted from its last checkpoint runs the rounds after
+      // `welcome.round` again, with the same attempt numbers: those must be trained again.
+      this.lastStart = Math.min(this.lastStart, welcome.round * 1e6 + 999_999);
       this.welcome = welcome;
       this.shared = sharedKey(server.boxPublicKey, this.identity.boxSecretKey);
       if (fresh) await this.options.trainer.prepare(welcome);
+      this.secure.rejoined();
+      this.isJoined = true;
       this.markJoined();
       this.emit('welcome', welcome);
       this.setState('waiting');
@@ -281,6 +365,8 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
     if (this.isOver() || key <= this.lastStart) return;
     this.lastStart = key;
     this.emit('roundStart', msg.round, msg.deadline);
+    const attemptId = secaggRoundId(msg.round, msg.attempt);
+    if (this.vanishesAt(attemptId, 'before-training')) return;
     this.setState('training', `round ${msg.round}`);
     try {
       const global = decodeTensors(asBytes(msg.weights)!, welcome.model.manifest).flat;
@@ -289,19 +375,29 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
         shouldStop: () => Date.now() > msg.deadline || this.isOver(),
       });
       this.emit('trained', msg.round, outcome.metrics);
+      if (this.vanishedAttempt === attemptId || this.vanishesAt(attemptId, 'after-training')) return;
       this.setState('uploading', `round ${msg.round}`);
-      const payload = encodeTensors(welcome.model.manifest, outcome.delta, welcome.encoding);
-      const envelope = await seal(payload, this.shared!, updateContext(welcome.runId, msg.round, welcome.clientId));
-      const update: Update = { runId: welcome.runId, round: msg.round, numExamples: outcome.numExamples, metrics: outcome.metrics, envelope };
-      await this.request(EVENTS.update, update);
+      if (welcome.secureAggregation) {
+        const bytes = await this.secure.submit(attemptId, outcome.delta, outcome.numExamples, msg.deadline);
+        this.emit('uploaded', { round: msg.round, bytes, sealed: false, masked: true });
+      } else {
+        const payload = encodeTensors(welcome.model.manifest, outcome.delta, welcome.encoding);
+        const envelope = await seal(payload, this.shared!, updateContext(welcome.runId, msg.round, welcome.clientId));
+        const update: Update = { runId: welcome.runId, round: msg.round, numExamples: outcome.numExamples, metrics: outcome.metrics, envelope };
+        await this.request(EVENTS.update, update);
+        this.emit('uploaded', { round: msg.round, bytes: envelope.ciphertext.length + envelope.nonce.length, sealed: true, masked: false });
+      }
       this.roundsDone++;
-      this.emit('uploaded', { round: msg.round, bytes: envelope.ciphertext.length + envelope.nonce.length, sealed: true });
       if (this.state === 'uploading') this.setState('waiting');
       if (this.options.maxRounds !== undefined && this.roundsDone >= this.options.maxRounds) this.stop();
     } catch (err) {
       if (this.isOver()) return;
       const e = err instanceof FedlinkError ? err : new FedlinkError('internal', err instanceof Error ? err.message : String(err));
       this.emit('rejected', msg.round, e.toWire());
+      // Training failed or the update was refused before it counted: say so, so the round need
+      // not wait for this client until its deadline.
+      if (e.code !== 'stale' && e.code !== 'duplicate' && e.code !== 'replay') this.withdraw(msg.round, e.message);
+      if (welcome.secureAggregation) this.secure.forget(attemptId);
       this.setState('waiting');
     }
   }

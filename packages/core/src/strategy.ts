@@ -38,6 +38,14 @@ export interface Strategy {
   readonly name: string;
   configureFit(round: number, available: readonly string[], rng: Rng): FitPlan;
   beginAggregation(round: number, global: Float32Array): RoundAggregator;
+  /**
+   * Server-optimizer state that carries across rounds (FedAvgM velocity, FedAdam moments), by
+   * name, so a checkpoint can hold it and a resumed run continues exactly. Stateless strategies
+   * return an empty object. The arrays are the live state: copy them before keeping them.
+   */
+  serverState(): Record<string, Float32Array>;
+  /** Restores what `serverState` returned (resume). Throws on unknown names or wrong lengths. */
+  restoreServerState(state: Record<string, Float32Array>): void;
 }
 
 export interface StrategyOptions {
@@ -88,6 +96,23 @@ export abstract class MeanDeltaStrategy implements Strategy {
 
   /** Server update rule. */
   protected abstract applyMeanDelta(global: Float32Array, meanDelta: Float32Array): Float32Array;
+
+  serverState(): Record<string, Float32Array> {
+    return {};
+  }
+
+  restoreServerState(state: Record<string, Float32Array>): void {
+    const names = Object.keys(state);
+    if (names.length > 0) throw new RangeError(`${this.name} keeps no server state, got ${names.join(', ')}`);
+  }
+}
+
+/** Checks a restored state has exactly the expected names, all of one length. */
+function expectState(strategy: string, state: Record<string, Float32Array>, names: readonly string[]): void {
+  const got = Object.keys(state).sort();
+  if (got.join() !== [...names].sort().join()) throw new RangeError(`${strategy} server state must hold ${names.join(', ')}, got ${got.join(', ') || 'nothing'}`);
+  const len = state[names[0]!]!.length;
+  if (names.some((n) => state[n]!.length !== len)) throw new RangeError(`${strategy} server state vectors differ in length`);
 }
 
 /** FedAvg (McMahan et al. 2017): w' = w + serverLr * d (serverLr 1 is the paper's rule). */
@@ -136,6 +161,17 @@ export class FedAvgM extends MeanDeltaStrategy {
     }
     return out;
   }
+  override serverState(): Record<string, Float32Array> {
+    return this.velocity ? { velocity: this.velocity } : {};
+  }
+  override restoreServerState(state: Record<string, Float32Array>): void {
+    if (Object.keys(state).length === 0) {
+      this.velocity = undefined;
+      return;
+    }
+    expectState(this.name, state, ['velocity']);
+    this.velocity = state.velocity!.slice();
+  }
 }
 
 /**
@@ -167,6 +203,18 @@ export class FedAdam extends MeanDeltaStrategy {
       out[i] = global[i]! + (this.serverLearningRate * m[i]!) / (Math.sqrt(v[i]!) + this.tau);
     }
     return out;
+  }
+  override serverState(): Record<string, Float32Array> {
+    return this.m && this.v ? { m: this.m, v: this.v } : {};
+  }
+  override restoreServerState(state: Record<string, Float32Array>): void {
+    if (Object.keys(state).length === 0) {
+      this.m = this.v = undefined;
+      return;
+    }
+    expectState(this.name, state, ['m', 'v']);
+    this.m = state.m!.slice();
+    this.v = state.v!.slice();
   }
 }
 

@@ -47,3 +47,40 @@ export function asBytes(value: unknown): Uint8Array | undefined {
   }
   return undefined;
 }
+
+/** Binary fields up to this size travel as base64 text (see packSmallBinaries). */
+export const SMALL_BINARY_BYTES = 4096;
+
+/**
+ * Replaces small binary fields (keys, signatures, sealed shares) with base64 strings, leaving
+ * large ones (tensors, masked vectors) as binary attachments. socket.io-parser refuses packets
+ * with more than 10 attachments (a bound that protects the decoder's memory), and a
+ * secure-aggregation message carries one key or share per neighbour; as text they ride in the
+ * packet's JSON instead. Schemas that read such fields accept both forms.
+ */
+export function packSmallBinaries(value: unknown, limit = SMALL_BINARY_BYTES): unknown {
+  if (ArrayBuffer.isView(value)) {
+    const b = asBytes(value)!;
+    return b.length <= limit ? toBase64(b) : b;
+  }
+  if (Array.isArray(value)) return value.map((v) => packSmallBinaries(v, limit));
+  if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = packSmallBinaries(v, limit);
+    return out;
+  }
+  return value;
+}
+
+/** Binary from either wire form: an attachment, or base64 text of at most `maxTextBytes` bytes. */
+export function bytesFromWire(value: unknown, maxTextBytes = SMALL_BINARY_BYTES): Uint8Array | undefined {
+  if (typeof value === 'string') {
+    if (value.length > Math.ceil(maxTextBytes / 3) * 4) return undefined;
+    try {
+      return fromBase64(value);
+    } catch {
+      return undefined;
+    }
+  }
+  return asBytes(value);
+}

@@ -26,6 +26,7 @@ export const ERROR_CODES = [
   'server_key_mismatch', // the coordinator's key is not the one the client pinned
   'timeout', // an ack or a stage did not arrive before its deadline
   'internal',
+  'shutting_down', // the coordinator is stopping (graceful shutdown); reconnect later
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -25,6 +25,8 @@ export const EVENTS = {
   runEnd: 'run:end',
   /** S->C: a typed error, usually followed by a disconnect. */
   error: 'fedlink:error',
+  /** C->S, ack: the client can't finish this round (training failed, a secure stage failed). */
+  withdraw: 'round:withdraw',
 } as const;
 
 export const MAX_TOKEN_LENGTH = 256;
@@ -143,6 +145,13 @@ export const UpdateSchema = z.strictObject({
   envelope: EnvelopeSchema,
 });
 export type Update = z.infer<typeof UpdateSchema>;
+
+export const WithdrawSchema = z.strictObject({
+  runId,
+  round,
+  reason: z.string().max(200),
+});
+export type Withdraw = z.infer<typeof WithdrawSchema>;
 
 export const RoundEndSchema = z.strictObject({
   runId,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { asBytes } from './bytes.js';
+import { bytesFromWire } from './bytes.js';
 
 /**
  * Wire messages of secure aggregation (SecAgg+, Bell et al. 2020 over Bonawitz et al. 2017).
@@ -29,6 +29,14 @@ export const SECAGG_EVENTS = {
   abort: 'secagg:abort',
 } as const;
 
+/**
+ * The round label inside secure-aggregation messages: each attempt at a round is its own SecAgg
+ * instance (a retried round must not reuse the keys, shares or masks of the abandoned attempt).
+ */
+export function secaggRoundId(round: number, attempt: number): number {
+  return round * 1000 + (attempt % 1000);
+}
+
 export const SECAGG_STAGES = ['setup', 'advertise', 'keys', 'shares', 'routed-shares', 'masked', 'unmask-request', 'unmask', 'abort'] as const;
 export type SecAggStage = (typeof SECAGG_STAGES)[number];
 
@@ -57,12 +65,13 @@ export const SECAGG_LIMITS = {
 const bytes = (exact?: number, max?: number) =>
   z
     .custom<unknown>((v) => {
-      const b = asBytes(v);
+      // Small fields arrive as base64 text (see packSmallBinaries), large ones as binary.
+      const b = bytesFromWire(v);
       if (b === undefined) return false;
       if (exact !== undefined) return b.length === exact;
       return max === undefined || b.length <= max;
     }, exact !== undefined ? `must be ${exact} bytes of binary` : `must be binary of at most ${max} bytes`)
-    .transform((v) => asBytes(v)!);
+    .transform((v) => bytesFromWire(v)!);
 
 const runId = z.string().min(1).max(64);
 const round = z.number().int().min(0).max(1_000_000_000);

@@ -1,6 +1,6 @@
 import { access, mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { fingerprint, generateIdentity, identityToJson } from '@fedlink/crypto';
+import { clientIdOf, fingerprint, generateIdentity, identityToJson } from '@fedlink/crypto';
 import { type CommandSpec, UsageError, parseArgs } from '../args.js';
 
 export const keygenSpec: CommandSpec = {
@@ -29,6 +29,6 @@ export async function keygenCommand(argv: string[]): Promise<number> {
   const id = generateIdentity();
   await mkdir(dirname(out), { recursive: true });
   await writeFile(out, JSON.stringify(identityToJson(id), null, 2) + '\n', { mode: 0o600 });
-  process.stdout.write(`wrote ${out}\nfingerprint ${fingerprint(id)}\n`);
+  process.stdout.write(`wrote ${out}\nfingerprint ${fingerprint(id)}\nclient id   ${clientIdOf(id.signPublicKey)}  (the line to add to a coordinator's --allow-keys file)\n`);
   return 0;
 }

@@ -1,8 +1,7 @@
-import { startCoordinator, type LogLevel } from '@fedlink/coordinator';
+import { type CoordinatorConfig, LOG_FORMATS, type LogFormat, type LogLevel, type RunningCoordinator, createLog, loadOrCreateJoinToken, startCoordinator } from '@fedlink/coordinator';
 import { loadDataset } from '@fedlink/ml/node';
 import { type CommandSpec, parseArgs } from '../args.js';
 import { LOG_LEVELS, formatRoundLine, runOptions, runSettingsFrom } from '../run-options.js';
-import { loadOrCreateJoinToken } from '@fedlink/coordinator';
 
 export const serveSpec: CommandSpec = {
   name: 'serve',
@@ -11,19 +10,26 @@ export const serveSpec: CommandSpec = {
   options: {
     host: { type: 'string', default: '127.0.0.1', description: 'address to listen on (0.0.0.0 to accept other machines)' },
     port: { type: 'int', min: 0, max: 65535, default: 7070, description: 'port (0 picks a free one)' },
-    'state-dir': { type: 'string', default: './.fedlink', description: 'where identity, tokens and run state live' },
+    'state-dir': { type: 'string', default: './.fedlink', description: 'where identity, tokens, the run database and checkpoints live' },
     data: { type: 'string', default: 'mnist', placeholder: 'mnist|idx:<dir>', description: "held-out test data the coordinator evaluates on" },
     ...runOptions({ model: 'cnn', rounds: 20 }),
     token: { type: 'list', default: [], placeholder: '<token>', description: 'join token to accept (repeatable; default: one stored in the state dir)' },
     open: { type: 'boolean', default: false, description: 'let clients join without a token (trusted networks only)' },
+    'allow-keys': { type: 'string', placeholder: '<file>', description: 'allowlist mode: only client keys listed in the file may join (client ids or base64 signing keys, one a line)' },
     'max-connections': { type: 'int', min: 1, default: 1000, description: 'most simultaneous connections' },
+    'hello-rate': { type: 'int', min: 0, default: 120, description: 'hellos per minute per address, also the burst (0 = no limit)' },
+    'private-status': { type: 'boolean', default: false, description: 'require the admin token for /api/status, /api/rounds, /api/model and /metrics too' },
+    'keep-checkpoints': { type: 'int', min: 0, default: 5, description: 'checkpoints kept per run, newest first (0 = all)' },
+    fresh: { type: 'boolean', default: false, description: 'start a new run even if the state dir holds an unfinished one (it is marked stopped)' },
     'exit-on-finish': { type: 'boolean', default: false, description: 'exit when the run ends (default: keep serving the API)' },
     'log-level': { type: 'string', choices: LOG_LEVELS, default: 'info', description: 'log verbosity (logs go to stderr)' },
+    'log-format': { type: 'string', choices: LOG_FORMATS, placeholder: 'json|pretty', description: 'log lines as JSON objects or for people (default: pretty on a terminal, else json)' },
   },
   examples: [
-    'fedlink serve                                  # CNN on MNIST, 20 rounds, port 7070',
+    'fedlink serve                                  # CNN on MNIST, 20 rounds, port 7070; resumes an unfinished run',
     'fedlink serve --model mlp --rounds 50 --min-fit 5 --fraction 0.5',
-    'fedlink serve --host 0.0.0.0 --token my-secret-token',
+    'fedlink serve --host 0.0.0.0 --token my-secret-token --private-status',
+    'fedlink serve --allow-keys devices.txt --log-format json',
   ],
 };
 
@@ -34,8 +40,12 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const data = await loadDataset(v.data as string);
   const settings = runSettingsFrom(v, data.name);
   const tokens = v.token as string[];
+  const allowKeys = v['allow-keys'] as string | undefined;
   const joinTokens = tokens.length > 0 ? tokens : [await loadOrCreateJoinToken(stateDir)];
-  const coord = await startCoordinator({
+  const level = v['log-level'] as LogLevel;
+  const format = (v['log-format'] as LogFormat | undefined) ?? (process.stderr.isTTY ? 'pretty' : 'json');
+  const log = createLog(level, format);
+  const config: CoordinatorConfig = {
     host: v.host as string,
     port: v.port as number,
     stateDir,
@@ -44,40 +54,75 @@ export async function serveCommand(argv: string[]): Promise<number> {
     open: v.open as boolean,
     testData: data.test,
     maxConnections: v['max-connections'] as number,
-    logLevel: v['log-level'] as LogLevel,
-  });
+    logLevel: level,
+    helloRatePerMinute: v['hello-rate'] as number,
+    publicStatus: !(v['private-status'] as boolean),
+    keepCheckpoints: v['keep-checkpoints'] as number,
+    fresh: v.fresh as boolean,
+    ...(allowKeys !== undefined ? { allowKeysFile: allowKeys } : {}),
+  };
   const out = (s: string) => process.stdout.write(s + '\n');
-  const m = coord.context.model;
-  out('fedlink coordinator');
-  out(`  run          ${coord.runId}  (${m.name}, ${m.numParams.toLocaleString('en-US')} parameters, ${settings.strategy}, ${settings.rounds} rounds)`);
-  out(`  listening    ${coord.url}   REST: ${coord.url}/api/status`);
-  out(`  fingerprint  ${coord.fingerprint}`);
-  out(`  join token   ${v.open ? '(open run: no token needed)' : joinTokens[0]}`);
-  out('');
-  out('Join as a device client (each device takes its own shard):');
-  out(
-    `  npx fedlink join --server ${coord.url}${v.open ? '' : ` --token ${joinTokens[0]}`} --server-key ${coord.fingerprint} --data mnist --shard 1/10`,
-  );
-  out('');
-  coord.engine.on('roundEnded', (r) => out(formatRoundLine(r, settings.rounds)));
+
+  // POST /api/runs records a new run and asks for a restart on it; the same port is kept.
+  let newRun: (() => void) | undefined;
+  const start = (c: CoordinatorConfig) => startCoordinator(c, { log, onNewRun: () => newRun?.() });
+  let coord = await start(config);
+  banner(coord, v, joinTokens[0]!, allowKeys, out);
 
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    process.stderr.write(`\n${signal}: stopping the run and closing connections...\n`);
-    void coord.close().then(() => process.exit(0));
+    process.stderr.write(`\n${signal}: stopping: no new connections, open round abandoned, last checkpoint kept; run again to resume\n`);
+    // Graceful: the run stays resumable, the process exits 0.
+    void coord.close({ suspend: true }).then(
+      () => process.exit(0),
+      (e: unknown) => {
+        process.stderr.write(`shutdown failed: ${String(e)}\n`);
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
 
-  const end = await coord.done;
-  out(`run ${end.status} after ${end.rounds} round(s)${end.metrics.testAccuracy !== undefined ? `, test accuracy ${end.metrics.testAccuracy.toFixed(4)}` : ''}`);
-  out(`final model: ${coord.url}/api/model (tf.loadLayersModel)`);
-  if (v['exit-on-finish'] || stopping) {
+  for (;;) {
+    const next = new Promise<'new-run'>((resolve) => (newRun = () => resolve('new-run')));
+    const end = await coord.done;
+    if (stopping) return new Promise<number>(() => undefined); // shutdown() exits
+    out(`run ${end.status} after ${end.rounds} round(s)${end.metrics.testAccuracy !== undefined ? `, test accuracy ${end.metrics.testAccuracy.toFixed(4)}` : ''}`);
+    out(`final model: ${coord.url}/api/model (tf.loadLayersModel), or: fedlink runs export ${end.runId} --state-dir ${stateDir} --out <dir>`);
+    if (v['exit-on-finish']) {
+      await coord.close();
+      return 0;
+    }
+    out('still serving the API (POST /api/runs starts a new run); Ctrl-C to exit');
+    await next;
+    if (stopping) return new Promise<number>(() => undefined);
     await coord.close();
-    return 0;
+    coord = await start({ ...config, port: coord.port, fresh: false });
+    banner(coord, v, joinTokens[0]!, allowKeys, out);
   }
-  out('still serving the API; Ctrl-C to exit');
-  return new Promise<number>(() => undefined);
+}
+
+function banner(coord: RunningCoordinator, v: Record<string, unknown>, token: string, allowKeys: string | undefined, out: (s: string) => void): void {
+  const m = coord.context.model;
+  const s = coord.context.settings;
+  out('fedlink coordinator');
+  out(`  run          ${coord.runId}  (${m.name}, ${m.numParams.toLocaleString('en-US')} parameters, ${s.strategy}, ${s.rounds} rounds)`);
+  if (coord.resumedFrom !== undefined) out(`  resumed      after round ${coord.resumedFrom} of ${s.rounds} (from its checkpoint)`);
+  out(`  listening    ${coord.url}   REST: ${coord.url}/api/status   metrics: ${coord.url}/metrics`);
+  out(`  dashboard    ${coord.url}/`);
+  out(`  fingerprint  ${coord.fingerprint}`);
+  out(`  join token   ${allowKeys ? `(allowlist mode: keys in ${allowKeys})` : v.open ? '(open run: no token needed)' : token}`);
+  out(`  admin token  ${coord.adminToken}   (Authorization: Bearer ...; also in the state dir's admin-token file)`);
+  out('');
+  out('Join as a device client (each device takes its own shard):');
+  out(
+    `  npx fedlink join --server ${coord.url}${v.open || allowKeys ? '' : ` --token ${token}`} --server-key ${coord.fingerprint} --data mnist --shard 1/10`,
+  );
+  out('Or from a browser (the data stays in the tab):');
+  out(`  ${coord.url}/join${v.open || allowKeys ? '' : `?token=${encodeURIComponent(token)}`}`);
+  out('');
+  coord.engine.on('roundEnded', (r) => out(formatRoundLine(r, s.rounds)));
 }

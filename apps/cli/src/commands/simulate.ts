@@ -15,6 +15,7 @@ export const simulateSpec: CommandSpec = {
     data: { type: 'string', default: 'mnist', placeholder: 'mnist|idx:<dir>', description: 'dataset (train split is partitioned, test split evaluates)' },
     partition: { type: 'string', default: 'iid', placeholder: 'iid|shards|dirichlet:<alpha>', description: 'how the training data is split across clients' },
     ...runOptions({ model: 'mlp', rounds: 10, roundTimeout: '10m', waitTimeout: '2m' }),
+    dropout: { type: 'number', min: 0, max: 1, default: 0, description: 'chance a selected client vanishes at a random point of a round' },
     workers: { type: 'int', min: 1, description: 'client worker processes (default: one per core)' },
     backend: { type: 'string', choices: BACKEND_CHOICES, default: 'auto', description: "clients' TensorFlow.js backend" },
     json: { type: 'string', placeholder: '<file>', description: 'write config and per-round metrics as JSON' },
@@ -38,7 +39,12 @@ export async function simulateCommand(argv: string[]): Promise<number> {
   const run = runSettingsFrom(v, v.data as string);
   if (run.selection.minAvailable > clients) throw new UsageError(`--min-available/--min-fit (${run.selection.minAvailable}) exceeds --clients (${clients})`);
   // Simulations start once every client is connected, and give up after 3 failed attempts.
-  const settings = { ...run, selection: { ...run.selection, minAvailable: Math.max(run.selection.minAvailable, clients) }, maxAbandonedAttempts: 3 };
+  const settings = {
+    ...run,
+    selection: { ...run.selection, minAvailable: Math.max(run.selection.minAvailable, clients), ...(run.secureAggregation ? { minFit: Math.max(2, run.selection.minFit) } : {}) },
+    maxAbandonedAttempts: 3,
+    ...(run.secureAggregation && (v.dropout as number) > 0 ? { secaggExpectedDropout: v.dropout as number } : {}),
+  };
   const out = (s: string) => process.stdout.write(s + '\n');
   const level = v['log-level'] as LogLevel;
   const result = await simulate({
@@ -48,6 +54,7 @@ export async function simulateCommand(argv: string[]): Promise<number> {
     run: settings,
     ...(v.workers !== undefined ? { workers: v.workers as number } : {}),
     backend: v.backend as string,
+    dropout: v.dropout as number,
     ...(level !== 'silent' ? { log: consoleLog(level) } : {}),
     onInfo: out,
     onRound: (r) => out(formatRoundLine(r, settings.rounds)),

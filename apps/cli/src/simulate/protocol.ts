@@ -11,6 +11,8 @@ export interface WorkerStart {
   /** Which simulated clients this worker hosts (indices into the partition). */
   clients: number[];
   backend: string;
+  /** Probability that a selected client vanishes at a random point of a round. */
+  dropout: number;
 }
 
 export type WorkerReport =

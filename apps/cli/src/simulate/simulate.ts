@@ -16,6 +16,8 @@ export interface SimulationOptions {
   /** Worker processes hosting the clients (default: one per core, at most one per client). */
   workers?: number;
   backend?: string;
+  /** Probability that a selected client vanishes at a random point of each round. */
+  dropout?: number;
   stateDir?: string;
   log?: Log;
   onRound?: (r: RoundRecord) => void;
@@ -29,6 +31,7 @@ export interface SimulationResult {
     partition: string;
     workers: number;
     backend: string;
+    dropout: number;
     run: RunSettings;
   };
   dataset: { train: number; test: number };
@@ -38,6 +41,8 @@ export interface SimulationResult {
   final: { status: string; rounds: number; testAccuracy?: number; testLoss?: number };
   totalSeconds: number;
   startedAt: string;
+  /** Individual updates the coordinator decrypted (0 with secure aggregation). */
+  plaintextUpdatesOpened: number;
 }
 
 const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
@@ -109,6 +114,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         numClients: options.clients,
         clients: mine,
         backend: options.backend ?? 'auto',
+        dropout: options.dropout ?? 0,
       };
       child.send(start);
     }
@@ -119,7 +125,8 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     for (const f of failures) info(`warning: ${f}`);
     const last = [...coord.store.rounds].reverse().find((r) => r.status === 'completed');
     return {
-      config: { clients: options.clients, data: options.data, partition: options.partition, workers, backend, run: options.run },
+      config: { clients: options.clients, data: options.data, partition: options.partition, workers, backend, dropout: options.dropout ?? 0, run: options.run },
+      plaintextUpdatesOpened: coord.engine.plaintextUpdatesOpened,
       dataset: { train: data.train.count, test: data.test.count },
       clientExamples: parts.map((p) => p.length),
       clientLabelHistograms: parts.map((p) => labelHistogram(data.train.labels, p, data.train.numClasses)),

@@ -1,5 +1,5 @@
-import { FedlinkClient, TfjsTrainer } from '@fedlink/client';
-import { parsePartitionSpec, partition } from '@fedlink/core';
+import { type FaultPlan, FedlinkClient, TfjsTrainer, type VanishPoint } from '@fedlink/client';
+import { createRng, parsePartitionSpec, partition } from '@fedlink/core';
 import { subset } from '@fedlink/ml';
 import { loadDataset } from '@fedlink/ml/node';
 import { type BackendChoice, selectBackend } from '../backend.js';
@@ -11,6 +11,21 @@ import type { WorkerReport, WorkerStart } from './protocol.js';
  * one after another; the simulator runs one worker per core.
  */
 const send = (m: WorkerReport) => process.send?.(m);
+
+const PLAIN_POINTS: VanishPoint[] = ['before-training', 'after-training'];
+const SECURE_POINTS: VanishPoint[] = ['before-training', 'advertise', 'shares', 'after-training', 'unmask'];
+
+/** Each round, with probability p, the client vanishes at a point drawn uniformly (seeded). */
+function dropoutPlan(p: number, seed: number, client: number): FaultPlan {
+  const rng = createRng(Math.imul(seed, 7919) + client * 104_729 + 17);
+  return {
+    vanishPoint(_round, secure) {
+      if (rng.next() >= p) return undefined;
+      const points = secure ? SECURE_POINTS : PLAIN_POINTS;
+      return points[Math.floor(rng.next() * points.length)];
+    },
+  };
+}
 
 async function run(start: WorkerStart): Promise<void> {
   const backend = await selectBackend(start.backend as BackendChoice);
@@ -27,7 +42,12 @@ async function run(start: WorkerStart): Promise<void> {
         platform: 'node',
         backend,
         name: `sim-${i}`,
+        ...(start.dropout > 0 ? { faults: dropoutPlan(start.dropout, start.seed, i) } : {}),
       });
+      if (process.env.FEDLINK_SIM_DEBUG) {
+        client.on('rejected', (r, e) => process.stderr.write(`[sim-${i}] round ${r}: ${e.code}: ${e.message}\n`));
+        client.on('state', (st, d) => process.stderr.write(`[sim-${i}] ${st}${d ? ` (${d})` : ''}\n`));
+      }
       try {
         await client.run();
       } catch (err) {

@@ -1,12 +1,16 @@
-import { Controller, Get, Header, Inject, Res } from '@nestjs/common';
+import { Controller, Get, Header, Inject, Res, UseGuards } from '@nestjs/common';
 import type { Response } from 'express';
 import { ClientRegistry } from '../federation/client-registry.js';
+import { clientView } from '../web/dashboard-feed.js';
 import { RoundEngine } from '../federation/round-engine.js';
 import { RunContext } from '../federation/run-context.js';
 import { InMemoryRunStore } from '../state/run-history.js';
+import { ReadGuard } from '../control/guards.js';
 
 /** Read-only REST API: status, per-round metrics, and the global model as tfjs artifacts. */
+/** Public by default; `--private-status` puts it behind the admin token (ReadGuard). */
 @Controller('api')
+@UseGuards(ReadGuard)
 export class ApiController {
   constructor(
     @Inject(RunContext) private readonly run: RunContext,
@@ -27,16 +31,7 @@ export class ApiController {
       model: { name: this.run.model.name, numParams: this.run.model.numParams },
       fingerprint: this.run.fingerprint,
       settings: this.run.settings,
-      clients: this.registry.sessions().map((s) => ({
-        clientId: s.clientId,
-        name: s.name ?? null,
-        platform: s.platform,
-        backend: s.backend,
-        numExamples: s.numExamples,
-        joinedAt: s.joinedAt,
-        lastSeen: s.lastSeen,
-        roundsCompleted: s.roundsCompleted,
-      })),
+      clients: this.registry.sessions().map(clientView),
     };
   }
 

@@ -100,6 +100,24 @@ export class ClientRegistry extends EventEmitter<RegistryEvents> {
     for (const s of this.byClient.values()) s.peer.emit(event, payload);
   }
 
+  /** Resolves true once no client is joined, false at the deadline. */
+  waitForEmpty(timeoutMs: number): Promise<boolean> {
+    if (this.size === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const onLeft = () => {
+        if (this.size > 0) return;
+        clearTimeout(timer);
+        this.off('left', onLeft);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.off('left', onLeft);
+        resolve(false);
+      }, timeoutMs);
+      this.on('left', onLeft);
+    });
+  }
+
   /**
    * Resolves true once at least `count` clients are joined, false at the deadline or on abort.
    * Never waits without a deadline.

@@ -8,8 +8,9 @@ import {
   WebSocketGateway,
 } from '@nestjs/websockets';
 import type { Socket } from 'socket.io';
-import { EVENTS, FedlinkError, toWireError } from '@fedlink/protocol';
+import { EVENTS, FedlinkError, SECAGG_EVENTS, toWireError } from '@fedlink/protocol';
 import { Admission } from './admission.js';
+import { Gatekeeper } from './gatekeeper.js';
 import { ClientRegistry } from './client-registry.js';
 import { RoundEngine } from './round-engine.js';
 import { RunContext } from './run-context.js';
@@ -40,10 +41,21 @@ export class FederationGateway implements OnGatewayConnection, OnGatewayDisconne
     @Inject(RoundEngine) private readonly engine: RoundEngine,
     @Inject(RunContext) private readonly run: RunContext,
     @Inject(LOG) private readonly log: Log,
+    @Inject(Gatekeeper) private readonly gate: Gatekeeper,
   ) {}
 
   handleConnection(socket: Socket): void {
     this.log.debug('connection', { peer: socket.id, address: socket.handshake.address });
+    const refusal = this.gate.connect();
+    // Counted down on the socket itself: Nest binds handleDisconnect only after this method
+    // returns, and would miss a socket refused (closed) right here.
+    socket.once('disconnect', () => this.gate.disconnect());
+    if (refusal) {
+      this.gate.refused('connection', refusal.code);
+      socket.emit(EVENTS.error, refusal.toWire());
+      // No ack to wait for: engine.io flushes the error before it closes the transport.
+      socket.disconnect(true);
+    }
   }
 
   handleDisconnect(socket: Socket): void {
@@ -61,11 +73,12 @@ export class FederationGateway implements OnGatewayConnection, OnGatewayDisconne
   async onHello(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): Promise<unknown> {
     try {
       if (this.engine.result) throw new FedlinkError('run_finished', `run ${this.engine.runId} has ended`);
+      this.gate.checkHello(socket.handshake.address);
       const session = await this.admission.admit(peerOf(socket), body);
       this.log.info('client joined', { run: this.engine.runId, client: session.clientId, platform: session.platform, backend: session.backend, examples: session.numExamples });
       return { ok: true, welcome: this.run.welcome(session.clientId, this.engine.round) };
     } catch (err) {
-      return this.refuse(socket, err, true);
+      return this.refuse(socket, EVENTS.hello, err, true);
     }
   }
 
@@ -77,13 +90,57 @@ export class FederationGateway implements OnGatewayConnection, OnGatewayDisconne
       await this.engine.submitUpdate(session, body);
       return { ok: true, accepted: true };
     } catch (err) {
-      return this.refuse(socket, err, false);
+      return this.refuse(socket, EVENTS.update, err, false);
+    }
+  }
+
+  @SubscribeMessage(EVENTS.withdraw)
+  onWithdraw(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): unknown {
+    try {
+      const session = this.registry.byPeerId(socket.id);
+      if (!session) throw new FedlinkError('not_joined', 'send hello before round:withdraw');
+      this.engine.withdraw(session, body);
+      return { ok: true };
+    } catch (err) {
+      return this.refuse(socket, EVENTS.withdraw, err, false);
+    }
+  }
+
+  @SubscribeMessage(SECAGG_EVENTS.advertise)
+  onAdvertise(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): Promise<unknown> {
+    return this.secagg(socket, SECAGG_EVENTS.advertise, body);
+  }
+
+  @SubscribeMessage(SECAGG_EVENTS.shares)
+  onShares(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): Promise<unknown> {
+    return this.secagg(socket, SECAGG_EVENTS.shares, body);
+  }
+
+  @SubscribeMessage(SECAGG_EVENTS.masked)
+  onMasked(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): Promise<unknown> {
+    return this.secagg(socket, SECAGG_EVENTS.masked, body);
+  }
+
+  @SubscribeMessage(SECAGG_EVENTS.unmask)
+  onUnmask(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): Promise<unknown> {
+    return this.secagg(socket, SECAGG_EVENTS.unmask, body);
+  }
+
+  private async secagg(socket: Socket, event: string, body: unknown): Promise<unknown> {
+    try {
+      const session = this.registry.byPeerId(socket.id);
+      if (!session) throw new FedlinkError('not_joined', 'send hello before secure-aggregation messages');
+      await this.engine.submitSecAgg(session, body);
+      return { ok: true };
+    } catch (err) {
+      return this.refuse(socket, event, err, false);
     }
   }
 
   /** Typed error in the ack; on a failed hello also as an event, then the socket is closed. */
-  private refuse(socket: Socket, err: unknown, disconnect: boolean): unknown {
+  private refuse(socket: Socket, event: string, err: unknown, disconnect: boolean): unknown {
     const error = toWireError(err);
+    this.gate.refused(event, error.code);
     if (!(err instanceof FedlinkError)) this.log.error('unexpected error', { peer: socket.id, error: String(err) });
     if (disconnect) {
       socket.emit(EVENTS.error, error);

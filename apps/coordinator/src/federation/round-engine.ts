@@ -10,7 +10,9 @@ import {
   type RunEnd,
   type Update,
   UpdateSchema,
+  WithdrawSchema,
   asBytes,
+  secaggRoundId,
   decodeTensors,
   parseMessage,
   toHex,
@@ -20,6 +22,7 @@ import type { Log } from '../log.js';
 import type { GlobalModel } from '../model/global-model.js';
 import type { Phase, RoundRecord, RunStore } from '../state/run-history.js';
 import type { ClientRegistry, ClientSession } from './client-registry.js';
+import { SecureAggregation } from './secure-aggregation.js';
 
 /** How long a selected client has to acknowledge round:start. */
 const START_ACK_TIMEOUT_MS = 30_000;
@@ -85,9 +88,16 @@ export class RoundEngine extends EventEmitter<EngineEvents> {
   private readonly seenNonces = new Set<string>();
   private readonly abort = new AbortController();
   private finished: RunEnd | undefined;
+  private readonly secure: SecureAggregation;
+  /**
+   * Sealed plaintext updates opened so far. In secure-aggregation mode this stays 0: the
+   * coordinator never decrypts an individual update (tests check it).
+   */
+  plaintextUpdatesOpened = 0;
 
   constructor(private readonly deps: RoundEngineDeps) {
     super();
+    this.secure = new SecureAggregation(deps.registry, deps.log);
     this.runId = deps.runId;
     this.completedRound = (deps.startRound ?? 1) - 1;
     deps.registry.on('left', (s) => this.onClientLeft(s));
@@ -230,7 +240,31 @@ export class RoundEngine extends EventEmitter<EngineEvents> {
     }
     log.info('round started', { run: this.runId, round, attempt, selected: plan.selected.length, target: plan.target });
     this.emit('roundStarted', { round, attempt, selected: plan.selected, target: plan.target, deadline });
-    this.maybeClose(open);
+    let secureFailure: string | undefined;
+    if (settings.secureAggregation) {
+      const participants = plan.selected.map((id) => registry.get(id)).filter((x): x is ClientSession => x !== undefined);
+      const outcome =
+        participants.length < 2
+          ? ({ ok: false, reason: `only ${participants.length} selected client(s) connected; secure aggregation needs 2` } as const)
+          : await this.secure.run({
+              runId: this.runId,
+              round: secaggRoundId(round, attempt),
+              participants,
+              vectorLength: model.numParams,
+              aggregator: open.aggregator,
+              roundDeadline: deadline,
+              stageTimeoutMs: settings.secaggStageTimeoutMs,
+              clipRange: settings.secaggClipRange,
+              ...(settings.secaggExpectedDropout !== undefined ? { expectedDropout: settings.secaggExpectedDropout } : {}),
+              isDropped: (id) => open.dropped.has(id) || !registry.get(id),
+              signal: this.abort.signal,
+            });
+      if (outcome.ok) open.bytesIn += outcome.bytesIn;
+      else secureFailure = outcome.reason;
+      open.close(outcome.ok ? 'secure aggregation finished' : outcome.reason);
+    } else {
+      this.maybeClose(open);
+    }
     await whenClosed;
     // Updates still being opened when the round closed are waited for, so none is half-counted.
     while (open.inFlight.size > 0) await new Promise((r) => setTimeout(r, 5));
@@ -253,7 +287,9 @@ export class RoundEngine extends EventEmitter<EngineEvents> {
       bytesOut: open.bytesOut,
     };
     let record: RoundRecord;
-    if (this.abort.signal.aborted && count < plan.target) {
+    if (secureFailure !== undefined) {
+      record = { ...base, status: 'abandoned', reason: secureFailure };
+    } else if (this.abort.signal.aborted && count < plan.target) {
       record = { ...base, status: 'abandoned', reason: open.closeReason };
     } else if (count < settings.selection.minFit) {
       record = {
@@ -264,8 +300,13 @@ export class RoundEngine extends EventEmitter<EngineEvents> {
     } else {
       this.setPhase('aggregating');
       model.weights = open.aggregator.finish();
-      const trainLoss = open.lossSum / open.aggregator.totalExamples;
-      record = { ...base, status: 'completed', trainLoss, ...(open.accWeight > 0 ? { trainAccuracy: open.accSum / open.accWeight } : {}) };
+      // In secure mode clients report no individual metrics, so there is no train loss.
+      record = {
+        ...base,
+        status: 'completed',
+        ...(open.lossSum > 0 || !settings.secureAggregation ? { trainLoss: open.lossSum / open.aggregator.totalExamples } : {}),
+        ...(open.accWeight > 0 ? { trainAccuracy: open.accSum / open.accWeight } : {}),
+      };
       if (this.deps.testData) {
         this.setPhase('evaluating');
         const ev = await model.evaluate(this.deps.testData);
@@ -334,7 +375,32 @@ export class RoundEngine extends EventEmitter<EngineEvents> {
     if (open.closed || !open.selected.has(clientId) || open.reported.has(clientId) || open.dropped.has(clientId)) return;
     open.dropped.add(clientId);
     this.deps.log.debug('client dropped from round', { run: this.runId, round: open.round, client: clientId, why });
-    this.maybeClose(open);
+    if (this.deps.settings.secureAggregation) this.secure.poke();
+    else this.maybeClose(open);
+  }
+
+  /** The client says it can't finish the round: it is dropped now instead of at the deadline. */
+  withdraw(session: ClientSession, raw: unknown): void {
+    const msg = parseMessage(WithdrawSchema, raw, 'round:withdraw');
+    const open = this.current;
+    if (msg.runId !== this.runId || !open || open.round !== msg.round) return;
+    this.markDropped(open, session.clientId, `withdrew: ${msg.reason}`);
+  }
+
+  /** A secure-aggregation stage message from a joined client. */
+  async submitSecAgg(session: ClientSession, raw: unknown): Promise<void> {
+    try {
+      if (!this.deps.settings.secureAggregation) throw new FedlinkError('bad_request', 'this run does not use secure aggregation');
+      await this.secure.receive(session, raw);
+      session.lastSeen = Date.now();
+    } catch (err) {
+      const e = err instanceof FedlinkError ? err : new FedlinkError('internal', 'secure-aggregation message could not be processed');
+      if (this.current && !this.current.closed) this.current.rejected++;
+      const round = this.current?.round ?? -1;
+      this.deps.log.warn('secure-aggregation message rejected', { run: this.runId, round, client: session.clientId, code: e.code, reason: e.message });
+      this.emit('updateRejected', { round, clientId: session.clientId, code: e.code, message: e.message });
+      throw e;
+    }
   }
 
   /**
@@ -348,6 +414,9 @@ export class RoundEngine extends EventEmitter<EngineEvents> {
     try {
       const msg: Update = parseMessage(UpdateSchema, raw, 'round:update');
       roundForLog = msg.round;
+      if (this.deps.settings.secureAggregation) {
+        throw new FedlinkError('bad_request', 'this run uses secure aggregation: send masked input (secagg:masked), not a sealed update');
+      }
       const ciphertext = asBytes(msg.envelope.ciphertext)!;
       if (ciphertext.length > this.deps.maxUpdateBytes) {
         throw new FedlinkError('payload_too_large', `update is ${ciphertext.length} bytes, the limit for this model is ${this.deps.maxUpdateBytes}`);
@@ -368,6 +437,7 @@ export class RoundEngine extends EventEmitter<EngineEvents> {
       }
       open.inFlight.add(clientId);
       try {
+        this.plaintextUpdatesOpened++;
         const plaintext = await openEnvelope(
           { nonce: asBytes(msg.envelope.nonce)!, ciphertext },
           session.sharedKey,

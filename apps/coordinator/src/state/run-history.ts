@@ -1,29 +1,13 @@
+import type { DashboardRound } from '@fedlink/protocol';
 import type { RunSettings } from '../config.js';
 
 export type Phase = 'starting' | 'waiting' | 'training' | 'aggregating' | 'evaluating' | 'finished' | 'stopped';
 
-/** One attempt at a round: completed, or abandoned with a reason (then retried). */
-export interface RoundRecord {
-  round: number;
-  attempt: number;
-  status: 'completed' | 'abandoned';
-  reason?: string;
-  startedAt: number;
-  endedAt: number;
-  seconds: number;
-  selected: number;
-  target: number;
-  reported: number;
-  dropped: number;
-  rejected: number;
-  totalExamples: number;
-  trainLoss?: number;
-  trainAccuracy?: number;
-  testLoss?: number;
-  testAccuracy?: number;
-  bytesIn: number;
-  bytesOut: number;
-}
+/**
+ * One attempt at a round: completed, or abandoned with a reason (then retried). The wire type
+ * in @fedlink/protocol is the one definition: /api/rounds and the dashboard serve it as is.
+ */
+export type RoundRecord = DashboardRound;
 
 export interface RunInfo {
   runId: string;

@@ -51,3 +51,17 @@ export async function loadOrCreateJoinToken(dir: string): Promise<string> {
 }
 
 
+
+/** The admin token (REST run control, token management): created on first start, kept 0600. */
+export async function loadOrCreateAdminToken(dir: string): Promise<string> {
+  const path = join(dir, 'admin-token');
+  try {
+    const t = (await readFile(path, 'utf8')).trim();
+    if (t) return t;
+  } catch {
+    /* create below */
+  }
+  const token = randomToken('fla_');
+  await writeFileAtomic(path, token + '\n');
+  return token;
+}

@@ -1,0 +1,72 @@
+import type { EventEmitter } from 'node:events';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ClientRegistry } from '../federation/client-registry.js';
+import type { Gatekeeper } from '../federation/gatekeeper.js';
+import type { EngineEvents } from '../federation/round-engine.js';
+import type { Phase } from '../state/run-history.js';
+
+const ROUND_BUCKETS = [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800];
+const STAGE_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600];
+
+/**
+ * Prometheus metrics of one coordinator, fed only by events (engine, registry, gatekeeper), so
+ * the domain classes know nothing of Prometheus. Each coordinator has its own registry: several
+ * can live in one process (tests, simulations) without clashing.
+ */
+export class FederationMetrics {
+  readonly registry = new Registry();
+
+  constructor(runId: string, engine: EventEmitter<EngineEvents>, clients: ClientRegistry, gate: Gatekeeper) {
+    const r = this.registry;
+    r.setDefaultLabels({ run_id: runId });
+    collectDefaultMetrics({ register: r, prefix: 'fedlink_' });
+
+    const rounds = new Counter({ name: 'fedlink_rounds_total', help: 'Round attempts by outcome (completed, abandoned).', labelNames: ['status'], registers: [r] });
+    const lastRound = new Gauge({ name: 'fedlink_round', help: 'Last completed round.', registers: [r] });
+    const selected = new Counter({ name: 'fedlink_clients_selected_total', help: 'Clients asked to train, summed over round attempts.', registers: [r] });
+    const reported = new Counter({ name: 'fedlink_clients_reported_total', help: 'Accepted updates, summed over round attempts.', registers: [r] });
+    const dropped = new Counter({ name: 'fedlink_clients_dropped_total', help: 'Selected clients that refused, disconnected or missed the deadline.', registers: [r] });
+    const bytesIn = new Counter({ name: 'fedlink_bytes_received_total', help: 'Bytes of sealed updates received.', registers: [r] });
+    const bytesOut = new Counter({ name: 'fedlink_bytes_sent_total', help: 'Bytes of global weights sent with round:start.', registers: [r] });
+    const roundSeconds = new Histogram({ name: 'fedlink_round_duration_seconds', help: 'Round attempt duration by outcome.', labelNames: ['status'], buckets: ROUND_BUCKETS, registers: [r] });
+    const stageSeconds = new Histogram({ name: 'fedlink_stage_duration_seconds', help: 'Time spent in each engine phase.', labelNames: ['stage'], buckets: STAGE_BUCKETS, registers: [r] });
+    const accepted = new Counter({ name: 'fedlink_updates_accepted_total', help: 'Updates added to an aggregate.', registers: [r] });
+    const rejected = new Counter({ name: 'fedlink_updates_rejected_total', help: 'Updates refused, by error code.', labelNames: ['code'], registers: [r] });
+    const refused = new Counter({ name: 'fedlink_refused_total', help: 'Messages and connections refused at the gateway, by event and error code.', labelNames: ['event', 'code'], registers: [r] });
+    new Gauge({ name: 'fedlink_clients_connected', help: 'Joined clients (completed hello).', registers: [r], collect() { this.set(clients.size); } });
+    new Gauge({ name: 'fedlink_connections', help: 'Open socket.io connections, joined or not.', registers: [r], collect() { this.set(gate.connections); } });
+
+    let phase: { name: Phase; at: number } | undefined;
+    engine.on('phase', (p) => {
+      const now = performance.now();
+      if (phase && phase.name !== p) stageSeconds.observe({ stage: phase.name }, (now - phase.at) / 1000);
+      if (!phase || phase.name !== p) phase = { name: p, at: now };
+    });
+    engine.on('roundEnded', (rec) => {
+      rounds.inc({ status: rec.status });
+      if (rec.status === 'completed') lastRound.set(rec.round);
+      selected.inc(rec.selected);
+      reported.inc(rec.reported);
+      dropped.inc(rec.dropped);
+      bytesIn.inc(rec.bytesIn);
+      bytesOut.inc(rec.bytesOut);
+      roundSeconds.observe({ status: rec.status }, Math.max(0, rec.seconds));
+    });
+    engine.on('updateAccepted', () => accepted.inc());
+    engine.on('updateRejected', (u) => rejected.inc({ code: u.code }));
+    gate.on('refused', (x) => refused.inc({ event: x.event, code: x.code }));
+  }
+
+  /** Sets the round gauge when a run resumes (the counters start again at 0). */
+  resumedAt(round: number): void {
+    (this.registry.getSingleMetric('fedlink_round') as Gauge | undefined)?.set(round);
+  }
+
+  async text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

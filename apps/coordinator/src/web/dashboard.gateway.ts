@@ -1,0 +1,37 @@
+import { Inject, type OnModuleDestroy } from '@nestjs/common';
+import { type OnGatewayConnection, WebSocketGateway, WebSocketServer } from '@nestjs/websockets';
+import type { Namespace, Socket } from 'socket.io';
+import { DASHBOARD_EVENTS, DASHBOARD_NAMESPACE } from '@fedlink/protocol';
+import { ClientRegistry } from '../federation/client-registry.js';
+import { RoundEngine } from '../federation/round-engine.js';
+import { RunContext } from '../federation/run-context.js';
+import { InMemoryRunStore } from '../state/run-history.js';
+import { DashboardFeed } from './dashboard-feed.js';
+
+/**
+ * The dashboard's live channel: a read-only socket.io namespace. A new connection gets a snapshot,
+ * then the feed's events. It subscribes to no client event, so a dashboard can't act on the run.
+ */
+@WebSocketGateway({ namespace: DASHBOARD_NAMESPACE, cors: { origin: true } })
+export class DashboardGateway implements OnGatewayConnection, OnModuleDestroy {
+  @WebSocketServer() private readonly namespace: Namespace | undefined;
+  private readonly feed: DashboardFeed;
+
+  constructor(
+    @Inject(RunContext) run: RunContext,
+    @Inject(RoundEngine) engine: RoundEngine,
+    @Inject(ClientRegistry) registry: ClientRegistry,
+    @Inject(InMemoryRunStore) store: InMemoryRunStore,
+  ) {
+    // Events before the namespace exists have no audience: a later connection gets a snapshot.
+    this.feed = new DashboardFeed({ run, engine, registry, rounds: () => store.rounds }, (event, payload) => this.namespace?.emit(event, payload));
+  }
+
+  handleConnection(socket: Socket): void {
+    socket.emit(DASHBOARD_EVENTS.snapshot, this.feed.snapshot());
+  }
+
+  onModuleDestroy(): void {
+    this.feed.close();
+  }
+}

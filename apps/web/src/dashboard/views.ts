@@ -1,0 +1,179 @@
+import type { DashboardClient, DashboardRound, DashboardRun, DashboardSnapshot } from '@fedlink/protocol/dashboard';
+import { byId, fill, h } from '../shared/dom.js';
+import { formatAgo, formatBytes, formatInt, formatNumber, formatPercent, formatSeconds } from '../shared/format.js';
+import { renderChart } from './charts.js';
+import type { DashboardState } from './state.js';
+
+const PHASE_TEXT: Record<string, string> = {
+  starting: 'Starting up.',
+  waiting: 'Waiting for enough clients to start a round.',
+  training: 'Selected clients are training.',
+  aggregating: 'Combining the updates.',
+  evaluating: 'Testing the new global model.',
+  finished: 'The run is finished.',
+  stopped: 'The run was stopped.',
+};
+
+export function renderAll(state: DashboardState): void {
+  const s = state.snap;
+  if (!s) return;
+  renderPhase(s);
+  renderTimeline(s);
+  renderCharts(state);
+  renderClients(s.clients, Date.now() - state.skewMs);
+  renderRoundLog(s.rounds);
+  renderConfig(s.run, s);
+}
+
+function renderPhase(s: DashboardSnapshot): void {
+  const phase = byId('phase');
+  phase.dataset.phase = s.phase;
+  phase.textContent = s.phase;
+  let text = `${PHASE_TEXT[s.phase] ?? ''}`;
+  if (s.phase === 'waiting') text = text.replace(/\.$/, ` (${s.clients.length} of ${s.run.selection.minAvailable} connected).`);
+  text += ` Round ${s.round} of ${s.run.rounds} done.`;
+  const o = s.openRound;
+  if (o && s.phase === 'training') text += ` Round ${o.round}${o.attempt > 1 ? ` (attempt ${o.attempt})` : ''}: ${o.reported} of ${o.target} updates in, ${o.selected} selected${o.rejected ? `, ${o.rejected} rejected` : ''}.`;
+  byId('phase-text').textContent = text;
+}
+
+/** One box per round: done, abandoned attempts marked, the open one highlighted. */
+function renderTimeline(s: DashboardSnapshot): void {
+  const items: HTMLElement[] = [];
+  const abandonedBy = new Map<number, DashboardRound[]>();
+  for (const r of s.rounds) if (r.status === 'abandoned') abandonedBy.set(r.round, [...(abandonedBy.get(r.round) ?? []), r]);
+  for (let round = 1; round <= s.run.rounds; round++) {
+    const done = round <= s.round;
+    const open = s.openRound?.round === round || (!done && round === s.round + 1 && s.status === 'running');
+    const abandoned = abandonedBy.get(round)?.length ?? 0;
+    const status = done ? 'done' : open ? 'open' : 'pending';
+    const label = `Round ${round}: ${done ? 'completed' : open ? 'in progress' : 'not started'}${abandoned ? `, ${abandoned} abandoned attempt${abandoned > 1 ? 's' : ''}` : ''}`;
+    items.push(h('li', { class: `tl ${status}${abandoned ? ' had-abandoned' : ''}`, 'data-round': round, title: label, 'aria-label': label }, s.run.rounds <= 40 ? String(round) : ''));
+  }
+  fill(byId('timeline'), ...items);
+}
+
+function renderCharts(state: DashboardState): void {
+  const done = state.completed();
+  const pts = (f: (r: DashboardRound) => number | undefined) =>
+    done.flatMap((r) => {
+      const y = f(r);
+      return y === undefined || !Number.isFinite(y) ? [] : [{ x: r.round, y }];
+    });
+  renderChart(byId('chart-accuracy'), {
+    title: 'Test accuracy per round',
+    kind: 'line',
+    series: [{ name: 'test accuracy', cls: 's-acc', points: pts((r) => r.testAccuracy) }],
+    xLabel: 'round',
+    yFormat: (y) => formatPercent(y, 0),
+    yMax: 1,
+    empty: 'No completed round yet (or the coordinator has no test data).',
+  });
+  renderChart(byId('chart-loss'), {
+    title: 'Loss per round',
+    kind: 'line',
+    series: [
+      { name: 'test loss', cls: 's-loss', points: pts((r) => r.testLoss) },
+      { name: 'train loss (clients)', cls: 's-train', points: pts((r) => r.trainLoss) },
+    ],
+    xLabel: 'round',
+    yFormat: (y) => (y >= 10 ? y.toFixed(0) : y.toFixed(2)),
+    empty: 'No completed round yet.',
+  });
+  renderChart(byId('chart-bytes'), {
+    title: 'Bytes in and out per round',
+    kind: 'bars',
+    series: [
+      {
+        name: state.snap?.run.secureAggregation ? 'in (masked inputs)' : 'in (sealed updates)',
+        cls: 's-in',
+        points: done.map((r) => ({ x: r.round, y: r.bytesIn })),
+      },
+      { name: 'out (global model)', cls: 's-out', points: done.map((r) => ({ x: r.round, y: r.bytesOut })) },
+    ],
+    xLabel: 'round',
+    yFormat: formatBytes,
+    yBase: 1024,
+    empty: 'No completed round yet.',
+  });
+}
+
+function renderClients(clients: DashboardClient[], now: number): void {
+  byId('clients-count').textContent = `(${clients.length})`;
+  const rows = [...clients].sort((a, b) => a.joinedAt - b.joinedAt);
+  fill(
+    byId('clients-body'),
+    ...(rows.length
+      ? rows.map((c) =>
+          h(
+            'tr',
+            { 'data-client': c.clientId },
+            h('th', { scope: 'row' }, h('span', { class: 'client-name' }, c.name ?? 'unnamed'), h('span', { class: 'mono muted small' }, c.clientId.slice(0, 8))),
+            h('td', {}, c.platform),
+            h('td', {}, c.backend),
+            h('td', { class: 'num' }, formatInt(c.numExamples)),
+            h('td', { class: 'num' }, String(c.roundsCompleted)),
+            h('td', { 'data-last-seen': c.lastSeen }, formatAgo(c.lastSeen, now)),
+          ),
+        )
+      : [h('tr', { class: 'empty' }, h('td', { colspan: 6 }, 'No client connected.'))]),
+  );
+}
+
+/** Refreshes only the relative times, from the local clock: no request involved. */
+export function refreshAges(state: DashboardState): void {
+  const now = Date.now() - state.skewMs;
+  for (const td of document.querySelectorAll<HTMLElement>('[data-last-seen]')) td.textContent = formatAgo(Number(td.dataset.lastSeen), now);
+}
+
+/** A run stuck waiting abandons an attempt per wait timeout; the table shows the newest ones. */
+const MAX_LOG_ROWS = 200;
+
+function renderRoundLog(rounds: DashboardRound[]): void {
+  const all = [...rounds].sort((a, b) => b.round - a.round || b.attempt - a.attempt);
+  const rows = all.slice(0, MAX_LOG_ROWS);
+  fill(
+    byId('rounds-body'),
+    ...(rows.length
+      ? rows.flatMap((r) => {
+          const main = h(
+            'tr',
+            { class: r.status, 'data-round': r.round, 'data-attempt': r.attempt },
+            h('th', { scope: 'row' }, `${r.round}${r.attempt > 1 ? ` (attempt ${r.attempt})` : ''}`),
+            h('td', {}, h('span', { class: `badge ${r.status}` }, r.status)),
+            h('td', { class: 'num', title: `${r.selected} selected, ${r.reported} reported, ${r.dropped} dropped, ${r.rejected} rejected` }, `${r.reported}/${r.selected}${r.dropped ? ` · ${r.dropped} dropped` : ''}${r.rejected ? ` · ${r.rejected} rejected` : ''}`),
+            h('td', { class: 'num' }, formatPercent(r.testAccuracy)),
+            h('td', { class: 'num' }, formatNumber(r.testLoss)),
+            h('td', { class: 'num' }, formatNumber(r.trainLoss)),
+            h('td', { class: 'num' }, `${formatBytes(r.bytesIn)} / ${formatBytes(r.bytesOut)}`),
+            h('td', { class: 'num' }, formatSeconds(r.seconds)),
+          );
+          return r.reason ? [main, h('tr', { class: 'reason' }, h('td', { colspan: 8 }, `Abandoned: ${r.reason}`))] : [main];
+        })
+      : [h('tr', { class: 'empty' }, h('td', { colspan: 8 }, 'No round has ended yet.'))]),
+    all.length > rows.length ? h('tr', { class: 'empty' }, h('td', { colspan: 8 }, `…and ${all.length - rows.length} older attempts (all in /api/rounds).`)) : null,
+  );
+}
+
+function renderConfig(run: DashboardRun, s: DashboardSnapshot): void {
+  const sel = run.selection;
+  const facts: [string, string][] = [
+    ['Run', run.runId],
+    ['Status', s.status],
+    ['Model', `${run.model} (${formatInt(run.numParams)} parameters)`],
+    ['Data', run.dataset],
+    ['Strategy', run.strategy],
+    ['Rounds', String(run.rounds)],
+    ['Selection', `${formatPercent(sel.fraction, 0)} of clients, at least ${sel.minFit} updates, ${sel.minAvailable} connected to start, over-select ${formatPercent(sel.overSelect, 0)}`],
+    ['Local training', `${run.fit.epochs} epoch${run.fit.epochs > 1 ? 's' : ''}, batch ${run.fit.batchSize}, learning rate ${run.fit.learningRate}${run.fit.proximalMu ? `, FedProx μ ${run.fit.proximalMu}` : ''}`],
+    ['Round deadline', formatSeconds(run.roundTimeoutMs / 1000)],
+    [
+      'Updates',
+      run.secureAggregation
+        ? 'secure aggregation (SecAgg+): masked, the coordinator sees only the sum'
+        : `${run.encoding}, sealed to the coordinator`,
+    ],
+    ['Coordinator key', run.fingerprint],
+  ];
+  fill(byId('config'), ...facts.map(([k, v]) => h('div', {}, h('dt', {}, k), h('dd', { class: k === 'Coordinator key' || k === 'Run' ? 'mono' : undefined }, v))));
+}

@@ -1,0 +1,111 @@
+/**
+ * The live dashboard feed: a read-only socket.io namespace the coordinator pushes run events on.
+ * Only public facts travel here (settings, per-round metrics, client descriptions): never keys,
+ * tokens, weights or data. Plain types, not schemas: the dashboard only reads from the
+ * coordinator that served it, and sends nothing. Also exported alone as
+ * `@fedlink/protocol/dashboard`, so the dashboard page bundles no zod.
+ */
+
+export const DASHBOARD_NAMESPACE = '/dashboard';
+
+/** Server -> dashboard events. */
+export const DASHBOARD_EVENTS = {
+  /** Whole state, sent on every (re)connection so a dashboard never misses what came before. */
+  snapshot: 'snapshot',
+  phase: 'phase',
+  roundStarted: 'round:started',
+  /** Progress of the open round (coalesced: at most a few per second). */
+  openRound: 'round:progress',
+  /** One attempt at a round finished: completed or abandoned. */
+  round: 'round:record',
+  clients: 'clients',
+  runEnded: 'run:ended',
+} as const;
+
+export type DashboardPhase = 'starting' | 'waiting' | 'training' | 'aggregating' | 'evaluating' | 'finished' | 'stopped';
+
+/** What the dashboard shows of a connected client. */
+export interface DashboardClient {
+  clientId: string;
+  name: string | null;
+  platform: string;
+  backend: string;
+  numExamples: number;
+  joinedAt: number;
+  lastSeen: number;
+  roundsCompleted: number;
+}
+
+/** One attempt at a round: completed, or abandoned with a reason (the coordinator's RoundRecord). */
+export interface DashboardRound {
+  round: number;
+  attempt: number;
+  status: 'completed' | 'abandoned';
+  reason?: string;
+  startedAt: number;
+  endedAt: number;
+  seconds: number;
+  selected: number;
+  target: number;
+  reported: number;
+  dropped: number;
+  rejected: number;
+  totalExamples: number;
+  trainLoss?: number;
+  trainAccuracy?: number;
+  testLoss?: number;
+  testAccuracy?: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export interface DashboardOpenRound {
+  round: number;
+  attempt: number;
+  selected: number;
+  target: number;
+  reported: number;
+  rejected: number;
+  deadline: number;
+}
+
+/** The run's configuration as shown (a subset of the coordinator's settings, no secrets). */
+export interface DashboardRun {
+  runId: string;
+  model: string;
+  numParams: number;
+  dataset: string;
+  rounds: number;
+  strategy: string;
+  fingerprint: string;
+  secureAggregation: boolean;
+  encoding: string;
+  selection: { fraction: number; minFit: number; minAvailable: number; overSelect: number };
+  fit: { epochs: number; batchSize: number; learningRate: number; proximalMu: number };
+  roundTimeoutMs: number;
+}
+
+export interface DashboardSnapshot {
+  run: DashboardRun;
+  status: 'running' | 'finished' | 'stopped';
+  phase: DashboardPhase;
+  /** Last completed round. */
+  round: number;
+  openRound: DashboardOpenRound | null;
+  rounds: DashboardRound[];
+  clients: DashboardClient[];
+  /** Server clock, so relative times ("12 s ago") survive clock skew. */
+  serverTime: number;
+}
+
+export interface DashboardPhaseEvent {
+  phase: DashboardPhase;
+  round: number;
+  serverTime: number;
+}
+
+export interface DashboardRunEnded {
+  status: 'finished' | 'stopped';
+  rounds: number;
+  metrics: Record<string, number>;
+}
