@@ -87,7 +87,7 @@ describe('MaxPool and MaxPoolGrad', () => {
   test.each(cases)('%j', async ({ b, h, w, c, k, s, pad }) => {
     await check(`maxpool b${b} ${h}x${w}x${c} k${k} s${s} ${pad}`, ['MaxPool', 'MaxPoolGrad'], () => {
       // Rounded, rectified values: many ties, so the tie rule (first maximum) is exercised.
-      const x = tf.tidy(() => t4([b, h, w, c], 6, 2).mul(2).round().div(2));
+      const x = tf.tidy(() => t4([b, h, w, c], 6, 2).mul(2).round().div(2).relu() as tf.Tensor4D);
       const dy = tf.tidy(() => {
         const shape = tf.maxPool(x, k, s, pad).shape;
         return tf.tensor(randomValues(shape.reduce((p, d) => p * d, 1), 7), shape);
