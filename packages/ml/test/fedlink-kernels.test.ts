@@ -68,6 +68,19 @@ describe('Conv2D, Conv2DBackpropInput, Conv2DBackpropFilter', () => {
     });
   });
 
+  test.each([
+    ['relu', 1, 'same'],
+    ['linear', 2, 'valid'],
+    ['relu', 2, 'same'],
+  ] as const)('FusedConv2D (inference path) with bias + %s, stride %d, %s', async (activation, stride, pad) => {
+    await check(`fused conv b5 9x8x3 k5x5x12 s${stride} ${pad} bias ${activation}`, ['FusedConv2D'], () => {
+      const x = t4([5, 9, 8, 3], 20);
+      const f = t4([5, 5, 3, 12], 21, 0.5);
+      const bias = tf.tensor1d(randomValues(12, 22));
+      return [tf.fused.conv2d({ x, filter: f, strides: stride, pad, bias, activation })];
+    });
+  });
+
   test('dilated forward and explicit padding', async () => {
     await check('conv dilation 2, explicit pad', ['Conv2D'], () => {
       const x = t4([3, 10, 9, 6], 4);

@@ -13,6 +13,7 @@ import { conv2DConfig } from './kernels/Conv2D.js';
 import { conv2DBackpropFilterConfig } from './kernels/Conv2DBackpropFilter.js';
 import { conv2DBackpropInputConfig } from './kernels/Conv2DBackpropInput.js';
 import { fusedMatMulConfig } from './kernels/_FusedMatMul.js';
+import { fusedConv2DConfig } from './kernels/FusedConv2D.js';
 import { maxPoolConfig } from './kernels/MaxPool.js';
 import { maxPoolGradConfig } from './kernels/MaxPoolGrad.js';
 import { multiplyConfig } from './kernels/Multiply.js';
@@ -25,6 +26,7 @@ import { sumConfig } from './kernels/Sum.js';
 /** The kernels fedlink implements in wasm; all others are the cpu backend's. */
 export const FEDLINK_KERNELS: readonly KernelConfig[] = [
   conv2DConfig,
+  fusedConv2DConfig,
   conv2DBackpropInputConfig,
   conv2DBackpropFilterConfig,
   batchMatMulConfig,
