@@ -57,6 +57,18 @@ describe('fedlink command line', () => {
       expect(result.clientExamples.reduce((a: number, b: number) => a + b, 0)).toBe(8000);
       expect(result.rounds[1].testAccuracy).toBeGreaterThan(result.rounds[0].testAccuracy - 0.05);
       expect(result.rounds[1].testAccuracy).toBeGreaterThan(0.5);
+      // Same seed, same run: the partition, the clients' identities, selection and batch order
+      // are all derived from it, so a second run reproduces every metric.
+      const again = spawnSync(
+        process.execPath,
+        [BIN, 'simulate', '--clients', '4', '--rounds', '2', '--model', 'mlp', '--partition', 'dirichlet:0.5', '--lr', '0.1', '--workers', '2', '--json', out],
+        { encoding: 'utf8', timeout: 120_000 },
+      );
+      expect(again.status).toBe(0);
+      const second = JSON.parse(await readFile(out, 'utf8'));
+      expect(second.clientExamples).toEqual(result.clientExamples);
+      const metrics = (rs: { trainLoss: number; testAccuracy: number; testLoss: number }[]) => rs.map((r) => [r.trainLoss, r.testAccuracy, r.testLoss]);
+      expect(metrics(second.rounds)).toEqual(metrics(result.rounds));
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

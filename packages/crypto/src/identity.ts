@@ -25,6 +25,20 @@ export function generateIdentity(): Identity {
 }
 
 /**
+ * A deterministic identity from a 32-byte seed: the same seed, the same keys. For simulations
+ * and tests only (reproducible client ids, hence reproducible selection and batch order); a real
+ * device uses generateIdentity(), whose keys come from the CSPRNG.
+ */
+export function identityFromSeed(seed: Uint8Array): Identity {
+  if (seed.length !== 32) throw new RangeError('identity seed must be 32 bytes');
+  const sign = nacl.sign.keyPair.fromSeed(seed);
+  // A separate, domain-separated secret for the box key, so the two keys are independent.
+  const boxSecret = nacl.hash(concatBytes(new TextEncoder().encode('fedlink/box-key/v1\0'), seed)).slice(0, 32);
+  const box = nacl.box.keyPair.fromSecretKey(boxSecret);
+  return { signPublicKey: sign.publicKey, signSecretKey: sign.secretKey, boxPublicKey: box.publicKey, boxSecretKey: box.secretKey };
+}
+
+/**
  * Human-checkable fingerprint of both public keys: SHA-512 truncated to 128 bits, hex in groups
  * of four. Clients pin it with `--server-key`.
  */

@@ -1,5 +1,7 @@
 import { type FaultPlan, FedlinkClient, TfjsTrainer, type VanishPoint } from '@fedlink/client';
 import { createRng, parsePartitionSpec, partition } from '@fedlink/core';
+import { identityFromSeed } from '@fedlink/crypto';
+import nacl from 'tweetnacl';
 import { subset } from '@fedlink/ml';
 import { loadDataset } from '@fedlink/ml/node';
 import { type BackendChoice, selectBackend } from '../backend.js';
@@ -11,6 +13,10 @@ import type { WorkerReport, WorkerStart } from './protocol.js';
  * one after another; the simulator runs one worker per core.
  */
 const send = (m: WorkerReport) => process.send?.(m);
+
+function simulatedIdentity(seed: number, client: number) {
+  return identityFromSeed(nacl.hash(new TextEncoder().encode(`fedlink/simulated-client/${seed}/${client}`)).slice(0, 32));
+}
 
 const PLAIN_POINTS: VanishPoint[] = ['before-training', 'after-training'];
 const SECURE_POINTS: VanishPoint[] = ['before-training', 'advertise', 'shares', 'after-training', 'unmask'];
@@ -42,6 +48,9 @@ async function run(start: WorkerStart): Promise<void> {
         platform: 'node',
         backend,
         name: `sim-${i}`,
+        // Reproducible runs: client i has the same keys (so the same id, selection and batch
+        // order) every time the same seed is used. Simulated keys never leave loopback.
+        identity: simulatedIdentity(start.seed, i),
         ...(start.dropout > 0 ? { faults: dropoutPlan(start.dropout, start.seed, i) } : {}),
       });
       if (process.env.FEDLINK_SIM_DEBUG) {
