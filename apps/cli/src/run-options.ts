@@ -27,6 +27,12 @@ export function runOptions(defaults: Partial<{ model: ModelName; rounds: number;
     'secure-aggregation': { type: 'boolean', default: false, description: 'SecAgg+: the coordinator learns only the sum of the updates' },
     'secagg-clip': { type: 'number', min: 0, default: DEFAULT_RUN.secaggClipRange, description: 'secure aggregation: clip delta entries to [-C, C]' },
     'secagg-stage-timeout': { type: 'duration', default: '60s', description: 'secure aggregation: deadline of each key/unmask stage' },
+    'secagg-dropout': {
+      type: 'number',
+      min: 0,
+      max: 0.9,
+      description: 'secure aggregation: share of clients that may drop mid-round (raises the neighbour count k; default k tolerates ~10%)',
+    },
   };
 }
 
@@ -51,6 +57,7 @@ export function runSettingsFrom(v: Record<string, ParsedValue>, dataset: string)
     secureAggregation: v['secure-aggregation'] as boolean,
     secaggClipRange: v['secagg-clip'] as number,
     secaggStageTimeoutMs: v['secagg-stage-timeout'] as number,
+    ...(v['secagg-dropout'] !== undefined ? { secaggExpectedDropout: v['secagg-dropout'] as number } : {}),
   };
 }
 

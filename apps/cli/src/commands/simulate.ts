@@ -43,7 +43,8 @@ export async function simulateCommand(argv: string[]): Promise<number> {
     ...run,
     selection: { ...run.selection, minAvailable: Math.max(run.selection.minAvailable, clients), ...(run.secureAggregation ? { minFit: Math.max(2, run.selection.minFit) } : {}) },
     maxAbandonedAttempts: 3,
-    ...(run.secureAggregation && (v.dropout as number) > 0 ? { secaggExpectedDropout: v.dropout as number } : {}),
+    // The graph must survive the dropout the simulation injects (unless set explicitly).
+    ...(run.secureAggregation && (v.dropout as number) > 0 && run.secaggExpectedDropout === undefined ? { secaggExpectedDropout: v.dropout as number } : {}),
   };
   const out = (s: string) => process.stdout.write(s + '\n');
   const level = v['log-level'] as LogLevel;
