@@ -102,7 +102,7 @@ describe('fedlink command line', () => {
     const dir = await mkdtemp(join(tmpdir(), 'fedlink-serve-'));
     const serve = spawn(
       process.execPath,
-      [BIN, 'serve', '--port', '0', '--state-dir', dir, '--model', 'mlp', '--rounds', '2', '--min-fit', '2', '--log-level', 'warn'],
+      [BIN, 'serve', '--port', '0', '--state-dir', join(dir, 'state-not-yet-created'), '--model', 'mlp', '--rounds', '2', '--min-fit', '2', '--log-level', 'warn'],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let out = '';

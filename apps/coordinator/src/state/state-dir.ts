@@ -1,5 +1,5 @@
 import { mkdir, readFile, rename, writeFile, chmod } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { type Identity, generateIdentity, identityFromJson, identityToJson } from '@fedlink/crypto';
 import { randomToken } from './secrets.js';
 
@@ -12,6 +12,8 @@ export async function ensureStateDir(dir: string): Promise<void> {
 }
 
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+  // The state dir may not exist yet (a first `fedlink serve` on a fresh checkout).
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   const tmp = `${path}.${process.pid}.tmp`;
   await writeFile(tmp, data, { mode });
   await rename(tmp, path);
