@@ -82,9 +82,14 @@ export async function joinCommand(argv: string[]): Promise<number> {
   client.on('state', (s, detail) => {
     if (s === 'connecting' && detail) out(detail);
   });
+  let runEnded = false;
+  client.on('runEnd', () => (runEnded = true));
   process.on('SIGINT', () => client.stop());
   process.on('SIGTERM', () => client.stop());
   const end = await client.run();
-  out(`run ${end.status}${end.metrics.testAccuracy !== undefined ? `: final test accuracy ${end.metrics.testAccuracy.toFixed(4)}` : ''}`);
+  if (!runEnded) {
+    // This device left (Ctrl-C or --rounds); the run itself goes on.
+    out(end.runId === 'none' ? 'left before joining a run' : `left run ${end.runId} after taking part in ${end.rounds} round(s); the run goes on`);
+  } else out(`run ${end.status}${end.metrics.testAccuracy !== undefined ? `: final test accuracy ${end.metrics.testAccuracy.toFixed(4)}` : ''}`);
   return 0;
 }
