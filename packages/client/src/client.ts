@@ -82,7 +82,7 @@ export interface ClientEvents {
 }
 
 /** Errors after which retrying the same connection can't help. */
-const FATAL_CODES = new Set(['protocol_mismatch', 'unauthorized', 'bad_signature', 'server_key_mismatch', 'run_finished', 'too_many_connections']);
+const FATAL_CODES = new Set(['protocol_mismatch', 'unauthorized', 'bad_signature', 'server_key_mismatch', 'run_finished', 'too_many_connections', 'unsupported']);
 
 /**
  * The fedlink client runtime: joins a coordinator, trains on each round it is selected for, and
@@ -313,12 +313,19 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
       this.pinned = seen;
       if (welcome.protocol !== PROTOCOL_VERSION) throw new FedlinkError('protocol_mismatch', `coordinator speaks protocol ${welcome.protocol}, this client ${PROTOCOL_VERSION}`);
       const fresh = this.welcome?.runId !== welcome.runId;
+      if (fresh) {
+        // Before anything else: a client whose data or backend can't train this model stops here.
+        try {
+          await this.options.trainer.prepare(welcome);
+        } catch (err) {
+          throw new FedlinkError('unsupported', err instanceof Error ? err.message : String(err));
+        }
+      }
       // A coordinator that restarted from its last checkpoint runs the rounds after
       // `welcome.round` again, with the same attempt numbers: those must be trained again.
       this.lastStart = Math.min(this.lastStart, welcome.round * 1e6 + 999_999);
       this.welcome = welcome;
       this.shared = sharedKey(server.boxPublicKey, this.identity.boxSecretKey);
-      if (fresh) await this.options.trainer.prepare(welcome);
       this.secure.rejoined();
       this.isJoined = true;
       this.markJoined();

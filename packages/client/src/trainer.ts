@@ -1,4 +1,4 @@
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig, TrainMetrics, Welcome } from '@fedlink/protocol';
 import { type BatchProgress, type ImageDataset, modelFromTopology, setFlatWeights, getFlatWeights, trainLocal } from '@fedlink/ml';
 
@@ -38,6 +38,14 @@ export class TfjsTrainer implements Trainer {
   async prepare(welcome: Welcome): Promise<void> {
     this.model?.dispose();
     this.model = await modelFromTopology(welcome.model.topology);
+    // Fail at join, not in every round: stock tfjs-backend-wasm has no conv filter gradient.
+    const backend = tf.getBackend();
+    const hasConv = this.model.layers.some((l) => l.getClassName() === 'Conv2D');
+    if (hasConv && !tf.getKernel('Conv2DBackpropFilter', backend)) {
+      throw new Error(
+        `the ${backend} backend can't train ${welcome.model.name} (no Conv2DBackpropFilter kernel); use --backend auto or fedlink`,
+      );
+    }
     const input = this.model.inputs[0]!.shape; // [null, h, w, c]
     const { height, width, channels } = this.data;
     if (input[1] !== height || input[2] !== width || input[3] !== channels) {
