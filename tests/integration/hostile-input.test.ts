@@ -5,16 +5,9 @@ import type { RoundRecord } from '@fedlink/coordinator';
 import { FixedDeltaTrainer, deferred, testVector } from '../helpers/fixed-trainer.js';
 import { TEST_TOKEN, startTestCoordinator } from '../helpers/coordinator.js';
 import { RawClient } from '../helpers/raw-client.js';
+import { waitFor } from '../helpers/wait.js';
 
 type Coord = Awaited<ReturnType<typeof startTestCoordinator>>;
-
-const waitFor = async (cond: () => boolean, what: string, ms = 5000) => {
-  const until = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
 
 describe('bad input gets a typed error and the run survives', () => {
   let coord: Coord;

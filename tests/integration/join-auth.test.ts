@@ -6,16 +6,9 @@ import { JoinTokenStore } from '@fedlink/coordinator';
 import { EVENTS } from '@fedlink/protocol';
 import { TEST_TOKEN, startTestCoordinator } from '../helpers/coordinator.js';
 import { RawClient } from '../helpers/raw-client.js';
+import { waitFor } from '../helpers/wait.js';
 
 type Coord = Awaited<ReturnType<typeof startTestCoordinator>>;
-
-const waitFor = async (cond: () => boolean, what: string, ms = 5000) => {
-  const until = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
 
 /** Says hello with `token` as a client with `identity`; returns the error code or 'ok'. */
 async function hello(coord: Coord, token: string | undefined, identity = generateIdentity()): Promise<{ code: string; message: string; client: RawClient }> {
