@@ -1,15 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import type { RunEnd } from '@fedlink/protocol';
+import type { RoundRow } from './view.js';
 
-/** One round as this tab saw it; numTensors is read when the round ended. */
-export interface DebugRound {
-  round: number;
-  loss?: number;
-  bytes?: number;
-  sealed?: boolean;
-  masked?: boolean;
-  testAccuracy?: number;
-  status?: string;
+/** One round as this tab saw it (the row the page shows); numTensors is read when the round ended. */
+export interface DebugRound extends Omit<RoundRow, 'trained'> {
   numTensors?: number;
 }
 
