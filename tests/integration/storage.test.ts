@@ -2,7 +2,7 @@ import { mkdtemp, readdir, rm, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_RUN, PersistentRunStore, type RoundRecord, RunArchive, findResumePoint, openDatabase } from '@fedlink/coordinator';
-import { FedAdam, FedAvgM } from '@fedlink/core';
+import { Strategy, presetSpec } from '@fedlink/core';
 
 const record = (round: number): RoundRecord => ({
   round, attempt: 1, status: 'completed', startedAt: round, endedAt: round + 1, seconds: 1, selected: 2, target: 2, reported: 2, dropped: 0, rejected: 0, totalExamples: 10, bytesIn: 0, bytesOut: 0,
@@ -67,14 +67,13 @@ describe('run archive and checkpoints', () => {
 });
 
 test('FedAvgM and FedAdam server state round-trips: a restored strategy continues exactly', () => {
-  const opts = { selection: { fraction: 1, minFit: 1, minAvailable: 1, overSelect: 0 }, fit: { epochs: 1, batchSize: 1, learningRate: 0.1, proximalMu: 0 }, seed: 1 };
-  for (const make of [() => new FedAvgM(opts, 1), () => new FedAdam(opts, 0.01)]) {
+  for (const make of [() => Strategy.fromSpec(presetSpec('fedavgm', { serverLearningRate: 1 })), () => Strategy.fromSpec(presetSpec('fedadam', { serverLearningRate: 0.01 }))]) {
     const a = make();
     let w: Float32Array = new Float32Array([1, 2, 3]);
     const step = (s: typeof a, g: Float32Array, k: number) => {
-      const agg = s.beginAggregation(k, g);
+      const agg = s.beginRound(g);
       agg.add(new Float32Array([0.1 * k, -0.2, 0.05]), 1);
-      return agg.finish();
+      return agg.finish().weights;
     };
     w = step(a, w, 1);
     w = step(a, w, 2);

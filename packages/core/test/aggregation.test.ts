@@ -1,6 +1,4 @@
-import { FedAdam, FedAvg, FedAvgM, StreamingWeightedSum, createRng, selectClients, firstNonFinite, l2Norm } from '@fedlink/core';
-
-const options = { selection: { fraction: 1, minFit: 1, minAvailable: 1, overSelect: 0 }, fit: { epochs: 1, batchSize: 10, learningRate: 0.1, proximalMu: 0 }, seed: 1 };
+import { Strategy, StreamingWeightedSum, createRng, presetSpec, selectClients, firstNonFinite, l2Norm } from '@fedlink/core';
 
 test('streaming weighted sum equals the naive weighted mean, in any order, and merges', () => {
   const rng = createRng(3);
@@ -28,33 +26,33 @@ test('streaming weighted sum equals the naive weighted mean, in any order, and m
 
 test('FedAvg adds the example-weighted mean delta; a pre-summed group counts like its members', () => {
   const global = Float32Array.from([1, 2, 3]);
-  const agg = new FedAvg(options).beginAggregation(1, global);
+  const agg = Strategy.fromSpec(presetSpec('fedavg')).beginRound(global);
   agg.add(Float32Array.from([1, 0, 0]), 1);
   agg.add(Float32Array.from([0, 3, 0]), 3);
   // Two more clients summed elsewhere: 2*[0,0,1] + 2*[0,0,2] = [0,0,6] over 4 examples.
   agg.addWeightedSum(Float64Array.from([0, 0, 6]), 4, 2);
   expect(agg.count).toBe(4);
   expect(agg.totalExamples).toBe(8);
-  const next = agg.finish();
+  const next = agg.finish().weights;
   expect(Array.from(next)).toEqual([1 + 1 / 8, 2 + 9 / 8, 3 + 6 / 8].map(Math.fround));
   expect(Array.from(global)).toEqual([1, 2, 3]);
 });
 
 test('FedAvgM and FedAdam follow their update rules across rounds', () => {
   const g0 = Float32Array.from([0, 0]);
-  const m = new FedAvgM(options, 1, 0.5);
-  let a = m.beginAggregation(1, g0);
+  const m = Strategy.fromSpec({ ...presetSpec('fedavgm'), optimizer: { kind: 'momentum', lr: 1, momentum: 0.5 } });
+  let a = m.beginRound(g0);
   a.add(Float32Array.from([1, -1]), 1);
-  const g1 = a.finish(); // v = d
+  const g1 = a.finish().weights; // v = d
   expect(Array.from(g1)).toEqual([1, -1]);
-  a = m.beginAggregation(2, g1);
+  a = m.beginRound(g1);
   a.add(Float32Array.from([1, -1]), 1);
-  expect(Array.from(a.finish())).toEqual([1 + 1.5, -1 - 1.5]); // v = 0.5 v + d
+  expect(Array.from(a.finish().weights)).toEqual([1 + 1.5, -1 - 1.5]); // v = 0.5 v + d
 
-  const adam = new FedAdam(options, 0.1, 0.9, 0.99, 1e-3);
-  const b = adam.beginAggregation(1, g0);
+  const adam = Strategy.fromSpec({ ...presetSpec('fedadam'), optimizer: { kind: 'adam', lr: 0.1, beta1: 0.9, beta2: 0.99, tau: 1e-3 } });
+  const b = adam.beginRound(g0);
   b.add(Float32Array.from([2, 0]), 1);
-  const out = b.finish();
+  const out = b.finish().weights;
   const mm = 0.1 * 2;
   const vv = 0.01 * 4;
   expect(out[0]).toBeCloseTo((0.1 * mm) / (Math.sqrt(vv) + 1e-3), 6);

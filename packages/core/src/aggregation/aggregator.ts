@@ -1,0 +1,86 @@
+import { StreamingWeightedSum } from '../weighted-sum.js';
+
+/**
+ * The first half of a strategy: reducing the clients' contributions of one round to a single
+ * mean delta. It knows nothing about server optimizers (see server-optimizer.ts), so a reduction
+ * can be swapped (median, Krum) or wrapped (clipping, see wrappers.ts) without touching the step.
+ */
+
+/** What a round of aggregation produced. */
+export interface AggregateResult {
+  /** The reduced delta (for the weighted mean: sum_i n_i d_i / sum_i n_i). */
+  meanDelta: Float32Array;
+  /** Clients that contributed (a pre-summed group counts as its members). */
+  count: number;
+  totalExamples: number;
+  /** Figures for dashboards and logs (e.g. `clipped`); empty when there is nothing to report. */
+  metrics: Record<string, number>;
+}
+
+/**
+ * One round's accumulator; single-use: after `finish()` every call throws AggregationError.
+ * Bad input (length mismatch, a weight that is not a positive finite number) throws RangeError.
+ */
+export interface AggregationRound {
+  /** One client's delta (local - global), weighted by its example count. */
+  add(delta: ArrayLike<number>, numExamples: number): void;
+  /** A group summed elsewhere (secure aggregation, edge partial sums): sum_i n_i d_i over `count` clients. Throws AggregationError when the aggregator needs individual updates. */
+  addWeightedSum(weightedSum: ArrayLike<number>, totalExamples: number, count: number): void;
+  readonly count: number;
+  readonly totalExamples: number;
+  /** Throws AggregationError when nothing was added. */
+  finish(): AggregateResult;
+}
+
+export interface Aggregator {
+  readonly kind: string;
+  /** true: needs each client's update (a median); false: accepts pre-summed groups (weighted mean, SecAgg sums, edge partial sums). */
+  readonly needsIndividualUpdates: boolean;
+  /** Starts a round over vectors of `length` entries. */
+  begin(length: number): AggregationRound;
+}
+
+/** A round that cannot be reduced as asked: nothing added, a sum given to an aggregator that needs individual updates, use after finish. */
+export class AggregationError extends RangeError {
+  override readonly name = 'AggregationError';
+}
+
+/**
+ * The FedAvg reduction: the example-weighted mean of the deltas, streamed in float64 by
+ * StreamingWeightedSum (memory O(model), order-independent up to the final float32 rounding).
+ * Accepts pre-summed groups, so secure aggregation and edge partial sums feed it directly.
+ */
+export class WeightedMeanAggregator implements Aggregator {
+  readonly kind = 'mean';
+  readonly needsIndividualUpdates = false;
+
+  begin(length: number): AggregationRound {
+    const sum = new StreamingWeightedSum(length);
+    let finished = false;
+    const open = (): void => {
+      if (finished) throw new AggregationError('aggregation round already finished');
+    };
+    return {
+      add: (delta, numExamples) => {
+        open();
+        sum.add(delta, numExamples);
+      },
+      addWeightedSum: (weightedSum, totalExamples, count) => {
+        open();
+        sum.addWeightedSum(weightedSum, totalExamples, count);
+      },
+      get count() {
+        return sum.count;
+      },
+      get totalExamples() {
+        return sum.totalWeight;
+      },
+      finish: () => {
+        open();
+        if (sum.count === 0) throw new AggregationError('nothing to aggregate: no update was added');
+        finished = true;
+        return { meanDelta: sum.mean(), count: sum.count, totalExamples: sum.totalWeight, metrics: {} };
+      },
+    };
+  }
+}

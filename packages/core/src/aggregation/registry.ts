@@ -1,0 +1,55 @@
+import { type Aggregator, WeightedMeanAggregator } from './aggregator.js';
+import { type ServerOptimizer, ServerAdam, ServerMomentum, ServerSgd } from './server-optimizer.js';
+import type { AggregatorSpec, OptimizerSpec, WrapperSpec } from './spec.js';
+import { ClippedAggregator } from './wrappers.js';
+
+/**
+ * One table per part, from a spec's `kind` to the factory that builds it. Strategy.fromSpec looks
+ * kinds up here and nowhere else; each table is typed over its spec union, so a kind added to
+ * the schema in spec.ts without an entry here does not compile.
+ */
+
+/** Each kind of a spec union mapped to a factory taking that kind's spec. */
+type FactoryTable<S extends { kind: string }, T> = { readonly [K in S['kind']]: (spec: Extract<S, { kind: K }>) => T };
+
+export const AGGREGATORS: FactoryTable<AggregatorSpec, Aggregator> = {
+  mean: () => new WeightedMeanAggregator(),
+};
+
+export const OPTIMIZERS: FactoryTable<OptimizerSpec, ServerOptimizer> = {
+  sgd: (s) => new ServerSgd(s.lr),
+  momentum: (s) => new ServerMomentum(s.lr, s.momentum),
+  adam: (s) => new ServerAdam(s.lr, s.beta1, s.beta2, s.tau),
+};
+
+/** A wrapper wraps one half of the strategy: the aggregator (sees each update) or the optimizer (sees the mean delta). */
+export type WrapperFactory<S> =
+  | { readonly target: 'aggregator'; wrap(inner: Aggregator, spec: S): Aggregator }
+  | { readonly target: 'optimizer'; wrap(inner: ServerOptimizer, spec: S): ServerOptimizer };
+
+export const WRAPPERS: { readonly [K in WrapperSpec['kind']]: WrapperFactory<Extract<WrapperSpec, { kind: K }>> } = {
+  clip: { target: 'aggregator', wrap: (inner, s) => new ClippedAggregator(inner, s.maxNorm) },
+};
+
+/** The table's entry for `spec.kind`; RangeError for a kind the table lacks (an unvalidated spec). */
+function entry<F>(table: Readonly<Record<string, F>>, spec: { kind: string }, what: string): F {
+  const found = Object.hasOwn(table, spec.kind) ? table[spec.kind] : undefined;
+  if (found === undefined) throw new RangeError(`unknown ${what} kind '${spec.kind}' (known: ${Object.keys(table).join(', ')})`);
+  return found;
+}
+
+// Each table entry takes its own kind's spec; `entry` picked it by that kind, hence the casts.
+
+export function buildAggregator(spec: AggregatorSpec): Aggregator {
+  return (entry(AGGREGATORS, spec, 'aggregator') as (s: AggregatorSpec) => Aggregator)(spec);
+}
+
+export function buildOptimizer(spec: OptimizerSpec): ServerOptimizer {
+  return (entry(OPTIMIZERS, spec, 'optimizer') as (s: OptimizerSpec) => ServerOptimizer)(spec);
+}
+
+/** Wraps whichever half `spec`'s wrapper kind targets; returns both halves. */
+export function applyWrapper(spec: WrapperSpec, parts: { aggregator: Aggregator; optimizer: ServerOptimizer }): { aggregator: Aggregator; optimizer: ServerOptimizer } {
+  const factory = entry(WRAPPERS, spec, 'wrapper') as WrapperFactory<WrapperSpec>;
+  return factory.target === 'aggregator' ? { ...parts, aggregator: factory.wrap(parts.aggregator, spec) } : { ...parts, optimizer: factory.wrap(parts.optimizer, spec) };
+}
