@@ -1,16 +1,21 @@
-import { STRATEGY_NAMES, type StrategyName } from '@fedlink/core';
-import { DEFAULT_RUN, type RunSettings, type LogLevel } from '@fedlink/coordinator';
+import { STRATEGY_PRESETS, type StrategySpec } from '@fedlink/core';
+import { DEFAULT_RUN, type RunSettings, type LogLevel, strategyOf } from '@fedlink/coordinator';
 import { MODEL_NAMES, type ModelName } from '@fedlink/ml';
 import { TENSOR_ENCODINGS, type TensorEncoding } from '@fedlink/protocol';
-import type { OptionSpec, ParsedValue } from './args.js';
+import { type OptionSpec, type ParsedValue, UsageError } from './args.js';
 
 /** Options shared by `serve` and `simulate`: what the run trains and how rounds work. */
 export function runOptions(defaults: Partial<{ model: ModelName; rounds: number; roundTimeout: string; waitTimeout: string }> = {}): Record<string, OptionSpec> {
   return {
     model: { type: 'string', choices: MODEL_NAMES, default: defaults.model ?? DEFAULT_RUN.model, description: 'model: mlp (2NN, 199,210 params) or cnn (1,663,370 params)' },
     rounds: { type: 'int', min: 1, default: defaults.rounds ?? DEFAULT_RUN.rounds, description: 'rounds to run' },
-    strategy: { type: 'string', choices: STRATEGY_NAMES, default: DEFAULT_RUN.strategy, description: 'aggregation strategy' },
-    'server-lr': { type: 'number', min: 0, description: 'server learning rate (fedavg 1, fedadam 0.01 by default)' },
+    strategy: {
+      type: 'string',
+      default: DEFAULT_RUN.strategy.name,
+      placeholder: `${STRATEGY_PRESETS.join('|')}|<json spec>`,
+      description: 'aggregation strategy: a preset, or a JSON strategy spec ({"name","aggregator","optimizer","wrappers"}, see docs/ARCHITECTURE.md)',
+    },
+    'server-lr': { type: 'number', min: 0, description: "server optimizer's learning rate (fedavg 1, fedadam 0.01 by default)" },
     fraction: { type: 'number', min: 0, max: 1, default: DEFAULT_RUN.selection.fraction, description: 'share of connected clients selected each round' },
     'min-fit': { type: 'int', min: 1, default: DEFAULT_RUN.selection.minFit, description: 'fewest updates a round may close with' },
     'min-available': { type: 'int', min: 1, description: 'clients needed before a round starts (default: min-fit)' },
@@ -45,8 +50,7 @@ export function runSettingsFrom(v: Record<string, ParsedValue>, dataset: string)
     model: v.model as ModelName,
     dataset,
     rounds: v.rounds as number,
-    strategy: v.strategy as StrategyName,
-    ...(v['server-lr'] !== undefined ? { serverLearningRate: v['server-lr'] as number } : {}),
+    strategy: strategyFrom(v.strategy as string, v['server-lr'] as number | undefined),
     selection: { fraction: v.fraction as number, minFit, minAvailable, overSelect: v['over-select'] as number },
     fit: { epochs: v.epochs as number, batchSize: v['batch-size'] as number, learningRate: v.lr as number, proximalMu: v.mu as number },
     seed: v.seed as number,
@@ -59,6 +63,15 @@ export function runSettingsFrom(v: Record<string, ParsedValue>, dataset: string)
     secaggStageTimeoutMs: v['secagg-stage-timeout'] as number,
     ...(v['secagg-dropout'] !== undefined ? { secaggExpectedDropout: v['secagg-dropout'] as number } : {}),
   };
+}
+
+/** `--strategy` (a preset name or a JSON spec) and `--server-lr` as one strategy spec. */
+export function strategyFrom(text: string, serverLearningRate: number | undefined): StrategySpec {
+  try {
+    return strategyOf(text.trim().startsWith('{') ? (JSON.parse(text) as StrategySpec) : text, serverLearningRate);
+  } catch (e) {
+    throw new UsageError(`--strategy: ${(e as Error).message}`);
+  }
 }
 
 export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { INestApplication, LogLevel as NestLogLevel } from '@nestjs/common';
-import { createStrategy } from '@fedlink/core';
+import { Strategy, describeStrategy } from '@fedlink/core';
 import { ENVELOPE_OVERHEAD } from '@fedlink/crypto';
 import { encodedSize, type RunEnd } from '@fedlink/protocol';
 import { CoordinatorModule } from './app.module.js';
@@ -21,7 +21,7 @@ import { JoinTokenStore } from './storage/join-tokens.js';
 import { PersistentRunStore } from './storage/persistent-run-store.js';
 import { type ResumePoint, findResumePoint, settingsDiff } from './storage/resume.js';
 import { RunArchive } from './storage/run-archive.js';
-import { RoundEngine } from './federation/round-engine.js';
+import { RoundEngine } from './rounds/round-engine.js';
 import { RunContext } from './federation/run-context.js';
 import { FedlinkIoAdapter } from './io-adapter.js';
 import { type Log, consoleLog } from './log.js';
@@ -130,16 +130,17 @@ async function start(
     options.authority ??
     new JoinPolicy({ open: config.open, staticTokens: config.joinTokens, ...(tokens ? { tokenStore: tokens } : {}), ...(allowlist ? { allowlist } : {}) });
   const admission = new Admission(identity, authority, registry);
-  const strategy = createStrategy(
-    settings.strategy,
-    { selection: settings.selection, fit: settings.fit, seed: settings.seed },
-    settings.serverLearningRate,
-  );
+  const strategy = Strategy.fromSpec(settings.strategy);
   // FedAvgM/FedAdam continue with the optimizer state saved with the checkpoint they resume from.
-  if (resume) strategy.restoreServerState(resume.serverState);
+  if (resume) {
+    if (resume.strategy && JSON.stringify(resume.strategy) !== JSON.stringify(strategy.spec)) {
+      throw new RangeError(`cannot resume run ${resume.run.runId}: its checkpoint of round ${resume.round} was written by strategy ${describeStrategy(resume.strategy)}, the run's settings say ${describeStrategy(strategy.spec)}`);
+    }
+    strategy.restoreServerState(resume.serverState);
+  }
   const memory = new InMemoryRunStore();
   const persistent = archive
-    ? new PersistentRunStore(archive, { keepCheckpoints: config.keepCheckpoints ?? 5, serverState: () => strategy.serverState() })
+    ? new PersistentRunStore(archive, { keepCheckpoints: config.keepCheckpoints ?? 5, serverState: () => strategy.serverState(), strategy: strategy.spec })
     : undefined;
   let suspending = false;
   const stores: RunStore[] = [memory, ...(persistent ? [persistent] : []), ...(options.stores ?? [])];
@@ -147,8 +148,8 @@ async function start(
     startRun: async (info, w) => {
       for (const s of stores) await s.startRun(info, w);
     },
-    recordRound: async (id, r, w) => {
-      for (const s of stores) await s.recordRound(id, r, w);
+    recordRound: async (id, r, w, participation) => {
+      for (const s of stores) await s.recordRound(id, r, w, participation);
     },
     finishRun: async (id, st) => {
       // A graceful shutdown is not the end of the run: it stays 'running' on disk, to be resumed.
@@ -160,18 +161,15 @@ async function start(
     },
   };
   const engine = new RoundEngine({
-    runId,
-    settings,
+    context,
     strategy,
-    model,
     registry,
     store,
     log,
-    maxUpdateBytes,
     ...(resume ? { startRound: resume.round + 1 } : {}),
     ...(config.testData ? { testData: config.testData } : {}),
   });
-  persistent?.track(engine, registry);
+  persistent?.trackClients(registry);
   const gatekeeper = new Gatekeeper({ maxConnections: config.maxConnections, hellosPerMinute: config.helloRatePerMinute ?? 0 });
   const metrics = new FederationMetrics(runId, engine, registry, gatekeeper);
   const adminToken = config.adminToken ?? (await loadOrCreateAdminToken(config.stateDir));

@@ -1,6 +1,6 @@
-import type { SelectionPolicy, StrategyName } from '@fedlink/core';
+import { type SelectionPolicy, Strategy, type StrategySpec, parseStrategySpec, presetSpec, validateSelectionPolicy } from '@fedlink/core';
 import type { ModelName, ImageDataset } from '@fedlink/ml';
-import type { TensorEncoding } from '@fedlink/protocol';
+import { type FitSettings, FitSettingsSchema, type TensorEncoding, parseMessage } from '@fedlink/protocol';
 
 /** What a run trains and how (persisted with the run, shown on the dashboard). */
 export interface RunSettings {
@@ -8,11 +8,11 @@ export interface RunSettings {
   /** Dataset name, for display: the coordinator only holds the test split. */
   dataset: string;
   rounds: number;
-  strategy: StrategyName;
-  /** Server learning rate for the strategy (FedAvg: 1). */
-  serverLearningRate?: number;
+  /** How updates are aggregated and applied (presets: fedavg, fedprox, fedavgm, fedadam). */
+  strategy: StrategySpec;
   selection: SelectionPolicy;
-  fit: { epochs: number; batchSize: number; learningRate: number; proximalMu: number };
+  /** Local training every selected client gets (plus its own seed). */
+  fit: FitSettings;
   seed: number;
   /** How long a round waits for updates after round:start. */
   roundTimeoutMs: number;
@@ -69,7 +69,7 @@ export const DEFAULT_RUN: RunSettings = {
   model: 'cnn',
   dataset: 'mnist',
   rounds: 20,
-  strategy: 'fedavg',
+  strategy: presetSpec('fedavg'),
   selection: { fraction: 1, minFit: 1, minAvailable: 1, overSelect: 0.3 },
   fit: { epochs: 1, batchSize: 10, learningRate: 0.05, proximalMu: 0 },
   seed: 1,
@@ -83,6 +83,7 @@ export const DEFAULT_RUN: RunSettings = {
   secaggClipRange: 1,
 };
 
+/** Checks settings before a run starts (CLI, REST and resume all pass through here); throws RangeError. */
 export function validateRunSettings(r: RunSettings): void {
   const bad = (what: string): never => {
     throw new RangeError(`invalid run settings: ${what}`);
@@ -90,12 +91,43 @@ export function validateRunSettings(r: RunSettings): void {
   if (!(Number.isInteger(r.rounds) && r.rounds >= 1)) bad(`rounds must be >= 1, got ${r.rounds}`);
   if (!(r.roundTimeoutMs > 0)) bad('round timeout must be > 0');
   if (!(r.waitTimeoutMs > 0)) bad('wait timeout must be > 0');
-  if (!(Number.isInteger(r.fit.epochs) && r.fit.epochs >= 1)) bad(`epochs must be >= 1, got ${r.fit.epochs}`);
-  if (!(Number.isInteger(r.fit.batchSize) && r.fit.batchSize >= 1)) bad(`batch size must be >= 1, got ${r.fit.batchSize}`);
-  if (!(r.fit.learningRate > 0)) bad(`learning rate must be > 0, got ${r.fit.learningRate}`);
-  if (!(r.fit.proximalMu >= 0)) bad(`proximal mu must be >= 0, got ${r.fit.proximalMu}`);
+  try {
+    // The bounds of local training live in the wire schema alone.
+    parseMessage(FitSettingsSchema, r.fit, 'fit settings');
+    validateSelectionPolicy(r.selection);
+    parseStrategySpec(r.strategy);
+  } catch (e) {
+    bad((e as Error).message);
+  }
+  if (r.strategy.name === 'fedprox' && !(r.fit.proximalMu > 0)) bad('FedProx needs proximalMu > 0');
+  if (r.secureAggregation && Strategy.fromSpec(r.strategy).needsIndividualUpdates) {
+    bad(`strategy ${r.strategy.name} needs each client's update; secure aggregation delivers only their sum`);
+  }
   if (!(r.maxUpdateNorm >= 0)) bad('max update norm must be >= 0');
   if (r.secureAggregation && r.selection.minFit < 2) bad('secure aggregation needs min-fit >= 2 (the sum of one client is that client)');
   if (!(r.secaggStageTimeoutMs > 0)) bad('secure-aggregation stage timeout must be > 0');
   if (!(r.secaggClipRange > 0)) bad('secure-aggregation clip range must be > 0');
+}
+
+/**
+ * The strategy of a run from a preset name or a spec, and an optional server learning rate (the
+ * CLI's `--strategy` / `--server-lr`, POST /api/runs, settings stored by earlier versions). A
+ * preset takes the rate as its optimizer's step (FedProx keeps its fixed step, as it always did);
+ * a spec gets its optimizer's `lr` replaced. Throws RangeError naming what is wrong.
+ */
+export function strategyOf(given: string | StrategySpec, serverLearningRate?: number): StrategySpec {
+  if (typeof given === 'string') return parseStrategySpec(given, serverLearningRate !== undefined ? { serverLearningRate } : {});
+  const spec = parseStrategySpec(given);
+  return serverLearningRate === undefined ? spec : { ...spec, optimizer: { ...spec.optimizer, lr: serverLearningRate } };
+}
+
+/**
+ * Settings as stored by earlier versions: the strategy was a preset name with an optional
+ * `serverLearningRate` beside it. Returns settings in today's shape (a spec), unchanged otherwise.
+ */
+export function normalizeRunSettings(stored: unknown): RunSettings {
+  const s = stored as Omit<RunSettings, 'strategy'> & { strategy: string | StrategySpec; serverLearningRate?: number };
+  if (typeof s.strategy !== 'string') return s as RunSettings;
+  const { serverLearningRate, ...rest } = s;
+  return { ...rest, strategy: strategyOf(s.strategy, serverLearningRate) };
 }

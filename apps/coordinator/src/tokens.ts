@@ -1,3 +1,2 @@
 /** Nest injection tokens for values that are not classes. */
 export const LOG = Symbol('fedlink.log');
-export const COORDINATOR = Symbol('fedlink.coordinator');

@@ -1,3 +1,4 @@
+import { describeStrategy } from '@fedlink/core';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GlobalModel, type RoundRecord, RunArchive, type StoredRun, ensureEvalBackend, openDatabase } from '@fedlink/coordinator';
@@ -48,7 +49,7 @@ export async function runsCommand(argv: string[]): Promise<number> {
         for (const r of runs) {
           const last = lastCompleted(archive.rounds(r.runId));
           out(
-            [r.runId, r.status + (r.interruptedAt && r.status === 'running' ? '*' : ''), `${r.round}/${r.settings.rounds}`, r.settings.model, r.settings.strategy, new Date(r.createdAt).toISOString().slice(0, 19), fmt(last?.testAccuracy)]
+            [r.runId, r.status + (r.interruptedAt && r.status === 'running' ? '*' : ''), `${r.round}/${r.settings.rounds}`, r.settings.model, r.settings.strategy.name, new Date(r.createdAt).toISOString().slice(0, 19), fmt(last?.testAccuracy)]
               .map((c, i) => c.padEnd(WIDTHS[i]!))
               .join('')
               .trimEnd(),
@@ -65,7 +66,7 @@ export async function runsCommand(argv: string[]): Promise<number> {
         if (v.json) return out(JSON.stringify(detail, null, 2)), 0;
         const s = run.settings;
         out(`run ${run.runId}: ${run.status}, ${run.round}/${s.rounds} rounds, created ${new Date(run.createdAt).toISOString()}`);
-        out(`  ${s.model} on ${s.dataset}, ${s.strategy}, seed ${s.seed}, fraction ${s.selection.fraction}, minFit ${s.selection.minFit}, minAvailable ${s.selection.minAvailable}, over-select ${s.selection.overSelect}`);
+        out(`  ${s.model} on ${s.dataset}, ${describeStrategy(s.strategy)}, seed ${s.seed}, fraction ${s.selection.fraction}, minFit ${s.selection.minFit}, minAvailable ${s.selection.minAvailable}, over-select ${s.selection.overSelect}`);
         out(`  local: ${s.fit.epochs} epoch(s), batch ${s.fit.batchSize}, lr ${s.fit.learningRate}; deadlines: round ${s.roundTimeoutMs / 1000}s, wait ${s.waitTimeoutMs / 1000}s`);
         out(`  ${detail.clients.length} client(s) took part; checkpoints kept: ${detail.checkpoints.map((c) => c.round).join(', ') || 'none'}`);
         out('');

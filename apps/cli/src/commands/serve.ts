@@ -1,3 +1,4 @@
+import { describeStrategy } from '@fedlink/core';
 import { type CoordinatorConfig, LOG_FORMATS, type LogFormat, type LogLevel, type RunningCoordinator, createLog, loadOrCreateJoinToken, startCoordinator } from '@fedlink/coordinator';
 import { loadDataset } from '@fedlink/ml/node';
 import { type CommandSpec, parseArgs } from '../args.js';
@@ -109,7 +110,7 @@ function banner(coord: RunningCoordinator, v: Record<string, unknown>, token: st
   const m = coord.context.model;
   const s = coord.context.settings;
   out('fedlink coordinator');
-  out(`  run          ${coord.runId}  (${m.name}, ${m.numParams.toLocaleString('en-US')} parameters, ${s.strategy}, ${s.rounds} rounds)`);
+  out(`  run          ${coord.runId}  (${m.name}, ${m.numParams.toLocaleString('en-US')} parameters, ${describeStrategy(s.strategy)}, ${s.rounds} rounds)`);
   if (coord.resumedFrom !== undefined) out(`  resumed      after round ${coord.resumedFrom} of ${s.rounds} (from its checkpoint)`);
   out(`  listening    ${coord.url}   REST: ${coord.url}/api/status   metrics: ${coord.url}/metrics`);
   out(`  dashboard    ${coord.url}/`);

@@ -2,7 +2,7 @@ import { Controller, Get, Header, Inject, Res, UseGuards } from '@nestjs/common'
 import type { Response } from 'express';
 import { ClientRegistry } from '../federation/client-registry.js';
 import { clientView } from '../web/dashboard-feed.js';
-import { RoundEngine } from '../federation/round-engine.js';
+import { ENGINE, type FederationEngine } from '../rounds/engine.js';
 import { RunContext } from '../federation/run-context.js';
 import { InMemoryRunStore } from '../state/run-history.js';
 import { ReadGuard } from '../control/guards.js';
@@ -14,20 +14,22 @@ import { ReadGuard } from '../control/guards.js';
 export class ApiController {
   constructor(
     @Inject(RunContext) private readonly run: RunContext,
-    @Inject(RoundEngine) private readonly engine: RoundEngine,
+    @Inject(ENGINE) private readonly engine: FederationEngine,
     @Inject(ClientRegistry) private readonly registry: ClientRegistry,
     @Inject(InMemoryRunStore) private readonly store: InMemoryRunStore,
   ) {}
 
   @Get('status')
   status(): object {
+    const snap = this.engine.snapshot();
+    const open = snap.openRound && !snap.openRound.closed ? snap.openRound : null;
     return {
       runId: this.run.runId,
-      status: this.engine.result?.status ?? 'running',
-      phase: this.engine.phase,
-      round: this.engine.round,
+      status: snap.result?.status ?? 'running',
+      phase: snap.phase,
+      round: snap.round,
       rounds: this.run.settings.rounds,
-      openRound: this.engine.openRound ?? null,
+      openRound: open && { round: open.round, attempt: open.attempt, selected: open.selected, reported: open.reported, deadline: open.deadline },
       model: { name: this.run.model.name, numParams: this.run.model.numParams },
       fingerprint: this.run.fingerprint,
       settings: this.run.settings,

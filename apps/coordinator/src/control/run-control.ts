@@ -1,15 +1,10 @@
-import { validateSelectionPolicy } from '@fedlink/core';
 import { FedlinkError } from '@fedlink/protocol';
-import { type RunSettings, validateRunSettings } from '../config.js';
-import type { RoundEngine } from '../federation/round-engine.js';
+import { type RunSettings, strategyOf, validateRunSettings } from '../config.js';
+import type { FederationEngine } from '../rounds/engine.js';
 import { randomId } from '../state/secrets.js';
 import type { RunArchive } from '../storage/run-archive.js';
 
-/** Fields of RunSettings a new run may change through POST /api/runs (the rest is kept). */
-export type RunSettingsPatch = Partial<Omit<RunSettings, 'selection' | 'fit' | 'dataset'>> & {
-  selection?: Partial<RunSettings['selection']>;
-  fit?: Partial<RunSettings['fit']>;
-};
+import type { RunSettingsPatch } from './schemas.js';
 
 export class RunControlError extends FedlinkError {
   constructor(
@@ -27,7 +22,7 @@ export class RunControlError extends FedlinkError {
  */
 export class RunControl {
   constructor(
-    private readonly engine: RoundEngine,
+    private readonly engine: FederationEngine,
     private readonly settings: RunSettings,
     private readonly archive: RunArchive | undefined,
     private readonly startNewRun: ((runId: string) => void) | undefined,
@@ -39,24 +34,28 @@ export class RunControl {
       if (!past) throw new RunControlError(404, `no run ${runId}`);
       throw new RunControlError(409, `run ${runId} is not the active run (it is ${past.status})`);
     }
-    if (this.engine.result) throw new RunControlError(409, `run ${runId} has already ${this.engine.result.status}`);
+    const result = this.engine.snapshot().result;
+    if (result) throw new RunControlError(409, `run ${runId} has already ${result.status}`);
     this.engine.stop('stopped by operator');
     return { runId, status: 'stopping' };
   }
 
   start(patch: RunSettingsPatch): { runId: string; status: 'starting'; settings: RunSettings } {
     if (!this.archive || !this.startNewRun) throw new RunControlError(501, 'this coordinator cannot start runs (no persistent state, or not run by fedlink serve)');
-    if (!this.engine.result) throw new RunControlError(409, `run ${this.engine.runId} is still ${this.engine.phase}; stop it first (POST /api/runs/${this.engine.runId}/stop)`);
-    const settings: RunSettings = {
-      ...this.settings,
-      ...patch,
-      dataset: this.settings.dataset,
-      selection: { ...this.settings.selection, ...patch.selection },
-      fit: { ...this.settings.fit, ...patch.fit },
-    };
+    const snap = this.engine.snapshot();
+    if (!snap.result) throw new RunControlError(409, `run ${this.engine.runId} is still ${snap.phase}; stop it first (POST /api/runs/${this.engine.runId}/stop)`);
+    let settings: RunSettings;
     try {
+      const { serverLearningRate, strategy: given, ...rest } = patch;
+      settings = {
+        ...this.settings,
+        ...rest,
+        dataset: this.settings.dataset,
+        strategy: strategyOf(given ?? this.settings.strategy, serverLearningRate),
+        selection: { ...this.settings.selection, ...patch.selection },
+        fit: { ...this.settings.fit, ...patch.fit },
+      };
       validateRunSettings(settings);
-      validateSelectionPolicy(settings.selection);
     } catch (e) {
       throw new RunControlError(400, (e as Error).message);
     }

@@ -12,7 +12,7 @@ import { EVENTS, FedlinkError, SECAGG_EVENTS, toWireError } from '@fedlink/proto
 import { Admission } from './admission.js';
 import { Gatekeeper } from './gatekeeper.js';
 import { ClientRegistry } from './client-registry.js';
-import { RoundEngine } from './round-engine.js';
+import { ENGINE, type FederationEngine } from '../rounds/engine.js';
 import { RunContext } from './run-context.js';
 import type { Peer } from './peer.js';
 import { LOG } from '../tokens.js';
@@ -31,14 +31,14 @@ function peerOf(socket: Socket): Peer {
 /**
  * socket.io events of the federation protocol. Thin: it adapts sockets to peers, turns every
  * result into an ack and every failure into a typed error; the decisions live in Admission and
- * RoundEngine.
+ * the FederationEngine.
  */
 @WebSocketGateway({ cors: { origin: true } })
 export class FederationGateway implements OnGatewayConnection, OnGatewayDisconnect {
   constructor(
     @Inject(Admission) private readonly admission: Admission,
     @Inject(ClientRegistry) private readonly registry: ClientRegistry,
-    @Inject(RoundEngine) private readonly engine: RoundEngine,
+    @Inject(ENGINE) private readonly engine: FederationEngine,
     @Inject(RunContext) private readonly run: RunContext,
     @Inject(LOG) private readonly log: Log,
     @Inject(Gatekeeper) private readonly gate: Gatekeeper,
@@ -72,11 +72,11 @@ export class FederationGateway implements OnGatewayConnection, OnGatewayDisconne
   @SubscribeMessage(EVENTS.hello)
   async onHello(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): Promise<unknown> {
     try {
-      if (this.engine.result) throw new FedlinkError('run_finished', `run ${this.engine.runId} has ended`);
+      if (this.engine.snapshot().result) throw new FedlinkError('run_finished', `run ${this.engine.runId} has ended`);
       this.gate.checkHello(socket.handshake.address);
       const session = await this.admission.admit(peerOf(socket), body);
       this.log.info('client joined', { run: this.engine.runId, client: session.clientId, platform: session.platform, backend: session.backend, examples: session.numExamples });
-      return { ok: true, welcome: this.run.welcome(session.clientId, this.engine.round) };
+      return { ok: true, welcome: this.run.welcome(session.clientId, this.engine.snapshot().round) };
     } catch (err) {
       return this.refuse(socket, EVENTS.hello, err, true);
     }

@@ -1,9 +1,9 @@
-import type { EventEmitter } from 'node:events';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Phase } from '@fedlink/protocol';
 import type { ClientRegistry } from '../federation/client-registry.js';
 import type { Gatekeeper } from '../federation/gatekeeper.js';
-import type { EngineEvents } from '../federation/round-engine.js';
-import type { Phase } from '../state/run-history.js';
+import type { FederationEngine } from '../rounds/engine.js';
+import type { RoundSnapshot } from '../rounds/round-state.js';
 
 const ROUND_BUCKETS = [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800];
 const STAGE_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600];
@@ -16,7 +16,7 @@ const STAGE_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600]
 export class FederationMetrics {
   readonly registry = new Registry();
 
-  constructor(runId: string, engine: EventEmitter<EngineEvents>, clients: ClientRegistry, gate: Gatekeeper) {
+  constructor(runId: string, engine: FederationEngine, clients: ClientRegistry, gate: Gatekeeper) {
     const r = this.registry;
     r.setDefaultLabels({ run_id: runId });
     collectDefaultMetrics({ register: r, prefix: 'fedlink_' });
@@ -37,10 +37,12 @@ export class FederationMetrics {
     new Gauge({ name: 'fedlink_connections', help: 'Open socket.io connections, joined or not.', registers: [r], collect() { this.set(gate.connections); } });
 
     let phase: { name: Phase; at: number } | undefined;
-    engine.on('phase', (p) => {
+    engine.state.on('snapshot', (snap: RoundSnapshot) => {
+      const p = snap.phase;
+      if (phase?.name === p) return;
       const now = performance.now();
-      if (phase && phase.name !== p) stageSeconds.observe({ stage: phase.name }, (now - phase.at) / 1000);
-      if (!phase || phase.name !== p) phase = { name: p, at: now };
+      if (phase) stageSeconds.observe({ stage: phase.name }, (now - phase.at) / 1000);
+      phase = { name: p, at: now };
     });
     engine.on('roundEnded', (rec) => {
       rounds.inc({ status: rec.status });

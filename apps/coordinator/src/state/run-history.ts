@@ -1,7 +1,6 @@
 import type { DashboardRound } from '@fedlink/protocol';
 import type { RunSettings } from '../config.js';
-
-export type Phase = 'starting' | 'waiting' | 'training' | 'aggregating' | 'evaluating' | 'finished' | 'stopped';
+import type { ClientOutcome } from '../rounds/open-round.js';
 
 /**
  * One attempt at a round: completed, or abandoned with a reason (then retried). The wire type
@@ -24,8 +23,11 @@ export interface RunInfo {
  */
 export interface RunStore {
   startRun(info: RunInfo, initialWeights: Float32Array): void | Promise<void>;
-  /** Called once per attempt; for completed rounds with the new global weights. */
-  recordRound(runId: string, record: RoundRecord, weights?: Float32Array): void | Promise<void>;
+  /**
+   * Called once per attempt; for completed rounds with the new global weights, and with what
+   * came of each selected client when the attempt got as far as selecting.
+   */
+  recordRound(runId: string, record: RoundRecord, weights?: Float32Array, participation?: readonly { clientId: string; outcome: ClientOutcome }[]): void | Promise<void>;
   finishRun(runId: string, status: 'finished' | 'stopped'): void | Promise<void>;
 }
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { type StrategySpec, parseStrategySpec } from '@fedlink/core';
 
 /**
  * One checkpoint = one file: the global weights after a completed round plus the strategy's
@@ -17,14 +18,17 @@ export interface CheckpointData {
   runId: string;
   round: number;
   weights: Float32Array;
-  /** Strategy server state by name (empty for stateless strategies). */
+  /** Strategy server state by namespaced name, e.g. `optimizer/m` (empty for stateless strategies). */
   serverState: Record<string, Float32Array>;
+  /** The strategy that wrote the state (absent in checkpoints written before specs existed). */
+  strategy?: StrategySpec;
 }
 
 interface Header {
   runId: string;
   round: number;
   sha256: string;
+  strategy?: unknown;
   vectors: { name: string; length: number }[];
 }
 
@@ -43,7 +47,13 @@ export function encodeCheckpoint(data: CheckpointData): { bytes: Buffer; sha256:
     off += v.byteLength;
   }
   const sha256 = createHash('sha256').update(body).digest('hex');
-  const header: Header = { runId: data.runId, round: data.round, sha256, vectors: named.map(([name, v]) => ({ name, length: v.length })) };
+  const header: Header = {
+    runId: data.runId,
+    round: data.round,
+    sha256,
+    ...(data.strategy ? { strategy: data.strategy } : {}),
+    vectors: named.map(([name, v]) => ({ name, length: v.length })),
+  };
   const h = Buffer.from(JSON.stringify(header), 'utf8');
   const len = Buffer.alloc(4);
   len.writeUInt32LE(h.length);
@@ -81,7 +91,15 @@ export function decodeCheckpoint(bytes: Buffer, expectedSha256?: string): Checkp
     else if (v.name.startsWith('state:')) serverState[v.name.slice(6)] = vec;
   }
   if (!weights) throw new CheckpointError('no weights in checkpoint');
-  return { runId: header.runId, round: header.round, weights, serverState };
+  let strategy: StrategySpec | undefined;
+  if (header.strategy !== undefined) {
+    try {
+      strategy = parseStrategySpec(header.strategy);
+    } catch (e) {
+      throw new CheckpointError(`bad strategy in header: ${(e as Error).message}`);
+    }
+  }
+  return { runId: header.runId, round: header.round, weights, serverState, ...(strategy ? { strategy } : {}) };
 }
 
 /** Writes to a temporary file, fsyncs it, then renames: a reader never sees half a checkpoint. */

@@ -1,18 +1,21 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RoundRecord, RunInfo, RunStore } from '../state/run-history.js';
-import type { EngineEvents } from '../federation/round-engine.js';
 import type { RegistryEvents } from '../federation/client-registry.js';
+import type { ClientOutcome } from '../rounds/open-round.js';
 import type { EventEmitter } from 'node:events';
 import { encodeCheckpoint, removeFile, writeCheckpointFile } from './checkpoint-file.js';
 import type { Participation, RunArchive, StoredCheckpoint } from './run-archive.js';
 import { toBase64 } from '@fedlink/protocol';
+import type { StrategySpec } from '@fedlink/core';
 
 export interface PersistentRunStoreOptions {
   /** Checkpoints kept per run, newest first (0 keeps all). At least 2 lets a corrupt one fall back. */
   keepCheckpoints: number;
   /** The strategy's server-optimizer state after the round just aggregated (saved with it). */
   serverState: () => Record<string, Float32Array>;
+  /** The strategy spec that state belongs to, written into each checkpoint's header. */
+  strategy?: StrategySpec;
 }
 
 /**
@@ -21,19 +24,13 @@ export interface PersistentRunStoreOptions {
  * committed, so a committed round always has its file.
  */
 export class PersistentRunStore implements RunStore {
-  /** Who was asked and what came of it, for the attempt in progress. */
-  private attempt: { round: number; attempt: number; selected: string[]; reported: Set<string>; rejected: Set<string> } | undefined;
-
   constructor(
     readonly archive: RunArchive,
     private readonly options: PersistentRunStoreOptions,
   ) {}
 
-  /** Follows the engine and the registry for participation and the clients table. */
-  track(engine: EventEmitter<EngineEvents>, registry: EventEmitter<RegistryEvents>): void {
-    engine.on('roundStarted', (s) => (this.attempt = { round: s.round, attempt: s.attempt, selected: [...s.selected], reported: new Set(), rejected: new Set() }));
-    engine.on('updateAccepted', (u) => this.attempt?.round === u.round && this.attempt.reported.add(u.clientId));
-    engine.on('updateRejected', (u) => this.attempt?.round === u.round && this.attempt.rejected.add(u.clientId));
+  /** Follows the registry for the clients table. */
+  trackClients(registry: EventEmitter<RegistryEvents>): void {
     registry.on('joined', (s) =>
       this.archive.upsertClient({
         clientId: s.clientId,
@@ -55,19 +52,12 @@ export class PersistentRunStore implements RunStore {
     this.archive.insertCheckpoint(c);
   }
 
-  async recordRound(runId: string, record: RoundRecord, weights?: Float32Array): Promise<void> {
+  async recordRound(runId: string, record: RoundRecord, weights?: Float32Array, participation?: readonly { clientId: string; outcome: ClientOutcome }[]): Promise<void> {
     const checkpoint = record.status === 'completed' && weights ? await this.writeCheckpoint(runId, record.round, weights, this.options.serverState()) : undefined;
     this.archive.recordRound(runId, record, checkpoint);
-    const a = this.attempt;
-    if (a && a.round === record.round && a.attempt === record.attempt) {
-      const rows: Participation[] = a.selected.map((clientId) => ({
-        round: a.round,
-        attempt: a.attempt,
-        clientId,
-        outcome: a.reported.has(clientId) ? 'reported' : a.rejected.has(clientId) ? 'rejected' : 'dropped',
-      }));
+    if (participation && participation.length > 0) {
+      const rows: Participation[] = participation.map((p) => ({ round: record.round, attempt: record.attempt, clientId: p.clientId, outcome: p.outcome }));
       this.archive.recordParticipation(runId, rows);
-      this.attempt = undefined;
     }
     if (checkpoint) await this.prune(runId);
   }
@@ -80,7 +70,8 @@ export class PersistentRunStore implements RunStore {
     const rel = join('checkpoints', runId, `round-${String(round).padStart(6, '0')}.ckpt`);
     const path = join(this.archive.stateDir, rel);
     await mkdir(join(this.archive.stateDir, 'checkpoints', runId), { recursive: true, mode: 0o700 });
-    const { bytes, sha256 } = encodeCheckpoint({ runId, round, weights, serverState });
+    const strategy = this.options.strategy;
+    const { bytes, sha256 } = encodeCheckpoint({ runId, round, weights, serverState, ...(strategy ? { strategy } : {}) });
     await writeCheckpointFile(path, bytes);
     return { runId, round, file: rel, sha256, bytes: bytes.length, createdAt: Date.now() };
   }

@@ -1,3 +1,4 @@
+import type { StrategySpec } from '@fedlink/core';
 import type { RunSettings } from '../config.js';
 import type { Log } from '../log.js';
 import type { RunArchive, StoredRun } from './run-archive.js';
@@ -10,6 +11,8 @@ export interface ResumePoint {
   /** Global weights after `round`; absent when the run restarts from its seeded initial model. */
   weights?: Float32Array;
   serverState: Record<string, Float32Array>;
+  /** The strategy the checkpoint's state was written by, when the checkpoint says. */
+  strategy?: StrategySpec;
 }
 
 /**
@@ -36,6 +39,7 @@ export async function findResumePoint(archive: RunArchive, log: Log): Promise<Re
     round,
     ...(loaded && loaded.stored.round > 0 ? { weights: loaded.checkpoint.weights } : {}),
     serverState: loaded?.checkpoint.serverState ?? {},
+    ...(loaded?.checkpoint.strategy ? { strategy: loaded.checkpoint.strategy } : {}),
   };
 }
 

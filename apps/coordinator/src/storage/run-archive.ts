@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import type { RunSettings } from '../config.js';
+import { normalizeRunSettings } from '../config.js';
+import type { ClientOutcome } from '../rounds/open-round.js';
 import type { RoundRecord, RunInfo } from '../state/run-history.js';
 import { type CheckpointData, CheckpointError, readCheckpointFile } from './checkpoint-file.js';
 import type { Db } from './database.js';
@@ -22,7 +23,7 @@ export interface Participation {
   round: number;
   attempt: number;
   clientId: string;
-  outcome: 'reported' | 'dropped' | 'rejected';
+  outcome: ClientOutcome;
 }
 
 export interface StoredClient {
@@ -65,7 +66,8 @@ interface CheckpointRow {
 const toRun = (r: RunRow): StoredRun => ({
   runId: r.run_id,
   createdAt: r.created_at,
-  settings: JSON.parse(r.settings) as RunSettings,
+  // Runs stored before strategies were specs carry a preset name; they load in today's shape.
+  settings: normalizeRunSettings(JSON.parse(r.settings)),
   status: r.status,
   round: r.round,
   ...(r.finished_at !== null ? { finishedAt: r.finished_at } : {}),

@@ -8,13 +8,18 @@ import {
   type RunEnd,
 } from '@fedlink/protocol';
 import type { ClientRegistry, ClientSession } from '../federation/client-registry.js';
-import type { RoundEngine } from '../federation/round-engine.js';
 import type { RunContext } from '../federation/run-context.js';
-import type { Phase, RoundRecord } from '../state/run-history.js';
+import type { EngineNotifications } from '../rounds/engine.js';
+import type { OpenRoundView, RoundSnapshot, RoundState } from '../rounds/round-state.js';
+import type { RoundRecord } from '../state/run-history.js';
+import { describeStrategy } from '@fedlink/core';
 
 export interface DashboardSources {
   run: RunContext;
-  engine: RoundEngine;
+  /** The engine's published round state: the feed keeps none of its own. */
+  state: RoundState;
+  /** Round records and the run's end, as the engine announces them. */
+  events: EngineNotifications;
   registry: ClientRegistry;
   /** Every attempt so far, oldest first (the in-memory store's list). */
   rounds: () => readonly RoundRecord[];
@@ -26,11 +31,11 @@ export type Publish = (event: string, payload: unknown) => void;
 const COALESCE_MS = 250;
 
 /**
- * Turns engine and registry events into the dashboard feed. It decides what is public: each view
- * below copies named fields only, so keys, tokens, peers and weights can't leak by accident.
+ * Turns the engine's snapshots and the registry's events into the dashboard feed. It decides what
+ * is public: each view below copies named fields only, so keys, tokens, peers and weights can't
+ * leak by accident.
  */
 export class DashboardFeed {
-  private open: DashboardOpenRound | null = null;
   private clientsTimer: ReturnType<typeof setTimeout> | undefined;
   private progressTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly lastSent = { clients: 0, progress: 0 };
@@ -40,30 +45,30 @@ export class DashboardFeed {
     private readonly src: DashboardSources,
     private readonly publish: Publish,
   ) {
-    const { engine, registry } = src;
-    this.on(engine, 'phase', (phase: Phase) => publish(DASHBOARD_EVENTS.phase, { phase, round: engine.round, serverTime: Date.now() }));
-    this.on(engine, 'roundStarted', (s: { round: number; attempt: number; selected: string[]; target: number; deadline: number }) => {
-      this.open = { round: s.round, attempt: s.attempt, selected: s.selected.length, target: s.target, reported: 0, rejected: 0, deadline: s.deadline };
-      publish(DASHBOARD_EVENTS.roundStarted, this.open);
+    const { state, events, registry } = src;
+    let prev = state.current;
+    this.on(state, 'snapshot', (next: RoundSnapshot) => {
+      const before = prev;
+      prev = next;
+      if (next.phase !== before.phase) publish(DASHBOARD_EVENTS.phase, { phase: next.phase, round: next.round, serverTime: Date.now() });
+      const open = next.openRound;
+      if (!open) return;
+      const was = before.openRound;
+      if (!was || was.round !== open.round || was.attempt !== open.attempt) {
+        publish(DASHBOARD_EVENTS.roundStarted, openRoundView(open));
+        return;
+      }
+      if (was.reported !== open.reported || was.rejected !== open.rejected) this.soon('progress');
+      // lastSeen changed for whoever reported.
+      if (was.reported !== open.reported) this.soon('clients');
     });
-    this.on(engine, 'updateAccepted', (u: { round: number }) => {
-      if (this.open && this.open.round === u.round) this.open.reported++;
-      this.soon('progress');
-      this.soon('clients');
-    });
-    this.on(engine, 'updateRejected', () => {
-      if (this.open) this.open.rejected++;
-      this.soon('progress');
-    });
-    this.on(engine, 'roundEnded', (r: RoundRecord) => {
-      this.open = null;
+    this.on(events, 'roundEnded', (r: RoundRecord) => {
       this.flushProgress();
       publish(DASHBOARD_EVENTS.round, roundView(r));
       // roundsCompleted changed for everyone who reported.
       this.soon('clients');
     });
-    this.on(engine, 'runEnded', (end: RunEnd) => {
-      this.open = null;
+    this.on(events, 'runEnded', (end: RunEnd) => {
       publish(DASHBOARD_EVENTS.runEnded, { status: end.status, rounds: end.rounds, metrics: end.metrics });
     });
     this.on(registry, 'joined', () => this.soon('clients'));
@@ -71,15 +76,15 @@ export class DashboardFeed {
   }
 
   snapshot(): DashboardSnapshot {
-    const { engine, registry } = this.src;
+    const snap = this.src.state.current;
     return {
       run: runView(this.src.run),
-      status: engine.result?.status ?? 'running',
-      phase: engine.phase,
-      round: engine.round,
-      openRound: this.open ? { ...this.open } : null,
+      status: snap.result?.status ?? 'running',
+      phase: snap.phase,
+      round: snap.round,
+      openRound: snap.openRound ? openRoundView(snap.openRound) : null,
       rounds: this.src.rounds().map(roundView),
-      clients: registry.sessions().map(clientView),
+      clients: this.src.registry.sessions().map(clientView),
       serverTime: Date.now(),
     };
   }
@@ -115,8 +120,13 @@ export class DashboardFeed {
     clearTimeout(this.progressTimer);
     this.progressTimer = undefined;
     this.lastSent.progress = Date.now();
-    if (this.open) this.publish(DASHBOARD_EVENTS.openRound, { ...this.open });
+    const open = this.src.state.current.openRound;
+    if (open) this.publish(DASHBOARD_EVENTS.openRound, openRoundView(open));
   }
+}
+
+export function openRoundView(o: OpenRoundView): DashboardOpenRound {
+  return { round: o.round, attempt: o.attempt, selected: o.selected, target: o.target, reported: o.reported, rejected: o.rejected, deadline: o.deadline };
 }
 
 export function clientView(s: ClientSession): DashboardClient {
@@ -165,7 +175,7 @@ export function runView(run: RunContext): DashboardRun {
     numParams: run.model.numParams,
     dataset: s.dataset,
     rounds: s.rounds,
-    strategy: s.strategy,
+    strategy: describeStrategy(s.strategy),
     fingerprint: run.fingerprint,
     secureAggregation: s.secureAggregation,
     encoding: s.encoding,

@@ -3,7 +3,7 @@ import { type OnGatewayConnection, WebSocketGateway, WebSocketServer } from '@ne
 import type { Namespace, Socket } from 'socket.io';
 import { DASHBOARD_EVENTS, DASHBOARD_NAMESPACE } from '@fedlink/protocol';
 import { ClientRegistry } from '../federation/client-registry.js';
-import { RoundEngine } from '../federation/round-engine.js';
+import { ENGINE, type FederationEngine } from '../rounds/engine.js';
 import { RunContext } from '../federation/run-context.js';
 import { InMemoryRunStore } from '../state/run-history.js';
 import { DashboardFeed } from './dashboard-feed.js';
@@ -19,12 +19,12 @@ export class DashboardGateway implements OnGatewayConnection, OnModuleDestroy {
 
   constructor(
     @Inject(RunContext) run: RunContext,
-    @Inject(RoundEngine) engine: RoundEngine,
+    @Inject(ENGINE) engine: FederationEngine,
     @Inject(ClientRegistry) registry: ClientRegistry,
     @Inject(InMemoryRunStore) store: InMemoryRunStore,
   ) {
     // Events before the namespace exists have no audience: a later connection gets a snapshot.
-    this.feed = new DashboardFeed({ run, engine, registry, rounds: () => store.rounds }, (event, payload) => this.namespace?.emit(event, payload));
+    this.feed = new DashboardFeed({ run, state: engine.state, events: engine, registry, rounds: () => store.rounds }, (event, payload) => this.namespace?.emit(event, payload));
   }
 
   handleConnection(socket: Socket): void {

@@ -1,8 +1,12 @@
 import { SecAggAbortError, SecAggServerRound } from '@fedlink/crypto';
-import { FedlinkError, SECAGG_EVENTS, packSmallBinaries } from '@fedlink/protocol';
-import type { RoundAggregator } from '@fedlink/core';
+import { FedlinkError, SECAGG_EVENTS, SecAggClientMessageSchema, packSmallBinaries, parseMessage } from '@fedlink/protocol';
 import type { Log } from '../log.js';
-import type { ClientRegistry, ClientSession } from './client-registry.js';
+import type { ClientRegistry, ClientSession } from '../federation/client-registry.js';
+
+/** Where the unmasked sum goes: the strategy's round aggregate (it must accept pre-summed groups). */
+export interface WeightedSumSink {
+  addWeightedSum(weightedSum: ArrayLike<number>, totalExamples: number, count: number): void;
+}
 
 /**
  * Drives one SecAgg+ round (Bell et al. 2020) over the socket.io transport: setup -> advertise ->
@@ -16,7 +20,7 @@ export interface SecureRoundContext {
   round: number;
   participants: ClientSession[];
   vectorLength: number;
-  aggregator: RoundAggregator;
+  sink: WeightedSumSink;
   /** Deadline for the masked stage (clients train meanwhile): the round's deadline. */
   roundDeadline: number;
   stageTimeoutMs: number;
@@ -55,24 +59,25 @@ export class SecureAggregation {
     // A client counted out of the round (it disconnected) stays out, even if it reconnects and
     // sends what it computed before: its secrets may be gone, and the others moved on without it.
     if (this.isDropped?.(session.clientId)) throw new FedlinkError('stale', 'this client was dropped from the secure round in progress');
-    switch (msg.stage) {
+    const parsed = parseMessage(SecAggClientMessageSchema, raw, 'secure-aggregation message');
+    switch (parsed.stage) {
       case 'advertise':
-        await s.receiveAdvertise(raw);
+        await s.receiveAdvertise(parsed);
         break;
       case 'shares':
-        await s.receiveShares(raw);
+        await s.receiveShares(parsed);
         break;
-      case 'masked': {
-        await s.receiveMasked(raw);
-        const m = (raw as { masked?: ArrayBufferView }).masked;
-        this.bytesIn += m?.byteLength ?? 0;
+      case 'masked':
+        await s.receiveMasked(parsed);
+        this.bytesIn += parsed.masked.byteLength;
         break;
-      }
       case 'unmask':
-        await s.receiveUnmask(raw);
+        await s.receiveUnmask(parsed);
         break;
-      default:
-        throw new FedlinkError('bad_request', `unknown secure-aggregation stage '${String(msg.stage)}'`);
+      default: {
+        const never: never = parsed;
+        throw new FedlinkError('bad_request', `unknown secure-aggregation stage in ${JSON.stringify(never).slice(0, 40)}`);
+      }
     }
     this.wake?.();
   }
@@ -111,7 +116,7 @@ export class SecureAggregation {
       // Survivors answer in milliseconds; at the deadline, whatever shares arrived decide.
       await this.until(() => s.isComplete() || live().length === 0, Date.now() + ctx.stageTimeoutMs, ctx.signal);
       const result = await s.unmask();
-      ctx.aggregator.addWeightedSum(result.weightedSum, result.totalExamples, result.count);
+      ctx.sink.addWeightedSum(result.weightedSum, result.totalExamples, result.count);
       return { ok: true, count: result.count, bytesIn: this.bytesIn };
     } catch (err) {
       if (err instanceof SecAggAbortError) {

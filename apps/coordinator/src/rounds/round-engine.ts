@@ -1,0 +1,238 @@
+import { EventEmitter } from 'node:events';
+import type { Strategy } from '@fedlink/core';
+import type { ImageDataset } from '@fedlink/ml';
+import { EVENTS, FedlinkError, type Phase, type RoundEnd, type RoundKey, type RunEnd, WithdrawSchema, parseMessage } from '@fedlink/protocol';
+import type { ClientRegistry, ClientSession } from '../federation/client-registry.js';
+import type { RunContext } from '../federation/run-context.js';
+import type { Log } from '../log.js';
+import type { RoundRecord, RunStore } from '../state/run-history.js';
+import type { EngineEvents, FederationEngine } from './engine.js';
+import type { OpenRound } from './open-round.js';
+import { planRound } from './round-plan.js';
+import { RoundRecords, metricsOf } from './round-record.js';
+import { RoundRunner } from './round-runner.js';
+import { type OpenRoundView, type RoundSnapshot, RoundState } from './round-state.js';
+import { SecureAggregation } from './secure-aggregation.js';
+import { UpdateIntake } from './update-intake.js';
+
+export interface RoundEngineDeps {
+  /** The run's facts: ids, keys, model, settings, limits. */
+  context: RunContext;
+  strategy: Strategy;
+  registry: ClientRegistry;
+  store: RunStore;
+  log: Log;
+  /** Held-out data the new global model is evaluated on after each round. */
+  testData?: ImageDataset;
+  /** First round to run (resume: last completed + 1). */
+  startRound?: number;
+}
+
+/**
+ * The run loop of a single coordinator: wait for clients -> plan an attempt -> collect it
+ * (RoundRunner) -> decide: abandon below minFit, or aggregate (strategy) -> evaluate -> record ->
+ * round:end, until the target round. Every wait has a deadline; an abandoned attempt leaves the
+ * model untouched and is retried. The round state it keeps is published as snapshots.
+ */
+export class RoundEngine extends EventEmitter<EngineEvents> implements FederationEngine {
+  readonly runId: string;
+  readonly state: RoundState;
+  private readonly abort = new AbortController();
+  private readonly secure: SecureAggregation;
+  private readonly intake: UpdateIntake;
+  private readonly runner: RoundRunner;
+
+  constructor(private readonly deps: RoundEngineDeps) {
+    super();
+    const { context, registry, log } = deps;
+    this.runId = context.runId;
+    this.state = new RoundState({ runId: context.runId, round: (deps.startRound ?? 1) - 1, rounds: context.settings.rounds });
+    this.secure = new SecureAggregation(registry, log);
+    this.intake = new UpdateIntake(context, (u) => {
+      this.emit('updateAccepted', { round: u.round, clientId: u.clientId, numExamples: u.numExamples, bytes: u.bytes });
+    });
+    this.runner = new RoundRunner({
+      context,
+      registry,
+      secure: this.secure,
+      log,
+      onOpened: (open) => {
+        this.state.update({ openRound: viewOf(open) });
+        this.emit('roundStarted', { round: open.key.round, attempt: open.key.attempt, selected: [...open.selected], target: open.target, deadline: open.deadline });
+      },
+      onChanged: (open) => this.state.update({ openRound: viewOf(open) }),
+    });
+    registry.on('left', (s) => this.runner.drop(s.clientId, 'disconnected'));
+  }
+
+  snapshot(): RoundSnapshot {
+    return this.state.current;
+  }
+
+  get phase(): Phase {
+    return this.state.current.phase;
+  }
+
+  /** Last completed round. */
+  get round(): number {
+    return this.state.current.round;
+  }
+
+  get result(): RunEnd | undefined {
+    return this.state.current.result ?? undefined;
+  }
+
+  /** Individual sealed updates opened so far (stays 0 with secure aggregation). */
+  get plaintextUpdatesOpened(): number {
+    return this.intake.plaintextUpdatesOpened;
+  }
+
+  stop(reason = 'stopped by operator'): void {
+    if (this.abort.signal.aborted) return;
+    this.abort.abort(reason);
+  }
+
+  async run(): Promise<RunEnd> {
+    const { context, registry, log } = this.deps;
+    const settings = context.settings;
+    const signal = this.abort.signal;
+    let abandonedInARow = 0;
+    let attempt = 0;
+    while (this.round < settings.rounds && !signal.aborted) {
+      const key: RoundKey = { round: this.round + 1, attempt: ++attempt };
+      this.state.update({ phase: 'waiting' });
+      const need = settings.selection.minAvailable;
+      const ok = await registry.waitForClients(need, settings.waitTimeoutMs, signal);
+      if (signal.aborted) break;
+      let record: RoundRecord;
+      if (!ok) {
+        const now = Date.now();
+        record = RoundRecords.notStarted(key, now - settings.waitTimeoutMs, now, `only ${registry.size} of ${need} required clients connected within ${settings.waitTimeoutMs / 1000}s`);
+        void this.deps.store.recordRound(this.runId, record);
+        this.emit('roundEnded', record);
+      } else {
+        record = await this.runAttempt(key);
+      }
+      if (record.status === 'completed') {
+        abandonedInARow = 0;
+        attempt = 0;
+      } else {
+        abandonedInARow++;
+        log.warn('round abandoned', { run: this.runId, round: key.round, attempt: key.attempt, reason: record.reason });
+        if (signal.aborted) break;
+        if (settings.maxAbandonedAttempts > 0 && abandonedInARow >= settings.maxAbandonedAttempts) {
+          log.error('giving up: too many abandoned attempts in a row', { run: this.runId, round: key.round, attempts: abandonedInARow });
+          this.abort.abort('too many abandoned attempts');
+          break;
+        }
+      }
+    }
+    const status = this.round >= settings.rounds ? 'finished' : 'stopped';
+    const end: RunEnd = { runId: this.runId, status, rounds: this.round, metrics: { ...this.state.current.lastMetrics } };
+    await this.deps.store.finishRun(this.runId, status);
+    this.state.update({ phase: status, result: end, openRound: null });
+    registry.broadcast(EVENTS.runEnd, end);
+    this.emit('runEnded', end);
+    return end;
+  }
+
+  /** One attempt: collect, then abandon or aggregate, evaluate, record and announce. */
+  private async runAttempt(key: RoundKey): Promise<RoundRecord> {
+    const { context, strategy, registry, log } = this.deps;
+    const settings = context.settings;
+    const model = context.model;
+    const plan = planRound(settings, key, registry.ids());
+    const aggregate = strategy.beginRound(model.weights);
+    this.state.update({ phase: 'training' });
+    const { open, secureFailure } = await this.runner.runRound({ plan, weights: model.encodedWeights(), aggregate, signal: this.abort.signal });
+
+    const base = RoundRecords.base(open, Date.now());
+    const count = open.count;
+    let record: RoundRecord;
+    let weights: Float32Array | undefined;
+    if (secureFailure !== undefined) {
+      record = RoundRecords.abandoned(base, secureFailure);
+    } else if (this.abort.signal.aborted && count < plan.target) {
+      record = RoundRecords.abandoned(base, open.closeReason ?? 'stopped');
+    } else if (count < settings.selection.minFit) {
+      const by = open.closeReason === 'deadline' ? 'the deadline' : 'the time all selected clients answered or dropped';
+      record = RoundRecords.abandoned(base, `${count} update(s) by ${by}, minFit is ${settings.selection.minFit}`);
+    } else {
+      this.state.update({ phase: 'aggregating' });
+      const result = aggregate.finish();
+      model.weights = weights = result.weights;
+      record = RoundRecords.completed(base, open, settings.secureAggregation);
+      if (Object.keys(result.metrics).length > 0) record.aggregation = { ...result.metrics };
+      let ev: { loss: number; accuracy: number } | undefined;
+      if (this.deps.testData) {
+        this.state.update({ phase: 'evaluating' });
+        ev = await model.evaluate(this.deps.testData);
+      }
+      record = RoundRecords.evaluated(record, ev, Date.now());
+      for (const id of open.reported) {
+        const s = registry.get(id);
+        if (s) s.roundsCompleted++;
+      }
+    }
+    await this.deps.store.recordRound(this.runId, record, weights, open.outcomes());
+    if (record.status === 'completed') this.state.update({ round: key.round, lastMetrics: metricsOf(record), openRound: null });
+    else this.state.update({ openRound: null });
+    const end: RoundEnd = { runId: this.runId, round: key.round, status: record.status, participants: count, metrics: metricsOf(record), ...(record.reason !== undefined ? { reason: record.reason } : {}) };
+    registry.broadcast(EVENTS.roundEnd, end);
+    this.emit('roundEnded', record);
+    log.info(`round ${record.status}`, { run: this.runId, round: key.round, attempt: key.attempt, reported: count, seconds: record.seconds, ...metricsOf(record) });
+    return record;
+  }
+
+  withdraw(session: ClientSession, raw: unknown): void {
+    const msg = parseMessage(WithdrawSchema, raw, 'round:withdraw');
+    const open = this.runner.current;
+    if (msg.runId !== this.runId || !open || open.key.round !== msg.round) return;
+    this.runner.drop(session.clientId, `withdrew: ${msg.reason}`);
+  }
+
+  async submitUpdate(session: ClientSession, raw: unknown): Promise<void> {
+    try {
+      await this.intake.receive(session, raw, { completedRound: this.round, open: this.runner.current });
+      session.lastSeen = Date.now();
+    } catch (err) {
+      throw this.refused(session, err, 'update', (raw as { round?: unknown } | null)?.round);
+    }
+  }
+
+  async submitSecAgg(session: ClientSession, raw: unknown): Promise<void> {
+    try {
+      if (!this.deps.context.settings.secureAggregation) throw new FedlinkError('bad_request', 'this run does not use secure aggregation');
+      await this.secure.receive(session, raw);
+      session.lastSeen = Date.now();
+    } catch (err) {
+      throw this.refused(session, err, 'secure-aggregation message', this.runner.current?.key.round);
+    }
+  }
+
+  /** Every refusal while a round is open counts against it; each is logged and announced. */
+  private refused(session: ClientSession, err: unknown, what: string, round: unknown): FedlinkError {
+    const e = err instanceof FedlinkError ? err : new FedlinkError('internal', `${what} could not be processed`);
+    const open = this.runner.current;
+    open?.noteRejected(session.clientId);
+    const r = typeof round === 'number' ? round : -1;
+    this.deps.log.warn(`${what} rejected`, { run: this.runId, round: r, client: session.clientId, code: e.code, reason: e.message });
+    this.emit('updateRejected', { round: r, clientId: session.clientId, code: e.code, message: e.message });
+    return e;
+  }
+}
+
+function viewOf(open: OpenRound): OpenRoundView {
+  return {
+    round: open.key.round,
+    attempt: open.key.attempt,
+    selected: open.selected.size,
+    target: open.target,
+    reported: open.count,
+    rejected: open.rejected,
+    dropped: open.dropped.size,
+    startedAt: open.startedAt,
+    deadline: open.deadline,
+    closed: open.isClosed,
+  };
+}

@@ -1,0 +1,83 @@
+import type { RoundKey } from '@fedlink/protocol';
+import type { RoundRecord } from '../state/run-history.js';
+import type { OpenRound } from './open-round.js';
+
+/** The figures of an attempt that every record carries, completed or abandoned. */
+export type RecordBase = Omit<RoundRecord, 'status' | 'reason' | 'trainLoss' | 'trainAccuracy' | 'testLoss' | 'testAccuracy'>;
+
+/** Builds the one record of each attempt; the record type is the protocol's (`DashboardRound`). */
+export const RoundRecords = {
+  /** What an attempt collected, measured when it stopped collecting. */
+  base(open: OpenRound, endedAt: number): RecordBase {
+    return {
+      round: open.key.round,
+      attempt: open.key.attempt,
+      startedAt: open.startedAt,
+      endedAt,
+      seconds: (endedAt - open.startedAt) / 1000,
+      selected: open.selected.size,
+      target: open.target,
+      reported: open.count,
+      dropped: open.dropped.size,
+      rejected: open.rejected,
+      totalExamples: open.totalExamples,
+      bytesIn: open.bytesIn,
+      bytesOut: open.bytesOut,
+    };
+  },
+
+  /** An attempt that never started collecting (too few clients connected in time). */
+  notStarted(key: RoundKey, startedAt: number, endedAt: number, reason: string): RoundRecord {
+    return {
+      round: key.round,
+      attempt: key.attempt,
+      status: 'abandoned',
+      reason,
+      startedAt,
+      endedAt,
+      seconds: (endedAt - startedAt) / 1000,
+      selected: 0,
+      target: 0,
+      reported: 0,
+      dropped: 0,
+      rejected: 0,
+      totalExamples: 0,
+      bytesIn: 0,
+      bytesOut: 0,
+    };
+  },
+
+  abandoned(base: RecordBase, reason: string): RoundRecord {
+    return { ...base, status: 'abandoned', reason };
+  },
+
+  /**
+   * A completed attempt with the clients' example-weighted training metrics. In secure mode
+   * clients report no individual metrics, so there is no train loss.
+   */
+  completed(base: RecordBase, open: OpenRound, secure: boolean): RoundRecord {
+    return {
+      ...base,
+      status: 'completed',
+      ...(open.lossSum > 0 || !secure ? { trainLoss: open.lossSum / open.totalExamples } : {}),
+      ...(open.accWeight > 0 ? { trainAccuracy: open.accSum / open.accWeight } : {}),
+    };
+  },
+
+  /** The evaluation of the new global model, and the time it took, added to a completed record. */
+  evaluated(record: RoundRecord, ev: { loss: number; accuracy: number } | undefined, endedAt: number): RoundRecord {
+    const r: RoundRecord = { ...record, ...(ev ? { testLoss: ev.loss, testAccuracy: ev.accuracy } : {}), endedAt };
+    r.seconds = (endedAt - r.startedAt) / 1000;
+    return r;
+  },
+};
+
+/** The metrics of a record, by name (what round:end and run:end carry). */
+export function metricsOf(r: RoundRecord): Record<string, number> {
+  const m: Record<string, number> = {};
+  if (r.trainLoss !== undefined) m.trainLoss = r.trainLoss;
+  if (r.trainAccuracy !== undefined) m.trainAccuracy = r.trainAccuracy;
+  if (r.testLoss !== undefined) m.testLoss = r.testLoss;
+  if (r.testAccuracy !== undefined) m.testAccuracy = r.testAccuracy;
+  return m;
+}

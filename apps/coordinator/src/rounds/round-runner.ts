@@ -1,0 +1,150 @@
+import { EVENTS, type RoundStart, roundKeyId } from '@fedlink/protocol';
+import type { Log } from '../log.js';
+import type { ClientRegistry, ClientSession } from '../federation/client-registry.js';
+import type { RunContext } from '../federation/run-context.js';
+import { type ContributionSink, OpenRound } from './open-round.js';
+import type { RoundPlan } from './round-plan.js';
+import type { SecureAggregation, WeightedSumSink } from './secure-aggregation.js';
+
+/** How long a selected client has to acknowledge round:start. */
+export const START_ACK_TIMEOUT_MS = 30_000;
+
+/** What one attempt needs: its plan, the global weights to send, and where contributions go. */
+export interface RoundInputs {
+  plan: RoundPlan;
+  /** Global weights in the tensor codec, sent with round:start. */
+  weights: Uint8Array;
+  /** The strategy's round aggregate: individual updates, or (secure mode) the unmasked sum. */
+  aggregate: ContributionSink & WeightedSumSink;
+  /** Aborting closes the round at once, with the abort reason. */
+  signal: AbortSignal;
+}
+
+/** An attempt that stopped collecting: the closed, drained round, and why secure aggregation failed if it did. */
+export interface RoundCollection {
+  open: OpenRound;
+  secureFailure?: string;
+}
+
+export interface RoundRunnerDeps {
+  context: RunContext;
+  registry: ClientRegistry;
+  secure: SecureAggregation;
+  log: Log;
+  /** The attempt opened (before any client was asked). */
+  onOpened(open: OpenRound): void;
+  /** Something about the open attempt changed (a report, a drop, a rejection). */
+  onChanged(open: OpenRound): void;
+}
+
+/**
+ * Runs the collection part of one attempt: round:start to each selected client (acked; refusal or
+ * silence drops it), then either sealed updates arrive through the update intake until the round
+ * closes, or the SecAgg+ stages run to their unmasked sum. Deciding on the result, applying it
+ * and evaluating are the caller's: the run loop, or another driver (an edge aggregator).
+ */
+export class RoundRunner {
+  private open: OpenRound | undefined;
+
+  constructor(private readonly deps: RoundRunnerDeps) {}
+
+  /** The attempt in progress (closed ones too, until the next one starts). */
+  get current(): OpenRound | undefined {
+    return this.open;
+  }
+
+  /** A selected client won't report; a secure round's stage is re-checked. */
+  drop(clientId: string, why: string): void {
+    const open = this.open;
+    if (!open || !open.drop(clientId)) return;
+    this.deps.log.debug('client dropped from round', { run: this.deps.context.runId, round: open.key.round, client: clientId, why });
+  }
+
+  async runRound(inputs: RoundInputs): Promise<RoundCollection> {
+    const { context, secure, log } = this.deps;
+    const { plan, weights, aggregate, signal } = inputs;
+    const settings = context.settings;
+    const startedAt = Date.now();
+    const open = new OpenRound({
+      key: plan.key,
+      selected: plan.selected,
+      target: plan.target,
+      startedAt,
+      deadline: startedAt + settings.roundTimeoutMs,
+      sink: aggregate,
+      autoClose: !settings.secureAggregation,
+      onChange: () => {
+        if (settings.secureAggregation) secure.poke();
+        this.deps.onChanged(open);
+      },
+    });
+    this.open = open;
+    const onAbort = () => open.close(String(signal.reason ?? 'stopped'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    this.deps.onOpened(open);
+    try {
+      for (const clientId of plan.selected) this.start(open, plan, clientId, weights);
+      log.info('round started', { run: context.runId, round: plan.key.round, attempt: plan.key.attempt, selected: plan.selected.length, target: plan.target });
+      let secureFailure: string | undefined;
+      if (settings.secureAggregation) {
+        secureFailure = await this.runSecure(open, aggregate, signal);
+      } else {
+        open.closeIfDone();
+      }
+      await open.closed;
+      // Updates still being opened when the round closed finish (and are refused as stale), so none is half-counted.
+      await open.drained();
+      return { open, ...(secureFailure !== undefined ? { secureFailure } : {}) };
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Sends round:start; a client that refuses it, or does not ack in time, is dropped at once. */
+  private start(open: OpenRound, plan: RoundPlan, clientId: string, weights: Uint8Array): void {
+    const { registry, context } = this.deps;
+    const msg: RoundStart = { runId: context.runId, round: plan.key.round, attempt: plan.key.attempt, deadline: open.deadline, config: plan.configFor(clientId), weights };
+    if (!registry.get(clientId)) {
+      open.drop(clientId);
+      return;
+    }
+    open.bytesOut += weights.length;
+    registry.request(clientId, EVENTS.roundStart, msg, START_ACK_TIMEOUT_MS).then(
+      (reply) => {
+        if ((reply as { ok?: unknown } | null)?.ok !== true) this.dropFrom(open, clientId, 'refused round:start');
+      },
+      () => this.dropFrom(open, clientId, 'no ack for round:start'),
+    );
+  }
+
+  private dropFrom(open: OpenRound, clientId: string, why: string): void {
+    if (this.open === open) this.drop(clientId, why);
+    else open.drop(clientId);
+  }
+
+  /** The SecAgg+ stages; closes the round when they end. Returns the failure reason, if any. */
+  private async runSecure(open: OpenRound, sink: WeightedSumSink, signal: AbortSignal): Promise<string | undefined> {
+    const { registry, secure, context } = this.deps;
+    const settings = context.settings;
+    const participants = [...open.selected].map((id) => registry.get(id)).filter((x): x is ClientSession => x !== undefined);
+    const outcome =
+      participants.length < 2
+        ? ({ ok: false, reason: `only ${participants.length} selected client(s) connected; secure aggregation needs 2` } as const)
+        : await secure.run({
+            runId: context.runId,
+            round: roundKeyId(open.key),
+            participants,
+            vectorLength: context.model.numParams,
+            sink,
+            roundDeadline: open.deadline,
+            stageTimeoutMs: settings.secaggStageTimeoutMs,
+            clipRange: settings.secaggClipRange,
+            ...(settings.secaggExpectedDropout !== undefined ? { expectedDropout: settings.secaggExpectedDropout } : {}),
+            isDropped: (id) => open.isDropped(id) || !registry.get(id),
+            signal,
+          });
+    if (outcome.ok) open.bytesIn += outcome.bytesIn;
+    open.close(outcome.ok ? 'secure aggregation finished' : outcome.reason);
+    return outcome.ok ? undefined : outcome.reason;
+  }
+}

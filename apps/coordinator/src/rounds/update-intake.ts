@@ -1,0 +1,159 @@
+import { firstNonFinite, l2Norm } from '@fedlink/core';
+import { open as openEnvelope, updateContext } from '@fedlink/crypto';
+import { type ErrorCode, FedlinkError, type Update, UpdateSchema, asBytes, decodeTensors, parseMessage, toHex } from '@fedlink/protocol';
+import type { ClientSession } from '../federation/client-registry.js';
+import type { RunContext } from '../federation/run-context.js';
+import type { Contribution, OpenRound } from './open-round.js';
+
+/** Where the run stands when an update arrives. */
+export interface IntakePosition {
+  /** Last completed round. */
+  completedRound: number;
+  /** The attempt collecting updates (closed ones included, until the next starts). */
+  open: OpenRound | undefined;
+}
+
+/** A parsed update on its way through the checks. */
+interface Candidate {
+  session: ClientSession;
+  msg: Update;
+  ciphertext: Uint8Array;
+  nonce: string;
+  position: IntakePosition;
+}
+
+/** One link of the chain: the error codes it can raise, and the check (throws FedlinkError). */
+interface EnvelopeCheck {
+  codes: readonly ErrorCode[];
+  check(c: Candidate, intake: UpdateIntake): void;
+}
+
+const fail = (code: ErrorCode, message: string): never => {
+  throw new FedlinkError(code, message);
+};
+
+/**
+ * The checks an update passes before it is opened, in order: the cheapest first, and none of
+ * them touches the aggregate. After them the update is decrypted, decoded against the model's
+ * manifest (`decrypt_failed`, `shape_mismatch`) and checked for values (`non_finite`,
+ * `norm_exceeded`) and for the round still being open (`stale`).
+ */
+export const ENVELOPE_CHECKS: readonly EnvelopeCheck[] = [
+  {
+    codes: ['bad_request'],
+    check: (_c, i) => {
+      if (i.context.settings.secureAggregation) fail('bad_request', 'this run uses secure aggregation: send masked input (secagg:masked), not a sealed update');
+    },
+  },
+  {
+    codes: ['payload_too_large'],
+    check: ({ ciphertext }, i) => {
+      if (ciphertext.length > i.context.maxUpdateBytes) fail('payload_too_large', `update is ${ciphertext.length} bytes, the limit for this model is ${i.context.maxUpdateBytes}`);
+    },
+  },
+  {
+    codes: ['wrong_run'],
+    check: ({ msg }, i) => {
+      if (msg.runId !== i.context.runId) fail('wrong_run', `update for run ${msg.runId}, this run is ${i.context.runId}`);
+    },
+  },
+  {
+    codes: ['stale', 'wrong_round'],
+    check: ({ msg, position: { completedRound, open } }) => {
+      if (msg.round <= completedRound || (open && open.key.round === msg.round && open.isClosed)) fail('stale', `round ${msg.round} is closed; late update discarded`);
+      if (!open || msg.round !== open.key.round) fail('wrong_round', `round ${msg.round} is not open (current: ${open?.key.round ?? 'none'})`);
+    },
+  },
+  {
+    codes: ['not_selected'],
+    check: ({ msg, session, position }) => {
+      if (!position.open!.selected.has(session.clientId)) fail('not_selected', `client was not selected for round ${msg.round}`);
+    },
+  },
+  {
+    codes: ['replay'],
+    check: ({ nonce }, i) => i.rememberNonce(nonce),
+  },
+  {
+    codes: ['duplicate'],
+    check: ({ msg, session, position }) => {
+      if (position.open!.hasAnswered(session.clientId)) fail('duplicate', `client already sent an update for round ${msg.round}`);
+    },
+  },
+  {
+    codes: ['bad_request'],
+    check: ({ msg, session }) => {
+      if (msg.numExamples > session.numExamples) fail('bad_request', `update claims ${msg.numExamples} examples, the client declared ${session.numExamples} in hello`);
+    },
+  },
+];
+
+/**
+ * Update intake for plain (sealed) rounds: parses a `round:update`, runs the validation chain,
+ * opens the envelope and hands the checked delta to the open round. A refused update never
+ * touches the aggregate; each refusal is a FedlinkError with its own code.
+ */
+export class UpdateIntake {
+  private readonly seenNonces = new Set<string>();
+  /**
+   * Sealed plaintext updates opened so far. In secure-aggregation mode this stays 0: the
+   * coordinator never decrypts an individual update (tests check it).
+   */
+  plaintextUpdatesOpened = 0;
+
+  constructor(
+    readonly context: RunContext,
+    /** Told of each accepted update before the round may close on its account. */
+    private readonly onAccepted: (update: Contribution & { round: number }) => void,
+  ) {}
+
+  /** Records an envelope nonce; a second sighting is a replay. */
+  rememberNonce(nonce: string): void {
+    if (this.seenNonces.has(nonce)) fail('replay', 'this envelope was already received');
+    this.seenNonces.add(nonce);
+  }
+
+  /** Checks and adds one update; throws a FedlinkError when it is refused. */
+  async receive(session: ClientSession, raw: unknown, position: IntakePosition): Promise<void> {
+    const msg = parseMessage(UpdateSchema, raw, 'round:update');
+    const candidate: Candidate = {
+      session,
+      msg,
+      ciphertext: asBytes(msg.envelope.ciphertext)!,
+      nonce: toHex(asBytes(msg.envelope.nonce)!),
+      position,
+    };
+    for (const link of ENVELOPE_CHECKS) link.check(candidate, this);
+    const open = position.open!;
+    open.beginIntake(session.clientId);
+    try {
+      const contribution = await this.openAndCheck(candidate);
+      if (open.isClosed) fail('stale', `round ${msg.round} closed while the update was being checked`);
+      open.accept(contribution);
+      this.onAccepted({ ...contribution, round: msg.round });
+    } finally {
+      open.endIntake(session.clientId);
+    }
+  }
+
+  private async openAndCheck({ session, msg, ciphertext }: Candidate): Promise<Contribution> {
+    this.plaintextUpdatesOpened++;
+    const plaintext = await openEnvelope({ nonce: asBytes(msg.envelope.nonce)!, ciphertext }, session.sharedKey, updateContext(this.context.runId, msg.round, session.clientId));
+    const delta = decodeTensors(plaintext, this.context.model.manifest).flat;
+    const bad = firstNonFinite(delta);
+    if (bad >= 0) fail('non_finite', `delta has a non-finite value at element ${bad}`);
+    const bound = this.context.settings.maxUpdateNorm;
+    if (bound > 0) {
+      const norm = l2Norm(delta);
+      if (norm > bound) fail('norm_exceeded', `delta L2 norm ${norm.toFixed(3)} exceeds the bound ${bound}`);
+    }
+    return {
+      clientId: session.clientId,
+      delta,
+      numExamples: msg.numExamples,
+      loss: msg.metrics.loss,
+      ...(msg.metrics.accuracy !== undefined ? { accuracy: msg.metrics.accuracy } : {}),
+      bytes: ciphertext.length,
+    };
+  }
+}
