@@ -1,17 +1,10 @@
 import { EventEmitter } from 'node:events';
-import type { Phase, RunEnd } from '@fedlink/protocol';
+import type { DashboardOpenRound, Phase, RunEnd } from '@fedlink/protocol';
 
-/** The attempt collecting updates now, as every view shows it. */
-export interface OpenRoundView {
-  round: number;
-  attempt: number;
-  selected: number;
-  target: number;
-  reported: number;
-  rejected: number;
+/** The attempt collecting updates now: what the dashboard shows of it, and a little more. */
+export interface OpenRoundView extends DashboardOpenRound {
   dropped: number;
   startedAt: number;
-  deadline: number;
   /** Closed: no more updates are taken; aggregation and evaluation may still be running. */
   closed: boolean;
 }
