@@ -16,14 +16,6 @@ export function l2Norm(v: ArrayLike<number>): number {
   return Math.sqrt(s);
 }
 
-/** a - b, elementwise, into a new Float32Array. */
-export function subtract(a: Float32Array, b: Float32Array): Float32Array {
-  assertSameLength(a, b);
-  const out = new Float32Array(a.length);
-  for (let i = 0; i < a.length; i++) out[i] = a[i]! - b[i]!;
-  return out;
-}
-
 /** a + b, elementwise, into a new Float32Array. */
 export function add(a: Float32Array, b: ArrayLike<number>): Float32Array {
   assertSameLength(a, b);

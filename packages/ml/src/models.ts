@@ -12,10 +12,6 @@ export interface ModelOptions {
   inputShape?: [number, number, number];
 }
 
-export function isModelName(name: string): name is ModelName {
-  return (MODEL_NAMES as readonly string[]).includes(name);
-}
-
 /**
  * The FedAvg paper's models (McMahan et al. 2017, section 3):
  * - `mlp`, the "2NN": two hidden layers of 200 ReLU units (199,210 parameters on MNIST);

@@ -51,10 +51,6 @@ export class FedlinkError extends Error {
   }
 }
 
-export function isErrorCode(value: unknown): value is ErrorCode {
-  return typeof value === 'string' && (ERROR_CODES as readonly string[]).includes(value);
-}
-
 /** Turns anything thrown into a wire error without leaking internals of unexpected failures. */
 export function toWireError(err: unknown): WireError {
   if (err instanceof FedlinkError) return err.toWire();

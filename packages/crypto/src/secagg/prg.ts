@@ -75,8 +75,3 @@ export async function applyMasks(target: Uint32Array, terms: readonly MaskTerm[]
   }
 }
 
-/** target += other, mod 2^32. */
-export function addWords(target: Uint32Array, other: Uint32Array): void {
-  if (target.length !== other.length) throw new RangeError('length mismatch');
-  for (let w = 0; w < target.length; w++) target[w]! += other[w]!;
-}
