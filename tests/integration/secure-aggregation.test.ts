@@ -1,9 +1,11 @@
-import { FedlinkClient, type FaultPlan, type VanishPoint } from '@fedlink/client';
+import { FedlinkClient, type FedlinkClientOptions } from '@fedlink/client';
 import type { RoundRecord } from '@fedlink/coordinator';
 import { EVENTS } from '@fedlink/protocol';
 import { FixedDeltaTrainer, testVector } from '../helpers/fixed-trainer.js';
 import { TEST_TOKEN, startTestCoordinator } from '../helpers/coordinator.js';
 import { RawClient } from '../helpers/raw-client.js';
+// The simulator's fault injection (moved out of the client in issue 9), from the CLI's build.
+import { type FaultPlan, type VanishPoint, faultyClient } from '../../apps/cli/dist/simulate/faults.js';
 
 /** Clients with known deltas; `vanish[i]` makes client i drop out of round 1 at that point. */
 async function secureRun(n: number, vanish: Record<number, VanishPoint> = {}) {
@@ -19,14 +21,14 @@ async function secureRun(n: number, vanish: Record<number, VanishPoint> = {}) {
   const deltas = examples.map((_, i) => testVector(size, 100 + i, 0.05));
   const clients = examples.map((count, i) => {
     const faults: FaultPlan | undefined = vanish[i] ? { vanishPoint: (round) => (round === 1 ? vanish[i] : undefined) } : undefined;
-    return new FedlinkClient({
+    const options: FedlinkClientOptions = {
       url: coord.url,
       token: TEST_TOKEN,
       trainer: new FixedDeltaTrainer(count, () => deltas[i]!),
       platform: 'node',
       backend: 'test',
-      ...(faults ? { faults } : {}),
-    });
+    };
+    return faults ? faultyClient(options, faults) : new FedlinkClient(options);
   });
   const initial = coord.context.model.weights.slice();
   const ended = new Promise<RoundRecord>((resolve) => coord.engine.once('roundEnded', resolve));

@@ -1,12 +1,12 @@
-import { initBackend, type BackendInfo } from '@fedlink/ml';
+import { type BackendInfo, NODE_BACKEND_CHOICES, type NodeBackendChoice, initBackend } from '@fedlink/ml';
 
-export const BACKEND_CHOICES = ['auto', 'tensorflow', 'fedlink', 'wasm', 'cpu'] as const;
-export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+/** `--backend` values: what Node can run (@fedlink/ml decides what `auto` picks). */
+export const BACKEND_CHOICES = NODE_BACKEND_CHOICES;
+export type BackendChoice = NodeBackendChoice;
 
 /**
- * Picks the tfjs backend for local training (`@fedlink/ml` initBackend): `auto` is tfjs-node
- * (libtensorflow) when installed, else fedlink (multithreaded wasm SIMD kernels), else the
- * pure-JS cpu backend. Returns what it chose, for the caller to show.
+ * Starts the tfjs backend for local training (`@fedlink/ml` initBackend) and returns what it
+ * chose, for the caller to show; a backend that can't start is worded for the command line.
  */
 export async function selectBackendInfo(choice: BackendChoice): Promise<BackendInfo> {
   try {

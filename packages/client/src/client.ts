@@ -1,37 +1,38 @@
-import { io, type Socket } from 'socket.io-client';
 import {
   type Ack,
-  ChallengeReplySchema,
+  type ClientAckBody,
+  type ClientEventName,
+  type ClientPayload,
   EVENTS,
   FedlinkError,
+  SECAGG_CLIENT_EVENTS,
   SECAGG_EVENTS,
-  secaggRoundId,
   type Hello,
   PROTOCOL_VERSION,
   type RoundEnd,
-  RoundEndSchema,
+  type RoundKey,
   type RoundStart,
-  RoundStartSchema,
   type RunEnd,
-  RunEndSchema,
   type Update,
   type Welcome,
-  WelcomeSchema,
-  WireErrorSchema,
   type WireError,
   asBytes,
   decodeTensors,
   encodeTensors,
   fromBase64,
+  isAfter,
   packSmallBinaries,
-  parseMessage,
+  parseClientAck,
+  parseServerPayload,
+  roundKeyId,
+  roundOfKeyId,
   toBase64,
 } from '@fedlink/protocol';
 import { type Identity, clientIdOf, fingerprint, generateIdentity, sameFingerprint, seal, sharedKey, signHello, updateContext } from '@fedlink/crypto';
 import type { BatchProgress } from '@fedlink/ml';
 import { TypedEmitter } from './emitter.js';
-import type { FaultPlan, VanishPoint } from './faults.js';
 import { ClientSecureAggregation } from './secure.js';
+import { type ClientSocket, type Connect, connectSocketIo } from './socket.js';
 import type { Trainer } from './trainer.js';
 
 export type ClientState = 'idle' | 'connecting' | 'joining' | 'waiting' | 'training' | 'uploading' | 'done' | 'error';
@@ -55,8 +56,11 @@ export interface FedlinkClientOptions {
   ackTimeoutMs?: number;
   /** Leave the run after this many rounds taken part in (default: stay until the run ends). */
   maxRounds?: number;
-  /** Simulated failures (the simulator's --dropout); never set in production. */
-  faults?: FaultPlan;
+  /**
+   * Opens the connection (default: socket.io-client). The transport seam: a wrapper here sees and
+   * can alter everything the client sends and receives (the simulator injects dropouts so).
+   */
+  connect?: Connect;
 }
 
 export interface UploadInfo {
@@ -81,6 +85,9 @@ export interface ClientEvents {
   error: (error: FedlinkError) => void;
 }
 
+/** Coordinator -> client events of secure aggregation. */
+type SecAggServerEvent = (typeof SECAGG_EVENTS)['setup' | 'keys' | 'routedShares' | 'unmaskRequest' | 'abort'];
+
 /** Errors after which retrying the same connection can't help. */
 const FATAL_CODES = new Set(['protocol_mismatch', 'unauthorized', 'bad_signature', 'server_key_mismatch', 'run_finished', 'too_many_connections', 'unsupported']);
 
@@ -91,13 +98,13 @@ const FATAL_CODES = new Set(['protocol_mismatch', 'unauthorized', 'bad_signature
 export class FedlinkClient extends TypedEmitter<ClientEvents> {
   readonly identity: Identity;
   readonly clientId: string;
-  private socket: Socket | undefined;
+  private socket: ClientSocket | undefined;
   private welcome: Welcome | undefined;
   private shared: Uint8Array | undefined;
   private pinned: string | undefined;
   private state: ClientState = 'idle';
-  /** Last round:start handled, as round * 1e6 + attempt, so a retried round is trained again. */
-  private lastStart = -1;
+  /** Last round:start handled (a retried round, a later attempt, is trained again). */
+  private lastStart: RoundKey | undefined;
   /** Resolves once hello was answered and the trainer has built the run's model. */
   private joined: Promise<void>;
   private markJoined!: () => void;
@@ -107,9 +114,6 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
   private settle: { resolve: (end: RunEnd) => void; reject: (err: FedlinkError) => void } | undefined;
   private training: Promise<void> = Promise.resolve();
   private readonly secure: ClientSecureAggregation;
-  /** Simulated dropouts, keyed by attempt id (round and attempt, as secaggRoundId). */
-  private readonly vanishPlans = new Map<number, VanishPoint | undefined>();
-  private vanishedAttempt = -1;
 
   constructor(private readonly options: FedlinkClientOptions) {
     super();
@@ -117,31 +121,9 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
     this.clientId = clientIdOf(this.identity.signPublicKey);
     this.pinned = options.serverFingerprint;
     this.joined = new Promise((r) => (this.markJoined = r));
-    this.secure = new ClientSecureAggregation(
-      this.identity,
-      () => this.welcome?.runId,
-      async (event, payload) => {
-        await this.request(event, packSmallBinaries(payload));
-      },
-      (attemptId, stage) => this.vanishesAt(attemptId, stage),
-    );
-  }
-
-  /** Simulated dropout: decides once per attempt, then disconnects at that point and comes back later. */
-  private vanishesAt(attemptId: number, point: VanishPoint): boolean {
-    const faults = this.options.faults;
-    if (!faults) return false;
-    if (!this.vanishPlans.has(attemptId)) {
-      this.vanishPlans.set(attemptId, faults.vanishPoint(Math.floor(attemptId / 1000), this.welcome?.secureAggregation ?? false));
-      for (const k of this.vanishPlans.keys()) if (k < attemptId - 5000) this.vanishPlans.delete(k);
-    }
-    if (this.vanishPlans.get(attemptId) !== point || this.vanishedAttempt === attemptId) return false;
-    this.vanishedAttempt = attemptId;
-    this.secure.forget(attemptId);
-    const socket = this.socket;
-    socket?.disconnect();
-    setTimeout(() => !this.isOver() && socket?.connect(), 250);
-    return true;
+    this.secure = new ClientSecureAggregation(this.identity, () => this.welcome?.runId, async (msg) => {
+      await this.request(SECAGG_CLIENT_EVENTS[msg.stage], packSmallBinaries(msg));
+    });
   }
 
   private withdraw(round: number, reason: string): void {
@@ -150,17 +132,22 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
     this.request(EVENTS.withdraw, { runId, round, reason: reason.slice(0, 200) }).catch(() => undefined);
   }
 
-  private onSecure(handler: (raw: unknown) => Promise<void> | void) {
+  /**
+   * A secure-aggregation event: parsed (with its row of the contract) once the client has joined,
+   * then handed to the round's state machine.
+   */
+  private onSecure(event: SecAggServerEvent) {
     return (raw: unknown) => {
       this.joined
-        .then(() => handler(raw))
+        .then(() => this.secure.receive(parseServerPayload(event, raw)))
         .catch((err: unknown) => {
           const e = err instanceof FedlinkError ? err : new FedlinkError('secagg_failed', err instanceof Error ? err.message : String(err));
-          const attemptId = (raw as { round?: number } | null)?.round ?? -1;
-          const round = Math.floor(attemptId / 1000);
+          const r = (raw as { round?: unknown } | null)?.round;
+          const keyId = typeof r === 'number' ? r : -1;
+          const round = roundOfKeyId(keyId);
           this.emit('rejected', round, e.toWire());
           // A client that can't go on with the protocol leaves the round, so nobody waits for it.
-          if (attemptId >= 0) this.secure.forget(attemptId);
+          if (keyId >= 0) this.secure.forget(keyId);
           this.withdraw(round, e.message);
         });
     };
@@ -180,13 +167,15 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
     return new Promise<RunEnd>((resolve, reject) => {
       this.settle = { resolve, reject };
       this.setState('connecting');
-      const socket = io(this.options.url, {
+      const socket = (this.options.connect ?? connectSocketIo)(this.options.url, {
         transports: ['websocket'],
         reconnection: this.options.reconnect ?? true,
         reconnectionDelay: 500,
         reconnectionDelayMax: 10_000,
         randomizationFactor: 0.5,
         timeout: 20_000,
+        // Every request waits this long for its ack (then rejects).
+        ackTimeout: this.options.ackTimeoutMs ?? 60_000,
       });
       this.socket = socket;
       socket.on('connect', () => void this.handshake());
@@ -203,21 +192,25 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
         if (reason === 'io server disconnect' && (this.options.reconnect ?? true)) setTimeout(() => socket.connect(), 1000);
       });
       socket.on(EVENTS.error, (raw: unknown) => {
-        const parsed = WireErrorSchema.safeParse(raw);
-        if (!parsed.success) return;
-        const err = new FedlinkError(parsed.data.code, parsed.data.message);
+        let wire: WireError;
+        try {
+          wire = parseServerPayload(EVENTS.error, raw);
+        } catch {
+          return;
+        }
+        const err = new FedlinkError(wire.code, wire.message);
         this.emit('error', err);
         if (FATAL_CODES.has(err.code)) this.fail(err);
       });
-      socket.on(EVENTS.roundStart, (raw: unknown, ack?: (reply: unknown) => void) => this.onRoundStart(raw, ack));
-      socket.on(SECAGG_EVENTS.setup, this.onSecure((raw) => this.secure.onSetup(raw)));
-      socket.on(SECAGG_EVENTS.keys, this.onSecure((raw) => this.secure.onKeys(raw)));
-      socket.on(SECAGG_EVENTS.routedShares, this.onSecure((raw) => this.secure.onRoutedShares(raw)));
-      socket.on(SECAGG_EVENTS.unmaskRequest, this.onSecure((raw) => this.secure.onUnmaskRequest(raw)));
-      socket.on(SECAGG_EVENTS.abort, this.onSecure((raw) => this.secure.onAbort(raw)));
+      socket.on(EVENTS.roundStart, (raw: unknown, ack?: (reply: Ack<{}>) => void) => this.onRoundStart(raw, ack));
+      socket.on(SECAGG_EVENTS.setup, this.onSecure(SECAGG_EVENTS.setup));
+      socket.on(SECAGG_EVENTS.keys, this.onSecure(SECAGG_EVENTS.keys));
+      socket.on(SECAGG_EVENTS.routedShares, this.onSecure(SECAGG_EVENTS.routedShares));
+      socket.on(SECAGG_EVENTS.unmaskRequest, this.onSecure(SECAGG_EVENTS.unmaskRequest));
+      socket.on(SECAGG_EVENTS.abort, this.onSecure(SECAGG_EVENTS.abort));
       socket.on(EVENTS.roundEnd, (raw: unknown) => {
         try {
-          this.emit('roundEnd', parseMessage(RoundEndSchema, raw, 'round:end'));
+          this.emit('roundEnd', parseServerPayload(EVENTS.roundEnd, raw));
           if (this.state === 'waiting' || this.state === 'uploading') this.setState('waiting');
         } catch {
           /* ignore malformed broadcasts */
@@ -225,7 +218,7 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
       });
       socket.on(EVENTS.runEnd, (raw: unknown) => {
         try {
-          const end = parseMessage(RunEndSchema, raw, 'run:end');
+          const end = parseServerPayload(EVENTS.runEnd, raw);
           this.emit('runEnd', end);
           this.finish(end);
         } catch {
@@ -267,19 +260,13 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
     this.settle?.reject(err);
   }
 
-  private async request<T>(event: string, payload: unknown): Promise<T> {
+  /** Sends `event` and returns its parsed ack body; a refusal throws the FedlinkError it carries. */
+  private async request<E extends ClientEventName>(event: E, payload: ClientPayload<E>): Promise<ClientAckBody<E>> {
     const socket = this.socket!;
     // socket.io-client would buffer the emit and replay it on the next connection, where it
     // would belong to a session (and often a round) that no longer exists.
     if (!socket.connected) throw new FedlinkError('timeout', `not connected: ${event} not sent`);
-    const reply: unknown = await socket.timeout(this.options.ackTimeoutMs ?? 60_000).emitWithAck(event, payload);
-    const r = reply as Ack<Record<string, unknown>>;
-    if (r && typeof r === 'object' && r.ok === false) {
-      const e = WireErrorSchema.safeParse(r.error);
-      throw e.success ? new FedlinkError(e.data.code, e.data.message) : new FedlinkError('bad_request', `malformed error reply to ${event}`);
-    }
-    if (!r || typeof r !== 'object' || r.ok !== true) throw new FedlinkError('bad_request', `malformed reply to ${event}`);
-    return r as T;
+    return parseClientAck(event, await socket.emitWithAck(event, payload));
   }
 
   private async handshake(): Promise<void> {
@@ -291,7 +278,7 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
         this.joined = new Promise((r) => (this.markJoined = r));
       }
       const socket = this.socket!;
-      const { nonce } = parseMessage(ChallengeReplySchema, await this.request(EVENTS.challenge, {}), 'challenge reply');
+      const { nonce } = await this.request(EVENTS.challenge, {});
       const hello: Hello = {
         protocol: PROTOCOL_VERSION,
         signPublicKey: toBase64(this.identity.signPublicKey),
@@ -303,8 +290,7 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
         ...(this.options.token !== undefined ? { token: this.options.token } : {}),
         ...(this.options.name !== undefined ? { name: this.options.name } : {}),
       };
-      const reply = await this.request<{ welcome: unknown }>(EVENTS.hello, hello);
-      const welcome = parseMessage(WelcomeSchema, reply.welcome, 'welcome');
+      const { welcome } = await this.request(EVENTS.hello, hello);
       const server = { signPublicKey: fromBase64(welcome.server.signPublicKey), boxPublicKey: fromBase64(welcome.server.boxPublicKey) };
       const seen = fingerprint(server);
       if (this.pinned && !sameFingerprint(this.pinned, seen)) {
@@ -323,7 +309,7 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
       }
       // A coordinator that restarted from its last checkpoint runs the rounds after
       // `welcome.round` again, with the same attempt numbers: those must be trained again.
-      this.lastStart = Math.min(this.lastStart, welcome.round * 1e6 + 999_999);
+      if (this.lastStart && this.lastStart.round > welcome.round) this.lastStart = { round: welcome.round, attempt: Number.MAX_SAFE_INTEGER };
       this.welcome = welcome;
       this.shared = sharedKey(server.boxPublicKey, this.identity.boxSecretKey);
       this.secure.rejoined();
@@ -342,10 +328,10 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
     }
   }
 
-  private onRoundStart(raw: unknown, ack?: (reply: unknown) => void): void {
+  private onRoundStart(raw: unknown, ack?: (reply: Ack<{}>) => void): void {
     let msg: RoundStart;
     try {
-      msg = parseMessage(RoundStartSchema, raw, 'round:start');
+      msg = parseServerPayload(EVENTS.roundStart, raw);
     } catch (err) {
       ack?.({ ok: false, error: (err as FedlinkError).toWire() });
       return;
@@ -368,12 +354,11 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
 
   private async trainAndReport(msg: RoundStart): Promise<void> {
     const welcome = this.welcome!;
-    const key = msg.round * 1e6 + msg.attempt;
-    if (this.isOver() || key <= this.lastStart) return;
+    const key: RoundKey = { round: msg.round, attempt: msg.attempt };
+    if (this.isOver() || !isAfter(key, this.lastStart)) return;
     this.lastStart = key;
     this.emit('roundStart', msg.round, msg.deadline);
-    const attemptId = secaggRoundId(msg.round, msg.attempt);
-    if (this.vanishesAt(attemptId, 'before-training')) return;
+    const keyId = roundKeyId(key);
     this.setState('training', `round ${msg.round}`);
     try {
       const global = decodeTensors(asBytes(msg.weights)!, welcome.model.manifest).flat;
@@ -382,10 +367,9 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
         shouldStop: () => Date.now() > msg.deadline || this.isOver(),
       });
       this.emit('trained', msg.round, outcome.metrics);
-      if (this.vanishedAttempt === attemptId || this.vanishesAt(attemptId, 'after-training')) return;
       this.setState('uploading', `round ${msg.round}`);
       if (welcome.secureAggregation) {
-        const bytes = await this.secure.submit(attemptId, outcome.delta, outcome.numExamples, msg.deadline);
+        const bytes = await this.secure.submit(keyId, outcome.delta, outcome.numExamples, msg.deadline);
         this.emit('uploaded', { round: msg.round, bytes, sealed: false, masked: true });
       } else {
         const payload = encodeTensors(welcome.model.manifest, outcome.delta, welcome.encoding);
@@ -404,7 +388,7 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
       // Training failed or the update was refused before it counted: say so, so the round need
       // not wait for this client until its deadline.
       if (e.code !== 'stale' && e.code !== 'duplicate' && e.code !== 'replay') this.withdraw(msg.round, e.message);
-      if (welcome.secureAggregation) this.secure.forget(attemptId);
+      if (welcome.secureAggregation) this.secure.forget(keyId);
       this.setState('waiting');
     }
   }

@@ -1,5 +1,5 @@
 export * from './client.js';
 export * from './emitter.js';
 export * from './trainer.js';
-export * from './faults.js';
 export * from './secure.js';
+export * from './socket.js';

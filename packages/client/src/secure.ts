@@ -1,119 +1,152 @@
 import { type Identity, SecAggClientRound } from '@fedlink/crypto';
-import { FedlinkError, SECAGG_EVENTS } from '@fedlink/protocol';
+import {
+  FedlinkError,
+  type SecAggAbort,
+  type SecAggClientMessage,
+  type SecAggKeys,
+  type SecAggRoutedShares,
+  type SecAggServerMessage,
+  type SecAggSetup,
+  type SecAggUnmaskRequest,
+  roundKeyOfId,
+  roundOfKeyId,
+} from '@fedlink/protocol';
 
-type Send = (event: string, payload: unknown) => Promise<void>;
+/** Sends one of the client's stage messages (on the event its stage travels on). */
+type Send = (msg: SecAggClientMessage) => Promise<void>;
 
 interface RoundState {
   round: SecAggClientRound | undefined;
   /** The neighbours' routed shares, or undefined once the client left the round. */
-  routed: Promise<unknown>;
-  resolveRouted: (raw: unknown) => void;
+  routed: Promise<SecAggRoutedShares | undefined>;
+  resolveRouted: (msg: SecAggRoutedShares | undefined) => void;
 }
 
 /**
- * The client's part in secure aggregation, one SecAgg+ state machine per round. Key stages run
- * while the model trains; the masked input goes out once training is done and the neighbours'
- * shares have arrived. Nothing here sees another client's data: only keys, sealed shares and
- * the coordinator's lists of survivors.
+ * The client's part in secure aggregation, one SecAgg+ state machine per attempt at a round. Key
+ * stages run while the model trains; the masked input goes out once training is done and the
+ * neighbours' shares have arrived. Nothing here sees another client's data: only keys, sealed
+ * shares and the coordinator's lists of survivors. Messages arrive parsed (`receive`); the state
+ * machines of @fedlink/crypto check them again, which a parsed message passes unchanged.
  */
 export class ClientSecureAggregation {
-  /** Keyed by SecAgg round id (round and attempt, see secaggRoundId). */
+  /** Keyed by the messages' `round` field: the attempt's wire id (`roundKeyId`). */
   private readonly rounds = new Map<number, RoundState>();
-  /** Rounds this client left (dropped out, aborted): late messages for them are ignored. */
+  /** Attempts this client left (dropped out, aborted): late messages for them are ignored. */
   private readonly left = new Set<number>();
 
   constructor(
     private readonly identity: Identity,
     private readonly runId: () => string | undefined,
     private readonly send: Send,
-    private readonly vanishing: (round: number, stage: 'advertise' | 'shares' | 'unmask') => boolean,
   ) {}
 
-  private state(round: number): RoundState {
-    let s = this.rounds.get(round);
+  /** Handles one message of the coordinator's, by stage. */
+  receive(msg: SecAggServerMessage): Promise<void> | void {
+    switch (msg.stage) {
+      case 'setup':
+        return this.onSetup(msg);
+      case 'keys':
+        return this.onKeys(msg);
+      case 'routed-shares':
+        return this.onRoutedShares(msg);
+      case 'unmask-request':
+        return this.onUnmaskRequest(msg);
+      case 'abort':
+        return this.onAbort(msg);
+      default: {
+        const _: never = msg;
+        throw new FedlinkError('bad_request', `unknown secure-aggregation stage ${String((_ as { stage?: unknown }).stage)}`);
+      }
+    }
+  }
+
+  private state(id: number): RoundState {
+    let s = this.rounds.get(id);
     if (!s) {
-      let resolveRouted!: (raw: unknown) => void;
-      const routed = new Promise<unknown>((r) => (resolveRouted = r));
+      let resolveRouted!: (msg: SecAggRoutedShares | undefined) => void;
+      const routed = new Promise<SecAggRoutedShares | undefined>((r) => (resolveRouted = r));
       s = { round: undefined, routed, resolveRouted };
-      this.rounds.set(round, s);
-      // Keep only recent rounds.
-      for (const r of this.rounds.keys()) if (r < round - 2) this.forget(r);
+      this.rounds.set(id, s);
+      // Keep only the attempts close to this one: older rounds, and attempts more than two back.
+      const key = roundKeyOfId(id);
+      for (const r of this.rounds.keys()) {
+        const old = roundKeyOfId(r);
+        if (old.round < key.round || (old.round === key.round && old.attempt < key.attempt - 2)) this.forget(r);
+      }
     }
     return s;
   }
 
-  async onSetup(raw: unknown): Promise<void> {
-    const round = roundOf(raw);
-    if (this.left.has(round)) return;
+  private async onSetup(msg: SecAggSetup): Promise<void> {
+    const id = msg.round;
+    if (this.left.has(id)) return;
     const runId = this.runId();
-    const s = this.state(round);
+    const s = this.state(id);
     s.round?.dispose();
-    s.round = new SecAggClientRound(this.identity, raw, { ...(runId ? { runId } : {}), round });
-    if (this.vanishing(round, 'advertise')) return;
-    await this.sendIfStillIn(round, SECAGG_EVENTS.advertise, await s.round.advertise());
+    s.round = new SecAggClientRound(this.identity, msg, { ...(runId ? { runId } : {}), round: id });
+    await this.sendIfStillIn(id, await s.round.advertise());
   }
 
-  async onKeys(raw: unknown): Promise<void> {
-    const round = roundOf(raw);
-    const c = this.rounds.get(round)?.round;
+  private async onKeys(msg: SecAggKeys): Promise<void> {
+    const c = this.rounds.get(msg.round)?.round;
     if (!c) return;
-    if (this.vanishing(round, 'shares')) return;
-    await this.sendIfStillIn(round, SECAGG_EVENTS.shares, await c.shareKeys(raw));
+    await this.sendIfStillIn(msg.round, await c.shareKeys(msg));
   }
 
-  onRoutedShares(raw: unknown): void {
-    const round = roundOf(raw);
-    if (!this.left.has(round)) this.state(round).resolveRouted(raw);
+  private onRoutedShares(msg: SecAggRoutedShares): void {
+    if (!this.left.has(msg.round)) this.state(msg.round).resolveRouted(msg);
   }
 
-  /** Masks and sends this round's weighted update; waits for the neighbours' shares first. */
-  async submit(round: number, delta: Float32Array, numExamples: number, deadline: number): Promise<number> {
-    if (this.left.has(round)) throw new FedlinkError('secagg_failed', `left secure round ${round} before masking`);
-    const s = this.state(round);
+  /** Masks and sends this attempt's weighted update; waits for the neighbours' shares first. */
+  async submit(id: number, delta: Float32Array, numExamples: number, deadline: number): Promise<number> {
+    if (this.left.has(id)) throw new FedlinkError('secagg_failed', `left secure round ${id} before masking`);
+    const s = this.state(id);
     const routed = await Promise.race([
       s.routed,
       new Promise<undefined>((r) => setTimeout(() => r(undefined), Math.max(0, deadline - Date.now()))),
     ]);
-    if (routed === undefined || !s.round || !this.rounds.has(round)) {
-      throw new FedlinkError('secagg_failed', `round ${round}: left the secure round before masking (dropped out, aborted, or no shares by the deadline)`);
+    if (routed === undefined || !s.round || !this.rounds.has(id)) {
+      throw new FedlinkError('secagg_failed', `round ${id}: left the secure round before masking (dropped out, aborted, or no shares by the deadline)`);
     }
     const masked = await s.round.maskInput(routed, { delta, numExamples });
-    if (!(await this.sendIfStillIn(round, SECAGG_EVENTS.masked, masked))) {
-      throw new FedlinkError('secagg_failed', `left secure round ${round} while masking`);
+    if (!(await this.sendIfStillIn(id, masked))) {
+      throw new FedlinkError('secagg_failed', `left secure round ${id} while masking`);
     }
     return masked.masked.byteLength;
   }
 
-  async onUnmaskRequest(raw: unknown): Promise<void> {
-    const round = roundOf(raw);
-    const c = this.rounds.get(round)?.round;
+  private async onUnmaskRequest(msg: SecAggUnmaskRequest): Promise<void> {
+    const id = msg.round;
+    const c = this.rounds.get(id)?.round;
     if (!c) return;
-    if (this.vanishing(round, 'unmask')) return;
-    await this.sendIfStillIn(round, SECAGG_EVENTS.unmask, await c.unmask(raw));
-    this.rounds.delete(round);
+    await this.sendIfStillIn(id, await c.unmask(msg));
+    this.rounds.delete(id);
     c.dispose();
   }
 
-  onAbort(raw: unknown): void {
-    this.forget(roundOf(raw));
+  private onAbort(msg: SecAggAbort): void {
+    this.forget(msg.round);
   }
 
   /**
    * Stage computations take a while (key agreements, sealing, masking); if the client left the
    * round meanwhile (its secrets are wiped), what it computed must not go out.
    */
-  private async sendIfStillIn(round: number, event: string, payload: unknown): Promise<boolean> {
-    if (this.left.has(round) || !this.rounds.has(round)) return false;
-    await this.send(event, payload);
+  private async sendIfStillIn(id: number, msg: SecAggClientMessage): Promise<boolean> {
+    if (this.left.has(id) || !this.rounds.has(id)) return false;
+    await this.send(msg);
     return true;
   }
 
-  /** Leaves a round: wipes its secrets and releases anyone waiting for its shares. */
-  forget(round: number): void {
-    const s = this.rounds.get(round);
-    this.rounds.delete(round);
-    this.left.add(round);
-    for (const r of this.left) if (r < round - 5000) this.left.delete(r);
+  /** Leaves an attempt: wipes its secrets and releases anyone waiting for its shares. */
+  forget(id: number): void {
+    const s = this.rounds.get(id);
+    this.rounds.delete(id);
+    this.left.add(id);
+    // Remember only the last few rounds' departures.
+    const round = roundOfKeyId(id);
+    for (const r of this.left) if (roundOfKeyId(r) < round - 5) this.left.delete(r);
     s?.round?.dispose();
     s?.resolveRouted(undefined);
   }
@@ -128,14 +161,8 @@ export class ClientSecureAggregation {
     this.left.clear();
   }
 
-  /** Leaves every round in progress (the connection dropped: the coordinator counts us out). */
+  /** Leaves every attempt in progress (the connection dropped: the coordinator counts us out). */
   dispose(): void {
     for (const r of [...this.rounds.keys()]) this.forget(r);
   }
-}
-
-function roundOf(raw: unknown): number {
-  const r = (raw as { round?: unknown } | null)?.round;
-  if (typeof r !== 'number' || !Number.isInteger(r) || r < 0) throw new FedlinkError('bad_request', 'secure-aggregation message without a valid round');
-  return r;
 }

@@ -5,9 +5,17 @@ export * from './train.js';
 export * from './weights.js';
 export {
   BACKEND_CHOICES,
+  BROWSER_BACKENDS,
+  BROWSER_BACKEND_CHOICES,
+  NODE_BACKEND_CHOICES,
+  backendOrder,
   initBackend,
   isBackendChoice,
+  isBrowserBackend,
   type BackendChoice,
   type BackendInfo,
+  type BackendName,
+  type BrowserBackend,
   type InitBackendOptions,
+  type NodeBackendChoice,
 } from './backend-select.js';

@@ -51,6 +51,15 @@ export function asBytes(value: unknown): Uint8Array | undefined {
 /** Binary fields up to this size travel as base64 text (see packSmallBinaries). */
 export const SMALL_BINARY_BYTES = 4096;
 
+/** What packSmallBinaries makes of a `T`: any of its binary fields may have become base64 text. */
+export type Packed<T> = T extends ArrayBufferView
+  ? T | string
+  : T extends readonly (infer U)[]
+    ? Packed<U>[]
+    : T extends object
+      ? { [K in keyof T]: Packed<T[K]> }
+      : T;
+
 /**
  * Replaces small binary fields (keys, signatures, sealed shares) with base64 strings, leaving
  * large ones (tensors, masked vectors) as binary attachments. socket.io-parser refuses packets
@@ -58,15 +67,19 @@ export const SMALL_BINARY_BYTES = 4096;
  * secure-aggregation message carries one key or share per neighbour; as text they ride in the
  * packet's JSON instead. Schemas that read such fields accept both forms.
  */
-export function packSmallBinaries(value: unknown, limit = SMALL_BINARY_BYTES): unknown {
+export function packSmallBinaries<T>(value: T, limit = SMALL_BINARY_BYTES): Packed<T> {
+  return pack(value, limit) as Packed<T>;
+}
+
+function pack(value: unknown, limit: number): unknown {
   if (ArrayBuffer.isView(value)) {
     const b = asBytes(value)!;
     return b.length <= limit ? toBase64(b) : b;
   }
-  if (Array.isArray(value)) return value.map((v) => packSmallBinaries(v, limit));
+  if (Array.isArray(value)) return value.map((v) => pack(v, limit));
   if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = packSmallBinaries(v, limit);
+    for (const [k, v] of Object.entries(value)) out[k] = pack(v, limit);
     return out;
   }
   return value;

@@ -22,7 +22,9 @@ export const DASHBOARD_EVENTS = {
   runEnded: 'run:ended',
 } as const;
 
-export type DashboardPhase = 'starting' | 'waiting' | 'training' | 'aggregating' | 'evaluating' | 'finished' | 'stopped';
+/** What a run is doing (the coordinator's round engine): starting, waiting for clients, a round's stages, its end. */
+export const PHASES = ['starting', 'waiting', 'training', 'aggregating', 'evaluating', 'finished', 'stopped'] as const;
+export type Phase = (typeof PHASES)[number];
 
 /** What the dashboard shows of a connected client. */
 export interface DashboardClient {
@@ -88,7 +90,7 @@ export interface DashboardRun {
 export interface DashboardSnapshot {
   run: DashboardRun;
   status: 'running' | 'finished' | 'stopped';
-  phase: DashboardPhase;
+  phase: Phase;
   /** Last completed round. */
   round: number;
   openRound: DashboardOpenRound | null;
@@ -99,7 +101,7 @@ export interface DashboardSnapshot {
 }
 
 export interface DashboardPhaseEvent {
-  phase: DashboardPhase;
+  phase: Phase;
   round: number;
   serverTime: number;
 }

@@ -5,3 +5,5 @@ export * from './tensor-codec.js';
 export * from './version.js';
 export * from './secagg.js';
 export * from './dashboard.js';
+export * from './events.js';
+export * from './round-key.js';

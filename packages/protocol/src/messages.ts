@@ -9,11 +9,14 @@ import { TENSOR_ENCODINGS, type TensorEncoding } from './tensor-codec.js';
  * ever see the typed result.
  */
 
-/** socket.io event names. Client->server events carry an ack callback. */
+/**
+ * socket.io event names. Client->server events carry an ack callback; what each event and its
+ * ack carry is the contract table in events.ts.
+ */
 export const EVENTS = {
   /** C->S, ack `{ nonce }`: a fresh challenge the hello must sign (proof of key possession). */
   challenge: 'auth:challenge',
-  /** C->S, ack `Welcome` or an error. */
+  /** C->S, ack `{ welcome }` or an error. */
   hello: 'hello',
   /** S->C, client acks when it starts training. */
   roundStart: 'round:start',
@@ -25,7 +28,7 @@ export const EVENTS = {
   runEnd: 'run:end',
   /** S->C: a typed error, usually followed by a disconnect. */
   error: 'fedlink:error',
-  /** C->S, ack: the client can't finish this round (training failed, a secure stage failed). */
+  /** C->S, ack `{ ok: true }`: the client can't finish this round (training failed, a secure stage failed). */
   withdraw: 'round:withdraw',
 } as const;
 
@@ -51,9 +54,18 @@ const finite = () => z.number().refine(Number.isFinite, 'must be finite');
 const runId = z.string().min(1).max(64);
 const round = z.number().int().min(0).max(1_000_000_000);
 
-// Replies (server -> client) are parsed non-strictly: the ack's `ok` field rides alongside.
+/** C->S `auth:challenge`: asks for a nonce; carries nothing. */
+export const ChallengeRequestSchema = z.strictObject({});
+export type ChallengeRequest = z.infer<typeof ChallengeRequestSchema>;
+
+// Ack bodies are parsed non-strictly: the ack's `ok` field rides alongside (see `Ack`, `parseAck`).
+
+/** Ack body of `auth:challenge`. */
 export const ChallengeReplySchema = z.object({ nonce: base64Key(32) });
 export type ChallengeReply = z.infer<typeof ChallengeReplySchema>;
+
+/** Ack body of an event whose success says nothing more than `{ ok: true }`. */
+export const OkReplySchema = z.object({});
 
 export const PLATFORMS = ['node', 'browser'] as const;
 
@@ -87,6 +99,14 @@ export const TrainConfigSchema = z.strictObject({
 });
 export type TrainConfig = z.infer<typeof TrainConfigSchema>;
 
+/**
+ * Local training settings of a run (epochs, batch size, learning rate, FedProx mu): the wire
+ * config without its per-client seed. The one place their bounds are written; run settings,
+ * their REST patch and their validation derive from it.
+ */
+export const FitSettingsSchema = TrainConfigSchema.omit({ seed: true });
+export type FitSettings = z.infer<typeof FitSettingsSchema>;
+
 export const WelcomeSchema = z.strictObject({
   protocol: z.number().int(),
   runId,
@@ -107,6 +127,10 @@ export const WelcomeSchema = z.strictObject({
   limits: z.strictObject({ maxUpdateBytes: z.number().int() }),
 });
 export type Welcome = z.infer<typeof WelcomeSchema>;
+
+/** Ack body of `hello`. */
+export const HelloReplySchema = z.object({ welcome: WelcomeSchema });
+export type HelloReply = z.infer<typeof HelloReplySchema>;
 
 export const RoundStartSchema = z.strictObject({
   runId,
@@ -146,6 +170,10 @@ export const UpdateSchema = z.strictObject({
 });
 export type Update = z.infer<typeof UpdateSchema>;
 
+/** Ack body of `round:update`: the update counts towards the round. */
+export const UpdateReplySchema = z.object({ accepted: z.literal(true) });
+export type UpdateReply = z.infer<typeof UpdateReplySchema>;
+
 export const WithdrawSchema = z.strictObject({
   runId,
   round,
@@ -176,11 +204,25 @@ export const WireErrorSchema = z.strictObject({
   message: z.string(),
 });
 
-/** Ack of a client->server event. */
+/** Ack of an event: `{ ok: true }` with the event's ack body, or a typed error. */
 export type Ack<T> = ({ ok: true } & T) | { ok: false; error: WireError };
 
 export function ackError(error: WireError): { ok: false; error: WireError } {
   return { ok: false, error };
+}
+
+/**
+ * Validates an ack (the reply to `event`). A refusal becomes the FedlinkError it carries; an ack
+ * that is neither a refusal nor `{ ok: true, ...body }` with a valid body is a `bad_request`.
+ */
+export function parseAck<S extends z.ZodType>(body: S, reply: unknown, event: string): z.infer<S> {
+  const r = reply !== null && typeof reply === 'object' ? (reply as { ok?: unknown; error?: unknown }) : undefined;
+  if (r?.ok === false) {
+    const e = WireErrorSchema.safeParse(r.error);
+    throw e.success ? new FedlinkError(e.data.code, e.data.message) : new FedlinkError('bad_request', `malformed error reply to ${event}`);
+  }
+  if (r?.ok !== true) throw new FedlinkError('bad_request', `malformed reply to ${event}`);
+  return parseMessage(body, reply, `reply to ${event}`);
 }
 
 /**

@@ -16,6 +16,8 @@ import { bytesFromWire } from './bytes.js';
  *   S->C abort          (any time: the round is abandoned, with a reason)
  * Binary fields (keys, signatures, sealed shares, the masked vector) travel as binary attachments
  * (Buffer / ArrayBuffer / Uint8Array), never as JSON arrays; parsing normalises them to Uint8Array.
+ * Each attempt at a round is its own SecAgg instance: the messages' `round` field is the attempt's
+ * wire id, `roundKeyId({ round, attempt })` (round-key.ts).
  */
 export const SECAGG_EVENTS = {
   setup: 'secagg:setup',
@@ -28,14 +30,6 @@ export const SECAGG_EVENTS = {
   unmask: 'secagg:unmask',
   abort: 'secagg:abort',
 } as const;
-
-/**
- * The round label inside secure-aggregation messages: each attempt at a round is its own SecAgg
- * instance (a retried round must not reuse the keys, shares or masks of the abandoned attempt).
- */
-export function secaggRoundId(round: number, attempt: number): number {
-  return round * 1000 + (attempt % 1000);
-}
 
 export const SECAGG_STAGES = ['setup', 'advertise', 'keys', 'shares', 'routed-shares', 'masked', 'unmask-request', 'unmask', 'abort'] as const;
 export type SecAggStage = (typeof SECAGG_STAGES)[number];
@@ -218,3 +212,20 @@ export const SecAggAbortSchema = z.strictObject({
   message: z.string().max(500),
 });
 export type SecAggAbort = z.infer<typeof SecAggAbortSchema>;
+
+/**
+ * Every client->server message, told apart by `stage`: what the coordinator dispatches on.
+ * Parsing an already-parsed message gives the same message (binary fields accept Uint8Array).
+ */
+export const SecAggClientMessageSchema = z.discriminatedUnion('stage', [SecAggAdvertiseSchema, SecAggSharesSchema, SecAggMaskedSchema, SecAggUnmaskSchema]);
+export type SecAggClientMessage = z.infer<typeof SecAggClientMessageSchema>;
+
+/** Every server->client message, told apart by `stage`: what a client dispatches on. */
+export const SecAggServerMessageSchema = z.discriminatedUnion('stage', [
+  SecAggSetupSchema,
+  SecAggKeysSchema,
+  SecAggRoutedSharesSchema,
+  SecAggUnmaskRequestSchema,
+  SecAggAbortSchema,
+]);
+export type SecAggServerMessage = z.infer<typeof SecAggServerMessageSchema>;

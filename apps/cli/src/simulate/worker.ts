@@ -1,10 +1,11 @@
-import { type FaultPlan, FedlinkClient, TfjsTrainer, type VanishPoint } from '@fedlink/client';
-import { createRng, parsePartitionSpec, partition } from '@fedlink/core';
+import { FedlinkClient, type FedlinkClientOptions, TfjsTrainer } from '@fedlink/client';
+import { parsePartitionSpec, partition } from '@fedlink/core';
 import { identityFromSeed } from '@fedlink/crypto';
 import nacl from 'tweetnacl';
 import { subset } from '@fedlink/ml';
 import { loadDataset } from '@fedlink/ml/node';
 import { type BackendChoice, selectBackend } from '../backend.js';
+import { dropoutPlan, faultyClient } from './faults.js';
 import type { WorkerReport, WorkerStart } from './protocol.js';
 
 /**
@@ -18,21 +19,6 @@ function simulatedIdentity(seed: number, client: number) {
   return identityFromSeed(nacl.hash(new TextEncoder().encode(`fedlink/simulated-client/${seed}/${client}`)).slice(0, 32));
 }
 
-const PLAIN_POINTS: VanishPoint[] = ['before-training', 'after-training'];
-const SECURE_POINTS: VanishPoint[] = ['before-training', 'advertise', 'shares', 'after-training', 'unmask'];
-
-/** Each round, with probability p, the client vanishes at a point drawn uniformly (seeded). */
-function dropoutPlan(p: number, seed: number, client: number): FaultPlan {
-  const rng = createRng(Math.imul(seed, 7919) + client * 104_729 + 17);
-  return {
-    vanishPoint(_round, secure) {
-      if (rng.next() >= p) return undefined;
-      const points = secure ? SECURE_POINTS : PLAIN_POINTS;
-      return points[Math.floor(rng.next() * points.length)];
-    },
-  };
-}
-
 async function run(start: WorkerStart): Promise<void> {
   const backend = await selectBackend(start.backend as BackendChoice);
   const data = await loadDataset(start.data);
@@ -40,7 +26,7 @@ async function run(start: WorkerStart): Promise<void> {
   send({ type: 'ready', backend, clients: start.clients.length });
   await Promise.all(
     start.clients.map(async (i) => {
-      const client = new FedlinkClient({
+      const options: FedlinkClientOptions = {
         url: start.url,
         token: start.token,
         serverFingerprint: start.fingerprint,
@@ -51,8 +37,9 @@ async function run(start: WorkerStart): Promise<void> {
         // Reproducible runs: client i has the same keys (so the same id, selection and batch
         // order) every time the same seed is used. Simulated keys never leave loopback.
         identity: simulatedIdentity(start.seed, i),
-        ...(start.dropout > 0 ? { faults: dropoutPlan(start.dropout, start.seed, i) } : {}),
-      });
+      };
+      // --dropout: the same client, on a device that vanishes now and then (see faults.ts).
+      const client = start.dropout > 0 ? faultyClient(options, dropoutPlan(start.dropout, start.seed, i)) : new FedlinkClient(options);
       if (process.env.FEDLINK_SIM_DEBUG) {
         client.on('rejected', (r, e) => process.stderr.write(`[sim-${i}] round ${r}: ${e.code}: ${e.message}\n`));
         client.on('state', (st, d) => process.stderr.write(`[sim-${i}] ${st}${d ? ` (${d})` : ''}\n`));

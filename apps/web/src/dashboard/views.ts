@@ -1,10 +1,11 @@
-import type { DashboardClient, DashboardRound, DashboardRun, DashboardSnapshot } from '@fedlink/protocol/dashboard';
+import type { DashboardClient, DashboardRound, DashboardRun, DashboardSnapshot, Phase } from '@fedlink/protocol/dashboard';
 import { byId, fill, h } from '../shared/dom.js';
 import { formatAgo, formatBytes, formatInt, formatNumber, formatPercent, formatSeconds } from '../shared/format.js';
 import { renderChart } from './charts.js';
 import type { DashboardState } from './state.js';
 
-const PHASE_TEXT: Record<string, string> = {
+/** Every phase in words (a newer coordinator's unknown phase shows without them). */
+const PHASE_TEXT: Record<Phase, string> = {
   starting: 'Starting up.',
   waiting: 'Waiting for enough clients to start a round.',
   training: 'Selected clients are training.',

@@ -1,4 +1,5 @@
-import { initBrowserBackend, isBrowserBackend } from '../backend.js';
+import { isBrowserBackend } from '@fedlink/ml';
+import { initBrowserBackend } from '../backend.js';
 import { formatInt } from '../shared/format.js';
 import { loadDemoShard } from './data/demo.js';
 import { loadIdxFiles } from './data/idx-files.js';

@@ -1,10 +1,11 @@
 /**
- * `@fedlink/ml/node`: the Node-only half of backend selection. Registers the `fedlink`
- * backend with worker threads, and tries tfjs-node (an optional peer dependency) first.
+ * `@fedlink/ml/node`: the Node-only half of backend selection: how each backend starts in Node.
+ * Registers the `fedlink` backend with worker threads, and loads tfjs-node (an optional peer
+ * dependency) when it is installed. Which ones are tried, in what order, is backend-select's.
  */
 import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
-import type { BackendChoice, BackendInfo, InitBackendOptions } from '../backend-select.js';
+import type { BackendInfo, BackendName, InitBackendOptions } from '../backend-select.js';
 import { BackendFedlink, FEDLINK_BACKEND } from '../fast/backend.js';
 import { nodeThreadSpawner } from '../fast/node-threads.js';
 import { describeFedlink, registerFedlinkBackend as registerWith } from '../fast/register.js';
@@ -48,7 +49,8 @@ async function loadTfjsNode(): Promise<boolean> {
   return false;
 }
 
-async function start(name: string, options: InitBackendOptions): Promise<BackendInfo | undefined> {
+/** Starts one backend and makes it current; undefined if it can't run here. */
+export async function startNodeBackend(name: BackendName, options: InitBackendOptions = {}): Promise<BackendInfo | undefined> {
   switch (name) {
     case 'tensorflow':
       if (!(await loadTfjsNode()) || !(await trySet('tensorflow'))) return undefined;
@@ -74,16 +76,4 @@ async function start(name: string, options: InitBackendOptions): Promise<Backend
     default:
       return undefined; // webgl / webgpu need a browser
   }
-}
-
-export async function initNodeBackend(choice: BackendChoice, options: InitBackendOptions = {}): Promise<BackendInfo> {
-  const order = choice === 'auto' ? ['tensorflow', FEDLINK_BACKEND, 'cpu'] : [choice];
-  for (const name of order) {
-    const info = await start(name, options);
-    if (info) {
-      await tf.ready();
-      return info;
-    }
-  }
-  throw new Error(`could not initialise tfjs backend '${choice}' in Node`);
 }
