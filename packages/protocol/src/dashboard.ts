@@ -59,6 +59,8 @@ export interface DashboardRound {
   testAccuracy?: number;
   bytesIn: number;
   bytesOut: number;
+  /** What the strategy's aggregator reported of the round (e.g. `clipped`), when it reported anything. */
+  aggregation?: Record<string, number>;
 }
 
 export interface DashboardOpenRound {

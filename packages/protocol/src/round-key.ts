@@ -40,11 +40,3 @@ export function compareRoundKeys(a: RoundKey, b: RoundKey): number {
 export function isAfter(a: RoundKey, b: RoundKey | undefined): boolean {
   return b === undefined || compareRoundKeys(a, b) > 0;
 }
-
-/**
- * The round label inside secure-aggregation messages.
- * @deprecated Use `roundKeyId({ round, attempt })`. Kept only until the coordinator is switched over.
- */
-export function secaggRoundId(round: number, attempt: number): number {
-  return roundKeyId({ round, attempt });
-}

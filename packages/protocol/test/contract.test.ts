@@ -14,7 +14,6 @@ import {
   roundKeyId,
   roundKeyOfId,
   roundOfKeyId,
-  secaggRoundId,
 } from '@fedlink/protocol';
 import { DASHBOARD_EVENTS, PHASES as DASHBOARD_PHASES } from '@fedlink/protocol/dashboard';
 
@@ -23,7 +22,6 @@ describe('round keys', () => {
     expect(roundKeyId({ round: 3, attempt: 2 })).toBe(3002);
     expect(roundKeyId({ round: 0, attempt: 1 })).toBe(1);
     expect(roundKeyId({ round: 7, attempt: 1001 })).toBe(7001);
-    expect(secaggRoundId(12, 3)).toBe(roundKeyId({ round: 12, attempt: 3 }));
   });
 
   test('the id gives back its round and attempt', () => {

@@ -1,5 +1,5 @@
 import { type Identity, clientIdOf, randomBytes, sharedKey, verifyHello } from '@fedlink/crypto';
-import { FedlinkError, type Hello, HelloSchema, PROTOCOL_VERSION, fromBase64, parseMessage, toBase64 } from '@fedlink/protocol';
+import { EVENTS, FedlinkError, type Hello, PROTOCOL_VERSION, fromBase64, parseClientPayload, toBase64 } from '@fedlink/protocol';
 import type { ClientRegistry, ClientSession } from './client-registry.js';
 import type { JoinAuthority } from './join-authority.js';
 import type { Peer } from './peer.js';
@@ -34,7 +34,7 @@ export class Admission {
     if (typeof version === 'number' && version !== PROTOCOL_VERSION) {
       throw new FedlinkError('protocol_mismatch', `coordinator speaks protocol ${PROTOCOL_VERSION}, client sent ${version}`);
     }
-    const hello: Hello = parseMessage(HelloSchema, raw, 'hello');
+    const hello: Hello = parseClientPayload(EVENTS.hello, raw);
     const challenge = this.challenges.get(peer.id);
     // One challenge, one hello: a second hello on the connection (or a replayed one) fails.
     this.challenges.delete(peer.id);

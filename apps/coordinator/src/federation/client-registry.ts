@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { AckedServerEventName, ServerEventName, ServerPayload } from '@fedlink/protocol';
 import type { Peer } from './peer.js';
 
 /** A client that completed hello. */
@@ -82,7 +83,7 @@ export class ClientRegistry extends EventEmitter<RegistryEvents> {
     return this.byClient.size;
   }
 
-  send(clientId: string, event: string, payload: unknown): boolean {
+  send<E extends ServerEventName>(clientId: string, event: E, payload: ServerPayload<E>): boolean {
     const s = this.byClient.get(clientId);
     if (!s) return false;
     s.peer.emit(event, payload);
@@ -90,13 +91,13 @@ export class ClientRegistry extends EventEmitter<RegistryEvents> {
   }
 
   /** Emits with an ack; resolves to the reply, rejects on timeout or when the client is gone. */
-  request(clientId: string, event: string, payload: unknown, timeoutMs: number): Promise<unknown> {
+  request<E extends AckedServerEventName>(clientId: string, event: E, payload: ServerPayload<E>, timeoutMs: number): Promise<unknown> {
     const s = this.byClient.get(clientId);
     if (!s) return Promise.reject(new Error('client not connected'));
     return s.peer.request(event, payload, timeoutMs);
   }
 
-  broadcast(event: string, payload: unknown): void {
+  broadcast<E extends ServerEventName>(event: E, payload: ServerPayload<E>): void {
     for (const s of this.byClient.values()) s.peer.emit(event, payload);
   }
 

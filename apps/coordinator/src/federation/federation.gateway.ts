@@ -8,7 +8,19 @@ import {
   WebSocketGateway,
 } from '@nestjs/websockets';
 import type { Socket } from 'socket.io';
-import { EVENTS, FedlinkError, SECAGG_EVENTS, toWireError } from '@fedlink/protocol';
+import {
+  type Ack,
+  type ChallengeReply,
+  type ClientToServerEvents,
+  EVENTS,
+  FedlinkError,
+  type HelloReply,
+  SECAGG_EVENTS,
+  type ServerToClientEvents,
+  type UpdateReply,
+  type WireError,
+  toWireError,
+} from '@fedlink/protocol';
 import { Admission } from './admission.js';
 import { Gatekeeper } from './gatekeeper.js';
 import { ClientRegistry } from './client-registry.js';
@@ -18,15 +30,28 @@ import type { Peer } from './peer.js';
 import { LOG } from '../tokens.js';
 import type { Log } from '../log.js';
 
-function peerOf(socket: Socket): Peer {
+/** A coordinator-side socket, typed by the protocol's event map. */
+type FederationSocket = Socket<ClientToServerEvents, ServerToClientEvents>;
+
+/** Socket.io's emit, typed per event by `FederationSocket`, called with an event the Peer's own signature already checked. */
+type EmitAny = (event: string, payload: unknown) => boolean;
+type RequestAny = (event: string, payload: unknown) => Promise<unknown>;
+
+function peerOf(socket: FederationSocket): Peer {
   return {
     id: socket.id,
     address: socket.handshake.address,
-    emit: (event, payload) => void socket.emit(event, payload),
-    request: (event, payload, timeoutMs) => socket.timeout(timeoutMs).emitWithAck(event, payload),
+    emit: (event, payload) => void (socket.emit as unknown as EmitAny).call(socket, event, payload),
+    request: (event, payload, timeoutMs) => {
+      const timed = socket.timeout(timeoutMs);
+      return (timed.emitWithAck as unknown as RequestAny).call(timed, event, payload);
+    },
     disconnect: () => void socket.disconnect(true),
   };
 }
+
+/** An ack as the protocol's event map defines it (`{ ok: true, ...body }` or a typed error). */
+type Reply<T = object> = Ack<T>;
 
 /**
  * socket.io events of the federation protocol. Thin: it adapts sockets to peers, turns every
@@ -44,7 +69,7 @@ export class FederationGateway implements OnGatewayConnection, OnGatewayDisconne
     @Inject(Gatekeeper) private readonly gate: Gatekeeper,
   ) {}
 
-  handleConnection(socket: Socket): void {
+  handleConnection(socket: FederationSocket): void {
     this.log.debug('connection', { peer: socket.id, address: socket.handshake.address });
     const refusal = this.gate.connect();
     // Counted down on the socket itself: Nest binds handleDisconnect only after this method
@@ -58,19 +83,19 @@ export class FederationGateway implements OnGatewayConnection, OnGatewayDisconne
     }
   }
 
-  handleDisconnect(socket: Socket): void {
+  handleDisconnect(socket: FederationSocket): void {
     this.admission.forget(socket.id);
     const s = this.registry.removePeer(socket.id, 'disconnected');
     if (s) this.log.info('client left', { run: this.engine.runId, client: s.clientId });
   }
 
   @SubscribeMessage(EVENTS.challenge)
-  onChallenge(@ConnectedSocket() socket: Socket): unknown {
+  onChallenge(@ConnectedSocket() socket: FederationSocket): Reply<ChallengeReply> {
     return { ok: true, ...this.admission.challenge(peerOf(socket)) };
   }
 
   @SubscribeMessage(EVENTS.hello)
-  async onHello(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): Promise<unknown> {
+  async onHello(@ConnectedSocket() socket: FederationSocket, @MessageBody() body: unknown): Promise<Reply<HelloReply>> {
     try {
       if (this.engine.snapshot().result) throw new FedlinkError('run_finished', `run ${this.engine.runId} has ended`);
       this.gate.checkHello(socket.handshake.address);
@@ -83,7 +108,7 @@ export class FederationGateway implements OnGatewayConnection, OnGatewayDisconne
   }
 
   @SubscribeMessage(EVENTS.update)
-  async onUpdate(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): Promise<unknown> {
+  async onUpdate(@ConnectedSocket() socket: FederationSocket, @MessageBody() body: unknown): Promise<Reply<UpdateReply>> {
     try {
       const session = this.registry.byPeerId(socket.id);
       if (!session) throw new FedlinkError('not_joined', 'send hello before round:update');
@@ -95,7 +120,7 @@ export class FederationGateway implements OnGatewayConnection, OnGatewayDisconne
   }
 
   @SubscribeMessage(EVENTS.withdraw)
-  onWithdraw(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): unknown {
+  onWithdraw(@ConnectedSocket() socket: FederationSocket, @MessageBody() body: unknown): Reply {
     try {
       const session = this.registry.byPeerId(socket.id);
       if (!session) throw new FedlinkError('not_joined', 'send hello before round:withdraw');
@@ -107,26 +132,26 @@ export class FederationGateway implements OnGatewayConnection, OnGatewayDisconne
   }
 
   @SubscribeMessage(SECAGG_EVENTS.advertise)
-  onAdvertise(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): Promise<unknown> {
+  onAdvertise(@ConnectedSocket() socket: FederationSocket, @MessageBody() body: unknown): Promise<Reply> {
     return this.secagg(socket, SECAGG_EVENTS.advertise, body);
   }
 
   @SubscribeMessage(SECAGG_EVENTS.shares)
-  onShares(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): Promise<unknown> {
+  onShares(@ConnectedSocket() socket: FederationSocket, @MessageBody() body: unknown): Promise<Reply> {
     return this.secagg(socket, SECAGG_EVENTS.shares, body);
   }
 
   @SubscribeMessage(SECAGG_EVENTS.masked)
-  onMasked(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): Promise<unknown> {
+  onMasked(@ConnectedSocket() socket: FederationSocket, @MessageBody() body: unknown): Promise<Reply> {
     return this.secagg(socket, SECAGG_EVENTS.masked, body);
   }
 
   @SubscribeMessage(SECAGG_EVENTS.unmask)
-  onUnmask(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): Promise<unknown> {
+  onUnmask(@ConnectedSocket() socket: FederationSocket, @MessageBody() body: unknown): Promise<Reply> {
     return this.secagg(socket, SECAGG_EVENTS.unmask, body);
   }
 
-  private async secagg(socket: Socket, event: string, body: unknown): Promise<unknown> {
+  private async secagg(socket: FederationSocket, event: string, body: unknown): Promise<Reply> {
     try {
       const session = this.registry.byPeerId(socket.id);
       if (!session) throw new FedlinkError('not_joined', 'send hello before secure-aggregation messages');
@@ -138,7 +163,7 @@ export class FederationGateway implements OnGatewayConnection, OnGatewayDisconne
   }
 
   /** Typed error in the ack; on a failed hello also as an event, then the socket is closed. */
-  private refuse(socket: Socket, event: string, err: unknown, disconnect: boolean): unknown {
+  private refuse(socket: FederationSocket, event: string, err: unknown, disconnect: boolean): { ok: false; error: WireError } {
     const error = toWireError(err);
     this.gate.refused(event, error.code);
     if (!(err instanceof FedlinkError)) this.log.error('unexpected error', { peer: socket.id, error: String(err) });

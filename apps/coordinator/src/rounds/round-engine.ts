@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Strategy } from '@fedlink/core';
 import type { ImageDataset } from '@fedlink/ml';
-import { EVENTS, FedlinkError, type Phase, type RoundEnd, type RoundKey, type RunEnd, WithdrawSchema, parseMessage } from '@fedlink/protocol';
+import { EVENTS, FedlinkError, type Phase, type RoundEnd, type RoundKey, type RunEnd, parseClientPayload } from '@fedlink/protocol';
 import type { ClientRegistry, ClientSession } from '../federation/client-registry.js';
 import type { RunContext } from '../federation/run-context.js';
 import type { Log } from '../log.js';
@@ -185,7 +185,7 @@ export class RoundEngine extends EventEmitter<EngineEvents> implements Federatio
   }
 
   withdraw(session: ClientSession, raw: unknown): void {
-    const msg = parseMessage(WithdrawSchema, raw, 'round:withdraw');
+    const msg = parseClientPayload(EVENTS.withdraw, raw);
     const open = this.runner.current;
     if (msg.runId !== this.runId || !open || open.key.round !== msg.round) return;
     this.runner.drop(session.clientId, `withdrew: ${msg.reason}`);

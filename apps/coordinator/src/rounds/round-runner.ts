@@ -1,4 +1,4 @@
-import { EVENTS, type RoundStart, roundKeyId } from '@fedlink/protocol';
+import { EVENTS, type RoundStart, parseServerAck, roundKeyId } from '@fedlink/protocol';
 import type { Log } from '../log.js';
 import type { ClientRegistry, ClientSession } from '../federation/client-registry.js';
 import type { RunContext } from '../federation/run-context.js';
@@ -111,7 +111,11 @@ export class RoundRunner {
     open.bytesOut += weights.length;
     registry.request(clientId, EVENTS.roundStart, msg, START_ACK_TIMEOUT_MS).then(
       (reply) => {
-        if ((reply as { ok?: unknown } | null)?.ok !== true) this.dropFrom(open, clientId, 'refused round:start');
+        try {
+          parseServerAck(EVENTS.roundStart, reply);
+        } catch {
+          this.dropFrom(open, clientId, 'refused round:start');
+        }
       },
       () => this.dropFrom(open, clientId, 'no ack for round:start'),
     );

@@ -100,18 +100,15 @@ export class SecureAggregation {
     this.isDropped = ctx.isDropped;
     this.bytesIn = 0;
     const live = () => s.expected().filter((id) => !ctx.isDropped(id));
-    const send = (messages: Map<string, unknown>, event: string) => {
-      for (const [id, m] of messages) this.registry.send(id, event, packSmallBinaries(m));
-    };
     try {
       const setup = packSmallBinaries(s.setup);
       for (const p of ctx.participants) this.registry.send(p.clientId, SECAGG_EVENTS.setup, setup);
       await this.until(() => s.isComplete() || live().length === 0, Date.now() + ctx.stageTimeoutMs, ctx.signal);
-      send(s.closeAdvertise(), SECAGG_EVENTS.keys);
+      for (const [id, m] of s.closeAdvertise()) this.registry.send(id, SECAGG_EVENTS.keys, packSmallBinaries(m));
       await this.until(() => s.isComplete() || live().length === 0, Date.now() + ctx.stageTimeoutMs, ctx.signal);
-      send(s.closeShares(), SECAGG_EVENTS.routedShares);
+      for (const [id, m] of s.closeShares()) this.registry.send(id, SECAGG_EVENTS.routedShares, packSmallBinaries(m));
       await this.until(() => s.isComplete() || live().length === 0, ctx.roundDeadline, ctx.signal);
-      send(s.closeMasked(), SECAGG_EVENTS.unmaskRequest);
+      for (const [id, m] of s.closeMasked()) this.registry.send(id, SECAGG_EVENTS.unmaskRequest, packSmallBinaries(m));
       // Unmasking can finish as soon as enough shares are in; waiting for stragglers is optional.
       // Survivors answer in milliseconds; at the deadline, whatever shares arrived decide.
       await this.until(() => s.isComplete() || live().length === 0, Date.now() + ctx.stageTimeoutMs, ctx.signal);

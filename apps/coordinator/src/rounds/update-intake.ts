@@ -1,6 +1,6 @@
 import { firstNonFinite, l2Norm } from '@fedlink/core';
 import { open as openEnvelope, updateContext } from '@fedlink/crypto';
-import { type ErrorCode, FedlinkError, type Update, UpdateSchema, asBytes, decodeTensors, parseMessage, toHex } from '@fedlink/protocol';
+import { EVENTS, type ErrorCode, FedlinkError, type Update, asBytes, decodeTensors, parseClientPayload, toHex } from '@fedlink/protocol';
 import type { ClientSession } from '../federation/client-registry.js';
 import type { RunContext } from '../federation/run-context.js';
 import type { Contribution, OpenRound } from './open-round.js';
@@ -115,7 +115,7 @@ export class UpdateIntake {
 
   /** Checks and adds one update; throws a FedlinkError when it is refused. */
   async receive(session: ClientSession, raw: unknown, position: IntakePosition): Promise<void> {
-    const msg = parseMessage(UpdateSchema, raw, 'round:update');
+    const msg: Update = parseClientPayload(EVENTS.update, raw);
     const candidate: Candidate = {
       session,
       msg,
