@@ -214,7 +214,7 @@ describe('RoundEngine with fake peers', () => {
 
   test('a client that refuses round:start is dropped at once; one that stays silent holds the round to its deadline', async () => {
     const n = 199_210;
-    const r = rig({ rounds: 1, roundTimeoutMs: 400 }, [
+    const r = rig({ rounds: 1, roundTimeoutMs: 3_000 }, [
       { behaviour: 'report', numExamples: 5, delta: () => constant(n, 1) },
       { behaviour: 'refuse', numExamples: 5, delta: () => constant(n, 1) },
       { behaviour: 'silent', numExamples: 5, delta: () => constant(n, 1) },
@@ -223,7 +223,8 @@ describe('RoundEngine with fake peers', () => {
     await r.engine.run();
     const [rec] = r.store.rounds;
     expect(rec).toMatchObject({ status: 'completed', selected: 3, reported: 1, dropped: 1 });
-    expect(Date.now() - started).toBeGreaterThanOrEqual(350);
+    // Closed by the deadline (the silent client), not before.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2_900);
     r.context.model.dispose();
   });
 

@@ -1,15 +1,21 @@
+import { z } from 'zod';
 import { type Rng, shuffleInPlace } from './rng.js';
 
-export interface SelectionPolicy {
+/**
+ * Who is asked to train each round. The one place its bounds are written: run settings, the
+ * admin API's patch schema and `validateSelectionPolicy` all use it.
+ */
+export const SelectionPolicySchema = z.strictObject({
   /** Share of available clients asked to train each round (0, 1]. */
-  fraction: number;
+  fraction: z.number().gt(0).max(1),
   /** Fewest updates a round may close with; below it the round is abandoned. */
-  minFit: number;
-  /** Fewest connected clients before a round starts. */
-  minAvailable: number;
+  minFit: z.number().int().min(1),
+  /** Fewest connected clients before a round starts (at least minFit). */
+  minAvailable: z.number().int().min(1),
   /** Extra share selected beyond the target, to absorb dropouts (0.3 = 30% more). */
-  overSelect: number;
-}
+  overSelect: z.number().min(0).max(10),
+});
+export type SelectionPolicy = z.infer<typeof SelectionPolicySchema>;
 
 export interface Selection {
   /** Client ids asked to train, in a seeded random order. */
@@ -29,11 +35,12 @@ export function selectClients(available: readonly string[], policy: SelectionPol
   return { selected: pool.slice(0, count), target };
 }
 
+/** Throws RangeError naming the first bound a policy breaks. */
 export function validateSelectionPolicy(p: SelectionPolicy): void {
-  if (!(p.fraction > 0 && p.fraction <= 1)) throw new RangeError(`fraction must be in (0, 1], got ${p.fraction}`);
-  if (!(Number.isInteger(p.minFit) && p.minFit >= 1)) throw new RangeError(`minFit must be an integer >= 1, got ${p.minFit}`);
-  if (!(Number.isInteger(p.minAvailable) && p.minAvailable >= p.minFit)) {
-    throw new RangeError(`minAvailable must be an integer >= minFit (${p.minFit}), got ${p.minAvailable}`);
+  const r = SelectionPolicySchema.safeParse(p);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw new RangeError(`selection ${issue.path.map(String).join('.') || 'policy'}: ${issue.message}`);
   }
-  if (!(p.overSelect >= 0 && p.overSelect <= 10)) throw new RangeError(`overSelect must be in [0, 10], got ${p.overSelect}`);
+  if (p.minAvailable < p.minFit) throw new RangeError(`minAvailable must be at least minFit (${p.minFit}), got ${p.minAvailable}`);
 }

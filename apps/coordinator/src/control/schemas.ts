@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { STRATEGY_PRESETS, StrategySpecSchema } from '@fedlink/core';
+import { STRATEGY_PRESETS, SelectionPolicySchema, StrategySpecSchema } from '@fedlink/core';
 import { MODEL_NAMES } from '@fedlink/ml';
 import { FitSettingsSchema, TENSOR_ENCODINGS } from '@fedlink/protocol';
 
@@ -15,10 +15,7 @@ export const RunSettingsPatchSchema = z.strictObject({
   rounds: z.number().int().min(1).max(1_000_000).optional(),
   strategy: z.union([z.enum(STRATEGY_PRESETS), StrategySpecSchema]).optional(),
   serverLearningRate: pos().optional(),
-  selection: z
-    .strictObject({ fraction: pos().max(1), minFit: z.number().int().min(1), minAvailable: z.number().int().min(1), overSelect: z.number().min(0).max(10) })
-    .partial()
-    .optional(),
+  selection: SelectionPolicySchema.partial().optional(),
   fit: FitSettingsSchema.partial().optional(),
   seed: z.number().int().optional(),
   roundTimeoutMs: pos().optional(),
