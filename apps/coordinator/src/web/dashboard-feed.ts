@@ -164,6 +164,7 @@ export function roundView(r: RoundRecord): DashboardRound {
   if (r.trainAccuracy !== undefined) v.trainAccuracy = r.trainAccuracy;
   if (r.testLoss !== undefined) v.testLoss = r.testLoss;
   if (r.testAccuracy !== undefined) v.testAccuracy = r.testAccuracy;
+  if (r.aggregation !== undefined) v.aggregation = { ...r.aggregation };
   return v;
 }
 
