@@ -4,8 +4,8 @@ import { EVENTS } from '@fedlink/protocol';
 import { FixedDeltaTrainer, testVector } from '../helpers/fixed-trainer.js';
 import { TEST_TOKEN, startTestCoordinator } from '../helpers/coordinator.js';
 import { RawClient } from '../helpers/raw-client.js';
-// The simulator's fault injection (moved out of the client in issue 9), from the CLI's build.
-import { type FaultPlan, type VanishPoint, faultyClient } from '../../apps/cli/dist/simulate/faults.js';
+// The simulator's fault injection (moved out of the client in issue 9).
+import { type FaultPlan, type VanishPoint, faultyClient } from '@fedlink/cli';
 
 /** Clients with known deltas; `vanish[i]` makes client i drop out of round 1 at that point. */
 async function secureRun(n: number, vanish: Record<number, VanishPoint> = {}) {
