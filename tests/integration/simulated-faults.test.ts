@@ -2,8 +2,8 @@
 // outside, through its transport seam and its trainer. Here against an in-memory coordinator.
 import type { FedlinkClient } from '@fedlink/client';
 import { type Ack, EVENTS, SECAGG_EVENTS, roundKeyId } from '@fedlink/protocol';
-import { type FaultPlan, type VanishPoint, faultyClient } from '../../../apps/cli/dist/simulate/faults.js';
-import { RUN, coordinator, fixedTrainer, nextWelcome, roundStart } from './helpers/fake-coordinator.js';
+import { type FaultPlan, type VanishPoint, faultyClient } from '@fedlink/cli';
+import { RUN, coordinator, fixedTrainer, nextWelcome, roundStart } from '../../packages/client/test/helpers/fake-coordinator.js';
 
 /** A plan that vanishes at `point` in round 1 and records every time it is asked. */
 function planFor(point: VanishPoint): FaultPlan & { asked: [number, boolean][] } {
