@@ -13,8 +13,8 @@ import { fileURLToPath } from 'node:url';
  *
  * The other is not on purpose, and predates the refactor: in the secure run one client's local
  * training (sim-5, round 2) takes one of two paths, diverging at one SGD step, depending on the
- * timing of its process (the old main takes the other path too when the machine is loaded, and
- * so does the stock wasm backend). Every count, byte and contributor stays identical; the other
+ * timing of its process (the old main took the other path too when run beside tests/cli in jest,
+ * and so does the stock wasm backend under CI load). Every count, byte and contributor stays identical; the other
  * path moves the test loss by 3e-6 and 2.5e-5. So that run is held to its exact counts and to
  * 1e-4 on its metrics; tests/golden/README.md has the measurements.
  */
