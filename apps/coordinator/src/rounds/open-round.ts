@@ -190,7 +190,9 @@ export class OpenRound {
   closeIfDone(): void {
     if (this.isClosed || !this.options.autoClose) return;
     if (this.count >= this.target) return this.close('target reached');
-    for (const id of this.selected) if (!this.reportedIds.has(id) && !this.droppedIds.has(id)) return;
+    // Reported and dropped are disjoint subsets of the selected (drop refuses reporters, accept
+    // un-drops), so counting them is enough: no scan of the selection on every update.
+    if (this.reportedIds.size + this.droppedIds.size < this.selected.size) return;
     if (this.inFlight.size === 0) this.close('all selected clients answered or dropped');
   }
 }
