@@ -48,6 +48,8 @@ class RunModule {
       { provide: ENGINE, useValue: p.engine },
       { provide: InMemoryRunStore, useValue: p.store },
       { provide: AccessPolicy, useValue: p.access },
+      // Connection budgets span namespaces (federation and dashboard).
+      { provide: Gatekeeper, useValue: p.gatekeeper },
     ];
     return { module: RunModule, providers, exports: providers.map((x) => x.provide) };
   }
@@ -59,7 +61,7 @@ class FederationModule {
   static forRoot(p: CoordinatorParts): DynamicModule {
     return {
       module: FederationModule,
-      providers: [FederationGateway, { provide: Admission, useValue: p.admission }, { provide: Gatekeeper, useValue: p.gatekeeper }],
+      providers: [FederationGateway, { provide: Admission, useValue: p.admission }],
     };
   }
 }

@@ -6,7 +6,7 @@ import { ENVELOPE_OVERHEAD } from '@fedlink/crypto';
 import { encodedSize, type RunEnd } from '@fedlink/protocol';
 import { CoordinatorModule } from './app.module.js';
 import { ensureEvalBackend } from './backend.js';
-import { type CoordinatorConfig, validateRunSettings } from './config.js';
+import { CONNECTION_DEFAULTS, type CoordinatorConfig, validateRunSettings } from './config.js';
 import { Admission } from './federation/admission.js';
 import { ClientRegistry } from './federation/client-registry.js';
 import { JoinPolicy, type JoinAuthority } from './federation/join-authority.js';
@@ -170,7 +170,16 @@ async function start(
     ...(config.testData ? { testData: config.testData } : {}),
   });
   persistent?.trackClients(registry);
-  const gatekeeper = new Gatekeeper({ maxConnections: config.maxConnections, hellosPerMinute: config.helloRatePerMinute ?? 0 });
+  const gatekeeper = new Gatekeeper({
+    budgets: {
+      clients: config.maxConnections,
+      pending: config.maxPending ?? CONNECTION_DEFAULTS.maxPending,
+      dashboard: config.maxDashboard ?? CONNECTION_DEFAULTS.maxDashboard,
+      perAddress: config.maxPerAddress ?? CONNECTION_DEFAULTS.maxPerAddress,
+    },
+    handshakeTimeoutMs: config.handshakeTimeoutMs ?? CONNECTION_DEFAULTS.handshakeTimeoutMs,
+    hellosPerMinute: config.helloRatePerMinute ?? 0,
+  });
   const metrics = new FederationMetrics(runId, engine, registry, gatekeeper);
   const adminToken = config.adminToken ?? (await loadOrCreateAdminToken(config.stateDir));
   const access = new AccessPolicy(adminToken, config.publicStatus ?? true);
@@ -192,6 +201,8 @@ async function start(
     }), {
     logger: config.logLevel === 'silent' ? false : nestLevels,
     cors: true,
+    // https and wss on the same port: browsers off localhost need a secure context.
+    ...(config.tls ? { httpsOptions: { cert: config.tls.cert, key: config.tls.key } } : {}),
   });
   app.useWebSocketAdapter(new FedlinkIoAdapter(app, transportLimit(maxUpdateBytes, model.encodedWeights().length)));
   app.enableShutdownHooks();
@@ -199,7 +210,7 @@ async function start(
   await app.listen(config.port, config.host);
   const address = app.getHttpServer().address() as { port: number };
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+  const url = `${config.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
 
   if (resume && resume.round > 0) {
     // The dashboard's /api/rounds shows the whole run, not just what happened since the restart.

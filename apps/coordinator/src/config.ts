@@ -45,7 +45,18 @@ export interface CoordinatorConfig {
   open: boolean;
   /** Held-out data the coordinator evaluates the global model on after every round. */
   testData?: ImageDataset;
+  /** Most joined clients at once. */
   maxConnections: number;
+  /** Most connections that haven't joined yet (default 1000). */
+  maxPending?: number;
+  /** Most dashboard viewers (default 100). */
+  maxDashboard?: number;
+  /** Most unjoined or dashboard connections from one address; 0 = no cap (default 256). */
+  maxPerAddress?: number;
+  /** A connection that hasn't joined this long after connecting is closed (default 10 s). */
+  handshakeTimeoutMs?: number;
+  /** Serve https and wss with this certificate chain and key (PEM). */
+  tls?: { cert: string; key: string };
   logLevel: LogLevel;
   /** Record runs in SQLite + checkpoint files under `stateDir` and resume unfinished ones (default true). */
   persist?: boolean;
@@ -62,6 +73,14 @@ export interface CoordinatorConfig {
   /** Admin token; default: the state dir's admin-token file (created on first start). */
   adminToken?: string;
 }
+
+/** Connection limits a coordinator applies when its config leaves them out (serve's flag defaults). */
+export const CONNECTION_DEFAULTS = {
+  maxPending: 1000,
+  maxDashboard: 100,
+  maxPerAddress: 256,
+  handshakeTimeoutMs: 10_000,
+} as const;
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 

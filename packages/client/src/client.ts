@@ -28,7 +28,7 @@ import {
   roundOfKeyId,
   toBase64,
 } from '@fedlink/protocol';
-import { type Identity, clientIdOf, fingerprint, generateIdentity, sameFingerprint, seal, sharedKey, signHello, updateContext } from '@fedlink/crypto';
+import { type Identity, assertBoxKey, clientIdOf, fingerprint, generateIdentity, sameFingerprint, seal, sharedKey, signHello, updateContext } from '@fedlink/crypto';
 import type { BatchProgress } from '@fedlink/ml';
 import { TypedEmitter } from './emitter.js';
 import { ClientSecureAggregation } from './secure.js';
@@ -52,6 +52,8 @@ export interface FedlinkClientOptions {
   name?: string;
   /** Reconnect with backoff when the connection drops (default true). */
   reconnect?: boolean;
+  /** Node only: PEM certificate(s) of a private CA to trust for https/wss (browsers use their own trust store). */
+  ca?: string;
   /** How long to wait for each ack (default 60 s). */
   ackTimeoutMs?: number;
   /** Leave the run after this many rounds taken part in (default: stay until the run ends). */
@@ -89,7 +91,7 @@ export interface ClientEvents {
 type SecAggServerEvent = (typeof SECAGG_EVENTS)['setup' | 'keys' | 'routedShares' | 'unmaskRequest' | 'abort'];
 
 /** Errors after which retrying the same connection can't help. */
-const FATAL_CODES = new Set(['protocol_mismatch', 'unauthorized', 'bad_signature', 'server_key_mismatch', 'run_finished', 'too_many_connections', 'unsupported']);
+const FATAL_CODES = new Set(['protocol_mismatch', 'unauthorized', 'bad_signature', 'weak_key', 'server_key_mismatch', 'run_finished', 'too_many_connections', 'unsupported']);
 
 /**
  * The fedlink client runtime: joins a coordinator, trains on each round it is selected for, and
@@ -176,6 +178,7 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
         timeout: 20_000,
         // Every request waits this long for its ack (then rejects).
         ackTimeout: this.options.ackTimeoutMs ?? 60_000,
+        ...(this.options.ca !== undefined ? { ca: this.options.ca } : {}),
       });
       this.socket = socket;
       socket.on('connect', () => void this.handshake());
@@ -297,6 +300,8 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
         throw new FedlinkError('server_key_mismatch', `coordinator key ${seen} is not the pinned ${this.pinned}`);
       }
       this.pinned = seen;
+      // A coordinator box key of low order would make every sealed update readable by anyone.
+      assertBoxKey(server.boxPublicKey, "coordinator's box key");
       if (welcome.protocol !== PROTOCOL_VERSION) throw new FedlinkError('protocol_mismatch', `coordinator speaks protocol ${welcome.protocol}, this client ${PROTOCOL_VERSION}`);
       const fresh = this.welcome?.runId !== welcome.runId;
       if (fresh) {

@@ -1,5 +1,6 @@
 import nacl from 'tweetnacl';
 import { concatBytes, utf8 } from '@fedlink/protocol';
+import { assertBoxKey, assertSignatureForm, assertSigningKey } from './key-checks.js';
 
 /**
  * Proof of key possession in `hello`: the client signs the coordinator's fresh challenge, the
@@ -19,6 +20,11 @@ export function signHello(
   return nacl.sign.detached(helloTranscript(challenge, connectionId, boxPublicKey), signSecretKey);
 }
 
+/**
+ * Checks a hello's proof of possession. Keys and signature are checked first, as libsodium does
+ * (tweetnacl alone accepts a small-order key with R = identity, S = 0 for any message): a weak key
+ * throws `weak_key`, a malformed signature `bad_signature`. Returns whether the signature verifies.
+ */
 export function verifyHello(
   signPublicKey: Uint8Array,
   signature: Uint8Array,
@@ -26,6 +32,9 @@ export function verifyHello(
   connectionId: string,
   boxPublicKey: Uint8Array,
 ): boolean {
+  assertSigningKey(signPublicKey, 'hello signing key');
+  assertBoxKey(boxPublicKey, 'hello box key');
+  assertSignatureForm(signature, 'hello signature');
   return nacl.sign.detached.verify(helloTranscript(challenge, connectionId, boxPublicKey), signature, signPublicKey);
 }
 

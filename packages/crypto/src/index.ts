@@ -1,4 +1,5 @@
 export * from './envelope.js';
 export * from './hello-proof.js';
 export * from './identity.js';
+export * from './key-checks.js';
 export * from './secagg/index.js';

@@ -6,7 +6,8 @@ export const ERROR_CODES = [
   'bad_request', // malformed message: failed schema validation
   'protocol_mismatch', // client and coordinator speak different protocol versions
   'unauthorized', // missing, unknown, expired, revoked or used-up join token; key not allowlisted
-  'bad_signature', // hello proof-of-possession failed
+  'bad_signature', // hello proof-of-possession failed; a malformed signature (small-order R, S >= L)
+  'weak_key', // a public key of small order or a non-canonical encoding (could be used without a secret key)
   'not_joined', // message that needs a completed hello
   'not_selected', // update from a client not selected for this round
   'wrong_round', // update for a round that is not the current one

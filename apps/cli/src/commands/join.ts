@@ -23,8 +23,12 @@ export const joinSpec: CommandSpec = {
     identity: { type: 'string', placeholder: '<file>', description: 'identity file from fedlink keygen (default: a new key each start)' },
     name: { type: 'string', description: 'name shown on the dashboard' },
     rounds: { type: 'int', min: 1, description: 'leave after taking part in this many rounds' },
+    ca: { type: 'string', placeholder: '<file>', description: 'trust this PEM CA certificate for an https coordinator (a private or self-signed CA)' },
   },
-  examples: ['fedlink join --server http://127.0.0.1:7070 --token flj_... --data mnist --shard 2/10'],
+  examples: [
+    'fedlink join --server http://127.0.0.1:7070 --token flj_... --data mnist --shard 2/10',
+    'fedlink join --server https://coordinator.lan:7070 --ca ca.pem --token flj_... --server-key 1a2b:...',
+  ],
 };
 
 export function parseShard(text: string): { index: number; count: number } {
@@ -33,6 +37,17 @@ export function parseShard(text: string): { index: number; count: number } {
   const count = m ? Number(m[2]) : NaN;
   if (!m || !(count >= 1) || !(index >= 1 && index <= count)) throw new UsageError(`--shard: '${text}' is not <i>/<n> with 1 <= i <= n`);
   return { index, count };
+}
+
+async function readCa(file: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`--ca: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new UsageError(`--ca: ${file} is not a PEM certificate`);
+  return text;
 }
 
 export async function joinCommand(argv: string[]): Promise<number> {
@@ -51,6 +66,8 @@ export async function joinCommand(argv: string[]): Promise<number> {
   } catch (e) {
     throw new UsageError(`--partition: ${(e as Error).message}`);
   }
+  const ca = v.ca !== undefined ? await readCa(v.ca as string) : undefined;
+  if (ca !== undefined && !(v.server as string).startsWith('https:')) throw new UsageError('--ca applies to an https:// --server');
   const identity = v.identity ? identityFromJson(JSON.parse(await readFile(v.identity as string, 'utf8'))) : undefined;
   const { name: backend, detail: backendDetail } = await selectBackendInfo(v.backend as BackendChoice);
   const data = await loadDataset(v.data as string);
@@ -66,6 +83,7 @@ export async function joinCommand(argv: string[]): Promise<number> {
     ...(v.token !== undefined ? { token: v.token as string } : {}),
     ...(v['server-key'] !== undefined ? { serverFingerprint: v['server-key'] as string } : {}),
     ...(identity ? { identity } : {}),
+    ...(ca !== undefined ? { ca } : {}),
     ...(v.name !== undefined ? { name: v.name as string } : {}),
     ...(v.rounds !== undefined ? { maxRounds: v.rounds as number } : {}),
   });

@@ -1,7 +1,8 @@
 import { describeStrategy } from '@fedlink/core';
-import { type CoordinatorConfig, LOG_FORMATS, type LogFormat, type LogLevel, type RunningCoordinator, createLog, loadOrCreateJoinToken, startCoordinator } from '@fedlink/coordinator';
+import { readFile } from 'node:fs/promises';
+import { CONNECTION_DEFAULTS, type CoordinatorConfig, LOG_FORMATS, type LogFormat, type LogLevel, type RunningCoordinator, createLog, loadOrCreateJoinToken, startCoordinator } from '@fedlink/coordinator';
 import { loadDataset } from '@fedlink/ml/node';
-import { type CommandSpec, parseArgs } from '../args.js';
+import { type CommandSpec, UsageError, parseArgs } from '../args.js';
 import { LOG_LEVELS, formatRoundLine, runOptions, runSettingsFrom } from '../run-options.js';
 
 export const serveSpec: CommandSpec = {
@@ -17,7 +18,13 @@ export const serveSpec: CommandSpec = {
     token: { type: 'list', default: [], placeholder: '<token>', description: 'join token to accept (repeatable; default: one stored in the state dir)' },
     open: { type: 'boolean', default: false, description: 'let clients join without a token (trusted networks only)' },
     'allow-keys': { type: 'string', placeholder: '<file>', description: 'allowlist mode: only client keys listed in the file may join (client ids or base64 signing keys, one a line)' },
-    'max-connections': { type: 'int', min: 1, default: 1000, description: 'most simultaneous connections' },
+    'max-connections': { type: 'int', min: 1, default: 1000, description: 'most joined clients at once' },
+    'max-pending': { type: 'int', min: 1, default: CONNECTION_DEFAULTS.maxPending, description: "most connections that haven't joined yet (each has --handshake-timeout to do so)" },
+    'max-dashboard': { type: 'int', min: 1, default: CONNECTION_DEFAULTS.maxDashboard, description: 'most dashboard viewers at once' },
+    'max-per-address': { type: 'int', min: 0, default: CONNECTION_DEFAULTS.maxPerAddress, description: 'most unjoined or dashboard connections from one address (0 = no cap)' },
+    'handshake-timeout': { type: 'duration', default: `${CONNECTION_DEFAULTS.handshakeTimeoutMs / 1000}s`, description: "close a connection that hasn't joined this long after connecting" },
+    'tls-cert': { type: 'string', placeholder: '<file>', description: 'serve https and wss with this PEM certificate (chain); needs --tls-key' },
+    'tls-key': { type: 'string', placeholder: '<file>', description: 'PEM private key of --tls-cert' },
     'hello-rate': { type: 'int', min: 0, default: 120, description: 'hellos per minute per address, also the burst (0 = no limit)' },
     'private-status': { type: 'boolean', default: false, description: 'require the admin token for /api/status, /api/rounds, /api/model and /metrics too' },
     'keep-checkpoints': { type: 'int', min: 0, default: 5, description: 'checkpoints kept per run, newest first (0 = all)' },
@@ -31,6 +38,7 @@ export const serveSpec: CommandSpec = {
     'fedlink serve --model mlp --rounds 50 --min-fit 5 --fraction 0.5',
     'fedlink serve --host 0.0.0.0 --token my-secret-token --private-status',
     'fedlink serve --allow-keys devices.txt --log-format json',
+    'fedlink serve --host 0.0.0.0 --tls-cert cert.pem --tls-key key.pem   # https/wss (docs/SECURITY.md: a private CA)',
   ],
 };
 
@@ -42,6 +50,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const settings = runSettingsFrom(v, data.name);
   const tokens = v.token as string[];
   const allowKeys = v['allow-keys'] as string | undefined;
+  const tls = await readTls(v['tls-cert'] as string | undefined, v['tls-key'] as string | undefined);
   const joinTokens = tokens.length > 0 ? tokens : [await loadOrCreateJoinToken(stateDir)];
   const level = v['log-level'] as LogLevel;
   const format = (v['log-format'] as LogFormat | undefined) ?? (process.stderr.isTTY ? 'pretty' : 'json');
@@ -55,6 +64,11 @@ export async function serveCommand(argv: string[]): Promise<number> {
     open: v.open as boolean,
     testData: data.test,
     maxConnections: v['max-connections'] as number,
+    maxPending: v['max-pending'] as number,
+    maxDashboard: v['max-dashboard'] as number,
+    maxPerAddress: v['max-per-address'] as number,
+    handshakeTimeoutMs: v['handshake-timeout'] as number,
+    ...(tls ? { tls } : {}),
     logLevel: level,
     helloRatePerMinute: v['hello-rate'] as number,
     publicStatus: !(v['private-status'] as boolean),
@@ -104,6 +118,26 @@ export async function serveCommand(argv: string[]): Promise<number> {
     coord = await start({ ...config, port: coord.port, fresh: false });
     banner(coord, v, joinTokens[0]!, allowKeys, out);
   }
+}
+
+/** `--tls-cert` and `--tls-key` together, read as PEM; either alone is a usage error. */
+export async function readTls(certFile: string | undefined, keyFile: string | undefined): Promise<{ cert: string; key: string } | undefined> {
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined || keyFile === undefined) throw new UsageError('--tls-cert and --tls-key go together');
+  const read = async (flag: string, file: string, marker: RegExp): Promise<string> => {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (e) {
+      throw new UsageError(`--${flag}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    }
+    if (!marker.test(text)) throw new UsageError(`--${flag}: ${file} is not a PEM file of the expected kind`);
+    return text;
+  };
+  return {
+    cert: await read('tls-cert', certFile, /-----BEGIN CERTIFICATE-----/),
+    key: await read('tls-key', keyFile, /-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----/),
+  };
 }
 
 function banner(coord: RunningCoordinator, v: Record<string, unknown>, token: string, allowKeys: string | undefined, out: (s: string) => void): void {

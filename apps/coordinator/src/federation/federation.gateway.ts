@@ -71,16 +71,29 @@ export class FederationGateway implements OnGatewayConnection, OnGatewayDisconne
 
   handleConnection(socket: FederationSocket): void {
     this.log.debug('connection', { peer: socket.id, address: socket.handshake.address });
-    const refusal = this.gate.connect();
-    // Counted down on the socket itself: Nest binds handleDisconnect only after this method
-    // returns, and would miss a socket refused (closed) right here.
-    socket.once('disconnect', () => this.gate.disconnect());
+    const refusal = this.gate.connect(socket.id, socket.handshake.address, 'pending');
     if (refusal) {
       this.gate.refused('connection', refusal.code);
       socket.emit(EVENTS.error, refusal.toWire());
       // No ack to wait for: engine.io flushes the error before it closes the transport.
       socket.disconnect(true);
+      return;
     }
+    // A connection that hasn't joined by the deadline gives its slot back.
+    const deadline = setTimeout(() => {
+      if (!this.gate.isPending(socket.id)) return;
+      const late = new FedlinkError('timeout', `no accepted hello within ${this.gate.handshakeTimeoutMs} ms of connecting`);
+      this.gate.refused('connection', late.code);
+      socket.emit(EVENTS.error, late.toWire());
+      socket.disconnect(true);
+    }, this.gate.handshakeTimeoutMs);
+    deadline.unref();
+    // Counted down on the socket itself: Nest binds handleDisconnect only after this method
+    // returns, and would miss a socket closed right here.
+    socket.once('disconnect', () => {
+      clearTimeout(deadline);
+      this.gate.disconnect(socket.id);
+    });
   }
 
   handleDisconnect(socket: FederationSocket): void {
@@ -99,6 +112,9 @@ export class FederationGateway implements OnGatewayConnection, OnGatewayDisconne
     try {
       if (this.engine.snapshot().result) throw new FedlinkError('run_finished', `run ${this.engine.runId} has ended`);
       this.gate.checkHello(socket.handshake.address);
+      // Takes a client slot before the (async) admission, so concurrent hellos can't overrun the
+      // budget; a refused hello closes the socket, which gives the slot back.
+      this.gate.promote(socket.id);
       const session = await this.admission.admit(peerOf(socket), body);
       this.log.info('client joined', { run: this.engine.runId, client: session.clientId, platform: session.platform, backend: session.backend, examples: session.numExamples });
       return { ok: true, welcome: this.run.welcome(session.clientId, this.engine.snapshot().round) };

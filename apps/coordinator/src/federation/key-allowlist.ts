@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
-import { clientIdOf } from '@fedlink/crypto';
-import { fromBase64 } from '@fedlink/protocol';
+import { clientIdOf, ed25519PointProblem } from '@fedlink/crypto';
+import { FedlinkError, fromBase64 } from '@fedlink/protocol';
 
 /**
  * The `--allow-keys FILE` list: one client per line, as its client id (16 hex digits, what
@@ -56,6 +56,9 @@ export function parseAllowlist(text: string, where = 'allowlist'): Set<string> {
       key = undefined;
     }
     if (!key || key.length !== 32) throw new RangeError(`${where}:${i + 1}: '${entry.slice(0, 40)}' is neither a client id (16 hex digits) nor a base64 signing key`);
+    // A small-order key would be held by everyone: listing it would let any party join as it.
+    const problem = ed25519PointProblem(key);
+    if (problem) throw new FedlinkError('weak_key', `${where}:${i + 1}: signing key '${entry.slice(0, 44)}' is ${problem === 'small_order' ? 'a small-order point' : 'a non-canonical encoding'}: refused`);
     ids.add(clientIdOf(key));
   });
   return ids;

@@ -34,7 +34,15 @@ export class FederationMetrics {
     const rejected = new Counter({ name: 'fedlink_updates_rejected_total', help: 'Updates refused, by error code.', labelNames: ['code'], registers: [r] });
     const refused = new Counter({ name: 'fedlink_refused_total', help: 'Messages and connections refused at the gateway, by event and error code.', labelNames: ['event', 'code'], registers: [r] });
     new Gauge({ name: 'fedlink_clients_connected', help: 'Joined clients (completed hello).', registers: [r], collect() { this.set(clients.size); } });
-    new Gauge({ name: 'fedlink_connections', help: 'Open socket.io connections, joined or not.', registers: [r], collect() { this.set(gate.connections); } });
+    new Gauge({
+      name: 'fedlink_connections',
+      help: 'Open socket.io connections by kind: pending (not joined yet), client (joined), dashboard.',
+      labelNames: ['kind'],
+      registers: [r],
+      collect() {
+        for (const kind of ['pending', 'client', 'dashboard'] as const) this.set({ kind }, gate.count(kind));
+      },
+    });
 
     let phase: { name: Phase; at: number } | undefined;
     engine.state.on('snapshot', (snap: RoundSnapshot) => {

@@ -87,6 +87,11 @@ export class RoundEngine extends EventEmitter<EngineEvents> implements Federatio
     return this.intake.plaintextUpdatesOpened;
   }
 
+  /** Envelope nonces held for replay detection: the open round's only. */
+  get replayMemory(): number {
+    return this.intake.replayMemory;
+  }
+
   stop(reason = 'stopped by operator'): void {
     if (this.abort.signal.aborted) return;
     this.abort.abort(reason);

@@ -72,7 +72,7 @@ export const ENVELOPE_CHECKS: readonly EnvelopeCheck[] = [
   },
   {
     codes: ['replay'],
-    check: ({ nonce }, i) => i.rememberNonce(nonce),
+    check: ({ nonce, msg }, i) => i.rememberNonce(msg.round, nonce),
   },
   {
     codes: ['duplicate'],
@@ -94,7 +94,13 @@ export const ENVELOPE_CHECKS: readonly EnvelopeCheck[] = [
  * touches the aggregate; each refusal is a FedlinkError with its own code.
  */
 export class UpdateIntake {
-  private readonly seenNonces = new Set<string>();
+  /**
+   * Envelope nonces of the one round number that is open (across its attempts). Updates of
+   * earlier rounds are refused as stale before this check, and the envelope's associated data
+   * binds run, round and client, so older nonces can't be replayed anywhere: memory stays at
+   * one round's updates however long the run.
+   */
+  private nonces: { round: number; seen: Set<string> } = { round: -1, seen: new Set() };
   /**
    * Sealed plaintext updates opened so far. In secure-aggregation mode this stays 0: the
    * coordinator never decrypts an individual update (tests check it).
@@ -107,10 +113,16 @@ export class UpdateIntake {
     private readonly onAccepted: (update: Contribution & { round: number }) => void,
   ) {}
 
-  /** Records an envelope nonce; a second sighting is a replay. */
-  rememberNonce(nonce: string): void {
-    if (this.seenNonces.has(nonce)) fail('replay', 'this envelope was already received');
-    this.seenNonces.add(nonce);
+  /** Records an envelope nonce of `round`; a second sighting is a replay. A new round number drops the old round's nonces. */
+  rememberNonce(round: number, nonce: string): void {
+    if (round !== this.nonces.round) this.nonces = { round, seen: new Set() };
+    if (this.nonces.seen.has(nonce)) fail('replay', 'this envelope was already received');
+    this.nonces.seen.add(nonce);
+  }
+
+  /** Nonces held for replay detection (those of the open round). */
+  get replayMemory(): number {
+    return this.nonces.seen.size;
   }
 
   /** Checks and adds one update; throws a FedlinkError when it is refused. */

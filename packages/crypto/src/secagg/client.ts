@@ -23,6 +23,7 @@ import { bind, pairSign, resolveParams, sha256, type RoundParams } from './param
 import { quantizeWeightedUpdate } from './quantize.js';
 import { SHARE_BYTES, splitSecret } from './shamir.js';
 import { sign, verify } from './signature.js';
+import { assertBoxKey } from '../key-checks.js';
 import { generateX25519, x25519, type X25519KeyPair } from './x25519.js';
 
 /**
@@ -157,6 +158,8 @@ export class SecAggClientRound {
       const checks = msg.keys.map(async (k) => {
         if (!neighbours.has(k.clientId)) throw refused(`keys of ${k.clientId}, who is not a neighbour`);
         if (this.peers.has(k.clientId)) throw refused(`keys of ${k.clientId} listed twice`);
+        assertBoxKey(k.maskPublicKey, `keys of ${k.clientId}: mask key`);
+        assertBoxKey(k.sharePublicKey, `keys of ${k.clientId}: share key`);
         this.peers.set(k.clientId, k);
         const ok = await verify(
           bind.advertise(p, k.clientId, k.maskPublicKey, k.sharePublicKey, k.selfMaskCommitment),

@@ -1,6 +1,7 @@
 import nacl from 'tweetnacl';
 import type { SecAggSetup } from '@fedlink/protocol';
 import { clientIdOf } from '../identity.js';
+import { assertSigningKey } from '../key-checks.js';
 import { refused } from './errors.js';
 import { effectiveDegree, NeighbourGraph } from './graph.js';
 import { MAX_SIGNED, quantizationScale } from './quantize.js';
@@ -39,6 +40,8 @@ export function resolveParams(setup: SecAggSetup): RoundParams {
   setup.participants.forEach((p, i) => {
     // Client ids are derived from signing keys; a roster that pairs an id with another key is forged.
     if (clientIdOf(p.signPublicKey) !== p.clientId) throw refused(`setup pairs client ${p.clientId} with a key that is not its own`);
+    // A small-order key would let anyone sign as that participant: the roster is refused.
+    assertSigningKey(p.signPublicKey, `setup: signing key of ${p.clientId}`);
     signKeys.set(p.clientId, p.signPublicKey);
     maxExamples.set(p.clientId, p.maxExamples);
     xOf.set(p.clientId, i + 1);

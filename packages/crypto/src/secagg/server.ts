@@ -23,6 +23,7 @@ import { bind, holders, pairSign, resolveParams, sha256, type RoundParams } from
 import { dequantizeSum } from './quantize.js';
 import { combineShares, type Share } from './shamir.js';
 import { verify } from './signature.js';
+import { assertBoxKey, assertSignatureForm } from '../key-checks.js';
 import { x25519, x25519Base } from './x25519.js';
 
 /**
@@ -184,6 +185,10 @@ export class SecAggServerRound {
   async receiveAdvertise(raw: unknown): Promise<void> {
     const msg = parseMessage(SecAggAdvertiseSchema, raw, 'secagg advertise');
     await this.accept('advertise', msg, this.advertised, async () => {
+      // Low-order keys would give all-zero agreements (masks and share keys everyone knows).
+      assertBoxKey(msg.maskPublicKey, `advertise from ${msg.sender}: mask key`);
+      assertBoxKey(msg.sharePublicKey, `advertise from ${msg.sender}: share key`);
+      assertSignatureForm(msg.signature, `advertise from ${msg.sender}: signature`);
       const ok = await verify(
         bind.advertise(this.params, msg.sender, msg.maskPublicKey, msg.sharePublicKey, msg.selfMaskCommitment),
         msg.signature,

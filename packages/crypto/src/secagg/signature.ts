@@ -1,4 +1,5 @@
 import nacl from 'tweetnacl';
+import { isAcceptableSignatureForm, isAcceptableSigningKey } from '../key-checks.js';
 import { importPrivate, importPublic, nativeCheck, subtleOrUndefined } from './native.js';
 
 /**
@@ -30,6 +31,8 @@ export async function sign(message: Uint8Array, signSecretKey: Uint8Array): Prom
 
 export async function verify(message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): Promise<boolean> {
   if (signature.length !== 64 || publicKey.length !== 32) return false;
+  // tweetnacl and OpenSSL accept small-order keys and R values; libsodium's checks first.
+  if (!isAcceptableSigningKey(publicKey) || !isAcceptableSignatureForm(signature)) return false;
   if (await native()) {
     try {
       const key = await importPublic('Ed25519', publicKey);
