@@ -156,6 +156,7 @@ function banner(coord: RunningCoordinator, v: Record<string, unknown>, token: st
   out(
     `  npx fedlink join --server ${coord.url}${v.open || allowKeys ? '' : ` --token ${token}`} --server-key ${coord.fingerprint} --data mnist --shard 1/10`,
   );
+  if (coord.url.startsWith('https:')) out("  (add --ca <your CA's PEM file> if the certificate is not from a CA the device already trusts)");
   out('Or from a browser (the data stays in the tab):');
   out(`  ${coord.url}/join${v.open || allowKeys ? '' : `?token=${encodeURIComponent(token)}`}`);
   out('');
