@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { z } from 'zod';
 import { type StrategySpec, parseStrategySpec } from '@fedlink/core';
 
 /**
@@ -24,13 +25,15 @@ export interface CheckpointData {
   strategy?: StrategySpec;
 }
 
-interface Header {
-  runId: string;
-  round: number;
-  sha256: string;
-  strategy?: unknown;
-  vectors: { name: string; length: number }[];
-}
+/** The header as written; checked before any field is used, so a damaged file is a CheckpointError, not a crash. */
+const HeaderSchema = z.object({
+  runId: z.string().min(1).max(256),
+  round: z.number().int().min(0),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  strategy: z.unknown().optional(),
+  vectors: z.array(z.object({ name: z.string().max(512), length: z.number().int().min(0).max(2 ** 31) })).max(10_000),
+});
+type Header = z.infer<typeof HeaderSchema>;
 
 export class CheckpointError extends Error {
   override readonly name = 'CheckpointError';
@@ -66,12 +69,18 @@ export function decodeCheckpoint(bytes: Buffer, expectedSha256?: string): Checkp
   const hlen = bytes.readUInt32LE(MAGIC.length);
   const bodyStart = MAGIC.length + 4 + hlen;
   if (bodyStart > bytes.length) throw new CheckpointError('truncated header');
-  let header: Header;
+  let raw: unknown;
   try {
-    header = JSON.parse(bytes.subarray(MAGIC.length + 4, bodyStart).toString('utf8')) as Header;
+    raw = JSON.parse(bytes.subarray(MAGIC.length + 4, bodyStart).toString('utf8'));
   } catch {
     throw new CheckpointError('unreadable header');
   }
+  const parsed = HeaderSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new CheckpointError(`malformed header: ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
+  }
+  const header: Header = parsed.data;
   const body = bytes.subarray(bodyStart);
   const sha = createHash('sha256').update(body).digest('hex');
   if (sha !== header.sha256) throw new CheckpointError(`sha256 mismatch: body hashes to ${sha.slice(0, 12)}…, header says ${String(header.sha256).slice(0, 12)}…`);
@@ -83,13 +92,18 @@ export function decodeCheckpoint(bytes: Buffer, expectedSha256?: string): Checkp
   new Uint8Array(aligned.buffer).set(body);
   let off = 0;
   let weights: Float32Array | undefined;
-  const serverState: Record<string, Float32Array> = {};
+  const state: [string, Float32Array][] = [];
+  const names = new Set<string>();
   for (const v of header.vectors) {
+    if (names.has(v.name)) throw new CheckpointError(`vector '${v.name.slice(0, 60)}' listed twice`);
+    names.add(v.name);
     const vec = aligned.subarray(off, off + v.length);
     off += v.length;
     if (v.name === 'weights') weights = vec;
-    else if (v.name.startsWith('state:')) serverState[v.name.slice(6)] = vec;
+    else if (v.name.startsWith('state:')) state.push([v.name.slice(6), vec]);
   }
+  // Own properties only (a name such as `__proto__` can't reach the prototype).
+  const serverState: Record<string, Float32Array> = Object.fromEntries(state);
   if (!weights) throw new CheckpointError('no weights in checkpoint');
   let strategy: StrategySpec | undefined;
   if (header.strategy !== undefined) {
