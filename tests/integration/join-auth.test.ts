@@ -117,8 +117,8 @@ describe('allowlist mode, connection and hello limits', () => {
     }
   });
 
-  test('over maxConnections: a typed error, then the socket is closed; the coordinator keeps serving', async () => {
-    const coord = await startTestCoordinator(RUN, { config: { maxConnections: 2 } });
+  test('over the budget of unjoined connections: a typed error, then the socket is closed; the coordinator keeps serving', async () => {
+    const coord = await startTestCoordinator(RUN, { config: { maxPending: 2 } });
     try {
       const a = await RawClient.connect(coord.url);
       const b = await RawClient.connect(coord.url);

@@ -91,7 +91,8 @@ export interface ClientEvents {
 type SecAggServerEvent = (typeof SECAGG_EVENTS)['setup' | 'keys' | 'routedShares' | 'unmaskRequest' | 'abort'];
 
 /** Errors after which retrying the same connection can't help. */
-const FATAL_CODES = new Set(['protocol_mismatch', 'unauthorized', 'bad_signature', 'weak_key', 'server_key_mismatch', 'run_finished', 'too_many_connections', 'unsupported']);
+const FATAL_CODES = new Set(['protocol_mismatch', 'unauthorized', 'bad_signature', 'weak_key', 'server_key_mismatch', 'run_finished', 'unsupported']);
+// Not fatal: `too_many_connections` and a handshake `timeout` (a full or busy coordinator) are retried after a backoff.
 
 /**
  * The fedlink client runtime: joins a coordinator, trains on each round it is selected for, and

@@ -71,6 +71,11 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       open: false,
       testData: data.test,
       maxConnections: options.clients + 16,
+      // Every simulated client connects from loopback at once and signs its hello on this
+      // machine's cores: no per-address cap, and a handshake deadline that a connection storm fits in.
+      maxPending: options.clients + 16,
+      maxPerAddress: 0,
+      handshakeTimeoutMs: 120_000,
       logLevel: 'silent',
     },
     { log: options.log ?? silentLog },
