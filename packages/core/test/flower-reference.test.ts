@@ -25,7 +25,7 @@ test('the reference covers every aggregator and optimizer kind of the issue', ()
 describe.each(ref.cases)('$name equals $source over 3 rounds within 1e-5', ({ name, aggregator, optimizer, weights }) => {
   test('weights after each round', () => {
     const strategy = Strategy.fromSpec({ name, aggregator, optimizer, wrappers: [] });
-    let global = Float32Array.from(ref.initial);
+    let global: Float32Array = Float32Array.from(ref.initial);
     ref.deltas.forEach((clients, r) => {
       const round = strategy.beginRound(global);
       clients.forEach((d, i) => round.add(Float32Array.from(d), ref.examples[i]!));

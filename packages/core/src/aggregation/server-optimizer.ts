@@ -167,13 +167,12 @@ export class ServerAdam implements ServerOptimizer {
       this.t = 0;
       return;
     }
+    const names = this.biasCorrection ? ['m', 'v', 'step'] : ['m', 'v'];
+    const got = Object.keys(state).sort();
+    if (got.join() !== [...names].sort().join()) throw new RangeError(`${this.kind} optimizer state must hold ${names.join(', ')}, got ${got.join(', ')}`);
     const { step, ...moments } = state;
-    if (this.biasCorrection) {
-      if (step === undefined || step.length !== 1 || !(Number.isInteger(step[0]) && step[0]! >= 1)) throw new RangeError(`${this.kind} optimizer with bias correction needs state 'step': one positive integer`);
-    } else if (step !== undefined) {
-      throw new RangeError(`${this.kind} optimizer without bias correction keeps no 'step'`);
-    }
     checkState(this.kind, moments, ['m', 'v'], this.m?.length);
+    if (step && !(step.length === 1 && Number.isInteger(step[0]) && step[0]! >= 1)) throw new RangeError(`${this.kind} optimizer state 'step' must be one positive integer (length 1), got length ${step.length}`);
     this.m = new Float32Array(moments.m!);
     this.v = new Float32Array(moments.v!);
     this.t = step?.[0] ?? 0;
