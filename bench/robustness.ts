@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const BIN = fileURLToPath(new URL('../apps/cli/bin/fedlink.js', import.meta.url));
+// Run from bench/dist/ (compiled) like the other benches.
+const BIN = fileURLToPath(new URL('../../apps/cli/bin/fedlink.js', import.meta.url));
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -84,7 +85,7 @@ try {
         cell = { aggregator: label, attack, accuracy: null, attackers: [], seconds };
       }
       process.stderr.write(`${label.padEnd(22)} ${attack.padEnd(13)} accuracy ${cell.accuracy?.toFixed(4) ?? '-'}  ${seconds.toFixed(0)} s\n`);
-      appendFileSync(cache, JSON.stringify(cell) + '\n');
+      if (cell.accuracy !== null) appendFileSync(cache, JSON.stringify(cell) + '\n'); // a failed cell is retried next time
       done.set(`${label}|${attack}`, cell);
     }
   }
