@@ -96,8 +96,12 @@ export function strategyFrom(text: string, serverLearningRate: number | undefine
     biasCorrection: given<boolean>('bias-correction'),
     clip: given<number>('clip'),
   };
+  const clientLr = given<number>('lr');
+  // q-FedAvg's Lipschitz estimate is 1 / the clients' learning rate: the preset takes the run's --lr.
+  if (base.aggregator.kind === 'qfedavg' && !text.trim().startsWith('{') && clientLr !== undefined) base = { ...base, aggregator: { ...base.aggregator, lr: clientLr } };
   const set = Object.fromEntries(Object.entries(options).filter(([, x]) => x !== undefined));
   if (Object.keys(set).length === 0) return base;
+  if (clientLr !== undefined) set.clientLr = clientLr;
   try {
     return refineStrategy(base, set);
   } catch (e) {

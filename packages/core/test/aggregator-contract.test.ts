@@ -10,6 +10,7 @@ import {
   ClippedAggregator,
   KrumAggregator,
   MedianAggregator,
+  QFedAvgAggregator,
   TrimmedMeanAggregator,
   OPTIMIZERS,
   OptimizerWrapper,
@@ -85,6 +86,42 @@ function centered(deltas: Float32Array[], tau: number, iterations: number): Floa
   return v;
 }
 
+/** QFedAvg needs each update's loss: this adapter reports loss 1.5 with every update the contract adds. */
+class WithLoss implements Aggregator {
+  readonly needsIndividualUpdates = true;
+  constructor(readonly inner: Aggregator) {}
+  get kind(): string {
+    return this.inner.kind;
+  }
+  begin(length: number) {
+    const round = this.inner.begin(length);
+    return {
+      add: (d: ArrayLike<number>, n: number) => round.add(d, n, { loss: 1.5 }),
+      addWeightedSum: (s: ArrayLike<number>, t: number, c: number) => round.addWeightedSum(s, t, c),
+      get count() {
+        return round.count;
+      },
+      get totalExamples() {
+        return round.totalExamples;
+      },
+      finish: () => round.finish(),
+    };
+  }
+}
+
+/** q-FFL with every loss F: sum_k F^q L d_k / sum_k (q F^(q-1) L^2 ||d_k||^2 + L F^q), L = 1 / lr. */
+function qffl(deltas: Float32Array[], q: number, lr: number, loss: number): Float64Array {
+  const L = 1 / lr;
+  const f = loss + 1e-10;
+  const out = new Float64Array(LENGTH);
+  let h = 0;
+  for (const d of deltas) {
+    d.forEach((x, j) => (out[j]! += f ** q * L * x));
+    h += q * f ** (q - 1) * L * L * l2Norm(d) ** 2 + L * f ** q;
+  }
+  return out.map((x) => x / h);
+}
+
 /** Delegates everything: what any aggregator wrapper does before it overrides anything. */
 class PassthroughAggregator extends AggregatorWrapper {
   readonly kind = 'passthrough';
@@ -135,6 +172,7 @@ const aggregatorCases: AggregatorCase[] = [
     },
   },
   { label: 'centered clip tau 0.8, 4 iterations', make: () => new CenteredClipAggregator(0.8, 4), reference: (d) => centered(d, 0.8, 4) },
+  { label: 'qfedavg q 0.5, lr 0.1 (every loss 1.5)', make: () => new WithLoss(new QFedAvgAggregator(0.5, 0.1)), reference: (d) => qffl(d, 0.5, 0.1, 1.5) },
   { label: 'clip then median', make: () => new ClippedAggregator(new MedianAggregator(), 1.5), reference: (d) => perCoord(d.map((x) => Float32Array.from(clipTo(1.5)(x))), med), clipped: 4 },
 ];
 

@@ -11,6 +11,8 @@ interface Reference {
   initial: number[];
   /** deltas[round][client][coordinate] */
   deltas: number[][][];
+  /** losses[round][client]: the training loss each client reports (QFedAvg weighs by it) */
+  losses: number[][];
   cases: { name: string; source: string; aggregator: AggregatorSpec; optimizer: OptimizerSpec; weights: number[][] }[];
 }
 
@@ -18,7 +20,7 @@ const ref = JSON.parse(readFileSync(fileURLToPath(new URL('./reference/flower-re
 
 test('the reference covers every aggregator and optimizer kind of the issue', () => {
   const kinds = new Set(ref.cases.flatMap((c) => [c.aggregator.kind, c.optimizer.kind]));
-  for (const k of ['mean', 'median', 'trimmed-mean', 'krum', 'bulyan', 'centered-clip', 'sgd', 'momentum', 'adam', 'yogi', 'adagrad']) expect(kinds).toContain(k);
+  for (const k of ['mean', 'median', 'trimmed-mean', 'krum', 'bulyan', 'centered-clip', 'qfedavg', 'sgd', 'momentum', 'adam', 'yogi', 'adagrad']) expect(kinds).toContain(k);
   expect(ref.deltas).toHaveLength(3);
 });
 
@@ -28,7 +30,7 @@ describe.each(ref.cases)('$name equals $source over 3 rounds within 1e-5', ({ na
     let global: Float32Array = Float32Array.from(ref.initial);
     ref.deltas.forEach((clients, r) => {
       const round = strategy.beginRound(global);
-      clients.forEach((d, i) => round.add(Float32Array.from(d), ref.examples[i]!));
+      clients.forEach((d, i) => round.add(Float32Array.from(d), ref.examples[i]!, { loss: ref.losses[r]![i]! }));
       global = round.finish().weights;
       const want = weights[r]!;
       let worst = 0;

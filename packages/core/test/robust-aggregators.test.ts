@@ -7,6 +7,7 @@ import {
   CenteredClipAggregator,
   KrumAggregator,
   MedianAggregator,
+  QFedAvgAggregator,
   ServerAdagrad,
   ServerAdam,
   ServerYogi,
@@ -97,6 +98,30 @@ describe('robust aggregators on hand-checkable inputs', () => {
     expect(() => new BulyanAggregator(0.5)).toThrow(RangeError);
     expect(() => new CenteredClipAggregator(0)).toThrow(RangeError);
     expect(() => new CenteredClipAggregator(1, 0)).toThrow(RangeError);
+  });
+});
+
+describe('q-FedAvg on hand-checkable inputs', () => {
+  test('q 0, L 1: one update passes through; q 1, L 2: the higher loss weighs more', () => {
+    const one = new QFedAvgAggregator(0, 1).begin(1);
+    one.add(Float32Array.of(1), 5, { loss: 1 }); // sum = 1 * 1 * 1; h = 0 + 1 * 1 -> 1
+    expect(one.finish().meanDelta[0]).toBeCloseTo(1, 6);
+    const two = new QFedAvgAggregator(1, 0.5).begin(1); // L = 2
+    two.add(Float32Array.of(1), 1, { loss: 1 }); // sum += 1 * 2 * 1 = 2;   h += 1 * 1 * 4 * 1 + 2 * 1 = 6
+    two.add(Float32Array.of(-1), 1, { loss: 3 }); // sum += 3 * 2 * -1 = -6; h += 1 * 1 * 4 * 1 + 2 * 3 = 10
+    expect(two.finish().meanDelta[0]).toBeCloseTo(-4 / 16, 6);
+  });
+
+  test('an update without its loss is refused; so are pre-summed groups and bad parameters', () => {
+    const round = new QFedAvgAggregator(0.1, 0.1).begin(1);
+    expect(() => round.add(Float32Array.of(1), 1)).toThrow(/needs each update's training loss/);
+    expect(() => round.add(Float32Array.of(1), 1, { loss: NaN })).toThrow(RangeError);
+    expect(() => round.addWeightedSum([1], 2, 2)).toThrow(AggregationError);
+    expect(round.count).toBe(0);
+    expect(() => new QFedAvgAggregator(-1, 0.1)).toThrow(RangeError);
+    expect(() => new QFedAvgAggregator(0.1, 0)).toThrow(RangeError);
+    expect(parseAggregatorText('qfedavg:0.2', { clientLr: 0.03 })).toEqual({ kind: 'qfedavg', q: 0.2, lr: 0.03 });
+    expect(parseAggregatorText('qfedavg:0.2,0.1')).toEqual({ kind: 'qfedavg', q: 0.2, lr: 0.1 });
   });
 });
 

@@ -56,6 +56,7 @@ describe('presets', () => {
     expect(strategy.aggregator.kind).toBe(presetSpec(name).aggregator.kind);
     expect(strategy.optimizer.kind).toBe(presetSpec(name).optimizer.kind);
     if (name === 'bulyan') expect(() => steps(strategy, 1)).toThrow(/bulyan needs at least 7 updates, got 2/);
+    else if (name === 'qfedavg') expect(() => steps(strategy, 1)).toThrow(/qfedavg needs each update's training loss/); // step() reports no loss
     else expect(steps(strategy, 2)).toHaveLength(3);
   });
 

@@ -1,4 +1,5 @@
 import { type Aggregator, WeightedMeanAggregator } from './aggregator.js';
+import { QFedAvgAggregator } from './qfedavg.js';
 import { BulyanAggregator, CenteredClipAggregator, KrumAggregator, MedianAggregator, TrimmedMeanAggregator } from './robust.js';
 import { type ServerOptimizer, ServerAdagrad, ServerAdam, ServerMomentum, ServerSgd, ServerYogi } from './server-optimizer.js';
 import type { AggregatorSpec, OptimizerSpec, WrapperSpec } from './spec.js';
@@ -20,6 +21,7 @@ export const AGGREGATORS: FactoryTable<AggregatorSpec, Aggregator> = {
   krum: (s) => new KrumAggregator(s.f, s.m),
   bulyan: (s) => new BulyanAggregator(s.f),
   'centered-clip': (s) => new CenteredClipAggregator(s.tau, s.iterations),
+  qfedavg: (s) => new QFedAvgAggregator(s.q, s.lr),
 };
 
 export const OPTIMIZERS: FactoryTable<OptimizerSpec, ServerOptimizer> = {

@@ -7,7 +7,7 @@ import { type AggregatorSpec, type OptimizerSpec, type StrategySpec, parseStrate
  * a person can act on.
  */
 
-export const AGGREGATOR_FORMS = ['mean', 'median', 'trimmed-mean:<beta>', 'krum:<f>', 'multi-krum:<f>,<m>', 'bulyan:<f>', 'centered-clip:<tau>[,<iterations>]'] as const;
+export const AGGREGATOR_FORMS = ['mean', 'median', 'trimmed-mean:<beta>', 'krum:<f>', 'multi-krum:<f>,<m>', 'bulyan:<f>', 'centered-clip:<tau>[,<iterations>]', 'qfedavg:<q>[,<client lr>]'] as const;
 export const OPTIMIZER_FORMS = ['sgd', 'avgm:<momentum>', 'adam', 'yogi', 'adagrad'] as const;
 
 function numbers(text: string, form: string, count: { min: number; max: number }): number[] {
@@ -26,8 +26,12 @@ function int(text: string, name: string, x: number): number {
   return x;
 }
 
-/** `mean | median | trimmed-mean:<beta> | krum:<f> | multi-krum:<f>,<m> | bulyan:<f> | centered-clip:<tau>[,<iterations>]` (iterations default 3). */
-export function parseAggregatorText(text: string): AggregatorSpec {
+/**
+ * `mean | median | trimmed-mean:<beta> | krum:<f> | multi-krum:<f>,<m> | bulyan:<f> |
+ * centered-clip:<tau>[,<iterations>] | qfedavg:<q>[,<client lr>]` (iterations default 3; the
+ * client lr defaults to `context.clientLr`, else 0.05).
+ */
+export function parseAggregatorText(text: string, context: { clientLr?: number } = {}): AggregatorSpec {
   const t = text.trim();
   const kind = t.split(':')[0]!;
   switch (kind) {
@@ -54,6 +58,10 @@ export function parseAggregatorText(text: string): AggregatorSpec {
     case 'centered-clip': {
       const [tau, iterations] = numbers(t, 'centered-clip:<tau>[,<iterations>]', { min: 1, max: 2 });
       return { kind, tau: tau!, iterations: int(t, 'iterations', iterations ?? 3) };
+    }
+    case 'qfedavg': {
+      const [q, lr] = numbers(t, 'qfedavg:<q>[,<client lr>]', { min: 1, max: 2 });
+      return { kind, q: q!, lr: lr ?? context.clientLr ?? 0.05 };
     }
     default:
       throw new RangeError(`unknown aggregator '${t}' (use ${AGGREGATOR_FORMS.join(' | ')})`);
@@ -98,6 +106,8 @@ export interface StrategyOptions {
   biasCorrection?: boolean;
   /** Norm clipping of each update before the aggregator (a `clip` wrapper, innermost). */
   clip?: number;
+  /** The clients' learning rate, for `qfedavg:<q>` without one. */
+  clientLr?: number;
 }
 
 /** Which optimizer kinds take each hyper-parameter. */
@@ -115,7 +125,7 @@ const TAKES: Record<'beta1' | 'beta2' | 'tau' | 'biasCorrection', readonly Optim
  * Throws RangeError (validated by StrategySpecSchema).
  */
 export function refineStrategy(base: StrategySpec, options: StrategyOptions): StrategySpec {
-  const aggregator = options.aggregator !== undefined ? parseAggregatorText(options.aggregator) : base.aggregator;
+  const aggregator = options.aggregator !== undefined ? parseAggregatorText(options.aggregator, options.clientLr !== undefined ? { clientLr: options.clientLr } : {}) : base.aggregator;
   let optimizer: OptimizerSpec = options.optimizer !== undefined ? parseOptimizerText(options.optimizer) : base.optimizer;
   if (options.lr !== undefined) optimizer = { ...optimizer, lr: options.lr };
   for (const key of ['beta1', 'beta2', 'tau', 'biasCorrection'] as const) {

@@ -26,6 +26,7 @@ const f = z.number().int().min(0).max(1000);
  * - krum: Multi-Krum (Blanchard et al. 2017): score each update by the sum of squared distances to its n-f-2 nearest; the `m` best, example-weighted (m 1: Krum).
  * - bulyan: El Mhamdi et al. 2018 as Flower runs it: theta = n-2f best by Multi-Krum score, then per coordinate the mean of the beta = theta-2f values closest to their median. Needs n >= 4f+3.
  * - centered-clip: Karimireddy et al. 2021: v <- v + (1/n) sum_i (d_i - v) min(1, tau/||d_i - v||), `iterations` times from v = 0.
+ * - qfedavg: q-FFL (Li et al. 2020; Flower QFedAvg): updates weighed by their loss^q; `lr` is the clients' learning rate (L = 1/lr). Streams, but needs each update's loss.
  */
 export const AggregatorSpecSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('mean') }),
@@ -34,6 +35,7 @@ export const AggregatorSpecSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('krum'), f, m: z.number().int().min(1).max(10_000) }),
   z.strictObject({ kind: z.literal('bulyan'), f }),
   z.strictObject({ kind: z.literal('centered-clip'), tau: z.number().positive().max(1e6), iterations: z.number().int().min(1).max(100) }),
+  z.strictObject({ kind: z.literal('qfedavg'), q: z.number().min(0).max(100), lr: z.number().positive().max(1000) }),
 ]);
 
 /**
@@ -68,7 +70,7 @@ export type AggregatorSpec = z.infer<typeof AggregatorSpecSchema>;
 export type OptimizerSpec = z.infer<typeof OptimizerSpecSchema>;
 export type WrapperSpec = z.infer<typeof WrapperSpecSchema>;
 
-export const STRATEGY_PRESETS = ['fedavg', 'fedprox', 'fedavgm', 'fedadam', 'fedyogi', 'fedadagrad', 'fedmedian', 'fedtrimmedavg', 'krum', 'multikrum', 'bulyan', 'centered-clip'] as const;
+export const STRATEGY_PRESETS = ['fedavg', 'fedprox', 'fedavgm', 'fedadam', 'fedyogi', 'fedadagrad', 'fedmedian', 'fedtrimmedavg', 'krum', 'multikrum', 'bulyan', 'centered-clip', 'qfedavg'] as const;
 export type StrategyPreset = (typeof STRATEGY_PRESETS)[number];
 
 export function isStrategyPreset(name: string): name is StrategyPreset {
@@ -82,7 +84,8 @@ export function isStrategyPreset(name: string): name is StrategyPreset {
  * yogi (lr 0.01, 0.9, 0.99, tau 1e-3: Flower's defaults); fedadagrad: mean + adagrad (lr 0.1,
  * beta1 0, tau 1e-3: Flower's). The robust presets step with sgd lr 1: fedmedian (median),
  * fedtrimmedavg (beta 0.2, Flower's default), krum (f 1, m 1), multikrum (f 1, m 5), bulyan (f 1),
- * centered-clip (tau 1, 3 iterations). Throws RangeError on a bad rate.
+ * centered-clip (tau 1, 3 iterations), qfedavg (q 0.1, Flower's default; client lr 0.05, the default
+ * local rate: the CLI sets it to the run's --lr). Throws RangeError on a bad rate.
  */
 export function presetSpec(name: StrategyPreset, options: { serverLearningRate?: number } = {}): StrategySpec {
   const rate = options.serverLearningRate;
@@ -112,6 +115,8 @@ export function presetSpec(name: StrategyPreset, options: { serverLearningRate?:
       return validate({ name, aggregator: { kind: 'bulyan', f: 1 }, optimizer: sgd });
     case 'centered-clip':
       return validate({ name, aggregator: { kind: 'centered-clip', tau: 1, iterations: 3 }, optimizer: sgd });
+    case 'qfedavg':
+      return validate({ name, aggregator: { kind: 'qfedavg', q: 0.1, lr: 0.05 }, optimizer: sgd });
     default:
       throw unknownPreset(String(name satisfies never));
   }

@@ -2,7 +2,7 @@
 
 Each strategy below is Flower's rule (flwr, framework/py/flwr/serverapp/strategy/*.py, read
 for its formulas: fedavg, fedavgm, fedadam, fedyogi, fedadagrad, fedmedian, fedtrimmedavg,
-krum/multikrum (select_multikrum), bulyan) or, for centered clipping and bias-free Adam, the
+krum/multikrum (select_multikrum), bulyan, qfedavg) or, for centered clipping and bias-free Adam, the
 paper's, re-derived here from the written formula in numpy (float64). Flower's rules work on
 client *weights*: every client here sends weights = current + delta_i, and the script aggregates
 those weights exactly as the rule says; the TypeScript side aggregates the deltas.
@@ -24,6 +24,8 @@ for r in range(ROUNDS):
     d = rng.normal(0.05 * (r + 1), 0.1, (N_CLIENTS, DIM))
     d[0] = -10.0 * d[0]  # client 0 sends -10 times an honest-looking delta (the scale attack)
     DELTAS.append(d.astype(np.float32))
+# each client's reported training loss per round (QFedAvg weighs by it), float32-rounded too
+LOSSES = [rng.uniform(0.2, 2.0, N_CLIENTS).astype(np.float32) for _ in range(ROUNDS)]
 
 
 def weighted_mean(weights, examples):
@@ -94,6 +96,25 @@ def centered_clip(tau, iterations):
             scale = np.minimum(1.0, tau / np.maximum(norms, 1e-300))
             v = v + (scale[:, None] * diff).mean(axis=0)
         return v
+
+    return rule
+
+
+def qfedavg(q, client_lr):
+    """QFedAvg (q-FFL, Li et al. 2020, as flwr QFedAvg computes it): L = 1/client_lr;
+    grad_k = L (w - w_k); Delta_k = (F_k + 1e-10)^q grad_k; h_k = q (F_k + 1e-10)^(q-1) ||grad_k||^2
+    + L (F_k + 1e-10)^q; new model w - sum Delta_k / sum h_k (returned as the aggregate; SGD lr 1 applies it)."""
+
+    def rule(weights, _examples, current, losses):
+        L = 1.0 / client_lr
+        sum_delta = np.zeros_like(current, dtype=np.float64)
+        sum_h = 0.0
+        for w_k, loss in zip(weights, losses):
+            grad = L * (current - w_k)
+            fq = np.float_power(loss + 1e-10, q)
+            sum_delta += fq * grad
+            sum_h += q * np.float_power(loss + 1e-10, q - 1) * float(np.sum(grad**2)) + L * fq
+        return current - sum_delta / sum_h
 
     return rule
 
@@ -187,6 +208,8 @@ CASES = [
     ("multikrum", {"kind": "krum", "f": 1, "m": 3}, {"kind": "sgd", "lr": 1}, multikrum(1, 3), lambda: Sgd(1.0), "flwr MultiKrum (num_malicious_nodes 1, num_nodes_to_select 3)"),
     ("bulyan", {"kind": "bulyan", "f": 1}, {"kind": "sgd", "lr": 1}, bulyan(1), lambda: Sgd(1.0), "flwr Bulyan (num_malicious_nodes 1, select_multikrum)"),
     ("centered-clip", {"kind": "centered-clip", "tau": 0.5, "iterations": 3}, {"kind": "sgd", "lr": 1}, centered_clip(0.5, 3), lambda: Sgd(1.0), "Karimireddy et al. 2021 centered clipping (tau 0.5, 3 iterations)"),
+    ("qfedavg", {"kind": "qfedavg", "q": 0.1, "lr": 0.1}, {"kind": "sgd", "lr": 1}, qfedavg(0.1, 0.1), lambda: Sgd(1.0), "flwr QFedAvg (q 0.1, client_learning_rate 0.1)"),
+    ("qfedavg-q2", {"kind": "qfedavg", "q": 2, "lr": 0.05}, {"kind": "sgd", "lr": 1}, qfedavg(2.0, 0.05), lambda: Sgd(1.0), "flwr QFedAvg (q 2, client_learning_rate 0.05)"),
     ("median-yogi", {"kind": "median"}, {"kind": "yogi", "lr": 0.01, "beta1": 0.9, "beta2": 0.99, "tau": 1e-3}, median, lambda: Yogi(0.01, 0.9, 0.99, 1e-3), "flwr FedMedian's rule then FedYogi's step"),
 ]
 
@@ -195,6 +218,7 @@ out = {
     "examples": EXAMPLES,
     "initial": INITIAL.astype(np.float64).tolist(),
     "deltas": [d.astype(np.float64).tolist() for d in DELTAS],
+    "losses": [l.astype(np.float64).tolist() for l in LOSSES],
     "cases": [],
 }
 for name, agg_spec, opt_spec, rule, make_opt, source in CASES:
@@ -203,7 +227,12 @@ for name, agg_spec, opt_spec, rule, make_opt, source in CASES:
     rounds = []
     for r in range(ROUNDS):
         client_weights = w[None, :] + DELTAS[r].astype(np.float64)
-        agg = rule(client_weights, EXAMPLES, w) if name == "centered-clip" else rule(client_weights, EXAMPLES)
+        if name == "centered-clip":
+            agg = rule(client_weights, EXAMPLES, w)
+        elif name.startswith("qfedavg"):
+            agg = rule(client_weights, EXAMPLES, w, LOSSES[r].astype(np.float64))
+        else:
+            agg = rule(client_weights, EXAMPLES)
         w = opt.step(w, agg, r + 1)
         rounds.append(w.tolist())
     out["cases"].append({"name": name, "source": source, "aggregator": agg_spec, "optimizer": opt_spec, "weights": rounds})
