@@ -32,9 +32,9 @@ test('bad forms and flags that do not apply are usage errors naming the flag', (
 test('a robust aggregator is refused with secure aggregation, and Bulyan below 4f + 3 updates a round, each with the reason', () => {
   const secure = { ...DEFAULT_RUN, secureAggregation: true, selection: { ...DEFAULT_RUN.selection, minFit: 8, minAvailable: 8 } };
   expect(() => validateRunSettings({ ...secure, strategy: strategyFrom('fedavg', undefined, { aggregator: 'median' }) })).toThrow(
-    /strategy median\+sgd needs each client's update \(median must see every update to find outliers or clip\); secure aggregation delivers only their sum/,
+    /strategy median\+sgd needs each client's update \(median reads every update on its own\); secure aggregation delivers only their sum/,
   );
-  expect(() => validateRunSettings({ ...secure, strategy: presetSpec('krum') })).toThrow(/krum must see every update/);
+  expect(() => validateRunSettings({ ...secure, strategy: presetSpec('krum') })).toThrow(/krum reads every update on its own/);
   validateRunSettings({ ...secure, strategy: presetSpec('fedyogi') });
   const bulyan = { ...DEFAULT_RUN, strategy: presetSpec('bulyan') };
   expect(() => validateRunSettings({ ...bulyan, selection: { ...DEFAULT_RUN.selection, minFit: 5, minAvailable: 5 } })).toThrow(/bulyan needs at least 7 updates a round; raise min-fit \(5\) to 7/);

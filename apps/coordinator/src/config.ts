@@ -102,7 +102,7 @@ export function validateRunSettings(r: RunSettings): void {
   if (r.strategy.name === 'fedprox' && !(r.fit.proximalMu > 0)) bad('FedProx needs proximalMu > 0');
   if (r.secureAggregation && Strategy.fromSpec(r.strategy).needsIndividualUpdates) {
     const parts = [r.strategy.aggregator.kind, ...r.strategy.wrappers.map((w) => w.kind)].filter((k) => k !== 'mean');
-    bad(`strategy ${r.strategy.name} needs each client's update (${parts.join(', ')} must see every update to find outliers or clip); secure aggregation delivers only their sum`);
+    bad(`strategy ${r.strategy.name} needs each client's update (${parts.join(', ')} reads every update on its own); secure aggregation delivers only their sum`);
   }
   const fewest = minUpdatesOf(r.strategy.aggregator);
   if (r.selection.minFit < fewest) bad(`${r.strategy.aggregator.kind} needs at least ${fewest} updates a round; raise min-fit (${r.selection.minFit}) to ${fewest}`);
