@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,11 +14,14 @@ const ROUNDS = 5;
 
 const fedlink = (args: string[]) => spawnSync(process.execPath, [FEDLINK_BIN, ...args], { encoding: 'utf8', timeout: 120_000 });
 
-function serve(stateDir: string, port: number): Proc {
+// Each strategy keeps server state across rounds (FedAvgM its momentum, FedYogi its moments m and
+// v): the resumed run must restore it to match.
+const STATEFUL = ['fedavgm', 'fedyogi'] as const;
+
+function serve(stateDir: string, port: number, strategy: (typeof STATEFUL)[number]): Proc {
   return spawnFedlink([
     'serve', '--port', String(port), '--state-dir', stateDir, '--model', 'mlp', '--rounds', String(ROUNDS),
-    // FedAvgM keeps server momentum across rounds: the resumed run must restore it to match.
-    '--strategy', 'fedavgm', '--fraction', '1', '--over-select', '0', '--min-fit', String(CLIENTS), '--min-available', String(CLIENTS),
+    '--strategy', strategy, '--fraction', '1', '--over-select', '0', '--min-fit', String(CLIENTS), '--min-available', String(CLIENTS),
     '--token', TOKEN, '--exit-on-finish', '--log-format', 'json', '--log-level', 'info', '--round-timeout', '2m', '--wait-timeout', '2m',
   ]);
 }
@@ -46,19 +49,21 @@ describe('a coordinator killed mid-round resumes from its last checkpoint', () =
     await rm(dir, { recursive: true, force: true });
   });
 
-  test('SIGKILL in round 3, restart on the same state dir: rounds 1-2 are not repeated and the final model equals an uninterrupted run', async () => {
+  test.each(STATEFUL)('%s: SIGKILL in round 3, restart on the same state dir: rounds 1-2 are not repeated and the final model equals an uninterrupted run', async (strategy) => {
+    const sub = join(dir, strategy);
+    await mkdir(sub, { recursive: true });
     const identities = await Promise.all(
       Array.from({ length: CLIENTS }, async (_, i) => {
-        const file = join(dir, `client-${i}.json`);
+        const file = join(sub, `client-${i}.json`);
         await writeFile(file, JSON.stringify(identityToJson(generateIdentity())));
         return file;
       }),
     );
 
     // Interrupted run: every client holds its first round-3 training until the coordinator is dead.
-    const stateA = join(dir, 'a');
+    const stateA = join(sub, 'a');
     const portA = await freePort();
-    const first = serve(stateA, portA);
+    const first = serve(stateA, portA, strategy);
     procs.push(first);
     const runId = (await first.waitFor(/run {10}(run_[0-9a-f]+)/))[1]!;
     const held = clients(portA, identities, 3);
@@ -73,7 +78,7 @@ describe('a coordinator killed mid-round resumes from its last checkpoint', () =
     const mid = JSON.parse(fedlink(['runs', 'show', runId, '--state-dir', stateA, '--json']).stdout);
     expect(mid.run).toMatchObject({ status: 'running', round: 2 });
 
-    const second = serve(stateA, portA);
+    const second = serve(stateA, portA, strategy);
     procs.push(second);
     expect(await second.exit(150_000)).toBe(0);
     expect(second.stdout).toContain(`run          ${runId}`);
@@ -88,27 +93,27 @@ describe('a coordinator killed mid-round resumes from its last checkpoint', () =
     expect(after.run).toMatchObject({ status: 'finished', round: 5 });
     const completed = (after.rounds as { round: number; status: string }[]).filter((r) => r.status === 'completed').map((r) => r.round);
     expect(completed).toEqual([1, 2, 3, 4, 5]);
-    const resumed = await exportRun(stateA, runId, join(dir, 'export-a'));
+    const resumed = await exportRun(stateA, runId, join(sub, 'export-a'));
 
     // Reference: the same seed, settings and client identities, never interrupted.
-    const stateB = join(dir, 'b');
+    const stateB = join(sub, 'b');
     const portB = await freePort();
-    const ref = serve(stateB, portB);
+    const ref = serve(stateB, portB, strategy);
     procs.push(ref);
     const refId = (await ref.waitFor(/run {10}(run_[0-9a-f]+)/))[1]!;
     const plain = clients(portB, identities, 0);
     procs.push(...plain);
     expect(await ref.exit(150_000)).toBe(0);
-    const uninterrupted = await exportRun(stateB, refId, join(dir, 'export-b'));
+    const uninterrupted = await exportRun(stateB, refId, join(sub, 'export-b'));
 
     // Exact: deltas are on a 2^-16 grid, so the float64 sums are exact in any arrival order, and
-    // the momentum state is restored bit for bit from the checkpoint.
+    // the server optimizer's state (momentum; Yogi's m and v) is restored bit for bit from the checkpoint.
     expect(resumed.length).toBe(199_210 * 4);
     expect(resumed.equals(uninterrupted)).toBe(true);
 
-    const csv = await readFile(join(dir, 'export-a', 'metrics.csv'), 'utf8');
+    const csv = await readFile(join(sub, 'export-a', 'metrics.csv'), 'utf8');
     expect(csv.split('\n')[0]).toMatch(/^round,attempt,status,/);
-    const loaded = spawnSync(process.execPath, [LOAD_DIR, join(dir, 'export-a')], { encoding: 'utf8', timeout: 60_000 });
+    const loaded = spawnSync(process.execPath, [LOAD_DIR, join(sub, 'export-a')], { encoding: 'utf8', timeout: 60_000 });
     expect(loaded.status).toBe(0);
     expect(JSON.parse(loaded.stdout).params).toBe(199_210);
   }, 300_000);

@@ -1,4 +1,4 @@
-import { STRATEGY_PRESETS, type StrategySpec } from '@fedlink/core';
+import { AGGREGATOR_FORMS, OPTIMIZER_FORMS, STRATEGY_PRESETS, type StrategySpec, refineStrategy } from '@fedlink/core';
 import { DEFAULT_RUN, type RunSettings, type LogLevel, strategyOf } from '@fedlink/coordinator';
 import { MODEL_NAMES, type ModelName } from '@fedlink/ml';
 import { TENSOR_ENCODINGS, type TensorEncoding } from '@fedlink/protocol';
@@ -16,6 +16,13 @@ export function runOptions(defaults: Partial<{ model: ModelName; rounds: number;
       description: 'aggregation strategy: a preset, or a JSON strategy spec ({"name","aggregator","optimizer","wrappers"}, see docs/ARCHITECTURE.md)',
     },
     'server-lr': { type: 'number', min: 0, description: "server optimizer's learning rate (fedavg 1, fedadam 0.01 by default)" },
+    aggregator: { type: 'string', placeholder: AGGREGATOR_FORMS.join('|'), description: "replaces the strategy's aggregator (all but mean need each update: not with --secure-aggregation)" },
+    optimizer: { type: 'string', placeholder: OPTIMIZER_FORMS.join('|'), description: "replaces the strategy's server optimizer" },
+    beta1: { type: 'number', min: 0, description: 'server optimizer beta1 (adam, yogi, adagrad)' },
+    beta2: { type: 'number', min: 0, description: 'server optimizer beta2 (adam, yogi)' },
+    tau: { type: 'number', min: 0, description: 'server optimizer adaptivity tau (adam, yogi, adagrad)' },
+    'bias-correction': { type: 'boolean', description: "adam: Kingma & Ba's bias correction, as Flower's FedAdam (default off, as in Reddi et al.)" },
+    clip: { type: 'number', min: 0, description: 'clip each update to this L2 norm before the aggregator' },
     fraction: { type: 'number', min: 0, max: 1, default: DEFAULT_RUN.selection.fraction, description: 'share of connected clients selected each round' },
     'min-fit': { type: 'int', min: 1, default: DEFAULT_RUN.selection.minFit, description: 'fewest updates a round may close with' },
     'min-available': { type: 'int', min: 1, description: 'clients needed before a round starts (default: min-fit)' },
@@ -50,7 +57,7 @@ export function runSettingsFrom(v: Record<string, ParsedValue>, dataset: string)
     model: v.model as ModelName,
     dataset,
     rounds: v.rounds as number,
-    strategy: strategyFrom(v.strategy as string, v['server-lr'] as number | undefined),
+    strategy: strategyFrom(v.strategy as string, v['server-lr'] as number | undefined, v),
     selection: { fraction: v.fraction as number, minFit, minAvailable, overSelect: v['over-select'] as number },
     fit: { epochs: v.epochs as number, batchSize: v['batch-size'] as number, learningRate: v.lr as number, proximalMu: v.mu as number },
     seed: v.seed as number,
@@ -65,12 +72,40 @@ export function runSettingsFrom(v: Record<string, ParsedValue>, dataset: string)
   };
 }
 
-/** `--strategy` (a preset name or a JSON spec) and `--server-lr` as one strategy spec. */
-export function strategyFrom(text: string, serverLearningRate: number | undefined): StrategySpec {
+/**
+ * `--strategy` (a preset name or a JSON spec) and `--server-lr` as one strategy spec, refined by
+ * `--aggregator`, `--optimizer`, `--beta1`, `--beta2`, `--tau`, `--bias-correction` and `--clip`
+ * (core's refineStrategy: the one parser of those forms).
+ */
+export function strategyFrom(text: string, serverLearningRate: number | undefined, v: Record<string, ParsedValue> = {}): StrategySpec {
+  let base: StrategySpec;
   try {
-    return strategyOf(text.trim().startsWith('{') ? (JSON.parse(text) as StrategySpec) : text, serverLearningRate);
+    base = strategyOf(text.trim().startsWith('{') ? (JSON.parse(text) as StrategySpec) : text, serverLearningRate);
   } catch (e) {
     throw new UsageError(`--strategy: ${(e as Error).message}`);
+  }
+  const given = <T>(name: string): T | undefined => v[name] as T | undefined;
+  const options = {
+    aggregator: given<string>('aggregator'),
+    optimizer: given<string>('optimizer'),
+    // --server-lr applies to a replaced optimizer too
+    lr: given<string>('optimizer') !== undefined ? serverLearningRate : undefined,
+    beta1: given<number>('beta1'),
+    beta2: given<number>('beta2'),
+    tau: given<number>('tau'),
+    biasCorrection: given<boolean>('bias-correction'),
+    clip: given<number>('clip'),
+  };
+  const clientLr = given<number>('lr');
+  // q-FedAvg's Lipschitz estimate is 1 / the clients' learning rate: the preset takes the run's --lr.
+  if (base.aggregator.kind === 'qfedavg' && !text.trim().startsWith('{') && clientLr !== undefined) base = { ...base, aggregator: { ...base.aggregator, lr: clientLr } };
+  const set = Object.fromEntries(Object.entries(options).filter(([, x]) => x !== undefined));
+  if (Object.keys(set).length === 0) return base;
+  if (clientLr !== undefined) set.clientLr = clientLr;
+  try {
+    return refineStrategy(base, set);
+  } catch (e) {
+    throw new UsageError(`--aggregator/--optimizer: ${(e as Error).message}`);
   }
 }
 

@@ -1,4 +1,4 @@
-import { type SelectionPolicy, Strategy, type StrategySpec, parseStrategySpec, presetSpec, validateSelectionPolicy } from '@fedlink/core';
+import { type SelectionPolicy, Strategy, type StrategySpec, minUpdatesOf, parseStrategySpec, presetSpec, validateSelectionPolicy } from '@fedlink/core';
 import type { ModelName, ImageDataset } from '@fedlink/ml';
 import { type FitSettings, FitSettingsSchema, type TensorEncoding, parseMessage } from '@fedlink/protocol';
 
@@ -120,8 +120,11 @@ export function validateRunSettings(r: RunSettings): void {
   }
   if (r.strategy.name === 'fedprox' && !(r.fit.proximalMu > 0)) bad('FedProx needs proximalMu > 0');
   if (r.secureAggregation && Strategy.fromSpec(r.strategy).needsIndividualUpdates) {
-    bad(`strategy ${r.strategy.name} needs each client's update; secure aggregation delivers only their sum`);
+    const parts = [r.strategy.aggregator.kind, ...r.strategy.wrappers.map((w) => w.kind)].filter((k) => k !== 'mean');
+    bad(`strategy ${r.strategy.name} needs each client's update (${parts.join(', ')} reads every update on its own); secure aggregation delivers only their sum`);
   }
+  const fewest = minUpdatesOf(r.strategy.aggregator);
+  if (r.selection.minFit < fewest) bad(`${r.strategy.aggregator.kind} needs at least ${fewest} updates a round; raise min-fit (${r.selection.minFit}) to ${fewest}`);
   if (!(r.maxUpdateNorm >= 0)) bad('max update norm must be >= 0');
   if (r.secureAggregation && r.selection.minFit < 2) bad('secure aggregation needs min-fit >= 2 (the sum of one client is that client)');
   if (!(r.secaggStageTimeoutMs > 0)) bad('secure-aggregation stage timeout must be > 0');

@@ -5,13 +5,21 @@ import {
   AggregationError,
   type Aggregator,
   AggregatorWrapper,
+  BulyanAggregator,
+  CenteredClipAggregator,
   ClippedAggregator,
+  KrumAggregator,
+  MedianAggregator,
+  QFedAvgAggregator,
+  TrimmedMeanAggregator,
   OPTIMIZERS,
   OptimizerWrapper,
   type ServerOptimizer,
   ServerAdam,
+  ServerAdagrad,
   ServerMomentum,
   ServerSgd,
+  ServerYogi,
   WRAPPERS,
   WeightedMeanAggregator,
   createRng,
@@ -46,6 +54,74 @@ function clipTo(maxNorm: number): (d: Float32Array) => ArrayLike<number> {
   };
 }
 
+/** Naive float64 references of the robust rules, written from their definitions (column by column, no shared code). */
+const column = (deltas: Float32Array[], j: number): number[] => deltas.map((d) => d[j]!).sort((a, b) => a - b);
+const perCoord = (deltas: Float32Array[], f: (col: number[]) => number) => Float64Array.from({ length: LENGTH }, (_, j) => f(column(deltas, j)));
+const med = (c: number[]) => (c.length % 2 ? c[(c.length - 1) / 2]! : (c[c.length / 2 - 1]! + c[c.length / 2]!) / 2);
+const mean = (c: number[]) => c.reduce((a, b) => a + b, 0) / c.length;
+const sqDist = (a: Float32Array, b: Float32Array) => a.reduce((s, x, j) => s + (x - b[j]!) ** 2, 0);
+function krumPick(deltas: Float32Array[], f: number, m: number): number[] {
+  const n = deltas.length;
+  const score = deltas.map((d, i) =>
+    deltas
+      .filter((_, k) => k !== i)
+      .map((e) => sqDist(d, e))
+      .sort((a, b) => a - b)
+      .slice(0, Math.max(1, n - f - 2))
+      .reduce((a, b) => a + b, 0),
+  );
+  return score.map((_, i) => i).sort((a, b) => score[a]! - score[b]! || a - b).slice(0, m);
+}
+function centered(deltas: Float32Array[], tau: number, iterations: number): Float64Array {
+  let v = new Float64Array(LENGTH);
+  for (let it = 0; it < iterations; it++) {
+    const next = v.slice();
+    for (const d of deltas) {
+      const diff = Array.from(d, (x, j) => x - v[j]!);
+      const norm = Math.hypot(...diff);
+      diff.forEach((x, j) => (next[j]! += (x * Math.min(1, tau / norm)) / deltas.length));
+    }
+    v = next;
+  }
+  return v;
+}
+
+/** QFedAvg needs each update's loss: this adapter reports loss 1.5 with every update the contract adds. */
+class WithLoss implements Aggregator {
+  readonly needsIndividualUpdates = true;
+  constructor(readonly inner: Aggregator) {}
+  get kind(): string {
+    return this.inner.kind;
+  }
+  begin(length: number) {
+    const round = this.inner.begin(length);
+    return {
+      add: (d: ArrayLike<number>, n: number) => round.add(d, n, { loss: 1.5 }),
+      addWeightedSum: (s: ArrayLike<number>, t: number, c: number) => round.addWeightedSum(s, t, c),
+      get count() {
+        return round.count;
+      },
+      get totalExamples() {
+        return round.totalExamples;
+      },
+      finish: () => round.finish(),
+    };
+  }
+}
+
+/** q-FFL with every loss F: sum_k F^q L d_k / sum_k (q F^(q-1) L^2 ||d_k||^2 + L F^q), L = 1 / lr. */
+function qffl(deltas: Float32Array[], q: number, lr: number, loss: number): Float64Array {
+  const L = 1 / lr;
+  const f = loss + 1e-10;
+  const out = new Float64Array(LENGTH);
+  let h = 0;
+  for (const d of deltas) {
+    d.forEach((x, j) => (out[j]! += f ** q * L * x));
+    h += q * f ** (q - 1) * L * L * l2Norm(d) ** 2 + L * f ** q;
+  }
+  return out.map((x) => x / h);
+}
+
 /** Delegates everything: what any aggregator wrapper does before it overrides anything. */
 class PassthroughAggregator extends AggregatorWrapper {
   readonly kind = 'passthrough';
@@ -63,6 +139,8 @@ interface AggregatorCase {
   reference: (deltas: Float32Array[], weights: number[]) => Float64Array;
   /** Updates of `updates()` it scales (clip only). */
   clipped?: number;
+  /** Fewest updates finish() accepts (Bulyan: 4f + 3). */
+  minUpdates?: number;
 }
 
 const aggregatorCases: AggregatorCase[] = [
@@ -70,6 +148,32 @@ const aggregatorCases: AggregatorCase[] = [
   { label: 'clip with a bound that clips nothing', make: () => new ClippedAggregator(new WeightedMeanAggregator(), 1e6), reference: (d, w) => weightedMean(d, w), clipped: 0 },
   { label: 'clip with a bound that clips', make: () => new ClippedAggregator(new WeightedMeanAggregator(), 1.5), reference: (d, w) => weightedMean(d, w, clipTo(1.5)), clipped: 4 },
   { label: 'aggregator wrapper passthrough', make: () => new PassthroughAggregator(new WeightedMeanAggregator()), reference: (d, w) => weightedMean(d, w) },
+  { label: 'median', make: () => new MedianAggregator(), reference: (d) => perCoord(d, med) },
+  { label: 'trimmed mean 0.2', make: () => new TrimmedMeanAggregator(0.2), reference: (d) => perCoord(d, (c) => mean(c.slice(1, c.length - 1))) },
+  { label: 'krum f 1', make: () => new KrumAggregator(1, 1), reference: (d) => Float64Array.from(d[krumPick(d, 1, 1)[0]!]!) },
+  {
+    label: 'multi-krum f 2 m 3',
+    make: () => new KrumAggregator(2, 3),
+    reference: (d, w) => {
+      const pick = krumPick(d, 2, 3);
+      return weightedMean(pick.map((i) => d[i]!), pick.map((i) => w[i]!));
+    },
+  },
+  {
+    label: 'bulyan f 1',
+    make: () => new BulyanAggregator(1),
+    minUpdates: 7,
+    reference: (d) => {
+      const sel = krumPick(d, 1, 5).map((i) => d[i]!); // theta = 7 - 2
+      return perCoord(sel, (c) => {
+        const m = med(c);
+        return mean([...c].sort((a, b) => Math.abs(a - m) - Math.abs(b - m)).slice(0, 3)); // beta = theta - 2
+      });
+    },
+  },
+  { label: 'centered clip tau 0.8, 4 iterations', make: () => new CenteredClipAggregator(0.8, 4), reference: (d) => centered(d, 0.8, 4) },
+  { label: 'qfedavg q 0.5, lr 0.1 (every loss 1.5)', make: () => new WithLoss(new QFedAvgAggregator(0.5, 0.1)), reference: (d) => qffl(d, 0.5, 0.1, 1.5) },
+  { label: 'clip then median', make: () => new ClippedAggregator(new MedianAggregator(), 1.5), reference: (d) => perCoord(d.map((x) => Float32Array.from(clipTo(1.5)(x))), med), clipped: 4 },
 ];
 
 test('the aggregator contract covers every registered aggregator and aggregator wrapper kind', () => {
@@ -84,7 +188,7 @@ test('the test updates: four of seven above the clip bound 1.5, none near 1e6', 
   expect(deltas.every((d) => l2Norm(d) < 1e6)).toBe(true);
 });
 
-describe.each(aggregatorCases)('Aggregator contract: $label', ({ make, reference, clipped }) => {
+describe.each(aggregatorCases)('Aggregator contract: $label', ({ make, reference, clipped, minUpdates = 1 }) => {
   const acceptsSums = !make().needsIndividualUpdates;
 
   test('finish gives the weighted mean of what was added, with counts', () => {
@@ -124,12 +228,21 @@ describe.each(aggregatorCases)('Aggregator contract: $label', ({ make, reference
   test('a round is single-use: nothing is accepted after finish', () => {
     const { deltas } = updates(3);
     const round = make().begin(LENGTH);
-    round.add(deltas[0]!, 1);
+    for (let i = 0; i < minUpdates; i++) round.add(deltas[i]!, 1);
     round.finish();
     expect(() => round.add(deltas[1]!, 1)).toThrow(AggregationError);
     expect(() => round.finish()).toThrow(AggregationError);
-    expect(round.count).toBe(1);
+    expect(round.count).toBe(minUpdates);
   });
+
+  if (minUpdates > 1) {
+    test('a round with fewer updates than the rule needs cannot finish', () => {
+      const { deltas } = updates(3);
+      const round = make().begin(LENGTH);
+      for (let i = 0; i < minUpdates - 1; i++) round.add(deltas[i]!, 1);
+      expect(() => round.finish()).toThrow(new RegExp(`at least ${minUpdates} updates`));
+    });
+  }
 
   test('a delta of the wrong length is refused and changes nothing', () => {
     const round = make().begin(LENGTH);
@@ -142,12 +255,14 @@ describe.each(aggregatorCases)('Aggregator contract: $label', ({ make, reference
   test.each([0, -1, NaN, Infinity])('a weight of %p is refused and changes nothing', (weight) => {
     const { deltas } = updates(4);
     const round = make().begin(LENGTH);
-    round.add(deltas[0]!, 2);
-    expect(() => round.add(deltas[1]!, weight)).toThrow(RangeError);
-    expect(round.count).toBe(1);
-    expect(round.totalExamples).toBe(2);
     const alone = make().begin(LENGTH);
-    alone.add(deltas[0]!, 2);
+    for (let i = 0; i < minUpdates; i++) {
+      round.add(deltas[i]!, 2);
+      alone.add(deltas[i]!, 2);
+    }
+    expect(() => round.add(deltas[6]!, weight)).toThrow(RangeError);
+    expect(round.count).toBe(minUpdates);
+    expect(round.totalExamples).toBe(2 * minUpdates);
     expect(Array.from(round.finish().meanDelta)).toEqual(Array.from(alone.finish().meanDelta));
   });
 
@@ -245,12 +360,17 @@ interface OptimizerCase {
   make: () => ServerOptimizer;
   /** The names state() holds once the optimizer has stepped. */
   stateNames: string[];
+  /** Of those, the one-entry counters (Adam's bias-correction `step`); the rest are model-length. */
+  counters?: string[];
 }
 
 const optimizerCases: OptimizerCase[] = [
   { label: 'sgd', make: () => new ServerSgd(0.5), stateNames: [] },
   { label: 'momentum', make: () => new ServerMomentum(1, 0.5), stateNames: ['velocity'] },
   { label: 'adam', make: () => new ServerAdam(0.1, 0.9, 0.99, 1e-3), stateNames: ['m', 'v'] },
+  { label: 'adam with bias correction', make: () => new ServerAdam(0.1, 0.9, 0.99, 1e-3, true), stateNames: ['m', 'v', 'step'], counters: ['step'] },
+  { label: 'yogi', make: () => new ServerYogi(0.05, 0.9, 0.99, 1e-3), stateNames: ['m', 'v'] },
+  { label: 'adagrad', make: () => new ServerAdagrad(0.1, 0, 1e-3), stateNames: ['m', 'v'] },
   { label: 'optimizer wrapper passthrough (adam)', make: () => new PassthroughOptimizer(new ServerAdam(0.1, 0.9, 0.99, 1e-3)), stateNames: ['m', 'v'] },
 ];
 
@@ -277,7 +397,7 @@ test('the optimizer contract covers every registered optimizer kind', () => {
   for (const kind of Object.keys(OPTIMIZERS)) expect(covered).toContain(kind);
 });
 
-describe.each(optimizerCases)('ServerOptimizer contract: $label', ({ make, stateNames }) => {
+describe.each(optimizerCases)('ServerOptimizer contract: $label', ({ make, stateNames, counters = [] }) => {
   test('step returns new weights and modifies neither global nor the delta', () => {
     const opt = make();
     const global = start();
@@ -301,7 +421,7 @@ describe.each(optimizerCases)('ServerOptimizer contract: $label', ({ make, state
     expect(opt.state()).toEqual({});
     run(opt, 1, start(), 2);
     expect(Object.keys(opt.state()).sort()).toEqual([...stateNames].sort());
-    for (const v of Object.values(opt.state())) expect(v).toHaveLength(LENGTH);
+    for (const [name, v] of Object.entries(opt.state())) expect(v).toHaveLength(counters.includes(name) ? 1 : LENGTH);
   });
 
   test('state()/restore() round-trips: a restored optimizer continues bit-exactly', () => {
@@ -338,8 +458,8 @@ describe.each(optimizerCases)('ServerOptimizer contract: $label', ({ make, state
   });
 });
 
-describe.each(statefulCases)('ServerOptimizer state lengths: $label', ({ make, stateNames }) => {
-  const stateOf = (length: number) => Object.fromEntries(stateNames.map((n) => [n, new Float32Array(length)]));
+describe.each(statefulCases)('ServerOptimizer state lengths: $label', ({ make, stateNames, counters = [] }) => {
+  const stateOf = (length: number) => Object.fromEntries(stateNames.map((n) => [n, counters.includes(n) ? Float32Array.of(1) : new Float32Array(length)]));
 
   test('restore copies: changing the arrays handed in afterwards changes nothing', () => {
     const a = make();

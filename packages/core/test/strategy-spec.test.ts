@@ -51,10 +51,13 @@ describe('presets', () => {
     const strategy = Strategy.fromSpec(presetSpec(name));
     expect(strategy.name).toBe(name);
     expect(strategy.spec).toEqual(presetSpec(name));
-    expect(strategy.needsIndividualUpdates).toBe(false);
-    expect(strategy.aggregator.kind).toBe('mean');
+    // Only the mean accepts pre-summed groups; every robust aggregator needs each update.
+    expect(strategy.needsIndividualUpdates).toBe(presetSpec(name).aggregator.kind !== 'mean');
+    expect(strategy.aggregator.kind).toBe(presetSpec(name).aggregator.kind);
     expect(strategy.optimizer.kind).toBe(presetSpec(name).optimizer.kind);
-    expect(steps(strategy, 2)).toHaveLength(3);
+    if (name === 'bulyan') expect(() => steps(strategy, 1)).toThrow(/bulyan needs at least 7 updates, got 2/);
+    else if (name === 'qfedavg') expect(() => steps(strategy, 1)).toThrow(/qfedavg needs each update's training loss/); // step() reports no loss
+    else expect(steps(strategy, 2)).toHaveLength(3);
   });
 
   test('a legacy name takes the stored server learning rate, except fedprox which never used it', () => {
@@ -84,7 +87,12 @@ describe('parseStrategySpec', () => {
     ['missing tau', { ...base, optimizer: { kind: 'adam', lr: 0.1, beta1: 0.9, beta2: 0.99 } }, /^invalid strategy spec: optimizer\.tau: /],
     ['momentum of 1', { ...presetSpec('fedavgm'), optimizer: { kind: 'momentum', lr: 1, momentum: 1 } }, /^invalid strategy spec: optimizer\.momentum: /],
     ['unknown optimizer', { ...base, optimizer: { kind: 'rmsprop', lr: 0.1 } }, /^invalid strategy spec: optimizer\.kind: /],
-    ['unknown aggregator', { ...base, aggregator: { kind: 'median' } }, /^invalid strategy spec: aggregator\.kind: /],
+    ['unknown aggregator', { ...base, aggregator: { kind: 'geomedian' } }, /^invalid strategy spec: aggregator\.kind: /],
+    ['trimmed-mean beta of 0.5', { ...base, aggregator: { kind: 'trimmed-mean', beta: 0.5 } }, /^invalid strategy spec: aggregator\.beta: /],
+    ['krum f not an integer', { ...base, aggregator: { kind: 'krum', f: 1.5, m: 1 } }, /^invalid strategy spec: aggregator\.f: /],
+    ['krum without m', { ...base, aggregator: { kind: 'krum', f: 1 } }, /^invalid strategy spec: aggregator\.m: /],
+    ['centered-clip tau of 0', { ...base, aggregator: { kind: 'centered-clip', tau: 0, iterations: 1 } }, /^invalid strategy spec: aggregator\.tau: /],
+    ['bias correction on yogi', { ...base, optimizer: { kind: 'yogi', lr: 0.01, beta1: 0.9, beta2: 0.99, tau: 1e-3, biasCorrection: true } }, /^invalid strategy spec: optimizer\.biasCorrection: unrecognized key$/],
     ['missing aggregator', { name: 'x', optimizer: base.optimizer }, /^invalid strategy spec: aggregator: /],
     ['extra key', { ...base, seed: 1 }, /^invalid strategy spec: seed: unrecognized key$/],
     ['extra optimizer key', { ...base, optimizer: { ...base.optimizer, eps: 1 } }, /^invalid strategy spec: optimizer\.eps: unrecognized key$/],

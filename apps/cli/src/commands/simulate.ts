@@ -4,6 +4,7 @@ import { consoleLog, type LogLevel } from '@fedlink/coordinator';
 import { type CommandSpec, UsageError, parseArgs } from '../args.js';
 import { BACKEND_CHOICES } from '../backend.js';
 import { LOG_LEVELS, formatRoundLine, runOptions, runSettingsFrom } from '../run-options.js';
+import { ATTACK_FORMS, type AttackSpec, parseAttack } from '../simulate/attacks.js';
 import { simulate } from '../simulate/simulate.js';
 
 export const simulateSpec: CommandSpec = {
@@ -16,6 +17,8 @@ export const simulateSpec: CommandSpec = {
     partition: { type: 'string', default: 'iid', placeholder: 'iid|shards|dirichlet:<alpha>', description: 'how the training data is split across clients' },
     ...runOptions({ model: 'mlp', rounds: 10, roundTimeout: '10m', waitTimeout: '2m' }),
     dropout: { type: 'number', min: 0, max: 1, default: 0, description: 'chance a selected client vanishes at a random point of a round' },
+    attack: { type: 'string', placeholder: ATTACK_FORMS.join('|'), description: 'Byzantine clients: scale:<k> sends -k times its delta, gaussian noise, flipped labels, ALIE (Baruch et al. 2019)' },
+    attackers: { type: 'number', min: 0, max: 1, default: 0.2, description: 'share of clients that attack (drawn from --seed; in the results JSON, never told to the coordinator)' },
     workers: { type: 'int', min: 1, description: 'client worker processes (default: one per core)' },
     backend: { type: 'string', choices: BACKEND_CHOICES, default: 'auto', description: "clients' TensorFlow.js backend" },
     json: { type: 'string', placeholder: '<file>', description: 'write config and per-round metrics as JSON' },
@@ -24,6 +27,7 @@ export const simulateSpec: CommandSpec = {
   examples: [
     'fedlink simulate --clients 10 --rounds 10 --model mlp --partition iid --json out.json',
     'fedlink simulate --clients 100 --fraction 0.1 --partition dirichlet:0.3 --rounds 50',
+    'fedlink simulate --clients 20 --attack scale:10 --attackers 0.2 --aggregator median',
   ],
 };
 
@@ -34,6 +38,12 @@ export async function simulateCommand(argv: string[]): Promise<number> {
     parsePartitionSpec(v.partition as string);
   } catch (e) {
     throw new UsageError(`--partition: ${(e as Error).message}`);
+  }
+  let attack: AttackSpec | undefined;
+  try {
+    if (v.attack !== undefined) attack = parseAttack(v.attack as string);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
   }
   const clients = v.clients as number;
   const run = runSettingsFrom(v, v.data as string);
@@ -56,6 +66,7 @@ export async function simulateCommand(argv: string[]): Promise<number> {
     ...(v.workers !== undefined ? { workers: v.workers as number } : {}),
     backend: v.backend as string,
     dropout: v.dropout as number,
+    ...(attack ? { attack: { spec: attack, share: v.attackers as number } } : {}),
     ...(level !== 'silent' ? { log: consoleLog(level) } : {}),
     onInfo: out,
     onRound: (r) => out(formatRoundLine(r, settings.rounds)),

@@ -1,4 +1,6 @@
-/** Messages between the simulator and its worker processes (IPC). */
+import type { AttackSpec } from './attacks.js';
+
+/** Messages between the simulator and its worker processes (IPC, structured-clone serialization). */
 export interface WorkerStart {
   type: 'start';
   url: string;
@@ -13,10 +15,28 @@ export interface WorkerStart {
   backend: string;
   /** Probability that a selected client vanishes at a random point of a round. */
   dropout: number;
+  /** The attack the clients in `attackers` run (see attacks.ts); absent: everyone is honest. */
+  attack?: AttackSpec;
+  attackers: number[];
+  /** ALIE's z when the attack does not set one. */
+  alieZ: number;
+}
+
+/** ALIE collusion: an attacker's honest delta to the simulator, and every attacker's back. */
+export interface CollusionPost {
+  type: 'collude';
+  key: string;
+  delta: Float32Array;
+}
+export interface CollusionReply {
+  type: 'collusion';
+  key: string;
+  deltas: Float32Array[];
 }
 
 export type WorkerReport =
   | { type: 'ready'; backend: string; clients: number }
   | { type: 'client-error'; client: number; message: string }
   | { type: 'done' }
+  | CollusionPost
   | { type: 'fatal'; message: string };

@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { labelHistogram, parsePartitionSpec, partition } from '@fedlink/core';
 import { type RoundRecord, type RunSettings, randomToken, silentLog, startCoordinator, type Log } from '@fedlink/coordinator';
 import { loadDataset } from '@fedlink/ml/node';
-import type { WorkerReport, WorkerStart } from './protocol.js';
+import { type AttackSpec, alieZ, attackText, chooseAttackers } from './attacks.js';
+import type { CollusionReply, WorkerReport, WorkerStart } from './protocol.js';
 
 export interface SimulationOptions {
   clients: number;
@@ -18,6 +19,8 @@ export interface SimulationOptions {
   backend?: string;
   /** Probability that a selected client vanishes at a random point of each round. */
   dropout?: number;
+  /** Byzantine clients: the attack, and the share of clients (drawn from the seed) that run it. Never told to the coordinator. */
+  attack?: { spec: AttackSpec; share: number };
   stateDir?: string;
   log?: Log;
   onRound?: (r: RoundRecord) => void;
@@ -43,7 +46,12 @@ export interface SimulationResult {
   startedAt: string;
   /** Individual updates the coordinator decrypted (0 with secure aggregation). */
   plaintextUpdatesOpened: number;
+  /** The simulated attack and who ran it (client indices of the partition); absent without --attack. */
+  attack?: { kind: string; text: string; share: number; attackers: number[]; alieZ?: number };
 }
+
+/** ALIE attackers wait at most this long for each other in a round, then use what has arrived. */
+const COLLUSION_WAIT_MS = 20_000;
 
 const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
 
@@ -86,6 +94,26 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
 
   const children: ChildProcess[] = [];
   let backend = options.backend ?? 'auto';
+  const attackers = options.attack ? chooseAttackers(options.clients, options.attack.share, options.run.seed) : [];
+  const z = alieZ(options.clients, attackers.length);
+  if (options.attack) info(`attack ${attackText(options.attack.spec)} by ${attackers.length} client(s): ${attackers.join(', ') || 'none'} (the coordinator is not told)`);
+  // ALIE collusion board: each round's attackers' honest deltas, keyed by the round's global weights.
+  const board = new Map<string, { deltas: Float32Array[]; from: ChildProcess[]; timer: NodeJS.Timeout }>();
+  const release = (key: string): void => {
+    const entry = board.get(key);
+    if (!entry) return;
+    board.delete(key);
+    clearTimeout(entry.timer);
+    const reply: CollusionReply = { type: 'collusion', key, deltas: entry.deltas };
+    for (const c of new Set(entry.from)) if (c.connected) c.send(reply);
+  };
+  const collude = (child: ChildProcess, key: string, delta: Float32Array): void => {
+    let entry = board.get(key);
+    if (!entry) board.set(key, (entry = { deltas: [], from: [], timer: setTimeout(() => release(key), COLLUSION_WAIT_MS) }));
+    entry.deltas.push(delta);
+    entry.from.push(child);
+    if (entry.deltas.length >= attackers.length) release(key);
+  };
   const failures: string[] = [];
   try {
     const ready: Promise<void>[] = [];
@@ -94,7 +122,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       // Worker processes already use every core; split the cores among them for the kernel
       // threads of the fedlink backend rather than oversubscribe (unless the user chose).
       const kernelThreads = process.env.FEDLINK_THREADS ?? String(Math.max(1, Math.floor(availableParallelism() / workers)));
-      const child = fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, FEDLINK_THREADS: kernelThreads } });
+      const child = fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced', env: { ...process.env, FEDLINK_THREADS: kernelThreads } });
       children.push(child);
       ready.push(
         new Promise<void>((resolve, reject) => {
@@ -103,6 +131,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
               backend = m.backend;
               resolve();
             } else if (m.type === 'client-error') failures.push(`client ${m.client}: ${m.message}`);
+            else if (m.type === 'collude') collude(child, m.key, m.delta);
             else if (m.type === 'fatal') reject(new Error(`simulator worker failed: ${m.message}`));
           });
           child.on('exit', (code) => code !== 0 && reject(new Error(`simulator worker exited with code ${code}`)));
@@ -120,6 +149,9 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         clients: mine,
         backend: options.backend ?? 'auto',
         dropout: options.dropout ?? 0,
+        ...(options.attack ? { attack: options.attack.spec } : {}),
+        attackers,
+        alieZ: z,
       };
       child.send(start);
     }
@@ -132,6 +164,9 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     return {
       config: { clients: options.clients, data: options.data, partition: options.partition, workers, backend, dropout: options.dropout ?? 0, run: options.run },
       plaintextUpdatesOpened: coord.engine.plaintextUpdatesOpened,
+      ...(options.attack
+        ? { attack: { kind: options.attack.spec.kind, text: attackText(options.attack.spec), share: options.attack.share, attackers, ...(options.attack.spec.kind === 'alie' ? { alieZ: options.attack.spec.z ?? z } : {}) } }
+        : {}),
       dataset: { train: data.train.count, test: data.test.count },
       clientExamples: parts.map((p) => p.length),
       clientLabelHistograms: parts.map((p) => labelHistogram(data.train.labels, p, data.train.numClasses)),
@@ -146,6 +181,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       startedAt: new Date(started).toISOString(),
     };
   } finally {
+    for (const key of [...board.keys()]) release(key);
     await coord.close();
     for (const c of children) if (c.exitCode === null) c.kill();
     if (!options.stateDir) await rm(stateDir, { recursive: true, force: true });

@@ -1,12 +1,13 @@
-import { FedlinkClient, type FedlinkClientOptions, TfjsTrainer } from '@fedlink/client';
+import { FedlinkClient, type FedlinkClientOptions, TfjsTrainer, type Trainer } from '@fedlink/client';
 import { parsePartitionSpec, partition } from '@fedlink/core';
 import { identityFromSeed } from '@fedlink/crypto';
 import nacl from 'tweetnacl';
 import { subset } from '@fedlink/ml';
 import { loadDataset } from '@fedlink/ml/node';
 import { type BackendChoice, selectBackend } from '../backend.js';
+import { type Collude, attackingTrainer, flipLabels } from './attacks.js';
 import { dropoutPlan, faultyClient } from './faults.js';
-import type { WorkerReport, WorkerStart } from './protocol.js';
+import type { CollusionReply, WorkerReport, WorkerStart } from './protocol.js';
 
 /**
  * A simulator worker process: hosts several real clients, each with its own identity, socket.io
@@ -19,6 +20,20 @@ function simulatedIdentity(seed: number, client: number) {
   return identityFromSeed(nacl.hash(new TextEncoder().encode(`fedlink/simulated-client/${seed}/${client}`)).slice(0, 32));
 }
 
+/** ALIE collusion through the simulator: post this attacker's honest delta, await every attacker's. */
+const waiting = new Map<string, ((deltas: Float32Array[]) => void)[]>();
+const collude: Collude = (key, honest) =>
+  new Promise((resolve) => {
+    waiting.set(key, [...(waiting.get(key) ?? []), resolve]);
+    send({ type: 'collude', key, delta: honest });
+  });
+process.on('message', (m: CollusionReply | WorkerStart) => {
+  if (m.type !== 'collusion') return;
+  const resolvers = waiting.get(m.key) ?? [];
+  waiting.delete(m.key);
+  for (const r of resolvers) r(m.deltas);
+});
+
 async function run(start: WorkerStart): Promise<void> {
   const backend = await selectBackend(start.backend as BackendChoice);
   const data = await loadDataset(start.data);
@@ -30,7 +45,7 @@ async function run(start: WorkerStart): Promise<void> {
         url: start.url,
         token: start.token,
         serverFingerprint: start.fingerprint,
-        trainer: new TfjsTrainer(subset(data.train, parts[i]!)),
+        trainer: trainerFor(start, i, subset(data.train, parts[i]!)),
         platform: 'node',
         backend,
         name: `sim-${i}`,
@@ -52,6 +67,14 @@ async function run(start: WorkerStart): Promise<void> {
     }),
   );
   send({ type: 'done' });
+}
+
+/** Client i's trainer: honest, or (an attacker) wrapped by its attack; label-flip flips its data instead. */
+function trainerFor(start: WorkerStart, i: number, data: ReturnType<typeof subset>): Trainer {
+  const attack = start.attack;
+  if (!attack || !start.attackers.includes(i)) return new TfjsTrainer(data);
+  if (attack.kind === 'label-flip') return new TfjsTrainer(flipLabels(data));
+  return attackingTrainer(new TfjsTrainer(data), attack, { seed: Math.imul(start.seed, 31) + i, z: start.alieZ, collude });
 }
 
 process.once('message', (m: WorkerStart) => {

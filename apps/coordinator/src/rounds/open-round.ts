@@ -5,7 +5,8 @@ export type CloseReason = 'target reached' | 'all selected clients answered or d
 
 /** What an open round adds accepted contributions to (the strategy's round aggregate). */
 export interface ContributionSink {
-  add(delta: ArrayLike<number>, numExamples: number): void;
+  /** `info.loss`: the client's reported training loss (QFedAvg weighs by it). */
+  add(delta: ArrayLike<number>, numExamples: number, info?: { loss?: number }): void;
   readonly count: number;
   readonly totalExamples: number;
 }
@@ -140,7 +141,7 @@ export class OpenRound {
 
   /** Adds an opened, checked update to the aggregate. The caller checked the round is open. */
   accept(c: Contribution): void {
-    this.options.sink.add(c.delta, c.numExamples);
+    this.options.sink.add(c.delta, c.numExamples, { loss: c.loss });
     this.reportedIds.add(c.clientId);
     this.droppedIds.delete(c.clientId);
     this.lossSum += c.loss * c.numExamples;

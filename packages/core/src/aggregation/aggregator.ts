@@ -17,13 +17,19 @@ export interface AggregateResult {
   metrics: Record<string, number>;
 }
 
+/** What else a client reported with its update, for aggregators that use it (QFedAvg: the training loss). */
+export interface UpdateInfo {
+  /** The client's local training loss this round. */
+  loss?: number;
+}
+
 /**
  * One round's accumulator; single-use: after `finish()` every call throws AggregationError.
  * Bad input (length mismatch, a weight that is not a positive finite number) throws RangeError.
  */
 export interface AggregationRound {
-  /** One client's delta (local - global), weighted by its example count. */
-  add(delta: ArrayLike<number>, numExamples: number): void;
+  /** One client's delta (local - global), weighted by its example count; `info` what else it reported. */
+  add(delta: ArrayLike<number>, numExamples: number, info?: UpdateInfo): void;
   /** A group summed elsewhere (secure aggregation, edge partial sums): sum_i n_i d_i over `count` clients. Throws AggregationError when the aggregator needs individual updates. */
   addWeightedSum(weightedSum: ArrayLike<number>, totalExamples: number, count: number): void;
   readonly count: number;

@@ -9,6 +9,9 @@ import type { StrategySpec } from './spec.js';
 const QUIET_DEFAULTS: Record<string, Record<string, number>> = {
   momentum: { momentum: 0.9 },
   adam: { beta1: 0.9, beta2: 0.99, tau: 1e-3 },
+  yogi: { beta1: 0.9, beta2: 0.99, tau: 1e-3 },
+  adagrad: { beta1: 0, tau: 1e-3 },
+  'centered-clip': { iterations: 3 },
 };
 
 /** `kind` followed by its parameters: "adam lr 0.01", "clip maxNorm 10". */

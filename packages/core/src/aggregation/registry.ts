@@ -1,5 +1,7 @@
 import { type Aggregator, WeightedMeanAggregator } from './aggregator.js';
-import { type ServerOptimizer, ServerAdam, ServerMomentum, ServerSgd } from './server-optimizer.js';
+import { QFedAvgAggregator } from './qfedavg.js';
+import { BulyanAggregator, CenteredClipAggregator, KrumAggregator, MedianAggregator, TrimmedMeanAggregator } from './robust.js';
+import { type ServerOptimizer, ServerAdagrad, ServerAdam, ServerMomentum, ServerSgd, ServerYogi } from './server-optimizer.js';
 import type { AggregatorSpec, OptimizerSpec, WrapperSpec } from './spec.js';
 import { ClippedAggregator } from './wrappers.js';
 
@@ -14,12 +16,20 @@ type FactoryTable<S extends { kind: string }, T> = { readonly [K in S['kind']]: 
 
 export const AGGREGATORS: FactoryTable<AggregatorSpec, Aggregator> = {
   mean: () => new WeightedMeanAggregator(),
+  median: () => new MedianAggregator(),
+  'trimmed-mean': (s) => new TrimmedMeanAggregator(s.beta),
+  krum: (s) => new KrumAggregator(s.f, s.m),
+  bulyan: (s) => new BulyanAggregator(s.f),
+  'centered-clip': (s) => new CenteredClipAggregator(s.tau, s.iterations),
+  qfedavg: (s) => new QFedAvgAggregator(s.q, s.lr),
 };
 
 export const OPTIMIZERS: FactoryTable<OptimizerSpec, ServerOptimizer> = {
   sgd: (s) => new ServerSgd(s.lr),
   momentum: (s) => new ServerMomentum(s.lr, s.momentum),
-  adam: (s) => new ServerAdam(s.lr, s.beta1, s.beta2, s.tau),
+  adam: (s) => new ServerAdam(s.lr, s.beta1, s.beta2, s.tau, s.biasCorrection ?? false),
+  yogi: (s) => new ServerYogi(s.lr, s.beta1, s.beta2, s.tau),
+  adagrad: (s) => new ServerAdagrad(s.lr, s.beta1, s.tau),
 };
 
 /** A wrapper wraps one half of the strategy: the aggregator (sees each update) or the optimizer (sees the mean delta). */

@@ -1,4 +1,4 @@
-import { type Aggregator, AggregationError } from './aggregator.js';
+import { type Aggregator, AggregationError, type UpdateInfo } from './aggregator.js';
 import { applyWrapper, buildAggregator, buildOptimizer } from './registry.js';
 import type { ServerOptimizer } from './server-optimizer.js';
 import { type StrategySpec, parseStrategySpec } from './spec.js';
@@ -13,8 +13,8 @@ import { AggregatorWrapper, OptimizerWrapper, type WrapperState, hasWrapperState
 
 /** One round: stream updates in, then `finish()` once for the new global weights. */
 export interface StrategyRound {
-  /** One client's delta (local - global), weighted by its example count. */
-  add(delta: ArrayLike<number>, numExamples: number): void;
+  /** One client's delta (local - global), weighted by its example count; `info` what else it reported (its loss). */
+  add(delta: ArrayLike<number>, numExamples: number, info?: UpdateInfo): void;
   /** A group summed elsewhere (secure aggregation, edge partial sums); AggregationError when the strategy needs individual updates. */
   addWeightedSum(weightedSum: ArrayLike<number>, totalExamples: number, count: number): void;
   readonly count: number;
@@ -64,7 +64,7 @@ export class Strategy {
     const round = this.aggregator.begin(global.length);
     let finished = false;
     return {
-      add: (delta, numExamples) => round.add(delta, numExamples),
+      add: (delta, numExamples, info) => round.add(delta, numExamples, info),
       addWeightedSum: (weightedSum, totalExamples, count) => round.addWeightedSum(weightedSum, totalExamples, count),
       get count() {
         return round.count;

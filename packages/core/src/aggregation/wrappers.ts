@@ -91,15 +91,15 @@ export class ClippedAggregator extends AggregatorWrapper {
     const maxNorm = this.maxNorm;
     let clipped = 0;
     return {
-      add: (delta, numExamples) => {
+      add: (delta, numExamples, info) => {
         const norm = l2Norm(delta);
         if (!Number.isFinite(norm)) throw new RangeError('cannot clip a delta with non-finite values');
         if (norm > maxNorm) {
           const scale = maxNorm / norm;
-          round.add(Float64Array.from(delta, (x) => x * scale), numExamples);
+          round.add(Float64Array.from(delta, (x) => x * scale), numExamples, info);
           clipped++;
         } else {
-          round.add(delta, numExamples);
+          round.add(delta, numExamples, info);
         }
       },
       addWeightedSum: () => {
