@@ -11,3 +11,4 @@ export * from './rng.js';
 export * from './selection.js';
 export * from './vector.js';
 export * from './weighted-sum.js';
+export * from './privacy/rdp.js';
