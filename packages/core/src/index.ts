@@ -12,3 +12,5 @@ export * from './selection.js';
 export * from './vector.js';
 export * from './weighted-sum.js';
 export * from './privacy/rdp.js';
+export * from './privacy/noise.js';
+export * from './aggregation/dp.js';

@@ -2,6 +2,7 @@ import { type Aggregator, WeightedMeanAggregator } from './aggregator.js';
 import { type ServerOptimizer, ServerAdam, ServerMomentum, ServerSgd } from './server-optimizer.js';
 import type { AggregatorSpec, OptimizerSpec, WrapperSpec } from './spec.js';
 import { ClippedAggregator } from './wrappers.js';
+import { DpAggregator } from './dp.js';
 
 /**
  * One table per part, from a spec's `kind` to the factory that builds it. Strategy.fromSpec looks
@@ -29,6 +30,7 @@ export type WrapperFactory<S> =
 
 export const WRAPPERS: { readonly [K in WrapperSpec['kind']]: WrapperFactory<Extract<WrapperSpec, { kind: K }>> } = {
   clip: { target: 'aggregator', wrap: (inner, s) => new ClippedAggregator(inner, s.maxNorm) },
+  dp: { target: 'aggregator', wrap: (inner, s) => new DpAggregator(inner, s) },
 };
 
 /** The table's entry for `spec.kind`; RangeError for a kind the table lacks (an unvalidated spec). */
