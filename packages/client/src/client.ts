@@ -31,6 +31,7 @@ import {
 import { type Identity, clientIdOf, fingerprint, generateIdentity, sameFingerprint, seal, sharedKey, signHello, updateContext } from '@fedlink/crypto';
 import type { BatchProgress } from '@fedlink/ml';
 import { TypedEmitter } from './emitter.js';
+import { privatizeLocally } from './privacy.js';
 import { ClientSecureAggregation } from './secure.js';
 import { type ClientSocket, type Connect, connectSocketIo } from './socket.js';
 import type { Trainer } from './trainer.js';
@@ -372,7 +373,9 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
         const bytes = await this.secure.submit(keyId, outcome.delta, outcome.numExamples, msg.deadline);
         this.emit('uploaded', { round: msg.round, bytes, sealed: false, masked: true });
       } else {
-        const payload = encodeTensors(welcome.model.manifest, outcome.delta, welcome.encoding);
+        // Local DP: the coordinator only ever sees the clipped, noised delta.
+        const delta = msg.privacy ? privatizeLocally(outcome.delta, msg.privacy) : outcome.delta;
+        const payload = encodeTensors(welcome.model.manifest, delta, welcome.encoding);
         const envelope = await seal(payload, this.shared!, updateContext(welcome.runId, msg.round, welcome.clientId));
         const update: Update = { runId: welcome.runId, round: msg.round, numExamples: outcome.numExamples, metrics: outcome.metrics, envelope };
         await this.request(EVENTS.update, update);
