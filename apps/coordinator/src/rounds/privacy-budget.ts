@@ -103,7 +103,7 @@ export class PrivacyBudget {
   }
 
   /** Re-charges the rounds of a resumed run from their records. */
-  replay(records: readonly RoundRecord[]): void {
+  replay(records: readonly Pick<RoundRecord, 'privacy'>[]): void {
     for (const r of records) if (r.privacy) this.charge(r.privacy, r.privacy.clip);
   }
 }
