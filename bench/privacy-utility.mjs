@@ -14,7 +14,7 @@
  * epsilon column is what the accountant reported after the last round (results JSON).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const args = Object.fromEntries(
@@ -51,6 +51,10 @@ datasets.forEach((data, di) => {
         fedlink([...base, ...secure, ...dp, '--json', file]);
       } catch (e) {
         process.stderr.write(`run failed (${data}, ${eps}, ${mode}): ${e.message}\n`);
+      }
+      if (!existsSync(file)) {
+        result[mode] = { seconds: (Date.now() - t0) / 1000 };
+        continue;
       }
       const json = JSON.parse(readFileSync(file, 'utf8'));
       result[mode] = { acc: json.final.testAccuracy, eps: json.final.epsilon, seconds: (Date.now() - t0) / 1000 };

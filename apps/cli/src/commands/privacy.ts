@@ -31,9 +31,12 @@ export async function privacyCommand(argv: string[]): Promise<number> {
   if (t === undefined) throw new UsageError('--rounds is required');
   if ((z === undefined) === (target === undefined)) throw new UsageError('give exactly one of --noise-multiplier and --target-epsilon');
   if (target !== undefined) {
-    const needed = noiseMultiplierFor(target, q, t, delta);
+    // Printed rounded up to 6 significant digits, so that the printed value itself stays within the target.
+    const exact = noiseMultiplierFor(target, q, t, delta);
+    const scale = 10 ** (5 - Math.floor(Math.log10(exact)));
+    const needed = Math.ceil(exact * scale) / scale;
     const { epsilon, order } = epsilonOf(q, needed, t, delta);
-    process.stdout.write(`noise_multiplier=${needed.toPrecision(6)} epsilon=${epsilon.toPrecision(6)} order=${order}\n`);
+    process.stdout.write(`noise_multiplier=${needed} epsilon=${epsilon.toPrecision(6)} order=${order}\n`);
     return 0;
   }
   const { epsilon, order } = epsilonOf(q, z!, t, delta);
