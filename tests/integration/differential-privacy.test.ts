@@ -25,13 +25,13 @@ function std(v: ArrayLike<number>): number {
 }
 
 /** Runs `clients` zero-delta clients to the end; returns how far the weights moved and the records' privacy. */
-async function zeroUpdates(run: Partial<RunSettings> & Pick<RunSettings, 'selection'>, clients: number) {
+async function zeroUpdates(run: Partial<RunSettings> & Pick<RunSettings, 'selection'>, clients: number, localPrivacy?: { clip: number; noiseMultiplier: number }) {
   const coord = await startTestCoordinator(run);
   try {
     const initial = coord.context.model.weights.slice();
     const cs = Array.from({ length: clients }, (_, i) => {
       const trainer = new FixedDeltaTrainer(10 + i, (_round, n) => new Float32Array(n));
-      return new FedlinkClient({ url: coord.url, token: TEST_TOKEN, trainer, platform: 'node', backend: 'test', serverFingerprint: coord.fingerprint, name: `c${i}` });
+      return new FedlinkClient({ url: coord.url, token: TEST_TOKEN, trainer, platform: 'node', backend: 'test', serverFingerprint: coord.fingerprint, name: `c${i}`, ...(localPrivacy ? { localPrivacy } : {}) });
     });
     const runs = cs.map((c) => c.run());
     const end = await coord.done;
@@ -84,6 +84,14 @@ test('local DP: each client noises its own update, the mean of 3 has std zC / sq
   const want = (z * clip * Math.sqrt(10 ** 2 + 11 ** 2 + 12 ** 2)) / 33;
   expect(Math.abs(std(moved) / want - 1)).toBeLessThan(0.02);
   expect(rounds[0]!.privacy).toMatchObject({ mode: 'local', samplingRate: 1, noiseMultiplier: z });
+}, 120_000);
+
+test('a client that trusts no one enforces local DP itself, in a run without any DP', async () => {
+  const { moved, rounds } = await zeroUpdates({ rounds: 1, selection: { fraction: 1, minFit: 2, minAvailable: 2, overSelect: 0 } }, 2, { clip: 0.1, noiseMultiplier: 2 });
+  // FedAvg weights 10 and 11 examples: std = zC sqrt(10^2 + 11^2) / 21.
+  expect(Math.abs(std(moved) / ((2 * 0.1 * Math.sqrt(221)) / 21) - 1)).toBeLessThan(0.02);
+  expect(rounds[0]!.privacy).toBeUndefined(); // the coordinator accounts nothing: it did not ask for DP
+  expect(() => new FedlinkClient({ url: 'http://x', trainer: new FixedDeltaTrainer(1, (_r, n) => new Float32Array(n)), platform: 'node', backend: 'test', localPrivacy: { clip: 0, noiseMultiplier: 1 } })).toThrow(RangeError);
 }, 120_000);
 
 describe('privacy settings and the budget', () => {

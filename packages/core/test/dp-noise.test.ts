@@ -1,6 +1,6 @@
 // Statistical tests of the DP noise: the aggregate of all-zero updates has the configured std,
 // clipping bounds every client's contribution, and the samplers have the moments they claim.
-import { DpAggregator, Strategy, WeightedMeanAggregator, clipToNorm, discreteGaussianNoise, gaussianNoise, l2Norm, parseStrategySpec, secureUniforms } from '@fedlink/core';
+import { describeStrategy, DpAggregator, Strategy, WeightedMeanAggregator, clipToNorm, discreteGaussianNoise, gaussianNoise, l2Norm, parseStrategySpec, secureUniforms } from '@fedlink/core';
 
 /** Sample mean and std of a vector. */
 function moments(v: ArrayLike<number>): { mean: number; std: number } {
@@ -95,6 +95,11 @@ test('adaptive clipping moves the bound towards the target quantile and checkpoi
   // Delta noise raised so that both queries together cost one query of multiplier z.
   expect(dp.deltaNoiseStd / dp.clip).toBeCloseTo((1 - 0.25) ** -0.5, 9);
   expect(() => new DpAggregator(new WeightedMeanAggregator(), { ...spec, adaptive: { ...spec.adaptive, countStd: 0.4 } })).toThrow(/countStd/);
+});
+
+test('describeStrategy names the dp wrapper and its nested parameters', () => {
+  const spec = parseStrategySpec({ name: 'fedavg', aggregator: { kind: 'mean' }, optimizer: { kind: 'sgd', lr: 1 }, wrappers: [{ kind: 'dp', mode: 'central', clip: 0.3, noiseMultiplier: 1.2, adaptive: { targetQuantile: 0.5, learningRate: 0.2, countStd: 1 } }] });
+  expect(describeStrategy(spec)).toBe('fedavg (mean -> sgd lr 1, with dp mode central clip 0.3 noiseMultiplier 1.2 adaptive {"targetQuantile":0.5,"learningRate":0.2,"countStd":1})');
 });
 
 test('bad DP specs are refused by the strategy schema', () => {

@@ -23,6 +23,8 @@ export const joinSpec: CommandSpec = {
     identity: { type: 'string', placeholder: '<file>', description: 'identity file from fedlink keygen (default: a new key each start)' },
     name: { type: 'string', description: 'name shown on the dashboard' },
     rounds: { type: 'int', min: 1, description: 'leave after taking part in this many rounds' },
+    'local-dp-noise': { type: 'number', min: 0, description: 'local differential privacy this device enforces itself: noise multiplier z (N(0, (zC)^2) per entry)' },
+    'local-dp-clip': { type: 'number', min: 0, default: 1, description: 'local DP: L2 clipping bound C of this device\'s delta' },
   },
   examples: ['fedlink join --server http://127.0.0.1:7070 --token flj_... --data mnist --shard 2/10'],
 };
@@ -68,6 +70,7 @@ export async function joinCommand(argv: string[]): Promise<number> {
     ...(identity ? { identity } : {}),
     ...(v.name !== undefined ? { name: v.name as string } : {}),
     ...(v.rounds !== undefined ? { maxRounds: v.rounds as number } : {}),
+    ...(v['local-dp-noise'] !== undefined ? { localPrivacy: { clip: v['local-dp-clip'] as number, noiseMultiplier: v['local-dp-noise'] as number } } : {}),
   });
   client.on('welcome', (w) => {
     out(`joined run ${w.runId} as ${w.clientId}: model ${w.model.name} (${w.model.numParams.toLocaleString('en-US')} params), round ${w.round}/${w.rounds}`);
