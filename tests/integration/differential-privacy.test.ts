@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { FedlinkClient } from '@fedlink/client';
 import { DpAggregator, WeightedMeanAggregator, epsilonOf, presetSpec } from '@fedlink/core';
 import { DEFAULT_RUN, PrivacyBudget, type RunSettings, validateRunSettings } from '@fedlink/coordinator';
@@ -38,7 +40,10 @@ async function zeroUpdates(run: Partial<RunSettings> & Pick<RunSettings, 'select
     await Promise.all(runs);
     const moved = Float64Array.from(coord.context.model.weights, (w, i) => w - initial[i]!);
     const body = (await (await fetch(`${coord.url}/api/rounds`)).json()) as { rounds: { status: string; privacy?: RoundPrivacy }[] };
-    return { end, moved, rounds: body.rounds };
+    // What `fedlink runs show` prints of the same run, from the state directory.
+    const bin = fileURLToPath(new URL('../../apps/cli/bin/fedlink.js', import.meta.url));
+    const shown = spawnSync(process.execPath, [bin, 'runs', 'show', coord.context.runId, '--state-dir', coord.stateDir], { encoding: 'utf8', timeout: 60_000 }).stdout;
+    return { end, moved, rounds: body.rounds, shown };
   } finally {
     await coord.cleanup();
   }
@@ -48,7 +53,7 @@ async function zeroUpdates(run: Partial<RunSettings> & Pick<RunSettings, 'select
 test('central DP: 3 rounds of zero updates move the model by N(0, 3 (zC/m)^2); epsilon after every round in /api/rounds', async () => {
   const z = 2;
   const clip = 0.5;
-  const { end, moved, rounds } = await zeroUpdates(
+  const { end, moved, rounds, shown } = await zeroUpdates(
     { rounds: 3, strategy: dpStrategy('central', clip, z), selection: { fraction: 0.5, minFit: 2, minAvailable: 4, overSelect: 0 }, privacy: { delta: DELTA } },
     4,
   );
@@ -60,6 +65,10 @@ test('central DP: 3 rounds of zero updates move the model by N(0, 3 (zC/m)^2); e
     expect(r.privacy!.epsilon).toBeCloseTo(epsilonOf(0.5, z, i + 1, DELTA).epsilon, 9);
   });
   expect(rounds[2]!.privacy!.epsilon).toBeGreaterThan(rounds[0]!.privacy!.epsilon);
+  // fedlink runs show: a summary line and an epsilon column.
+  const last = rounds[2]!.privacy!.epsilon.toFixed(3);
+  expect(shown).toContain(`privacy: epsilon ${last} at delta ${DELTA} (central DP, noise multiplier ${z}, clip ${clip})`);
+  expect(shown).toMatch(new RegExp(`^3\\s+1\\s+completed.*\\s${last.replace('.', '\\.')}\\s`, 'm'));
 }, 120_000);
 
 test('distributed DP under secure aggregation: the unmasked sum of zero updates carries std zC', async () => {
