@@ -103,6 +103,40 @@ test('a client that trusts no one enforces local DP itself, in a run without any
   expect(() => new FedlinkClient({ url: 'http://x', trainer: new FixedDeltaTrainer(1, (_r, n) => new Float32Array(n)), platform: 'node', backend: 'test', localPrivacy: { clip: 0, noiseMultiplier: 1 } })).toThrow(RangeError);
 }, 120_000);
 
+test('a resumed run re-charges its recorded rounds: epsilon continues where it stopped', async () => {
+  const z = 1.5;
+  const run = { rounds: 3, strategy: dpStrategy('central', 1, z), selection: { fraction: 1, minFit: 2, minAvailable: 2, overSelect: 0 }, waitTimeoutMs: 60_000, privacy: { delta: DELTA } };
+  const clients = (url: string, fingerprint: string, maxRounds?: number) =>
+    [0, 1].map(() => new FedlinkClient({ url, token: TEST_TOKEN, trainer: new FixedDeltaTrainer(5, (_r, n) => new Float32Array(n)), platform: 'node', backend: 'test', serverFingerprint: fingerprint, reconnect: false, ...(maxRounds ? { maxRounds } : {}) }));
+  const first = await startTestCoordinator(run);
+  const stateDir = first.stateDir;
+  let cleanupDir = true;
+  try {
+    const a = clients(first.url, first.fingerprint, 2);
+    const runs = a.map((c) => c.run().catch(() => undefined));
+    while (first.engine.round < 2) await new Promise((r) => setTimeout(r, 100));
+    await Promise.all(runs);
+    await first.close({ suspend: true });
+    const second = await startTestCoordinator(run, { stateDir });
+    cleanupDir = false;
+    try {
+      const b = clients(second.url, second.fingerprint);
+      const runsB = b.map((c) => c.run());
+      const end = await second.done;
+      await Promise.all(runsB);
+      expect(end.status).toBe('finished');
+      const body = (await (await fetch(`${second.url}/api/rounds`)).json()) as { rounds: { round: number; status: string; privacy?: RoundPrivacy }[] };
+      const completed = body.rounds.filter((r) => r.status === 'completed');
+      expect(completed.map((r) => r.round)).toEqual([1, 2, 3]);
+      completed.forEach((r) => expect(r.privacy!.epsilon).toBeCloseTo(epsilonOf(1, z, r.round, DELTA).epsilon, 9));
+    } finally {
+      await second.cleanup();
+    }
+  } finally {
+    if (cleanupDir) await first.cleanup();
+  }
+}, 180_000);
+
 describe('privacy settings and the budget', () => {
   const base: RunSettings = { ...DEFAULT_RUN, model: 'mlp', rounds: 50, strategy: dpStrategy('central', 1, 1), selection: { fraction: 0.1, minFit: 1, minAvailable: 100, overSelect: 0 } };
 
