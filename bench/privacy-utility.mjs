@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * Privacy-utility table: `node bench/privacy-utility.mjs [--datasets mnist,idx:/usr/share/datasets/fashion-mnist]
- * [--rounds 20,10] [--clip 0.3] [--epsilons 1,3,8] [--delta 1e-5] [--out-dir /tmp/fedlink-pu]`.
+ * [--rounds 20,10] [--clip 0.3] [--epsilons 1,3,8] [--delta 1e-5] [--seed 1] [--skip-none 1] [--out-dir /tmp/fedlink-pu]`.
  *
  * For each dataset and epsilon it asks `fedlink privacy --target-epsilon E` for the noise
  * multiplier that keeps the run's schedule (sampling rate 10/100 = 0.1, its rounds, delta) within
@@ -10,7 +10,7 @@
  * distributed DP under secure aggregation (clients clip, quantise and add discrete Gaussian shares
  * before masking; --min-fit 10 so the shares are sized for the 10 clients that report). "none" runs
  * the same two without DP (plain FedAvg, plain SecAgg+). 100 clients, fraction 0.1, no
- * over-selection, MLP (2NN), IID, seed 1, default local training. Prints one markdown table; the
+ * over-selection, MLP (2NN), IID, seed 1 (--seed), default local training. Prints one markdown table; the
  * epsilon column is what the accountant reported after the last round (results JSON).
  */
 import { execFileSync } from 'node:child_process';
@@ -26,6 +26,7 @@ const clip = Number(args.clip ?? 0.3);
 const epsilons = (args.epsilons ?? '1,3,8').split(',').map(Number);
 const delta = Number(args.delta ?? 1e-5);
 const outDir = args['out-dir'] ?? '/tmp/fedlink-privacy-utility';
+const seed = String(args.seed ?? 1);
 mkdirSync(outDir, { recursive: true });
 
 const cli = join(import.meta.dirname, '..', 'apps', 'cli', 'bin', 'fedlink.js');
@@ -34,8 +35,8 @@ const fedlink = (argv) => execFileSync(process.execPath, [cli, ...argv], { encod
 const rows = [];
 datasets.forEach((data, di) => {
   const rounds = roundsList[Math.min(di, roundsList.length - 1)];
-  const base = ['simulate', '--clients', '100', '--fraction', '0.1', '--over-select', '0', '--model', 'mlp', '--rounds', String(rounds), '--data', data, '--workers', '2', '--seed', '1'];
-  for (const eps of [...epsilons, 'none']) {
+  const base = ['simulate', '--clients', '100', '--fraction', '0.1', '--over-select', '0', '--model', 'mlp', '--rounds', String(rounds), '--data', data, '--workers', '2', '--seed', seed];
+  for (const eps of [...epsilons, ...(args['skip-none'] !== undefined ? [] : ['none'])]) {
     let z;
     if (eps !== 'none') {
       const line = fedlink(['privacy', '--sampling-rate', '0.1', '--rounds', String(rounds), '--delta', String(delta), '--target-epsilon', String(eps)]);
