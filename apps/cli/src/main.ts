@@ -3,6 +3,7 @@ import { DatasetError } from '@fedlink/ml';
 import { UsageError } from './args.js';
 import { joinCommand, joinSpec } from './commands/join.js';
 import { keygenCommand, keygenSpec } from './commands/keygen.js';
+import { privacyCommand, privacySpec } from './commands/privacy.js';
 import { runsCommand, runsSpec } from './commands/runs.js';
 import { tokenCommand, tokenSpec } from './commands/token.js';
 import { serveCommand, serveSpec } from './commands/serve.js';
@@ -15,6 +16,7 @@ const COMMANDS = {
   keygen: { spec: keygenSpec, run: keygenCommand },
   runs: { spec: runsSpec, run: runsCommand },
   token: { spec: tokenSpec, run: tokenCommand },
+  privacy: { spec: privacySpec, run: privacyCommand },
 } as const;
 
 function usage(): string {

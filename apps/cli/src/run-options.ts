@@ -3,6 +3,7 @@ import { DEFAULT_RUN, type RunSettings, type LogLevel, strategyOf } from '@fedli
 import { MODEL_NAMES, type ModelName } from '@fedlink/ml';
 import { TENSOR_ENCODINGS, type TensorEncoding } from '@fedlink/protocol';
 import { type OptionSpec, type ParsedValue, UsageError } from './args.js';
+import { privacyOptions, withPrivacy } from './privacy-options.js';
 
 /** Options shared by `serve` and `simulate`: what the run trains and how rounds work. */
 export function runOptions(defaults: Partial<{ model: ModelName; rounds: number; roundTimeout: string; waitTimeout: string }> = {}): Record<string, OptionSpec> {
@@ -45,6 +46,7 @@ export function runOptions(defaults: Partial<{ model: ModelName; rounds: number;
       max: 0.9,
       description: 'secure aggregation: share of clients that may drop mid-round (raises the neighbour count k; default k tolerates ~10%)',
     },
+    ...privacyOptions(),
   };
 }
 
@@ -52,7 +54,7 @@ export function runSettingsFrom(v: Record<string, ParsedValue>, dataset: string)
   const minFit = v['min-fit'] as number;
   const minAvailable = (v['min-available'] as number | undefined) ?? minFit;
   if (minAvailable < minFit) throw new Error(`--min-available (${minAvailable}) must be at least --min-fit (${minFit})`);
-  return {
+  return withPrivacy({
     ...DEFAULT_RUN,
     model: v.model as ModelName,
     dataset,
@@ -69,7 +71,7 @@ export function runSettingsFrom(v: Record<string, ParsedValue>, dataset: string)
     secaggClipRange: v['secagg-clip'] as number,
     secaggStageTimeoutMs: v['secagg-stage-timeout'] as number,
     ...(v['secagg-dropout'] !== undefined ? { secaggExpectedDropout: v['secagg-dropout'] as number } : {}),
-  };
+  }, v);
 }
 
 /**
@@ -122,9 +124,11 @@ export function formatRoundLine(r: {
   testAccuracy?: number;
   testLoss?: number;
   seconds: number;
+  privacy?: { epsilon: number; delta: number };
 }, rounds: number): string {
   const head = `round ${String(r.round).padStart(String(rounds).length)}/${rounds}`;
   if (r.status !== 'completed') return `${head}  ABANDONED (attempt ${r.attempt}): ${r.reason ?? 'no reason'}  ${r.seconds.toFixed(1)}s`;
   const f = (x: number | undefined, d = 4) => (x === undefined ? '-' : x.toFixed(d));
-  return `${head}  clients ${r.reported}/${r.selected}  train_loss ${f(r.trainLoss)}  test_acc ${f(r.testAccuracy)}  test_loss ${f(r.testLoss)}  ${r.seconds.toFixed(1)}s`;
+  const eps = r.privacy ? `  epsilon ${f(r.privacy.epsilon, 3)} (delta ${r.privacy.delta})` : '';
+  return `${head}  clients ${r.reported}/${r.selected}  train_loss ${f(r.trainLoss)}  test_acc ${f(r.testAccuracy)}  test_loss ${f(r.testLoss)}${eps}  ${r.seconds.toFixed(1)}s`;
 }

@@ -166,7 +166,7 @@ async function start(
     registry,
     store,
     log,
-    ...(resume ? { startRound: resume.round + 1 } : {}),
+    ...(resume ? { startRound: resume.round + 1, history: archive?.rounds(runId) ?? [] } : {}),
     ...(config.testData ? { testData: config.testData } : {}),
   });
   persistent?.trackClients(registry);

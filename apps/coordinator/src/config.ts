@@ -1,6 +1,7 @@
 import { type SelectionPolicy, Strategy, type StrategySpec, minUpdatesOf, parseStrategySpec, presetSpec, validateSelectionPolicy } from '@fedlink/core';
 import type { ModelName, ImageDataset } from '@fedlink/ml';
 import { type FitSettings, FitSettingsSchema, type TensorEncoding, parseMessage } from '@fedlink/protocol';
+import { type PrivacySettings, privacyProblem } from './rounds/privacy-budget.js';
 
 /** What a run trains and how (persisted with the run, shown on the dashboard). */
 export interface RunSettings {
@@ -31,6 +32,8 @@ export interface RunSettings {
   secaggClipRange: number;
   /** Secure aggregation: dropout share the neighbour graph must survive (raises k). */
   secaggExpectedDropout?: number;
+  /** Differential privacy accounting (with a dp wrapper in the strategy): delta (default 1e-5), target epsilon. */
+  privacy?: PrivacySettings;
 }
 
 export interface CoordinatorConfig {
@@ -129,6 +132,8 @@ export function validateRunSettings(r: RunSettings): void {
   if (r.secureAggregation && r.selection.minFit < 2) bad('secure aggregation needs min-fit >= 2 (the sum of one client is that client)');
   if (!(r.secaggStageTimeoutMs > 0)) bad('secure-aggregation stage timeout must be > 0');
   if (!(r.secaggClipRange > 0)) bad('secure-aggregation clip range must be > 0');
+  const privacy = privacyProblem(r, Strategy.fromSpec(r.strategy));
+  if (privacy !== undefined) bad(privacy);
 }
 
 /**

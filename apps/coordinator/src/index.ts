@@ -11,6 +11,7 @@ export * from './rounds/round-record.js';
 export * from './rounds/round-runner.js';
 export * from './rounds/round-state.js';
 export * from './rounds/update-intake.js';
+export * from './rounds/privacy-budget.js';
 export * from './federation/run-context.js';
 export * from './model/global-model.js';
 export * from './state/run-history.js';

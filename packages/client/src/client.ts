@@ -31,6 +31,7 @@ import {
 import { type Identity, assertBoxKey, clientIdOf, fingerprint, generateIdentity, sameFingerprint, seal, sharedKey, signHello, updateContext } from '@fedlink/crypto';
 import type { BatchProgress } from '@fedlink/ml';
 import { TypedEmitter } from './emitter.js';
+import { privatizeLocally } from './privacy.js';
 import { ClientSecureAggregation } from './secure.js';
 import { type ClientSocket, type Connect, connectSocketIo } from './socket.js';
 import type { Trainer } from './trainer.js';
@@ -63,6 +64,13 @@ export interface FedlinkClientOptions {
    * can alter everything the client sends and receives (the simulator injects dropouts so).
    */
   connect?: Connect;
+  /**
+   * Local differential privacy this client enforces itself, whatever the coordinator asks (for a
+   * client that trusts no one): every delta is clipped to L2 norm `clip` and gets N(0, (z clip)^2)
+   * per entry from the CSPRNG before it is sealed or masked. Takes the place of a coordinator's
+   * local-DP request.
+   */
+  localPrivacy?: { clip: number; noiseMultiplier: number };
 }
 
 export interface UploadInfo {
@@ -120,6 +128,10 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
 
   constructor(private readonly options: FedlinkClientOptions) {
     super();
+    const lp = options.localPrivacy;
+    if (lp && !(lp.clip > 0 && Number.isFinite(lp.clip) && lp.noiseMultiplier >= 0 && Number.isFinite(lp.noiseMultiplier))) {
+      throw new RangeError(`localPrivacy needs clip > 0 and noiseMultiplier >= 0, got clip ${lp.clip}, noiseMultiplier ${lp.noiseMultiplier}`);
+    }
     this.identity = options.identity ?? generateIdentity();
     this.clientId = clientIdOf(this.identity.signPublicKey);
     this.pinned = options.serverFingerprint;
@@ -374,11 +386,15 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
       });
       this.emit('trained', msg.round, outcome.metrics);
       this.setState('uploading', `round ${msg.round}`);
+      const own = this.options.localPrivacy;
+      const local = own ? { clip: own.clip, noiseStd: own.noiseMultiplier * own.clip } : msg.privacy;
+      // Local DP: the coordinator (and, under secure aggregation, the sum) only ever carry the clipped, noised delta.
+      const delta = local ? privatizeLocally(outcome.delta, local) : outcome.delta;
       if (welcome.secureAggregation) {
-        const bytes = await this.secure.submit(keyId, outcome.delta, outcome.numExamples, msg.deadline);
+        const bytes = await this.secure.submit(keyId, delta, outcome.numExamples, msg.deadline);
         this.emit('uploaded', { round: msg.round, bytes, sealed: false, masked: true });
       } else {
-        const payload = encodeTensors(welcome.model.manifest, outcome.delta, welcome.encoding);
+        const payload = encodeTensors(welcome.model.manifest, delta, welcome.encoding);
         const envelope = await seal(payload, this.shared!, updateContext(welcome.runId, msg.round, welcome.clientId));
         const update: Update = { runId: welcome.runId, round: msg.round, numExamples: outcome.numExamples, metrics: outcome.metrics, envelope };
         await this.request(EVENTS.update, update);

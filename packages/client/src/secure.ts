@@ -11,6 +11,7 @@ import {
   roundKeyOfId,
   roundOfKeyId,
 } from '@fedlink/protocol';
+import { distributedDpInput } from './privacy.js';
 
 /** Sends one of the client's stage messages (on the event its stage travels on). */
 type Send = (msg: SecAggClientMessage) => Promise<void>;
@@ -109,7 +110,8 @@ export class ClientSecureAggregation {
     if (routed === undefined || !s.round || !this.rounds.has(id)) {
       throw new FedlinkError('secagg_failed', `round ${id}: left the secure round before masking (dropped out, aborted, or no shares by the deadline)`);
     }
-    const masked = await s.round.maskInput(routed, { delta, numExamples });
+    const dp = s.round.params.dp; // distributed DP: clip and add this client's noise share before masking
+    const masked = await s.round.maskInput(routed, dp ? distributedDpInput(delta, numExamples, dp) : { delta, numExamples });
     if (!(await this.sendIfStillIn(id, masked))) {
       throw new FedlinkError('secagg_failed', `left secure round ${id} while masking`);
     }

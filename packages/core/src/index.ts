@@ -14,3 +14,6 @@ export * from './rng.js';
 export * from './selection.js';
 export * from './vector.js';
 export * from './weighted-sum.js';
+export * from './privacy/rdp.js';
+export * from './privacy/noise.js';
+export * from './aggregation/dp.js';

@@ -97,7 +97,7 @@ describe('parseStrategySpec', () => {
     ['extra key', { ...base, seed: 1 }, /^invalid strategy spec: seed: unrecognized key$/],
     ['extra optimizer key', { ...base, optimizer: { ...base.optimizer, eps: 1 } }, /^invalid strategy spec: optimizer\.eps: unrecognized key$/],
     ['clip bound of 0', { ...base, wrappers: [{ kind: 'clip', maxNorm: 0 }] }, /^invalid strategy spec: wrappers\.0\.maxNorm: /],
-    ['unknown wrapper', { ...base, wrappers: [{ kind: 'clip', maxNorm: 1 }, { kind: 'dp' }] }, /^invalid strategy spec: wrappers\.1\.kind: /],
+    ['unknown wrapper', { ...base, wrappers: [{ kind: 'clip', maxNorm: 1 }, { kind: 'bogus' }] }, /^invalid strategy spec: wrappers\.1\.kind: /],
     ['nine wrappers', { ...base, wrappers: Array.from({ length: 9 }, () => ({ kind: 'clip', maxNorm: 1 })) }, /^invalid strategy spec: wrappers: /],
     ['empty name', { ...base, name: '' }, /^invalid strategy spec: name: /],
     ['long name', { ...base, name: 'x'.repeat(65) }, /^invalid strategy spec: name: /],

@@ -61,6 +61,23 @@ export interface DashboardRound {
   bytesOut: number;
   /** What the strategy's aggregator reported of the round (e.g. `clipped`), when it reported anything. */
   aggregation?: Record<string, number>;
+  /** Differential privacy: the run's epsilon after this round, when the strategy has a DP wrapper. */
+  privacy?: RoundPrivacy;
+}
+
+/** The privacy accountant's figures after a round (RDP of the sampled Gaussian, improved conversion). */
+export interface RoundPrivacy {
+  mode: 'central' | 'distributed' | 'local';
+  /** epsilon(delta) of the whole run so far, this round included. */
+  epsilon: number;
+  delta: number;
+  /** The RDP order that gave epsilon. */
+  order: number;
+  /** What this round was charged: its sampling rate and noise multiplier. */
+  samplingRate: number;
+  noiseMultiplier: number;
+  /** The L2 clipping bound the round used. */
+  clip: number;
 }
 
 export interface DashboardOpenRound {

@@ -142,6 +142,8 @@ export const RoundStartSchema = z.strictObject({
   config: TrainConfigSchema,
   /** Global weights, tensor codec, float32. */
   weights: binary(),
+  /** Local differential privacy: the client clips its delta to L2 norm `clip` and adds N(0, noiseStd^2) per entry before sealing. */
+  privacy: z.strictObject({ mode: z.literal('local'), clip: finite().refine((x) => x > 0, 'must be > 0'), noiseStd: finite().refine((x) => x >= 0, 'must be >= 0') }).optional(),
 });
 export type RoundStart = z.infer<typeof RoundStartSchema>;
 

@@ -98,6 +98,12 @@ export const SecAggSetupSchema = z.strictObject({
   clipRange: z.number().refine((x) => Number.isFinite(x) && x > 0, 'must be finite and > 0'),
   /** Public randomness from which everyone derives the same graph. */
   graphSeed: bytes(32),
+  /**
+   * Distributed differential privacy: each client clips its delta to L2 norm `l2Clip`, quantises
+   * it with weight 1 and adds discrete Gaussian noise of std `shareStd` (in delta units; times the
+   * quantisation scale in integer units) to every word before masking.
+   */
+  dp: z.strictObject({ l2Clip: z.number().refine((x) => Number.isFinite(x) && x > 0, 'must be finite and > 0'), shareStd: z.number().refine((x) => Number.isFinite(x) && x >= 0, 'must be finite and >= 0') }).optional(),
 });
 export type SecAggSetup = z.infer<typeof SecAggSetupSchema>;
 

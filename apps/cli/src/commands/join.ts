@@ -19,6 +19,8 @@ export const joinSpec: CommandSpec = {
     shard: { type: 'string', placeholder: '<i>/<n>', description: 'train on shard i of n (1-based) of the data' },
     partition: { type: 'string', default: 'iid', placeholder: 'iid|shards|dirichlet:<a>', description: 'how the data is cut into shards' },
     'partition-seed': { type: 'int', default: 1, description: 'seed of the shard split (same on every device)' },
+    'local-dp-noise': { type: 'number', min: 0, description: 'local differential privacy this device enforces itself: noise multiplier z (N(0, (zC)^2) per entry)' },
+    'local-dp-clip': { type: 'number', min: 0, default: 1, description: 'local DP: L2 clipping bound C of this device\'s delta' },
     backend: { type: 'string', choices: BACKEND_CHOICES, default: 'auto', description: 'TensorFlow.js backend' },
     identity: { type: 'string', placeholder: '<file>', description: 'identity file from fedlink keygen (default: a new key each start)' },
     name: { type: 'string', description: 'name shown on the dashboard' },
@@ -86,6 +88,7 @@ export async function joinCommand(argv: string[]): Promise<number> {
     ...(ca !== undefined ? { ca } : {}),
     ...(v.name !== undefined ? { name: v.name as string } : {}),
     ...(v.rounds !== undefined ? { maxRounds: v.rounds as number } : {}),
+    ...(v['local-dp-noise'] !== undefined ? { localPrivacy: { clip: v['local-dp-clip'] as number, noiseMultiplier: v['local-dp-noise'] as number } } : {}),
   });
   client.on('welcome', (w) => {
     out(`joined run ${w.runId} as ${w.clientId}: model ${w.model.name} (${w.model.numParams.toLocaleString('en-US')} params), round ${w.round}/${w.rounds}`);

@@ -70,10 +70,14 @@ export async function runsCommand(argv: string[]): Promise<number> {
         out(`  local: ${s.fit.epochs} epoch(s), batch ${s.fit.batchSize}, lr ${s.fit.learningRate}; deadlines: round ${s.roundTimeoutMs / 1000}s, wait ${s.waitTimeoutMs / 1000}s`);
         out(`  ${detail.clients.length} client(s) took part; checkpoints kept: ${detail.checkpoints.map((c) => c.round).join(', ') || 'none'}`);
         out('');
-        out('round attempt status     reported/selected dropped rejected train_loss test_acc  seconds  reason');
+        if (s.privacy || rounds.some((r) => r.privacy)) {
+          const last = [...rounds].reverse().find((r) => r.privacy)?.privacy;
+          out(`  privacy: ${last ? `epsilon ${last.epsilon.toFixed(3)} at delta ${last.delta} (${last.mode} DP, noise multiplier ${last.noiseMultiplier}, clip ${last.clip})` : 'no round charged yet'}${s.privacy?.targetEpsilon !== undefined ? `, target ${s.privacy.targetEpsilon}` : ''}`);
+        }
+        out('round attempt status     reported/selected dropped rejected train_loss test_acc  epsilon  seconds  reason');
         for (const r of rounds) {
           out(
-            `${String(r.round).padEnd(6)}${String(r.attempt).padEnd(8)}${r.status.padEnd(11)}${`${r.reported}/${r.selected}`.padEnd(18)}${String(r.dropped).padEnd(8)}${String(r.rejected).padEnd(9)}${fmt(r.trainLoss).padEnd(11)}${fmt(r.testAccuracy).padEnd(10)}${r.seconds.toFixed(1).padEnd(9)}${r.reason ?? ''}`.trimEnd(),
+            `${String(r.round).padEnd(6)}${String(r.attempt).padEnd(8)}${r.status.padEnd(11)}${`${r.reported}/${r.selected}`.padEnd(18)}${String(r.dropped).padEnd(8)}${String(r.rejected).padEnd(9)}${fmt(r.trainLoss).padEnd(11)}${fmt(r.testAccuracy).padEnd(10)}${(r.privacy ? r.privacy.epsilon.toFixed(3) : '-').padEnd(9)}${r.seconds.toFixed(1).padEnd(9)}${r.reason ?? ''}`.trimEnd(),
           );
         }
         return 0;

@@ -41,7 +41,7 @@ export interface SimulationResult {
   clientExamples: number[];
   clientLabelHistograms: number[][];
   rounds: RoundRecord[];
-  final: { status: string; rounds: number; testAccuracy?: number; testLoss?: number };
+  final: { status: string; rounds: number; testAccuracy?: number; testLoss?: number; epsilon?: number; delta?: number };
   totalSeconds: number;
   startedAt: string;
   /** Individual updates the coordinator decrypted (0 with secure aggregation). */
@@ -175,6 +175,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         status: end.status,
         rounds: end.rounds,
         ...(last?.testAccuracy !== undefined ? { testAccuracy: last.testAccuracy } : {}),
+        ...(last?.privacy ? { epsilon: last.privacy.epsilon, delta: last.privacy.delta } : {}),
         ...(last?.testLoss !== undefined ? { testLoss: last.testLoss } : {}),
       },
       totalSeconds: (Date.now() - started) / 1000,

@@ -9,6 +9,7 @@ import type { RoundRecord, RunStore } from '../state/run-history.js';
 import type { EngineEvents, FederationEngine } from './engine.js';
 import type { OpenRound } from './open-round.js';
 import { planRound } from './round-plan.js';
+import { PrivacyBudget, expectedSurvivors, privacyOf } from './privacy-budget.js';
 import { RoundRecords, metricsOf } from './round-record.js';
 import { RoundRunner } from './round-runner.js';
 import { type OpenRoundView, type RoundSnapshot, RoundState } from './round-state.js';
@@ -26,6 +27,8 @@ export interface RoundEngineDeps {
   testData?: ImageDataset;
   /** First round to run (resume: last completed + 1). */
   startRound?: number;
+  /** Records of the rounds before startRound (resume): the privacy budget re-charges them. */
+  history?: readonly RoundRecord[];
 }
 
 /**
@@ -41,10 +44,15 @@ export class RoundEngine extends EventEmitter<EngineEvents> implements Federatio
   private readonly secure: SecureAggregation;
   private readonly intake: UpdateIntake;
   private readonly runner: RoundRunner;
+  /** The DP accountant, when the strategy has a dp wrapper. */
+  readonly privacy: PrivacyBudget | undefined;
 
   constructor(private readonly deps: RoundEngineDeps) {
     super();
     const { context, registry, log } = deps;
+    const dp = privacyOf(deps.strategy, context.settings);
+    this.privacy = dp ? new PrivacyBudget(dp.dp, dp.settings) : undefined;
+    this.privacy?.replay((deps.history ?? []).filter((r) => r.round < (deps.startRound ?? 1)));
     this.runId = context.runId;
     this.state = new RoundState({ runId: context.runId, round: (deps.startRound ?? 1) - 1, rounds: context.settings.rounds });
     this.secure = new SecureAggregation(registry, log);
@@ -146,10 +154,29 @@ export class RoundEngine extends EventEmitter<EngineEvents> implements Federatio
     const { context, strategy, registry, log } = this.deps;
     const settings = context.settings;
     const model = context.model;
-    const plan = planRound(settings, key, registry.ids());
+    const available = registry.ids();
+    const plan = planRound(settings, key, available);
+    const budget = this.privacy;
+    const expected = expectedSurvivors(plan.selected.length, settings.secaggExpectedDropout);
+    if (budget) {
+      // Stop before a round that could take epsilon past the target (its least noise: min(minFit, expected) survivors).
+      const worst = budget.costOf(plan.selected.length, available.length, Math.min(settings.selection.minFit, expected), expected);
+      if (budget.wouldExceed(worst)) {
+        const reason = `privacy budget: round ${key.round} could take epsilon to ${budget.peek(worst).epsilon.toFixed(3)}, above the target ${budget.settings.targetEpsilon} (delta ${budget.settings.delta}); run stopped`;
+        log.warn('stopping before a round that would exceed the privacy budget', { run: this.runId, round: key.round, spent: budget.spent().epsilon });
+        this.abort.abort(reason);
+        const now = Date.now();
+        const record = RoundRecords.notStarted(key, now, now, reason);
+        await this.deps.store.recordRound(this.runId, record);
+        this.emit('roundEnded', record);
+        return record;
+      }
+    }
     const aggregate = strategy.beginRound(model.weights);
     this.state.update({ phase: 'training' });
-    const { open, secureFailure } = await this.runner.runRound({ plan, weights: model.encodedWeights(), aggregate, signal: this.abort.signal });
+    const privacy = budget ? { mode: budget.dp.mode, clip: budget.dp.clip, noiseMultiplier: budget.dp.noiseMultiplier, expectedSurvivors: expected } : undefined;
+    const { open, secureFailure } = await this.runner.runRound({ plan, weights: model.encodedWeights(), aggregate, signal: this.abort.signal, ...(privacy ? { privacy } : {}) });
+    const charge = () => (budget && privacy ? budget.charge(budget.costOf(plan.selected.length, available.length, open.count, expected), privacy.clip) : undefined);
 
     const base = RoundRecords.base(open, Date.now());
     const count = open.count;
@@ -162,12 +189,17 @@ export class RoundEngine extends EventEmitter<EngineEvents> implements Federatio
     } else if (count < settings.selection.minFit) {
       const by = open.closeReason === 'deadline' ? 'the deadline' : 'the time all selected clients answered or dropped';
       record = RoundRecords.abandoned(base, `${count} update(s) by ${by}, minFit is ${settings.selection.minFit}`);
+      // A secure round that finished revealed its (noised) sum to the coordinator even if too small to apply.
+      const revealed = budget?.dp.mode === 'distributed' && settings.secureAggregation && count > 0 ? charge() : undefined;
+      if (revealed) record.privacy = revealed;
     } else {
       this.state.update({ phase: 'aggregating' });
       const result = aggregate.finish();
       model.weights = weights = result.weights;
       record = RoundRecords.completed(base, open, settings.secureAggregation);
       if (Object.keys(result.metrics).length > 0) record.aggregation = { ...result.metrics };
+      const spent = charge();
+      if (spent) record.privacy = spent;
       let ev: { loss: number; accuracy: number } | undefined;
       if (this.deps.testData) {
         this.state.update({ phase: 'evaluating' });

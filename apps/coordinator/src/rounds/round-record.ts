@@ -72,12 +72,16 @@ export const RoundRecords = {
   },
 };
 
-/** The metrics of a record, by name (what round:end and run:end carry). */
+/** The metrics of a record, by name (what round:end and run:end carry; with DP, the run's epsilon and delta after the round). */
 export function metricsOf(r: RoundRecord): Record<string, number> {
   const m: Record<string, number> = {};
   if (r.trainLoss !== undefined) m.trainLoss = r.trainLoss;
   if (r.trainAccuracy !== undefined) m.trainAccuracy = r.trainAccuracy;
   if (r.testLoss !== undefined) m.testLoss = r.testLoss;
   if (r.testAccuracy !== undefined) m.testAccuracy = r.testAccuracy;
+  if (r.privacy) {
+    m.epsilon = r.privacy.epsilon;
+    m.delta = r.privacy.delta;
+  }
   return m;
 }

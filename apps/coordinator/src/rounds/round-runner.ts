@@ -18,6 +18,17 @@ export interface RoundInputs {
   aggregate: ContributionSink & WeightedSumSink;
   /** Aborting closes the round at once, with the abort reason. */
   signal: AbortSignal;
+  /** Differential privacy of the round (the strategy's dp wrapper): what the clients must do. */
+  privacy?: RoundPrivacyPlan;
+}
+
+/** Local DP: round:start tells each client to clip and noise; distributed DP: the SecAgg+ setup sizes the noise shares. */
+export interface RoundPrivacyPlan {
+  mode: 'central' | 'distributed' | 'local';
+  clip: number;
+  noiseMultiplier: number;
+  /** Distributed DP: the survivors the noise shares are sized for. */
+  expectedSurvivors: number;
 }
 
 /** An attempt that stopped collecting: the closed, drained round, and why secure aggregation failed if it did. */
@@ -62,7 +73,7 @@ export class RoundRunner {
 
   async runRound(inputs: RoundInputs): Promise<RoundCollection> {
     const { context, secure, log } = this.deps;
-    const { plan, weights, aggregate, signal } = inputs;
+    const { plan, weights, aggregate, signal, privacy } = inputs;
     const settings = context.settings;
     const startedAt = Date.now();
     const open = new OpenRound({
@@ -83,11 +94,11 @@ export class RoundRunner {
     signal.addEventListener('abort', onAbort, { once: true });
     this.deps.onOpened(open);
     try {
-      for (const clientId of plan.selected) this.start(open, plan, clientId, weights);
+      for (const clientId of plan.selected) this.start(open, plan, clientId, weights, privacy);
       log.info('round started', { run: context.runId, round: plan.key.round, attempt: plan.key.attempt, selected: plan.selected.length, target: plan.target });
       let secureFailure: string | undefined;
       if (settings.secureAggregation) {
-        secureFailure = await this.runSecure(open, aggregate, signal);
+        secureFailure = await this.runSecure(open, aggregate, signal, privacy);
       } else {
         open.closeIfDone();
       }
@@ -101,9 +112,10 @@ export class RoundRunner {
   }
 
   /** Sends round:start; a client that refuses it, or does not ack in time, is dropped at once. */
-  private start(open: OpenRound, plan: RoundPlan, clientId: string, weights: Uint8Array): void {
+  private start(open: OpenRound, plan: RoundPlan, clientId: string, weights: Uint8Array, privacy: RoundPrivacyPlan | undefined): void {
     const { registry, context } = this.deps;
-    const msg: RoundStart = { runId: context.runId, round: plan.key.round, attempt: plan.key.attempt, deadline: open.deadline, config: plan.configFor(clientId), weights };
+    const local = privacy?.mode === 'local' ? { privacy: { mode: 'local' as const, clip: privacy.clip, noiseStd: privacy.noiseMultiplier * privacy.clip } } : {};
+    const msg: RoundStart = { runId: context.runId, round: plan.key.round, attempt: plan.key.attempt, deadline: open.deadline, config: plan.configFor(clientId), weights, ...local };
     if (!registry.get(clientId)) {
       open.drop(clientId);
       return;
@@ -127,7 +139,7 @@ export class RoundRunner {
   }
 
   /** The SecAgg+ stages; closes the round when they end. Returns the failure reason, if any. */
-  private async runSecure(open: OpenRound, sink: WeightedSumSink, signal: AbortSignal): Promise<string | undefined> {
+  private async runSecure(open: OpenRound, sink: WeightedSumSink, signal: AbortSignal, privacy: RoundPrivacyPlan | undefined): Promise<string | undefined> {
     const { registry, secure, context } = this.deps;
     const settings = context.settings;
     const participants = [...open.selected].map((id) => registry.get(id)).filter((x): x is ClientSession => x !== undefined);
@@ -144,6 +156,7 @@ export class RoundRunner {
             stageTimeoutMs: settings.secaggStageTimeoutMs,
             clipRange: settings.secaggClipRange,
             ...(settings.secaggExpectedDropout !== undefined ? { expectedDropout: settings.secaggExpectedDropout } : {}),
+            ...(privacy?.mode === 'distributed' ? { dp: { l2Clip: privacy.clip, noiseMultiplier: privacy.noiseMultiplier, expectedSurvivors: privacy.expectedSurvivors } } : {}),
             isDropped: (id) => open.isDropped(id) || !registry.get(id),
             signal,
           });

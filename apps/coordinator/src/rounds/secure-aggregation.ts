@@ -1,4 +1,4 @@
-import { SecAggAbortError, SecAggServerRound } from '@fedlink/crypto';
+import { SecAggAbortError, SecAggServerRound, sizeDistributedDp } from '@fedlink/crypto';
 import { FedlinkError, SECAGG_EVENTS, SecAggClientMessageSchema, packSmallBinaries, parseMessage } from '@fedlink/protocol';
 import type { Log } from '../log.js';
 import type { ClientRegistry, ClientSession } from '../federation/client-registry.js';
@@ -26,6 +26,11 @@ export interface SecureRoundContext {
   stageTimeoutMs: number;
   clipRange: number;
   expectedDropout?: number;
+  /**
+   * Distributed DP: clients clip to l2Clip and add discrete Gaussian shares sized so that
+   * `expectedSurvivors` of them carry noise multiplier z (crypto/secagg/distributed-dp.ts).
+   */
+  dp?: { l2Clip: number; noiseMultiplier: number; expectedSurvivors: number };
   /** True when the participant left (disconnected, refused round:start). */
   isDropped(clientId: string): boolean;
   signal: AbortSignal;
@@ -88,12 +93,18 @@ export class SecureAggregation {
   }
 
   async run(ctx: SecureRoundContext): Promise<SecureOutcome> {
+    const m = ctx.participants.length;
+    // Distributed DP: every client weighs 1 (cap 1) and the clip range leaves room for the noise.
+    const dp = ctx.dp
+      ? sizeDistributedDp({ l2Clip: ctx.dp.l2Clip, noiseMultiplier: ctx.dp.noiseMultiplier, participants: m, expectedSurvivors: Math.min(m, ctx.dp.expectedSurvivors), vectorLength: ctx.vectorLength })
+      : undefined;
     const s = new SecAggServerRound({
       runId: ctx.runId,
       round: ctx.round,
-      participants: ctx.participants.map((p) => ({ clientId: p.clientId, signPublicKey: p.signPublicKey, maxExamples: p.numExamples })),
+      participants: ctx.participants.map((p) => ({ clientId: p.clientId, signPublicKey: p.signPublicKey, maxExamples: dp ? 1 : p.numExamples })),
       vectorLength: ctx.vectorLength,
-      clipRange: ctx.clipRange,
+      clipRange: dp ? dp.clipRange : ctx.clipRange,
+      ...(dp ? { dp: dp.dp } : {}),
       ...(ctx.expectedDropout !== undefined ? { expectedDropout: ctx.expectedDropout } : {}),
     });
     this.server = s;

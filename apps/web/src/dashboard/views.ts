@@ -147,12 +147,13 @@ function renderRoundLog(rounds: DashboardRound[]): void {
             h('td', { class: 'num' }, formatNumber(r.testLoss)),
             h('td', { class: 'num' }, formatNumber(r.trainLoss)),
             h('td', { class: 'num' }, `${formatBytes(r.bytesIn)} / ${formatBytes(r.bytesOut)}`),
+            h('td', { class: 'num', ...(r.privacy ? { title: `${r.privacy.mode} DP, δ ${r.privacy.delta}, q ${r.privacy.samplingRate.toFixed(3)}, z ${r.privacy.noiseMultiplier.toFixed(3)}, clip ${r.privacy.clip}, order ${r.privacy.order}` } : {}) }, r.privacy ? r.privacy.epsilon.toFixed(2) : '–'),
             h('td', { class: 'num' }, formatSeconds(r.seconds)),
           );
-          return r.reason ? [main, h('tr', { class: 'reason' }, h('td', { colspan: 8 }, `Abandoned: ${r.reason}`))] : [main];
+          return r.reason ? [main, h('tr', { class: 'reason' }, h('td', { colspan: 9 }, `Abandoned: ${r.reason}`))] : [main];
         })
-      : [h('tr', { class: 'empty' }, h('td', { colspan: 8 }, 'No round has ended yet.'))]),
-    all.length > rows.length ? h('tr', { class: 'empty' }, h('td', { colspan: 8 }, `…and ${all.length - rows.length} older attempts (all in /api/rounds).`)) : null,
+      : [h('tr', { class: 'empty' }, h('td', { colspan: 9 }, 'No round has ended yet.'))]),
+    all.length > rows.length ? h('tr', { class: 'empty' }, h('td', { colspan: 9 }, `…and ${all.length - rows.length} older attempts (all in /api/rounds).`)) : null,
   );
 }
 
@@ -176,5 +177,7 @@ function renderConfig(run: DashboardRun, s: DashboardSnapshot): void {
     ],
     ['Coordinator key', run.fingerprint],
   ];
+  const spent = [...s.rounds].reverse().find((r) => r.privacy)?.privacy;
+  if (spent) facts.splice(facts.length - 1, 0, ['Privacy', `${spent.mode} differential privacy: ε = ${spent.epsilon.toFixed(3)} at δ = ${spent.delta} after round ${[...s.rounds].reverse().find((r) => r.privacy)!.round} (noise multiplier ${spent.noiseMultiplier.toFixed(3)}, clip ${spent.clip})`]);
   fill(byId('config'), ...facts.map(([k, v]) => h('div', {}, h('dt', {}, k), h('dd', { class: k === 'Coordinator key' || k === 'Run' ? 'mono' : undefined }, v))));
 }

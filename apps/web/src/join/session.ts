@@ -86,7 +86,9 @@ export class JoinSession {
       // Read at each round's end: a leak would show as a count that grows round after round.
       Object.assign(roundEntry(hook, end.round), { status: end.status, numTensors: tf.memory().numTensors, ...(acc !== undefined ? { testAccuracy: acc } : {}) });
       view.updateRound({ round: end.round, status: end.status, ...(acc !== undefined ? { testAccuracy: acc } : {}) });
-      if (acc !== undefined) view.setGlobalLine(`Global model after round ${end.round}: ${(acc * 100).toFixed(1)}% test accuracy (measured by the coordinator on its held-out data).`);
+      const eps = end.metrics.epsilon;
+      const privacy = eps !== undefined ? ` Differential privacy spent so far: ε = ${eps.toFixed(2)} at δ = ${end.metrics.delta ?? '?'}.` : '';
+      if (acc !== undefined) view.setGlobalLine(`Global model after round ${end.round}: ${(acc * 100).toFixed(1)}% test accuracy (measured by the coordinator on its held-out data).${privacy}`);
     });
     c.on('error', (e) => hook.errors.push(`${e.code}: ${e.message}`));
   }
@@ -94,7 +96,8 @@ export class JoinSession {
   private onEnd(end: RunEnd): void {
     this.o.hook.runEnd = end;
     const acc = end.metrics.testAccuracy;
-    const final = acc !== undefined ? `; final global accuracy ${(acc * 100).toFixed(1)}%` : '';
+    const eps = end.metrics.epsilon;
+    const final = (acc !== undefined ? `; final global accuracy ${(acc * 100).toFixed(1)}%` : '') + (eps !== undefined ? `; differential privacy ε = ${eps.toFixed(2)} at δ = ${end.metrics.delta ?? '?'}` : '');
     this.o.view.setStateText(
       'done',
       end.status === 'finished'

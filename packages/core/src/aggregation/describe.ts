@@ -19,7 +19,7 @@ function part(spec: { kind: string }): string {
   const quiet = QUIET_DEFAULTS[spec.kind] ?? {};
   const params = Object.entries(spec as Record<string, unknown>)
     .filter(([key, value]) => key !== 'kind' && quiet[key] !== value)
-    .map(([key, value]) => `${key} ${String(value)}`);
+    .map(([key, value]) => `${key} ${typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value)}`);
   return [spec.kind, ...params].join(' ');
 }
 

@@ -4,6 +4,7 @@ import { BulyanAggregator, CenteredClipAggregator, KrumAggregator, MedianAggrega
 import { type ServerOptimizer, ServerAdagrad, ServerAdam, ServerMomentum, ServerSgd, ServerYogi } from './server-optimizer.js';
 import type { AggregatorSpec, OptimizerSpec, WrapperSpec } from './spec.js';
 import { ClippedAggregator } from './wrappers.js';
+import { DpAggregator } from './dp.js';
 
 /**
  * One table per part, from a spec's `kind` to the factory that builds it. Strategy.fromSpec looks
@@ -39,6 +40,7 @@ export type WrapperFactory<S> =
 
 export const WRAPPERS: { readonly [K in WrapperSpec['kind']]: WrapperFactory<Extract<WrapperSpec, { kind: K }>> } = {
   clip: { target: 'aggregator', wrap: (inner, s) => new ClippedAggregator(inner, s.maxNorm) },
+  dp: { target: 'aggregator', wrap: (inner, s) => new DpAggregator(inner, s) },
 };
 
 /** The table's entry for `spec.kind`; RangeError for a kind the table lacks (an unvalidated spec). */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DpWrapperSpecSchema } from './dp.js';
 
 /**
  * The declarative strategy spec: which aggregator reduces the updates, which server optimizer
@@ -50,7 +51,10 @@ export const OptimizerSpecSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('adagrad'), lr, beta1: unit, tau }),
 ]);
 
-export const WrapperSpecSchema = z.discriminatedUnion('kind', [z.strictObject({ kind: z.literal('clip'), maxNorm: z.number().positive() })]);
+export const WrapperSpecSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('clip'), maxNorm: z.number().positive() }),
+  DpWrapperSpecSchema, // differential privacy (dp.ts)
+]);
 
 /**
  * z.number() rejects NaN and +-Infinity, so every number here is finite. `wrappers` may be left

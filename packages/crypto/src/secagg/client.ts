@@ -63,6 +63,12 @@ export interface SecAggClientOptions {
 export interface SecAggInput {
   delta: ArrayLike<number>;
   numExamples: number;
+  /**
+   * Distributed DP (the setup has `dp`): this client's integer noise share, one discrete Gaussian
+   * N_Z(0, dp.noiseSigma^2) draw per entry from a CSPRNG, and `delta` already clipped to L2 norm
+   * dp.l2Clip. The client then counts as 1 example. Refused when the setup has no `dp`.
+   */
+  dpNoise?: ArrayLike<number>;
 }
 
 type ClientStage = 'advertise' | 'shares' | 'masked' | 'unmask' | 'done' | 'failed';
@@ -202,9 +208,12 @@ export class SecAggClientRound {
     const p = this.params;
     if (input.delta.length !== p.vectorLength) throw new FedlinkError('shape_mismatch', `update has ${input.delta.length} entries, the round expects ${p.vectorLength}`);
     const cap = p.maxExamples.get(this.clientId)!;
-    if (!Number.isInteger(input.numExamples) || input.numExamples < 1 || input.numExamples > cap) {
+    if (!Number.isInteger(input.numExamples) || input.numExamples < 1 || (!p.dp && input.numExamples > cap)) {
       throw new FedlinkError('bad_request', `numExamples must be an integer in [1, ${cap}] (the cap announced for this client)`);
     }
+    if (p.dp) checkDistributedDpInput(input, p.dp.l2Clip);
+    else if (input.dpNoise !== undefined) throw new FedlinkError('bad_request', 'a DP noise share was given but the round has no distributed DP');
+    const weight = p.dp ? 1 : input.numExamples;
     return this.guard(async () => {
       const me = this.clientId;
       const senders: string[] = [];
@@ -225,8 +234,9 @@ export class SecAggClientRound {
       this.maskedWith = senders.sort();
 
       const words = new Uint32Array(p.vectorLength + 1);
-      const { clipped } = await quantizeWeightedUpdate(input.delta, input.numExamples, p.clipRange, p.scale, words);
+      const { clipped } = await quantizeWeightedUpdate(input.delta, weight, p.clipRange, p.scale, words);
       this.clippedEntries = clipped;
+      if (input.dpNoise) addIntegerNoise(words, input.dpNoise);
       const terms: MaskTerm[] = [{ key: await deriveStreamKey(this.selfMaskSeed, bind.selfMaskInfo(p, me)), sign: 1 }];
       for (const peer of this.maskedWith) {
         const secret = await x25519(this.maskPair!.secretKey, this.peers.get(peer)!.maskPublicKey);
@@ -313,4 +323,19 @@ export class SecAggClientRound {
       h.maskKey.fill(0);
     }
   }
+}
+
+/** Distributed DP input: the noise share is one integer per entry and the delta is within the L2 clip. */
+function checkDistributedDpInput(input: SecAggInput, l2Clip: number): void {
+  const noise = input.dpNoise;
+  if (!noise || noise.length !== input.delta.length) throw new FedlinkError('bad_request', `distributed DP needs a noise share of ${input.delta.length} integers`);
+  let sq = 0;
+  for (let i = 0; i < input.delta.length; i++) sq += input.delta[i]! * input.delta[i]!;
+  if (!(Math.sqrt(sq) <= l2Clip * (1 + 1e-6))) throw new FedlinkError('bad_request', `distributed DP: the delta's L2 norm ${Math.sqrt(sq)} exceeds the clip ${l2Clip}`);
+  for (let i = 0; i < noise.length; i++) if (!Number.isSafeInteger(noise[i]!)) throw new FedlinkError('bad_request', `distributed DP: noise entry ${i} is not an integer`);
+}
+
+/** Adds integer noise to the quantised words (mod 2^32); the last word (the count) is left alone. */
+function addIntegerNoise(words: Uint32Array, noise: ArrayLike<number>): void {
+  for (let i = 0; i < noise.length; i++) words[i] = (words[i]! + noise[i]!) >>> 0;
 }

@@ -8,3 +8,4 @@ export { dequantizeSum, quantizationScale, quantizeWeightedUpdate, weightedSumEr
 export { combineShares, interpolateAtZero, splitSecret, SHAMIR_PRIME, SHARE_BYTES, type Share as ShamirShare } from './shamir.js';
 export { deriveStreamKey, expandStream, randomWords } from './prg.js';
 export { resolveParams, setupDigest, type RoundParams } from './params.js';
+export { sizeDistributedDp, type DistributedDpSizing } from './distributed-dp.js';

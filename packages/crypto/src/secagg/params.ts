@@ -27,6 +27,8 @@ export interface RoundParams {
   readonly clipRange: number;
   readonly totalMaxExamples: number;
   readonly scale: number;
+  /** Distributed DP (distributed-dp.ts): the L2 clip and each client's noise std in integer units (shareStd * scale). */
+  readonly dp: { readonly l2Clip: number; readonly noiseSigma: number } | undefined;
   readonly setupDigest: Uint8Array;
 }
 
@@ -52,6 +54,8 @@ export function resolveParams(setup: SecAggSetup): RoundParams {
   if (setup.threshold < 2 || setup.threshold > degree + 1) {
     throw refused(`threshold ${setup.threshold} must be in [2, ${degree + 1}] (k + 1 share holders)`);
   }
+  const scale = quantizationScale(setup.clipRange, totalMaxExamples, ids.length);
+  if (setup.dp && setup.participants.some((p) => p.maxExamples !== 1)) throw refused('distributed DP weighs every client 1: example caps must be 1');
   return {
     runId: setup.runId,
     round: setup.round,
@@ -64,7 +68,8 @@ export function resolveParams(setup: SecAggSetup): RoundParams {
     vectorLength: setup.vectorLength,
     clipRange: setup.clipRange,
     totalMaxExamples,
-    scale: quantizationScale(setup.clipRange, totalMaxExamples, ids.length),
+    scale,
+    dp: setup.dp ? { l2Clip: setup.dp.l2Clip, noiseSigma: setup.dp.shareStd * scale } : undefined,
     setupDigest: setupDigest(setup),
   };
 }
@@ -73,6 +78,7 @@ export function setupDigest(setup: SecAggSetup): Uint8Array {
   const parts: Array<string | number | Uint8Array> = [setup.runId, setup.round, setup.threshold, setup.neighbours, setup.vectorLength];
   parts.push(String(setup.clipRange), setup.graphSeed);
   for (const p of setup.participants) parts.push(p.clientId, p.signPublicKey, p.maxExamples);
+  if (setup.dp) parts.push('dp', String(setup.dp.l2Clip), String(setup.dp.shareStd));
   return nacl.hash(transcript('setup', ...parts)).subarray(0, 32);
 }
 

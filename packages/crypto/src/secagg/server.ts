@@ -74,6 +74,8 @@ export interface SecAggServerConfig {
   clipRange?: number;
   /** Public randomness for the graph; default 32 bytes from the CSPRNG. Fixed here, before any key is seen. */
   graphSeed?: Uint8Array;
+  /** Distributed DP (see distributed-dp.ts: sizeDistributedDp gives this and the clip range); example caps must then be 1. */
+  dp?: { l2Clip: number; shareStd: number };
 }
 
 export interface SecAggResult {
@@ -123,6 +125,7 @@ export class SecAggServerRound {
       vectorLength: config.vectorLength,
       clipRange: config.clipRange ?? DEFAULT_CLIP_RANGE,
       graphSeed: config.graphSeed ?? nacl.randomBytes(32),
+      ...(config.dp ? { dp: config.dp } : {}),
     };
     this.setup = parseMessage(SecAggSetupSchema, setup, 'secagg configuration');
     this.params = resolveParams(this.setup);
