@@ -14,6 +14,8 @@ export default {
     '<rootDir>/tests/**/*.test.ts',
   ],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+  // Finds the SwiftShader Vulkan driver for the WebGPU-in-Node tests (no path to type).
+  globalSetup: '<rootDir>/tests/global-setup.js',
   testTimeout: 120_000,
   // Two cores: heavy e2e suites each spawn processes of their own.
   maxWorkers: 2,

@@ -42,7 +42,8 @@ const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
 const anchorScript = resolve(repoRoot, '../shared/anchors/torch_cnn.py');
 const seconds = Number(arg('seconds', '5'));
-const backends = list(arg('backends', 'tensorflow,fedlink,wasm,cpu'));
+// webgpu: Dawn in Node; on a machine without a GPU it runs only with FEDLINK_WEBGPU_SOFTWARE=1 (SwiftShader), labelled software.
+const backends = list(arg('backends', 'webgpu,tensorflow,fedlink,wasm,cpu'));
 const models = list(arg('models', 'cnn,mlp')) as ModelName[];
 const batches = list(arg('batches', '10,50')).map(Number);
 const rssSteps = Number(arg('rss-steps', '2000'));
@@ -126,7 +127,7 @@ async function measure(which: string[], withTorch: boolean): Promise<void> {
       for (const row of best.values()) {
         const runs = repeat > 1 ? `  (best of ${row.runs!.map((x) => (x === null ? 'n/a' : fmt(x))).join(', ')})` : '';
         if (row.samples_per_s === null) console.log(`backend=${row.backend} model=${model} batch=${batch} samples_per_s=n/a error="${row.error}"`);
-        else console.log(`backend=${row.backend} model=${model} batch=${batch} samples_per_s=${fmt(row.samples_per_s)}${runs}`);
+        else console.log(`backend=${row.backend} model=${model} batch=${batch} samples_per_s=${fmt(row.samples_per_s)}${runs}${infos[row.backend]?.detail.includes('software') ? ' adapter=software' : ''}`);
         rows.push(row);
       }
       const torch = best.get('torch') ?? torchRows.get(`${model}/${batch}`);

@@ -8,7 +8,8 @@ import { initBackend } from '@fedlink/ml';
  */
 export async function ensureEvalBackend(): Promise<string> {
   try {
-    return (await initBackend('auto', { fallback: true })).name;
+    // No GPU backend: the coordinator reads weights synchronously, which WebGPU in Node can't.
+    return (await initBackend('auto', { fallback: true, gpu: false })).name;
   } catch {
     return tf.getBackend();
   }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig, TrainMetrics, Welcome } from '@fedlink/protocol';
-import { type BatchProgress, type ImageDataset, modelFromTopology, setFlatWeights, getFlatWeights, trainLocal } from '@fedlink/ml';
+import { type BatchProgress, type ImageDataset, modelFromTopology, readFlatWeights, setFlatWeights, trainLocal } from '@fedlink/ml';
 
 export interface FitOutcome {
   /** local - global, in manifest order. */
@@ -58,7 +58,7 @@ export class TfjsTrainer implements Trainer {
     if (!model) throw new Error('trainer used before prepare()');
     setFlatWeights(model, global);
     const r = await trainLocal(model, this.data, config, hooks);
-    const local = getFlatWeights(model);
+    const local = await readFlatWeights(model);
     for (let i = 0; i < local.length; i++) local[i]! -= global[i]!;
     return {
       delta: local,

@@ -14,7 +14,7 @@ export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 export type BackendName = Exclude<BackendChoice, 'auto'>;
 
 /** What Node can run, as `--backend` lists it. */
-export const NODE_BACKEND_CHOICES = ['auto', 'tensorflow', 'fedlink', 'wasm', 'cpu'] as const satisfies readonly BackendChoice[];
+export const NODE_BACKEND_CHOICES = ['auto', 'webgpu', 'tensorflow', 'fedlink', 'wasm', 'cpu'] as const satisfies readonly BackendChoice[];
 export type NodeBackendChoice = (typeof NODE_BACKEND_CHOICES)[number];
 
 /** What a browser can run, fastest first: the order `auto` tries there. */
@@ -26,10 +26,11 @@ type Platform = 'node' | 'browser';
 
 /**
  * What `auto` tries, in order. Node leaves stock wasm out: its kernels lack the conv filter
- * gradient (Conv2DBackpropFilter), so it can't train the CNN.
+ * gradient (Conv2DBackpropFilter), so it can't train the CNN. Node's `webgpu` (Dawn) is taken by
+ * `auto` only on a hardware adapter, never a software one such as SwiftShader.
  */
 const AUTO_ORDER: Record<Platform, readonly BackendName[]> = {
-  node: ['tensorflow', 'fedlink', 'cpu'],
+  node: ['webgpu', 'tensorflow', 'fedlink', 'cpu'],
   browser: BROWSER_BACKENDS,
 };
 
@@ -38,6 +39,8 @@ const FALLBACK_ORDER: Record<Platform, readonly BackendName[]> = {
   node: ['tensorflow', 'fedlink', 'wasm', 'cpu'],
   browser: BROWSER_BACKENDS,
 };
+
+const GPU_BACKENDS: ReadonlySet<BackendName> = new Set(['webgpu', 'webgl']);
 
 /** A browser backend that has not started by then never will (e.g. wasm threads blocked). */
 const BROWSER_INIT_DEADLINE_MS = 20_000;
@@ -66,6 +69,10 @@ export interface InitBackendOptions {
    * webgpu is tried.
    */
   loadWebgpu?: () => Promise<unknown>;
+  /** Node: take WebGPU only on a hardware adapter (set by `auto`; an explicit `webgpu` takes any adapter). */
+  hardwareGpuOnly?: boolean;
+  /** false: `auto` and fallbacks leave GPU backends out (a caller that reads tensors synchronously, e.g. the coordinator). */
+  gpu?: boolean;
 }
 
 export function isBackendChoice(name: string): name is BackendChoice {
@@ -88,6 +95,8 @@ export function backendOrder(choice: BackendChoice, platform: Platform, fallback
 
 interface NodeEntry {
   startNodeBackend(name: BackendName, options: InitBackendOptions): Promise<BackendInfo | undefined>;
+  /** Why a backend did not start, when it says. */
+  backendRefusals: ReadonlyMap<BackendName, string>;
 }
 
 /**
@@ -98,19 +107,20 @@ interface NodeEntry {
  */
 export async function initBackend(choice: BackendChoice = 'auto', options: InitBackendOptions = {}): Promise<BackendInfo> {
   const node = isNodeRuntime();
-  const order = backendOrder(choice, node ? 'node' : 'browser', options.fallback);
+  const order = backendOrder(choice, node ? 'node' : 'browser', options.fallback).filter((b) => options.gpu !== false || b === choice || !GPU_BACKENDS.has(b));
   if (node) {
     // A computed specifier keeps bundlers from pulling Node-only code into browser builds.
     const entry = './node/index.js';
-    const { startNodeBackend } = (await import(/* @vite-ignore */ /* webpackIgnore: true */ entry)) as NodeEntry;
+    const { startNodeBackend, backendRefusals } = (await import(/* @vite-ignore */ /* webpackIgnore: true */ entry)) as NodeEntry;
     for (const name of order) {
-      const info = await startNodeBackend(name, options);
+      const info = await startNodeBackend(name, { ...options, hardwareGpuOnly: options.hardwareGpuOnly ?? (choice === 'auto' && name === 'webgpu') });
       if (info) {
         await tf.ready();
         return info;
       }
     }
-    throw new Error(options.fallback ? 'no TensorFlow.js backend could start in Node' : `could not initialise tfjs backend '${choice}' in Node`);
+    const why = choice !== 'auto' ? backendRefusals.get(choice) : undefined;
+    throw new Error(options.fallback ? 'no TensorFlow.js backend could start in Node' : `could not initialise tfjs backend '${choice}' in Node${why ? `: ${why}` : ''}`);
   }
   if (choice === 'tensorflow' && !options.fallback) throw new Error("backend 'tensorflow' (tfjs-node) is only available in Node");
   for (const name of order) {

@@ -27,6 +27,22 @@ export function getFlatWeights(model: tf.LayersModel): Float32Array {
   return flat;
 }
 
+/**
+ * All weights concatenated in manifest order, read asynchronously: works on every backend,
+ * including WebGPU in Node, which has no synchronous read (tfjs reads through an OffscreenCanvas).
+ */
+export async function readFlatWeights(model: tf.LayersModel): Promise<Float32Array> {
+  const tensors = model.getWeights();
+  const total = tensors.reduce((n, t) => n + t.size, 0);
+  const flat = new Float32Array(total);
+  let off = 0;
+  for (const t of tensors) {
+    flat.set((await t.data()) as Float32Array, off);
+    off += t.size;
+  }
+  return flat;
+}
+
 export function setFlatWeights(model: tf.LayersModel, flat: Float32Array): void {
   const manifest = weightManifest(model);
   const total = countParams(manifest);

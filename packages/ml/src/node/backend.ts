@@ -9,6 +9,10 @@ import type { BackendInfo, BackendName, InitBackendOptions } from '../backend-se
 import { BackendFedlink, FEDLINK_BACKEND } from '../fast/backend.js';
 import { nodeThreadSpawner } from '../fast/node-threads.js';
 import { describeFedlink, registerFedlinkBackend as registerWith } from '../fast/register.js';
+import { adapterLabel, startWebgpu } from './webgpu.js';
+
+export { adapterLabel, describeAdapter, probeWebgpuAdapter, type WebgpuAdapterDescription } from './webgpu.js';
+export { findSwiftShaderIcd } from './vulkan-icd.js';
 
 export { BackendFedlink, FEDLINK_BACKEND } from '../fast/backend.js';
 export { FEDLINK_KERNELS } from '../fast/register.js';
@@ -49,9 +53,20 @@ async function loadTfjsNode(): Promise<boolean> {
   return false;
 }
 
+/** Why a backend did not start, by name (the last attempt's reason). */
+export const backendRefusals = new Map<BackendName, string>();
+
 /** Starts one backend and makes it current; undefined if it can't run here. */
 export async function startNodeBackend(name: BackendName, options: InitBackendOptions = {}): Promise<BackendInfo | undefined> {
   switch (name) {
+    case 'webgpu': {
+      const started = await startWebgpu(options.hardwareGpuOnly === true);
+      if ('refused' in started) {
+        backendRefusals.set('webgpu', started.refused);
+        return undefined;
+      }
+      return { name: 'webgpu', detail: `WebGPU on ${adapterLabel(started.adapter)} (Dawn, the webgpu package)` };
+    }
     case 'tensorflow':
       if (!(await loadTfjsNode()) || !(await trySet('tensorflow'))) return undefined;
       return { name: 'tensorflow', detail: 'tfjs-node (libtensorflow, native)' };
@@ -74,6 +89,6 @@ export async function startNodeBackend(name: BackendName, options: InitBackendOp
       if (!(await trySet('cpu'))) return undefined;
       return { name: 'cpu', detail: 'tfjs cpu (plain JavaScript)' };
     default:
-      return undefined; // webgl / webgpu need a browser
+      return undefined; // webgl needs a browser
   }
 }

@@ -1,0 +1,52 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { encodeIdx, subset, type ImageDataset } from '@fedlink/ml';
+import { findSwiftShaderIcd, loadMnistPackage } from '@fedlink/ml/node';
+import { FEDLINK_BIN } from '../helpers/processes.js';
+
+let dawn = false;
+try {
+  createRequire(import.meta.url).resolve('webgpu');
+  dawn = true;
+} catch {
+  dawn = false;
+}
+const describeWebgpu: jest.Describe = findSwiftShaderIcd() && dawn ? describe : describe.skip;
+
+/** A small IDX directory (the four standard files) cut from the mnist package. */
+async function writeIdx(dir: string, train: ImageDataset, test: ImageDataset): Promise<void> {
+  const files: [string, ImageDataset][] = [
+    ['train', train],
+    ['t10k', test],
+  ];
+  for (const [prefix, ds] of files) {
+    await writeFile(join(dir, `${prefix}-images-idx3-ubyte`), encodeIdx([ds.count, 28, 28], Uint8Array.from(ds.images, (x) => Math.round(x * 255))));
+    await writeFile(join(dir, `${prefix}-labels-idx1-ubyte`), encodeIdx([ds.count], ds.labels));
+  }
+}
+
+describeWebgpu('fedlink simulate --backend webgpu (Node, SwiftShader adapter here)', () => {
+  test('2 clients train a round on webgpu; the coordinator evaluates on a CPU backend', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fedlink-webgpu-sim-'));
+    try {
+      const mnist = await loadMnistPackage();
+      const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+      await writeIdx(dir, subset(mnist.train, range(200)), subset(mnist.test, range(100)));
+      const json = join(dir, 'results.json');
+      // tests/global-setup.js put the SwiftShader driver and FEDLINK_WEBGPU_SOFTWARE=1 in the environment.
+      const r = spawnSync(process.execPath, [FEDLINK_BIN, 'simulate', '--clients', '2', '--rounds', '1', '--model', 'mlp', '--data', `idx:${dir}`, '--batch-size', '20', '--backend', 'webgpu', '--workers', '1', '--json', json], { encoding: 'utf8', timeout: 240_000 });
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/clients training on backend webgpu/);
+      const results = JSON.parse(await readFile(json, 'utf8')) as { config: { backend: string }; rounds: { status: string; reported: number; totalExamples: number; testLoss: number; trainLoss: number }[] };
+      expect(results.config.backend).toBe('webgpu');
+      expect(results.rounds).toHaveLength(1);
+      expect(results.rounds[0]).toMatchObject({ status: 'completed', reported: 2, totalExamples: 200 });
+      expect(Number.isFinite(results.rounds[0]!.trainLoss) && Number.isFinite(results.rounds[0]!.testLoss)).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 300_000);
+});
