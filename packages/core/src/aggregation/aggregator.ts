@@ -51,6 +51,25 @@ export class AggregationError extends RangeError {
   override readonly name = 'AggregationError';
 }
 
+/** An aggregation round's once-only finish: each call asserts the round is open; finish() closes it. */
+export class RoundGuard {
+  private finished = false;
+
+  assertOpen(): void {
+    if (this.finished) throw new AggregationError('aggregation round already finished');
+  }
+
+  close(): void {
+    this.finished = true;
+  }
+}
+
+/** Checks one update before it touches a round: the round's vector length and a positive finite weight (RangeError). */
+export function checkContribution(delta: ArrayLike<number>, numExamples: number, length: number): void {
+  if (delta.length !== length) throw new RangeError(`vector lengths differ: ${delta.length} vs ${length}`);
+  if (!(numExamples > 0) || !Number.isFinite(numExamples)) throw new RangeError(`weight must be a positive finite number, got ${numExamples}`);
+}
+
 /**
  * The FedAvg reduction: the example-weighted mean of the deltas, streamed in float64 by
  * StreamingWeightedSum (memory O(model), order-independent up to the final float32 rounding).
@@ -62,17 +81,14 @@ export class WeightedMeanAggregator implements Aggregator {
 
   begin(length: number): AggregationRound {
     const sum = new StreamingWeightedSum(length);
-    let finished = false;
-    const open = (): void => {
-      if (finished) throw new AggregationError('aggregation round already finished');
-    };
+    const guard = new RoundGuard();
     return {
       add: (delta, numExamples) => {
-        open();
+        guard.assertOpen();
         sum.add(delta, numExamples);
       },
       addWeightedSum: (weightedSum, totalExamples, count) => {
-        open();
+        guard.assertOpen();
         sum.addWeightedSum(weightedSum, totalExamples, count);
       },
       get count() {
@@ -82,9 +98,9 @@ export class WeightedMeanAggregator implements Aggregator {
         return sum.totalWeight;
       },
       finish: () => {
-        open();
+        guard.assertOpen();
         if (sum.count === 0) throw new AggregationError('nothing to aggregate: no update was added');
-        finished = true;
+        guard.close();
         return { meanDelta: sum.mean(), count: sum.count, totalExamples: sum.totalWeight, metrics: {} };
       },
     };

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { gaussianNoise } from '../privacy/noise.js';
 import { l2Norm } from '../vector.js';
-import { type AggregateResult, type AggregationRound, type Aggregator, AggregationError } from './aggregator.js';
+import { type AggregateResult, type AggregationRound, type Aggregator, AggregationError, RoundGuard, checkContribution } from './aggregator.js';
 import { AggregatorWrapper, type WrapperState } from './wrappers.js';
 
 /**
@@ -115,15 +115,11 @@ export class DpAggregator extends AggregatorWrapper implements WrapperState {
     let clipped = 0;
     let unclipped = 0;
     let examples = 0;
-    let finished = false;
-    const open = (): void => {
-      if (finished) throw new AggregationError('aggregation round already finished');
-    };
+    const guard = new RoundGuard();
     return {
       add: (delta, numExamples) => {
-        open();
-        if (!(numExamples > 0 && Number.isFinite(numExamples))) throw new RangeError(`numExamples must be a positive finite number, got ${numExamples}`);
-        if (delta.length !== length) throw new RangeError(`lengths differ: ${delta.length} vs ${length}`);
+        guard.assertOpen();
+        checkContribution(delta, numExamples, length);
         if (mode === 'central') {
           const c = clipToNorm(delta, bound);
           round.add(c.clipped, 1);
@@ -137,7 +133,7 @@ export class DpAggregator extends AggregatorWrapper implements WrapperState {
         examples += numExamples;
       },
       addWeightedSum: (weightedSum, totalExamples, count) => {
-        open();
+        guard.assertOpen();
         if (mode === 'central') throw new AggregationError('central DP needs individual updates: a pre-summed group cannot be clipped');
         // Under distributed DP every client quantised with weight 1: totalExamples is the count.
         round.addWeightedSum(weightedSum, totalExamples, count);
@@ -150,9 +146,9 @@ export class DpAggregator extends AggregatorWrapper implements WrapperState {
         return examples;
       },
       finish: (): AggregateResult => {
-        open();
+        guard.assertOpen();
         const result = round.finish();
-        finished = true;
+        guard.close();
         const metrics: Record<string, number> = { ...result.metrics, dpClip: bound };
         if (mode === 'central') {
           const std = this.deltaNoiseStd / result.count; // noise zC on the sum, divided by the count

@@ -1,4 +1,4 @@
-import { type AggregateResult, type AggregationRound, type Aggregator, AggregationError } from './aggregator.js';
+import { type AggregateResult, type AggregationRound, type Aggregator, AggregationError, RoundGuard, checkContribution } from './aggregator.js';
 
 /**
  * q-FedAvg (Li, Sanjabi, Beirami and Smith 2020, "Fair Resource Allocation in Federated
@@ -30,15 +30,11 @@ export class QFedAvgAggregator implements Aggregator {
     let sumH = 0;
     let count = 0;
     let total = 0;
-    let finished = false;
-    const open = (): void => {
-      if (finished) throw new AggregationError('aggregation round already finished');
-    };
+    const guard = new RoundGuard();
     return {
       add: (delta, numExamples, info) => {
-        open();
-        if (delta.length !== length) throw new RangeError(`vector lengths differ: ${delta.length} vs ${length}`);
-        if (!(numExamples > 0) || !Number.isFinite(numExamples)) throw new RangeError(`weight must be a positive finite number, got ${numExamples}`);
+        guard.assertOpen();
+        checkContribution(delta, numExamples, length);
         const loss = info?.loss;
         if (loss === undefined || !(loss >= 0 && Number.isFinite(loss))) throw new RangeError(`qfedavg needs each update's training loss (a finite number >= 0), got ${loss}`);
         let sq = 0;
@@ -51,7 +47,7 @@ export class QFedAvgAggregator implements Aggregator {
         total += numExamples;
       },
       addWeightedSum: () => {
-        open();
+        guard.assertOpen();
         throw new AggregationError('qfedavg needs individual updates: each client\'s loss and norm weigh its update');
       },
       get count() {
@@ -61,9 +57,9 @@ export class QFedAvgAggregator implements Aggregator {
         return total;
       },
       finish: (): AggregateResult => {
-        open();
+        guard.assertOpen();
         if (count === 0) throw new AggregationError('nothing to aggregate: no update was added');
-        finished = true;
+        guard.close();
         return { meanDelta: Float32Array.from(sum, (x) => x / sumH), count, totalExamples: total, metrics: {} };
       },
     };

@@ -1,4 +1,4 @@
-import { type AggregateResult, type AggregationRound, type Aggregator, AggregationError } from './aggregator.js';
+import { type AggregateResult, type AggregationRound, type Aggregator, AggregationError, RoundGuard, checkContribution } from './aggregator.js';
 import type { AggregatorSpec } from './spec.js';
 
 /**
@@ -31,21 +31,17 @@ export function bufferedRound(kind: string, length: number, reduce: Reduction, m
   const deltas: Float32Array[] = [];
   const weights: number[] = [];
   let total = 0;
-  let finished = false;
-  const open = (): void => {
-    if (finished) throw new AggregationError('aggregation round already finished');
-  };
+  const guard = new RoundGuard();
   return {
     add: (delta, numExamples) => {
-      open();
-      if (delta.length !== length) throw new RangeError(`vector lengths differ: ${delta.length} vs ${length}`);
-      if (!(numExamples > 0) || !Number.isFinite(numExamples)) throw new RangeError(`weight must be a positive finite number, got ${numExamples}`);
+      guard.assertOpen();
+      checkContribution(delta, numExamples, length);
       deltas.push(Float32Array.from(delta));
       weights.push(numExamples);
       total += numExamples;
     },
     addWeightedSum: () => {
-      open();
+      guard.assertOpen();
       throw new AggregationError(`${kind} needs individual updates: a pre-summed group (secure aggregation, an edge partial sum) hides the outliers it must find`);
     },
     get count() {
@@ -55,10 +51,10 @@ export function bufferedRound(kind: string, length: number, reduce: Reduction, m
       return total;
     },
     finish: (): AggregateResult => {
-      open();
+      guard.assertOpen();
       if (deltas.length === 0) throw new AggregationError('nothing to aggregate: no update was added');
       if (deltas.length < minUpdates) throw new AggregationError(`${kind} needs at least ${minUpdates} updates, got ${deltas.length}`);
-      finished = true;
+      guard.close();
       const { meanDelta, metrics } = reduce({ deltas, weights });
       return { meanDelta, count: deltas.length, totalExamples: total, metrics };
     },

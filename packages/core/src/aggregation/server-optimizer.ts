@@ -109,6 +109,63 @@ export class ServerMomentum implements ServerOptimizer {
 }
 
 /**
+ * The adaptive rules of Reddi et al. 2021 share their shape: first moment m = b1 m + (1-b1) d,
+ * a rule-specific second moment v, and w' = w + lr_t * m / (sqrt(v) + tau); state `m`, `v`.
+ */
+abstract class AdaptiveServerOptimizer implements ServerOptimizer {
+  protected m: Float32Array | undefined;
+  protected v: Float32Array | undefined;
+
+  constructor(
+    readonly kind: string,
+    readonly lr: number,
+    readonly beta1: number,
+    readonly tau: number,
+  ) {
+    positive(kind, 'lr', lr);
+    unitInterval(kind, 'beta1', beta1);
+    positive(kind, 'tau', tau);
+  }
+
+  /** The rule's second moment after seeing g (g2 = g * g). */
+  protected abstract nextV(v: number, g: number, g2: number): number;
+
+  /** This step's learning rate (called once per step). */
+  protected stepSize(): number {
+    return this.lr;
+  }
+
+  step(global: Float32Array, d: Float32Array): Float32Array {
+    checkStep(this.kind, global, d, this.m?.length);
+    const m = (this.m ??= new Float32Array(global.length));
+    const v = (this.v ??= new Float32Array(global.length));
+    const out = new Float32Array(global.length);
+    const lr = this.stepSize();
+    for (let i = 0; i < out.length; i++) {
+      const g = d[i]!;
+      m[i] = this.beta1 * m[i]! + (1 - this.beta1) * g;
+      v[i] = this.nextV(v[i]!, g, g * g);
+      out[i] = global[i]! + (lr * m[i]!) / (Math.sqrt(v[i]!) + this.tau);
+    }
+    return out;
+  }
+
+  state(): Record<string, Float32Array> {
+    return this.m && this.v ? { m: this.m, v: this.v } : {};
+  }
+
+  restore(state: Record<string, Float32Array>): void {
+    if (Object.keys(state).length === 0) {
+      this.m = this.v = undefined;
+      return;
+    }
+    checkState(this.kind, state, ['m', 'v'], this.m?.length);
+    this.m = new Float32Array(state.m!);
+    this.v = new Float32Array(state.v!);
+  }
+}
+
+/**
  * Server Adam, FedAdam's rule (Reddi et al. 2021, "Adaptive Federated Optimization"):
  * m = b1 m + (1-b1) d; v = b2 v + (1-b2) d^2; w' = w + lr_t * m / (sqrt(v) + tau). By default
  * without bias correction, as in the paper (lr_t = lr; state `m`, `v`, so checkpoints written
@@ -117,53 +174,41 @@ export class ServerMomentum implements ServerOptimizer {
  * applies (Flower writes its exponent as server_round + 1); the step count is then state too
  * (`step`, a one-entry vector).
  */
-export class ServerAdam implements ServerOptimizer {
-  readonly kind = 'adam';
-  private m: Float32Array | undefined;
-  private v: Float32Array | undefined;
+export class ServerAdam extends AdaptiveServerOptimizer {
+  declare readonly kind: 'adam';
   /** Steps taken, kept only with bias correction. */
   private t = 0;
 
   constructor(
-    readonly lr = 0.01,
-    readonly beta1 = 0.9,
+    lr = 0.01,
+    beta1 = 0.9,
     readonly beta2 = 0.99,
-    readonly tau = 1e-3,
+    tau = 1e-3,
     readonly biasCorrection = false,
   ) {
-    positive(this.kind, 'lr', lr);
-    unitInterval(this.kind, 'beta1', beta1);
+    super('adam', lr, beta1, tau);
     unitInterval(this.kind, 'beta2', beta2);
-    positive(this.kind, 'tau', tau);
   }
 
-  step(global: Float32Array, d: Float32Array): Float32Array {
-    checkStep(this.kind, global, d, this.m?.length);
-    const m = (this.m ??= new Float32Array(global.length));
-    const v = (this.v ??= new Float32Array(global.length));
-    const out = new Float32Array(global.length);
-    let lr = this.lr;
-    if (this.biasCorrection) {
-      this.t++;
-      lr = (this.lr * Math.sqrt(1 - this.beta2 ** this.t)) / (1 - this.beta1 ** this.t);
-    }
-    for (let i = 0; i < out.length; i++) {
-      const g = d[i]!;
-      m[i] = this.beta1 * m[i]! + (1 - this.beta1) * g;
-      v[i] = this.beta2 * v[i]! + (1 - this.beta2) * g * g;
-      out[i] = global[i]! + (lr * m[i]!) / (Math.sqrt(v[i]!) + this.tau);
-    }
-    return out;
+  protected nextV(v: number, g: number): number {
+    // ((1 - b2) g) g, the order the rule has always been computed in (bit-identical runs).
+    return this.beta2 * v + (1 - this.beta2) * g * g;
   }
 
-  state(): Record<string, Float32Array> {
-    if (!this.m || !this.v) return {};
-    return this.biasCorrection ? { m: this.m, v: this.v, step: Float32Array.of(this.t) } : { m: this.m, v: this.v };
+  protected override stepSize(): number {
+    if (!this.biasCorrection) return this.lr;
+    this.t++;
+    return (this.lr * Math.sqrt(1 - this.beta2 ** this.t)) / (1 - this.beta1 ** this.t);
   }
 
-  restore(state: Record<string, Float32Array>): void {
+  override state(): Record<string, Float32Array> {
+    const moments = super.state();
+    return this.biasCorrection && this.m ? { ...moments, step: Float32Array.of(this.t) } : moments;
+  }
+
+  override restore(state: Record<string, Float32Array>): void {
     if (Object.keys(state).length === 0) {
-      this.m = this.v = undefined;
+      super.restore(state);
       this.t = 0;
       return;
     }
@@ -173,8 +218,7 @@ export class ServerAdam implements ServerOptimizer {
     const { step, ...moments } = state;
     checkState(this.kind, moments, ['m', 'v'], this.m?.length);
     if (step && !(step.length === 1 && Number.isInteger(step[0]) && step[0]! >= 1)) throw new RangeError(`${this.kind} optimizer state 'step' must be one positive integer (length 1), got length ${step.length}`);
-    this.m = new Float32Array(moments.m!);
-    this.v = new Float32Array(moments.v!);
+    super.restore(moments);
     this.t = step?.[0] ?? 0;
   }
 }
@@ -185,50 +229,21 @@ export class ServerAdam implements ServerOptimizer {
  * Flower's FedYogi (the paper allows v_0 >= tau^2; with v_0 = 0 the first step's v is (1-b2) d^2,
  * Adam's). No bias correction (neither the paper nor Flower applies one). State: `m`, `v`.
  */
-export class ServerYogi implements ServerOptimizer {
-  readonly kind = 'yogi';
-  private m: Float32Array | undefined;
-  private v: Float32Array | undefined;
+export class ServerYogi extends AdaptiveServerOptimizer {
+  declare readonly kind: 'yogi';
 
   constructor(
-    readonly lr = 0.01,
-    readonly beta1 = 0.9,
+    lr = 0.01,
+    beta1 = 0.9,
     readonly beta2 = 0.99,
-    readonly tau = 1e-3,
+    tau = 1e-3,
   ) {
-    positive(this.kind, 'lr', lr);
-    unitInterval(this.kind, 'beta1', beta1);
+    super('yogi', lr, beta1, tau);
     unitInterval(this.kind, 'beta2', beta2);
-    positive(this.kind, 'tau', tau);
   }
 
-  step(global: Float32Array, d: Float32Array): Float32Array {
-    checkStep(this.kind, global, d, this.m?.length);
-    const m = (this.m ??= new Float32Array(global.length));
-    const v = (this.v ??= new Float32Array(global.length));
-    const out = new Float32Array(global.length);
-    for (let i = 0; i < out.length; i++) {
-      const g = d[i]!;
-      const g2 = g * g;
-      m[i] = this.beta1 * m[i]! + (1 - this.beta1) * g;
-      v[i] = v[i]! - (1 - this.beta2) * g2 * Math.sign(v[i]! - g2);
-      out[i] = global[i]! + (this.lr * m[i]!) / (Math.sqrt(v[i]!) + this.tau);
-    }
-    return out;
-  }
-
-  state(): Record<string, Float32Array> {
-    return this.m && this.v ? { m: this.m, v: this.v } : {};
-  }
-
-  restore(state: Record<string, Float32Array>): void {
-    if (Object.keys(state).length === 0) {
-      this.m = this.v = undefined;
-      return;
-    }
-    checkState(this.kind, state, ['m', 'v'], this.m?.length);
-    this.m = new Float32Array(state.m!);
-    this.v = new Float32Array(state.v!);
+  protected nextV(v: number, _g: number, g2: number): number {
+    return v - (1 - this.beta2) * g2 * Math.sign(v - g2);
   }
 }
 
@@ -237,46 +252,14 @@ export class ServerYogi implements ServerOptimizer {
  * w' = w + lr * m / (sqrt(v) + tau). beta1 defaults to 0 (m = d), as Flower's FedAdagrad fixes
  * it; the paper allows momentum. State: `m`, `v`.
  */
-export class ServerAdagrad implements ServerOptimizer {
-  readonly kind = 'adagrad';
-  private m: Float32Array | undefined;
-  private v: Float32Array | undefined;
+export class ServerAdagrad extends AdaptiveServerOptimizer {
+  declare readonly kind: 'adagrad';
 
-  constructor(
-    readonly lr = 0.1,
-    readonly beta1 = 0,
-    readonly tau = 1e-3,
-  ) {
-    positive(this.kind, 'lr', lr);
-    unitInterval(this.kind, 'beta1', beta1);
-    positive(this.kind, 'tau', tau);
+  constructor(lr = 0.1, beta1 = 0, tau = 1e-3) {
+    super('adagrad', lr, beta1, tau);
   }
 
-  step(global: Float32Array, d: Float32Array): Float32Array {
-    checkStep(this.kind, global, d, this.m?.length);
-    const m = (this.m ??= new Float32Array(global.length));
-    const v = (this.v ??= new Float32Array(global.length));
-    const out = new Float32Array(global.length);
-    for (let i = 0; i < out.length; i++) {
-      const g = d[i]!;
-      m[i] = this.beta1 * m[i]! + (1 - this.beta1) * g;
-      v[i] = v[i]! + g * g;
-      out[i] = global[i]! + (this.lr * m[i]!) / (Math.sqrt(v[i]!) + this.tau);
-    }
-    return out;
-  }
-
-  state(): Record<string, Float32Array> {
-    return this.m && this.v ? { m: this.m, v: this.v } : {};
-  }
-
-  restore(state: Record<string, Float32Array>): void {
-    if (Object.keys(state).length === 0) {
-      this.m = this.v = undefined;
-      return;
-    }
-    checkState(this.kind, state, ['m', 'v'], this.m?.length);
-    this.m = new Float32Array(state.m!);
-    this.v = new Float32Array(state.v!);
+  protected nextV(v: number, g: number): number {
+    return v + g * g;
   }
 }
