@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { joinLineOf } from '../helpers/processes.js';
 
 const BIN = fileURLToPath(new URL('../../apps/cli/bin/fedlink.js', import.meta.url));
 const LOAD_MODEL = fileURLToPath(new URL('../helpers/load-model.mjs', import.meta.url));
@@ -108,16 +109,7 @@ describe('fedlink command line', () => {
     let out = '';
     serve.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     try {
-      const joinLine = await new Promise<string>((resolve, reject) => {
-        const t = setInterval(() => {
-          const m = /npx fedlink join (.*)/.exec(out);
-          if (m) {
-            clearInterval(t);
-            resolve(m[1]!);
-          }
-        }, 50);
-        serve.on('exit', (c) => reject(new Error(`serve exited ${c}: ${out}`)));
-      });
+      const joinLine = await joinLineOf(serve, () => out);
       const args = joinLine.trim().split(/\s+/);
       const url = args[args.indexOf('--server') + 1]!;
       const joins = ['1/2', '2/2'].map((shard) =>

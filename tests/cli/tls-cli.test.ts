@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FEDLINK_BIN } from '../helpers/processes.js';
+import { FEDLINK_BIN, joinLineOf } from '../helpers/processes.js';
 import { makeTestPki } from '../helpers/tls.js';
 
 describe('fedlink serve --tls-cert/--tls-key and fedlink join --ca', () => {
@@ -17,16 +17,7 @@ describe('fedlink serve --tls-cert/--tls-key and fedlink join --ca', () => {
     let out = '';
     serve.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     try {
-      const joinLine = await new Promise<string>((resolve, reject) => {
-        const t = setInterval(() => {
-          const m = /npx fedlink join (.*)/.exec(out);
-          if (m) {
-            clearInterval(t);
-            resolve(m[1]!);
-          }
-        }, 50);
-        serve.on('exit', (c) => reject(new Error(`serve exited ${c}: ${out}`)));
-      });
+      const joinLine = await joinLineOf(serve, () => out);
       expect(out).toMatch(/listening {4}https:\/\/127\.0\.0\.1:\d+/);
       expect(out).toMatch(/https:\/\/127\.0\.0\.1:\d+\/join\?token=/);
       expect(out).toMatch(/add --ca/);

@@ -1,19 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeIdx, subset, type ImageDataset } from '@fedlink/ml';
-import { findSwiftShaderIcd, loadMnistPackage } from '@fedlink/ml/node';
+import { findSwiftShaderIcd, isDawnInstalled, loadMnistPackage } from '@fedlink/ml/node';
 import { FEDLINK_BIN } from '../helpers/processes.js';
 
-let dawn = false;
-try {
-  createRequire(import.meta.url).resolve('webgpu');
-  dawn = true;
-} catch {
-  dawn = false;
-}
+const dawn = isDawnInstalled();
 const describeWebgpu: jest.Describe = findSwiftShaderIcd() && dawn ? describe : describe.skip;
 
 /** A small IDX directory (the four standard files) cut from the mnist package. */

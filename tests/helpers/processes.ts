@@ -83,3 +83,20 @@ export async function freePort(): Promise<number> {
   await new Promise((r) => server.close(r));
   return port;
 }
+
+/** The arguments of the `npx fedlink join ...` line a `fedlink serve` process prints, once it has printed it. */
+export function joinLineOf(serve: ChildProcess, output: () => string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const t = setInterval(() => {
+      const m = /npx fedlink join (.*)/.exec(output());
+      if (m) {
+        clearInterval(t);
+        resolve(m[1]!);
+      }
+    }, 50);
+    serve.on('exit', (c) => {
+      clearInterval(t);
+      reject(new Error(`serve exited ${c}: ${output()}`));
+    });
+  });
+}

@@ -5,20 +5,12 @@
  * tolerance, with every tensor disposed; `auto` never takes a software adapter.
  */
 import { spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
 import { type ImageDataset, createModel, initBackend, readFlatWeights, trainLocal } from '@fedlink/ml';
-import { findSwiftShaderIcd, loadMnistPackage } from '@fedlink/ml/node';
+import { findSwiftShaderIcd, isDawnInstalled, loadMnistPackage } from '@fedlink/ml/node';
 
 const ICD = findSwiftShaderIcd();
-// Installed? (resolved, not imported: the backend loads it itself when asked for.)
-let dawn = false;
-try {
-  createRequire(import.meta.url).resolve('webgpu');
-  dawn = true;
-} catch {
-  dawn = false;
-}
+const dawn = isDawnInstalled();
 if (!ICD || !dawn) console.warn(`SKIPPING webgpu tests: ${!dawn ? "the optional 'webgpu' package is not installed" : 'no SwiftShader Vulkan driver (apt-get install -y chromium libvulkan1)'}`);
 const describeWebgpu: jest.Describe = ICD && dawn ? describe : describe.skip;
 

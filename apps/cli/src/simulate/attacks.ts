@@ -2,6 +2,7 @@ import type { FitHooks, FitOutcome, Trainer } from '@fedlink/client';
 import { createRng } from '@fedlink/core';
 import type { ImageDataset } from '@fedlink/ml';
 import type { TrainConfig } from '@fedlink/protocol';
+import { withFit } from './with-fit.js';
 
 /**
  * Simulated Byzantine clients (the simulator's `--attack`, `--attackers`), so a defence can be
@@ -154,34 +155,27 @@ export function attackingTrainer(inner: Trainer, attack: AttackSpec, options: { 
     const u = Math.max(rng.next(), 1e-12);
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rng.next());
   };
-  return {
-    get numExamples() {
-      return inner.numExamples;
-    },
-    prepare: (welcome) => inner.prepare(welcome),
-    dispose: () => inner.dispose(),
-    async fit(global: Float32Array, config: TrainConfig, hooks?: FitHooks): Promise<FitOutcome> {
-      const honest = await inner.fit(global, config, hooks);
-      const d = honest.delta;
-      switch (attack.kind) {
-        case 'sign-flip':
-          return { ...honest, delta: d.map((x) => -x) };
-        case 'scale':
-          return { ...honest, delta: d.map((x) => -attack.k * x) };
-        case 'gaussian':
-          return { ...honest, delta: d.map(() => attack.sigma * gaussian()) };
-        case 'label-flip':
-          return honest;
-        case 'alie': {
-          if (!options.collude) throw new Error('the alie attack needs a collusion channel');
-          const all = await options.collude(roundKeyOf(global), d);
-          return { ...honest, delta: alieDelta(all, attack.z ?? options.z ?? 0) };
-        }
-        default: {
-          const unknown: never = attack;
-          throw new Error(`unknown attack ${JSON.stringify(unknown)}`);
-        }
+  return withFit(inner, async (global: Float32Array, config: TrainConfig, hooks?: FitHooks): Promise<FitOutcome> => {
+    const honest = await inner.fit(global, config, hooks);
+    const d = honest.delta;
+    switch (attack.kind) {
+      case 'sign-flip':
+        return { ...honest, delta: d.map((x) => -x) };
+      case 'scale':
+        return { ...honest, delta: d.map((x) => -attack.k * x) };
+      case 'gaussian':
+        return { ...honest, delta: d.map(() => attack.sigma * gaussian()) };
+      case 'label-flip':
+        return honest;
+      case 'alie': {
+        if (!options.collude) throw new Error('the alie attack needs a collusion channel');
+        const all = await options.collude(roundKeyOf(global), d);
+        return { ...honest, delta: alieDelta(all, attack.z ?? options.z ?? 0) };
       }
-    },
-  };
+      default: {
+        const unknown: never = attack;
+        throw new Error(`unknown attack ${JSON.stringify(unknown)}`);
+      }
+    }
+  });
 }

@@ -9,6 +9,7 @@ import {
   connectSocketIo,
 } from '@fedlink/client';
 import { createRng } from '@fedlink/core';
+import { withFit } from './with-fit.js';
 import { type Ack, type ClientEventName, type ClientPayload, EVENTS, type RoundStart, SECAGG_EVENTS, type TrainConfig, roundKeyId, roundOfKeyId } from '@fedlink/protocol';
 
 /**
@@ -219,23 +220,16 @@ class VanishingDevice {
   /** The client's trainer, wrapped: the device may vanish before training, or after it. */
   trainer(inner: Trainer): Trainer {
     const device = this;
-    return {
-      get numExamples() {
-        return inner.numExamples;
-      },
-      prepare: (welcome) => inner.prepare(welcome),
-      dispose: () => inner.dispose(),
-      async fit(global: Float32Array, config: TrainConfig, hooks?: FitHooks): Promise<FitOutcome> {
-        // The client trains only right after accepting a round:start, in the same tick.
-        const id = device.accepted;
-        if (id < 0) return inner.fit(global, config, hooks);
-        if (device.vanishesAt(id, 'before-training')) throw new Vanished('before-training');
-        const outcome = await inner.fit(global, config, hooks);
-        // Vanished meanwhile (at a secure stage), or now: either way nothing goes out.
-        if (device.vanished === id) throw new Vanished(device.plans.get(id) ?? 'after-training');
-        if (device.vanishesAt(id, 'after-training', false)) throw new Vanished('after-training');
-        return outcome;
-      },
-    };
+    return withFit(inner, async (global: Float32Array, config: TrainConfig, hooks?: FitHooks): Promise<FitOutcome> => {
+      // The client trains only right after accepting a round:start, in the same tick.
+      const id = device.accepted;
+      if (id < 0) return inner.fit(global, config, hooks);
+      if (device.vanishesAt(id, 'before-training')) throw new Vanished('before-training');
+      const outcome = await inner.fit(global, config, hooks);
+      // Vanished meanwhile (at a secure stage), or now: either way nothing goes out.
+      if (device.vanished === id) throw new Vanished(device.plans.get(id) ?? 'after-training');
+      if (device.vanishesAt(id, 'after-training', false)) throw new Vanished('after-training');
+      return outcome;
+    });
   }
 }

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 
 // Kept free of tfjs imports: the test runner's global setup reads it before any test loads tfjs.
 
@@ -13,4 +14,14 @@ const SWIFTSHADER_ICDS = [
 /** The SwiftShader Vulkan ICD manifest on this machine, if there is one. */
 export function findSwiftShaderIcd(): string | undefined {
   return SWIFTSHADER_ICDS.find((p) => existsSync(p));
+}
+
+/** Whether the optional `webgpu` package (Dawn) is installed (resolved, not loaded). */
+export function isDawnInstalled(): boolean {
+  try {
+    createRequire(import.meta.url).resolve('webgpu');
+    return true;
+  } catch {
+    return false;
+  }
 }
