@@ -80,7 +80,12 @@ describeBrowser('browser client (/join) and dashboard (/) in headless Chromium',
       await expect(tab.locator('#rounds-body tr').count()).resolves.toBe(3);
 
       // The dashboard got three points per chart, and the facts of every round.
-      await dash.waitForFunction(() => document.querySelectorAll('[data-chart="accuracy"] [data-point]').length === 3, null, { timeout: 30_000, polling: 100 });
+      // The last round's point and the run's end are separate feed events: wait for both (a loaded machine can deliver them apart).
+      await dash.waitForFunction(
+        () => document.querySelectorAll('[data-chart="accuracy"] [data-point]').length === 3 && document.querySelector('#phase')?.getAttribute('data-phase') === 'finished',
+        null,
+        { timeout: 30_000, polling: 100 },
+      );
       const points = await dash.evaluate(() => ({
         accuracy: document.querySelectorAll('[data-chart="accuracy"] [data-point]').length,
         testLoss: document.querySelectorAll('[data-chart="loss"] [data-point][data-series="test loss"]').length,
