@@ -1,4 +1,5 @@
 import { FedlinkClient, TfjsTrainer } from '@fedlink/client';
+import { epsilonOf, presetSpec } from '@fedlink/core';
 import { subset } from '@fedlink/ml';
 import { type DatasetSplit, loadMnistPackage } from '@fedlink/ml/node';
 import type { Browser } from 'playwright-core';
@@ -109,14 +110,23 @@ describeBrowser('browser client (/join) and dashboard (/) in headless Chromium',
     }
   }, 300_000);
 
-  test('with secure aggregation on, the tab takes part through the same runtime and sends only masked input', async () => {
+  test('with secure aggregation and distributed DP on, the tab sends only masked input and both pages show epsilon after every round', async () => {
+    // Distributed DP: every client (the tab too) clips, quantises with weight 1 and adds its discrete
+    // Gaussian share before masking; the accountant charges q = 1, z = 0.8 per round.
+    const z = 0.8;
+    const delta = 1e-5;
+    const strategy = { ...presetSpec('fedavg'), name: 'dp-distributed', wrappers: [{ kind: 'dp' as const, mode: 'distributed' as const, clip: 1, noiseMultiplier: z }] };
     const coord = await startTestCoordinator(
-      { model: 'mlp', rounds: 2, fit: FIT, secureAggregation: true, selection: { fraction: 1, minFit: 3, minAvailable: 3, overSelect: 0 } },
+      { model: 'mlp', rounds: 2, fit: FIT, secureAggregation: true, strategy, privacy: { delta }, selection: { fraction: 1, minFit: 3, minAvailable: 3, overSelect: 0 } },
       { testData: subset(mnist.test, range(0, 500)) },
     );
     const errors: string[] = [];
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     try {
+      const dash = await context.newPage();
+      collectPageErrors(dash, errors);
+      await dash.goto(`${coord.url}/`);
+      await dash.waitForSelector('#live[data-live="live"]');
       const tab = await context.newPage();
       collectPageErrors(tab, errors);
       await openJoinPage(tab, coord.url, TEST_TOKEN);
@@ -149,7 +159,18 @@ describeBrowser('browser client (/join) and dashboard (/) in headless Chromium',
         [1, 2].map((round) => [round, true, false, 4 * (coord.context.model.numParams + 1)]),
       );
       await expect(tab.locator('#rounds-body').textContent()).resolves.toMatch(/masked \(secure aggregation\)/);
+
+      // Epsilon after every round, as the accountant computed it, on the join page and the dashboard.
+      const eps = [1, 2].map((t) => epsilonOf(1, z, t, delta).epsilon);
+      expect(coord.store.rounds.map((r) => r.privacy?.epsilon)).toEqual(eps.map((e) => expect.closeTo(e, 9)));
+      await expect(tab.textContent('#global-line')).resolves.toContain(`Differential privacy spent so far: ε = ${eps[1]!.toFixed(2)} at δ = ${delta}.`);
+      await expect(tab.textContent('#state')).resolves.toContain(`differential privacy ε = ${eps[1]!.toFixed(2)} at δ = ${delta}`);
+      await dash.waitForFunction(() => document.querySelector('#phase')?.getAttribute('data-phase') === 'finished', null, { timeout: 30_000, polling: 100 });
+      await expect(dash.textContent('#config')).resolves.toContain(`distributed differential privacy: ε = ${eps[1]!.toFixed(3)} at δ = ${delta} after round 2`);
+      const cells = await dash.$$eval('#rounds-body tr.completed', (rows) => rows.map((tr) => tr.querySelectorAll('td')[6]?.textContent));
+      expect(cells).toEqual([eps[1]!.toFixed(2), eps[0]!.toFixed(2)]);
       await screenshot(tab, 'join-secure.png');
+      await screenshot(dash, 'dashboard-dp.png');
       expect(errors).toEqual([]);
     } finally {
       await context.close();

@@ -137,6 +137,38 @@ test('a resumed run re-charges its recorded rounds: epsilon continues where it s
   }
 }, 180_000);
 
+test('a run whose sampling rate rises above its schedule stops before the round that would pass the target epsilon', async () => {
+  // The schedule is checked at minAvailable = 2 clients: fraction 0.5 selects 1 of 2 (q = 0.5),
+  // and the target is that schedule's epsilon over 8 rounds. Three clients connect, so the
+  // selection takes ceil(0.5 * 3) = 2 of 3 (q = 2/3) and the budget runs out before round 8.
+  const z = 1.2;
+  const rounds = 8;
+  const target = epsilonOf(0.5, z, rounds, DELTA).epsilon * 1.0001;
+  const { end, rounds: records } = await zeroUpdates(
+    { rounds, strategy: dpStrategy('central', 1, z), selection: { fraction: 0.5, minFit: 1, minAvailable: 2, overSelect: 0 }, privacy: { delta: DELTA, targetEpsilon: target } },
+    3,
+  );
+  expect(end.status).toBe('stopped');
+  const completed = records.filter((r) => r.status === 'completed');
+  const last = records[records.length - 1]!;
+  expect(completed.length).toBeGreaterThan(0);
+  expect(completed.length).toBeLessThan(rounds);
+  expect(end.rounds).toBe(completed.length);
+  expect(last).toMatchObject({ status: 'abandoned' });
+  expect((last as { reason?: string }).reason).toMatch(/^privacy budget: round \d+ could take epsilon to [\d.]+, above the target [\d.]+ \(delta 0\.00001\); run stopped$/);
+  // Every completed round is charged at the rate its selection used, and epsilon never passed the target.
+  const charged = new PrivacyBudget(new DpAggregator(new WeightedMeanAggregator(), { kind: 'dp', mode: 'central', clip: 1, noiseMultiplier: z }), { delta: DELTA, targetEpsilon: target });
+  for (const r of completed) {
+    expect([0.5, 2 / 3]).toContainEqual(r.privacy!.samplingRate);
+    charged.charge(r.privacy!);
+    expect(r.privacy!.epsilon).toBeCloseTo(charged.spent().epsilon, 9);
+  }
+  expect(charged.spent().epsilon).toBeLessThanOrEqual(target);
+  expect(completed.some((r) => r.privacy!.samplingRate > 0.5)).toBe(true);
+  // One more round at 2 of 3 would have passed it.
+  expect(charged.wouldExceed({ samplingRate: 2 / 3, noiseMultiplier: z })).toBe(true);
+}, 120_000);
+
 describe('privacy settings and the budget', () => {
   const base: RunSettings = { ...DEFAULT_RUN, model: 'mlp', rounds: 50, strategy: dpStrategy('central', 1, 1), selection: { fraction: 0.1, minFit: 1, minAvailable: 100, overSelect: 0 } };
 

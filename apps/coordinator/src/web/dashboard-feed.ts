@@ -165,6 +165,7 @@ export function roundView(r: RoundRecord): DashboardRound {
   if (r.testLoss !== undefined) v.testLoss = r.testLoss;
   if (r.testAccuracy !== undefined) v.testAccuracy = r.testAccuracy;
   if (r.aggregation !== undefined) v.aggregation = { ...r.aggregation };
+  if (r.privacy !== undefined) v.privacy = { ...r.privacy };
   return v;
 }
 
