@@ -5,9 +5,12 @@
  * tolerance, with every tensor disposed; `auto` never takes a software adapter.
  */
 import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { type ImageDataset, createModel, initBackend, readFlatWeights, trainLocal } from '@fedlink/ml';
-import { findSwiftShaderIcd, isDawnInstalled, loadMnistPackage } from '@fedlink/ml/node';
+import { findSwiftShaderIcd, hasGpuDeviceNode, isDawnInstalled, loadMnistPackage } from '@fedlink/ml/node';
 
 const ICD = findSwiftShaderIcd();
 const dawn = isDawnInstalled();
@@ -86,4 +89,22 @@ test("explicit 'webgpu' without a GPU driver (and without the software switch) i
   // On a machine with a GPU driver it starts on a hardware adapter; here it must say why it can't.
   if (line.startsWith('started')) expect(line).not.toMatch(/software/);
   else expect(line).toMatch(/refused could not initialise tfjs backend 'webgpu' in Node: (no WebGPU adapter|the optional 'webgpu' package)/);
+});
+
+test("'auto' looks for a GPU device node before loading Dawn: a render node or nvidia0 on Linux, always elsewhere", () => {
+  const dev = mkdtempSync(join(tmpdir(), 'fedlink-dev-'));
+  try {
+    expect(hasGpuDeviceNode('linux', dev)).toBe(false);
+    mkdirSync(join(dev, 'dri'));
+    writeFileSync(join(dev, 'dri', 'card0'), '');
+    expect(hasGpuDeviceNode('linux', dev)).toBe(false); // a display card without a render node
+    writeFileSync(join(dev, 'dri', 'renderD128'), '');
+    expect(hasGpuDeviceNode('linux', dev)).toBe(true);
+    rmSync(join(dev, 'dri'), { recursive: true });
+    writeFileSync(join(dev, 'nvidia0'), '');
+    expect(hasGpuDeviceNode('linux', dev)).toBe(true);
+    expect(hasGpuDeviceNode('darwin', join(dev, 'missing'))).toBe(true);
+  } finally {
+    rmSync(dev, { recursive: true, force: true });
+  }
 });

@@ -12,7 +12,7 @@ import { describeFedlink, registerFedlinkBackend as registerWith } from '../fast
 import { adapterLabel, startWebgpu } from './webgpu.js';
 
 export { adapterLabel, describeAdapter, probeWebgpuAdapter, type WebgpuAdapterDescription } from './webgpu.js';
-export { findSwiftShaderIcd, isDawnInstalled } from './vulkan-icd.js';
+export { findSwiftShaderIcd, hasGpuDeviceNode, isDawnInstalled } from './vulkan-icd.js';
 
 export { BackendFedlink, FEDLINK_BACKEND } from '../fast/backend.js';
 export { FEDLINK_KERNELS } from '../fast/register.js';

@@ -1,5 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 
 // Kept free of tfjs imports: the test runner's global setup reads it before any test loads tfjs.
 
@@ -21,6 +22,23 @@ export function isDawnInstalled(): boolean {
   try {
     createRequire(import.meta.url).resolve('webgpu');
     return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether a Linux machine has a GPU device node a hardware Vulkan driver could open: a DRM render
+ * node (/dev/dri/renderD*: Intel, AMD, and others through Mesa) or NVIDIA's /dev/nvidia0. Without
+ * one, every Vulkan adapter Dawn could find is a software one, so `auto` need not load Dawn (which
+ * costs a few hundred ms and prints driver warnings on stderr). Always true off Linux, where the
+ * GPU APIs (Metal, D3D12) have no such nodes to look for.
+ */
+export function hasGpuDeviceNode(platform: NodeJS.Platform = process.platform, devDir = '/dev'): boolean {
+  if (platform !== 'linux') return true;
+  if (existsSync(join(devDir, 'nvidia0'))) return true;
+  try {
+    return readdirSync(join(devDir, 'dri')).some((name) => name.startsWith('renderD'));
   } catch {
     return false;
   }

@@ -13,7 +13,7 @@ import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { findSwiftShaderIcd } from './vulkan-icd.js';
+import { findSwiftShaderIcd, hasGpuDeviceNode } from './vulkan-icd.js';
 
 export interface WebgpuAdapterDescription {
   vendor: string;
@@ -98,6 +98,7 @@ export async function probeWebgpuAdapter(): Promise<WebgpuAdapterDescription | u
  * is declined. Returns the adapter it runs on, or why it could not start.
  */
 export async function startWebgpu(hardwareOnly: boolean): Promise<{ adapter: WebgpuAdapterDescription } | { refused: string }> {
+  if (hardwareOnly && !hasGpuDeviceNode()) return { refused: 'no GPU device on this machine (no /dev/dri/renderD* or /dev/nvidia0), so any WebGPU adapter would be a software one' };
   const adapter = await probeWebgpuAdapter();
   if (!adapter) {
     return gpu
