@@ -65,7 +65,7 @@ describe.each(ref.scaffold.cases)('$name equals the paper\'s Algorithm 1 (option
   test('weights and server control variate after each round', () => {
     const { N, K, lr, curvature, target, sampled } = ref.scaffold;
     const strategy = Strategy.fromSpec(presetSpec('scaffold', { serverLearningRate: serverLr }));
-    const own = curvature.map((a) => new Float32Array(a.length));
+    const own: Float32Array[] = curvature.map((a) => new Float32Array(a.length));
     let global: Float32Array = Float32Array.from(ref.initial);
     const worst = (got: ArrayLike<number>, want: number[]) => want.reduce((m, w, j) => Math.max(m, Math.abs(got[j]! - w)), 0);
     sampled.forEach((clients, r) => {
