@@ -40,3 +40,14 @@ test('a robust aggregator is refused with secure aggregation, and Bulyan below 4
   expect(() => validateRunSettings({ ...bulyan, selection: { ...DEFAULT_RUN.selection, minFit: 5, minAvailable: 5 } })).toThrow(/bulyan needs at least 7 updates a round; raise min-fit \(5\) to 7/);
   validateRunSettings({ ...bulyan, selection: { ...DEFAULT_RUN.selection, minFit: 7, minAvailable: 7 } });
 });
+
+test('--strategy scaffold: --server-lr is eta_g; robust aggregators, --clip, DP and secure aggregation are refused at start with the reason', () => {
+  expect(strategyFrom('scaffold', 0.5, {})).toEqual({ name: 'scaffold', aggregator: { kind: 'mean' }, optimizer: { kind: 'sgd', lr: 0.5 }, wrappers: [], control: { kind: 'scaffold' } });
+  expect(() => strategyFrom('scaffold', undefined, { aggregator: 'median' })).toThrow(/control\.scaffold: needs the mean aggregator, got median/);
+  expect(() => strategyFrom('scaffold', undefined, { clip: 3 })).toThrow(/control\.scaffold: takes no wrappers, got clip/);
+  const secure = { ...DEFAULT_RUN, secureAggregation: true, selection: { ...DEFAULT_RUN.selection, minFit: 2, minAvailable: 2 } };
+  expect(() => validateRunSettings({ ...secure, strategy: presetSpec('scaffold') })).toThrow(
+    /strategy scaffold keeps scaffold control variates: each client's delta c enters the server control variate unweighted.*secure aggregation delivers only one example-weighted sum/,
+  );
+  validateRunSettings({ ...DEFAULT_RUN, strategy: presetSpec('scaffold') });
+});

@@ -15,13 +15,16 @@ const ROUNDS = 5;
 const fedlink = (args: string[]) => spawnSync(process.execPath, [FEDLINK_BIN, ...args], { encoding: 'utf8', timeout: 120_000 });
 
 // Each strategy keeps server state across rounds (FedAvgM its momentum, FedYogi its moments m and
-// v): the resumed run must restore it to match.
-const STATEFUL = ['fedavgm', 'fedyogi'] as const;
+// v, SCAFFOLD its server control variate c): the resumed run must restore it to match. Under
+// SCAFFOLD the clients' corrections c - c_i move their deltas, so a c lost at the crash would
+// change every later round; the clients' c_i live in the client processes, which outlive the crash.
+const STATEFUL = ['fedavgm', 'fedyogi', 'scaffold'] as const;
 
 function serve(stateDir: string, port: number, strategy: (typeof STATEFUL)[number]): Proc {
   return spawnFedlink([
     'serve', '--port', String(port), '--state-dir', stateDir, '--model', 'mlp', '--rounds', String(ROUNDS),
     '--strategy', strategy, '--fraction', '1', '--over-select', '0', '--min-fit', String(CLIENTS), '--min-available', String(CLIENTS),
+    ...(strategy === 'scaffold' ? ['--lr', '0.0625'] : []),
     '--token', TOKEN, '--exit-on-finish', '--log-format', 'json', '--log-level', 'info', '--round-timeout', '2m', '--wait-timeout', '2m',
   ]);
 }

@@ -14,9 +14,10 @@ export function runOptions(defaults: Partial<{ model: ModelName; rounds: number;
       type: 'string',
       default: DEFAULT_RUN.strategy.name,
       placeholder: `${STRATEGY_PRESETS.join('|')}|<json spec>`,
-      description: 'aggregation strategy: a preset, or a JSON strategy spec ({"name","aggregator","optimizer","wrappers"}, see docs/ARCHITECTURE.md)',
+      description:
+        'aggregation strategy: a preset, or a JSON strategy spec ({"name","aggregator","optimizer","wrappers","control"}, see docs/ARCHITECTURE.md); scaffold: SCAFFOLD control variates (mean aggregator only, no --clip, DP or --secure-aggregation; --server-lr is its global step eta_g)',
     },
-    'server-lr': { type: 'number', min: 0, description: "server optimizer's learning rate (fedavg 1, fedadam 0.01 by default)" },
+    'server-lr': { type: 'number', min: 0, description: "server optimizer's learning rate (fedavg and scaffold 1, fedadam 0.01 by default)" },
     aggregator: { type: 'string', placeholder: AGGREGATOR_FORMS.join('|'), description: "replaces the strategy's aggregator (all but mean need each update: not with --secure-aggregation)" },
     optimizer: { type: 'string', placeholder: OPTIMIZER_FORMS.join('|'), description: "replaces the strategy's server optimizer" },
     beta1: { type: 'number', min: 0, description: 'server optimizer beta1 (adam, yogi, adagrad)' },

@@ -22,7 +22,7 @@ import { PersistentRunStore } from './storage/persistent-run-store.js';
 import { type ResumePoint, findResumePoint, settingsDiff } from './storage/resume.js';
 import { RunArchive } from './storage/run-archive.js';
 import { RoundEngine } from './rounds/round-engine.js';
-import { RunContext } from './federation/run-context.js';
+import { RunContext, updateManifestOf } from './federation/run-context.js';
 import { FedlinkIoAdapter } from './io-adapter.js';
 import { type Log, consoleLog } from './log.js';
 import { GlobalModel } from './model/global-model.js';
@@ -121,7 +121,7 @@ async function start(
   }
   const model = new GlobalModel(settings.model, settings.seed);
   if (resume?.weights) model.weights = resume.weights;
-  const maxUpdateBytes = encodedSize(model.manifest, settings.encoding) + ENVELOPE_OVERHEAD;
+  const maxUpdateBytes = encodedSize(updateManifestOf(settings, model.manifest), settings.encoding) + ENVELOPE_OVERHEAD;
   const runId = resume ? resume.run.runId : randomId('run_');
   const context = new RunContext(runId, identity, model, settings, maxUpdateBytes);
   const registry = new ClientRegistry();

@@ -122,6 +122,9 @@ export function validateRunSettings(r: RunSettings): void {
     bad((e as Error).message);
   }
   if (r.strategy.name === 'fedprox' && !(r.fit.proximalMu > 0)) bad('FedProx needs proximalMu > 0');
+  if (r.secureAggregation && r.strategy.control) {
+    bad(`strategy ${r.strategy.name} keeps ${r.strategy.control.kind} control variates: each client's delta c enters the server control variate unweighted, next to its example-weighted delta y; secure aggregation delivers only one example-weighted sum`);
+  }
   if (r.secureAggregation && Strategy.fromSpec(r.strategy).needsIndividualUpdates) {
     const parts = [r.strategy.aggregator.kind, ...r.strategy.wrappers.map((w) => w.kind)].filter((k) => k !== 'mean');
     bad(`strategy ${r.strategy.name} needs each client's update (${parts.join(', ')} reads every update on its own); secure aggregation delivers only their sum`);

@@ -17,6 +17,7 @@ import {
   type Welcome,
   type WireError,
   asBytes,
+  controlManifest,
   decodeTensors,
   encodeTensors,
   fromBase64,
@@ -30,6 +31,8 @@ import {
 } from '@fedlink/protocol';
 import { type Identity, assertBoxKey, clientIdOf, fingerprint, generateIdentity, sameFingerprint, seal, sharedKey, signHello, updateContext } from '@fedlink/crypto';
 import type { BatchProgress } from '@fedlink/ml';
+import { firstNonFinite, scaffoldClientControl, scaffoldCorrection } from '@fedlink/core';
+import { ClientControl } from './control.js';
 import { TypedEmitter } from './emitter.js';
 import { privatizeLocally } from './privacy.js';
 import { ClientSecureAggregation } from './secure.js';
@@ -125,6 +128,8 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
   private settle: { resolve: (end: RunEnd) => void; reject: (err: FedlinkError) => void } | undefined;
   private training: Promise<void> = Promise.resolve();
   private readonly secure: ClientSecureAggregation;
+  /** SCAFFOLD: this client's control variate c_i. */
+  private readonly control = new ClientControl();
 
   constructor(private readonly options: FedlinkClientOptions) {
     super();
@@ -226,7 +231,9 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
       socket.on(SECAGG_EVENTS.abort, this.onSecure(SECAGG_EVENTS.abort));
       socket.on(EVENTS.roundEnd, (raw: unknown) => {
         try {
-          this.emit('roundEnd', parseServerPayload(EVENTS.roundEnd, raw));
+          const end = parseServerPayload(EVENTS.roundEnd, raw);
+          this.control.roundEnded(end);
+          this.emit('roundEnd', end);
           if (this.state === 'waiting' || this.state === 'uploading') this.setState('waiting');
         } catch {
           /* ignore malformed broadcasts */
@@ -329,6 +336,7 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
       // `welcome.round` again, with the same attempt numbers: those must be trained again.
       if (this.lastStart && this.lastStart.round > welcome.round) this.lastStart = { round: welcome.round, attempt: Number.MAX_SAFE_INTEGER };
       this.welcome = welcome;
+      this.control.rejoined(welcome.runId, welcome.round);
       this.shared = sharedKey(server.boxPublicKey, this.identity.boxSecretKey);
       this.secure.rejoined();
       this.isJoined = true;
@@ -380,14 +388,30 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
     this.setState('training', `round ${msg.round}`);
     try {
       const global = decodeTensors(asBytes(msg.weights)!, welcome.model.manifest).flat;
+      const own = this.options.localPrivacy;
+      const local = own ? { clip: own.clip, noiseStd: own.noiseMultiplier * own.clip } : msg.privacy;
+      const scaffold = msg.control !== undefined ? this.scaffoldInputs(msg, local !== undefined) : undefined;
       const outcome = await this.options.trainer.fit(global, msg.config, {
         onBatch: (p) => this.emit('progress', msg.round, p),
         shouldStop: () => Date.now() > msg.deadline || this.isOver(),
+        ...(scaffold ? { correction: scaffoldCorrection(scaffold.server, scaffold.client) } : {}),
       });
       this.emit('trained', msg.round, outcome.metrics);
       this.setState('uploading', `round ${msg.round}`);
-      const own = this.options.localPrivacy;
-      const local = own ? { clip: own.clip, noiseStd: own.noiseMultiplier * own.clip } : msg.privacy;
+      if (scaffold) {
+        if (outcome.steps === undefined) throw new FedlinkError('unsupported', "this client's trainer reports no step count: it can't take part in a SCAFFOLD run");
+        const { next, delta: deltaC } = scaffoldClientControl({ ...scaffold, delta: outcome.delta, steps: outcome.steps, learningRate: msg.config.learningRate });
+        const both = new Float32Array(2 * outcome.delta.length);
+        both.set(outcome.delta);
+        both.set(deltaC, outcome.delta.length);
+        const payload = encodeTensors(controlManifest(welcome.model.manifest), both, welcome.encoding);
+        const envelope = await seal(payload, this.shared!, updateContext(welcome.runId, msg.round, welcome.clientId));
+        await this.request(EVENTS.update, { runId: welcome.runId, round: msg.round, numExamples: outcome.numExamples, metrics: outcome.metrics, envelope });
+        this.control.propose(welcome.runId, msg.round, next);
+        this.emit('uploaded', { round: msg.round, bytes: envelope.ciphertext.length + envelope.nonce.length, sealed: true, masked: false });
+        this.roundDone();
+        return;
+      }
       // Local DP: the coordinator (and, under secure aggregation, the sum) only ever carry the clipped, noised delta.
       const delta = local ? privatizeLocally(outcome.delta, local) : outcome.delta;
       if (welcome.secureAggregation) {
@@ -400,9 +424,7 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
         await this.request(EVENTS.update, update);
         this.emit('uploaded', { round: msg.round, bytes: envelope.ciphertext.length + envelope.nonce.length, sealed: true, masked: false });
       }
-      this.roundsDone++;
-      if (this.state === 'uploading') this.setState('waiting');
-      if (this.options.maxRounds !== undefined && this.roundsDone >= this.options.maxRounds) this.stop();
+      this.roundDone();
     } catch (err) {
       if (this.isOver()) return;
       const e = err instanceof FedlinkError ? err : new FedlinkError('internal', err instanceof Error ? err.message : String(err));
@@ -413,5 +435,26 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
       if (welcome.secureAggregation) this.secure.forget(keyId);
       this.setState('waiting');
     }
+  }
+
+  private roundDone(): void {
+    this.roundsDone++;
+    if (this.state === 'uploading') this.setState('waiting');
+    if (this.options.maxRounds !== undefined && this.roundsDone >= this.options.maxRounds) this.stop();
+  }
+
+  /**
+   * SCAFFOLD: the server's c from round:start and this client's c_i. The update carries
+   * [delta y, delta c] sealed to the coordinator, so neither secure aggregation (one masked sum)
+   * nor local DP (noise on delta y the client's delta c does not match) can go with it.
+   */
+  private scaffoldInputs(msg: RoundStart, privatized: boolean): { server: Float32Array; client: Float32Array } {
+    const welcome = this.welcome!;
+    if (welcome.secureAggregation) throw new FedlinkError('unsupported', 'round:start carries a SCAFFOLD control variate, but the run uses secure aggregation');
+    if (privatized) throw new FedlinkError('unsupported', 'SCAFFOLD updates cannot be locally privatized: noise on delta y would not match the delta c derived from it');
+    const server = decodeTensors(asBytes(msg.control)!, welcome.model.manifest).flat;
+    const bad = firstNonFinite(server);
+    if (bad >= 0) throw new FedlinkError('non_finite', `the server control variate has a non-finite value at element ${bad}`);
+    return { server, client: this.control.startRound(welcome.runId, msg.round, server.length) };
   }
 }

@@ -3,3 +3,4 @@ export * from './emitter.js';
 export * from './trainer.js';
 export * from './secure.js';
 export * from './socket.js';
+export * from './control.js';

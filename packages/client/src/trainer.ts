@@ -7,11 +7,18 @@ export interface FitOutcome {
   delta: Float32Array;
   numExamples: number;
   metrics: TrainMetrics;
+  /** Local optimizer steps taken (K). SCAFFOLD needs it: a trainer that leaves it out can't take part in a SCAFFOLD run. */
+  steps?: number;
 }
 
 export interface FitHooks {
   onBatch?: (p: BatchProgress) => void;
   shouldStop?: () => boolean;
+  /**
+   * SCAFFOLD: c - c_i (flat, manifest order), to add to every local gradient. A trainer that
+   * can't must throw rather than ignore it.
+   */
+  correction?: Float32Array;
 }
 
 /**
@@ -57,12 +64,13 @@ export class TfjsTrainer implements Trainer {
     const model = this.model;
     if (!model) throw new Error('trainer used before prepare()');
     setFlatWeights(model, global);
-    const r = await trainLocal(model, this.data, config, hooks);
+    const r = await trainLocal(model, this.data, hooks.correction ? { ...config, correction: hooks.correction } : config, hooks);
     const local = await readFlatWeights(model);
     for (let i = 0; i < local.length; i++) local[i]! -= global[i]!;
     return {
       delta: local,
       numExamples: r.numExamples,
+      steps: r.steps,
       metrics: { loss: r.loss, accuracy: r.accuracy, trainSeconds: r.seconds, samplesPerSecond: r.samplesPerSecond },
     };
   }

@@ -3,6 +3,7 @@ export * from './aggregation/describe.js';
 export * from './aggregation/registry.js';
 export * from './aggregation/qfedavg.js';
 export * from './aggregation/robust.js';
+export * from './aggregation/scaffold.js';
 export * from './aggregation/server-optimizer.js';
 export * from './aggregation/spec.js';
 export * from './aggregation/spec-text.js';

@@ -4,7 +4,7 @@
 // and the script states each formula) and embedded in reference/flower-reference.json.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type AggregatorSpec, type OptimizerSpec, Strategy } from '@fedlink/core';
+import { type AggregatorSpec, type OptimizerSpec, Strategy, presetSpec, scaffoldClientControl, scaffoldCorrection } from '@fedlink/core';
 
 interface Reference {
   examples: number[];
@@ -14,6 +14,17 @@ interface Reference {
   /** losses[round][client]: the training loss each client reports (QFedAvg weighs by it) */
   losses: number[][];
   cases: { name: string; source: string; aggregator: AggregatorSpec; optimizer: OptimizerSpec; weights: number[][] }[];
+  /** SCAFFOLD from the paper's Algorithm 1 (Flower has none): quadratic clients, sampled subsets of N. */
+  scaffold: {
+    source: string;
+    N: number;
+    K: number;
+    lr: number;
+    curvature: number[][];
+    target: number[][];
+    sampled: number[][];
+    cases: { name: string; examples: number[]; serverLr: number; weights: number[][]; control: number[][] }[];
+  };
 }
 
 const ref = JSON.parse(readFileSync(fileURLToPath(new URL('./reference/flower-reference.json', import.meta.url)), 'utf8')) as Reference;
@@ -45,4 +56,37 @@ test('the scaled client moves the plain mean but not the robust rules: the refer
   const dist = (a: number[], b: number[]) => Math.hypot(...a.map((x, j) => x - b[j]!));
   expect(dist(last('fedavg'), last('fedmedian'))).toBeGreaterThan(0.1);
   expect(dist(last('krum'), last('multikrum'))).toBeGreaterThan(1e-3);
+});
+
+describe.each(ref.scaffold.cases)('$name equals the paper\'s Algorithm 1 (option II) over 3 rounds within 1e-5', ({ examples, serverLr, weights, control }) => {
+  // The clients' side is replayed here as the script does it (K corrected gradient steps on
+  // f_i(y) = 1/2 sum_j a_ij (y_j - t_ij)^2), with fedlink's scaffoldCorrection and
+  // scaffoldClientControl; the server's is the scaffold strategy.
+  test('weights and server control variate after each round', () => {
+    const { N, K, lr, curvature, target, sampled } = ref.scaffold;
+    const strategy = Strategy.fromSpec(presetSpec('scaffold', { serverLearningRate: serverLr }));
+    const own: Float32Array[] = curvature.map((a) => new Float32Array(a.length));
+    let global: Float32Array = Float32Array.from(ref.initial);
+    const worst = (got: ArrayLike<number>, want: number[]) => want.reduce((m, w, j) => Math.max(m, Math.abs(got[j]! - w)), 0);
+    sampled.forEach((clients, r) => {
+      const c = strategy.serverControl(global.length)!.slice();
+      const round = strategy.beginRound(global, { population: N });
+      for (const i of clients) {
+        const correction = scaffoldCorrection(c, own[i]!);
+        const y = Float64Array.from(global);
+        for (let k = 0; k < K; k++) for (let j = 0; j < y.length; j++) y[j] = y[j]! - lr * (curvature[i]![j]! * (y[j]! - target[i]![j]!) + correction[j]!);
+        const delta = Float32Array.from(y, (v, j) => v - global[j]!);
+        const next = scaffoldClientControl({ server: c, client: own[i]!, delta, steps: K, learningRate: lr });
+        own[i] = next.next;
+        const update = new Float32Array(2 * delta.length);
+        update.set(delta);
+        update.set(next.delta, delta.length);
+        round.add(update, examples[i]!);
+      }
+      global = round.finish().weights;
+      expect(worst(global, weights[r]!)).toBeLessThan(1e-5);
+      expect(worst(strategy.serverControl(global.length)!, control[r]!)).toBeLessThan(1e-5);
+      expect(strategy.serverState()['scaffold/c']).toEqual(strategy.serverControl(global.length));
+    });
+  });
 });

@@ -51,12 +51,13 @@ describe('presets', () => {
     const strategy = Strategy.fromSpec(presetSpec(name));
     expect(strategy.name).toBe(name);
     expect(strategy.spec).toEqual(presetSpec(name));
-    // Only the mean accepts pre-summed groups; every robust aggregator needs each update.
-    expect(strategy.needsIndividualUpdates).toBe(presetSpec(name).aggregator.kind !== 'mean');
+    // Only the mean accepts pre-summed groups; every robust aggregator, and SCAFFOLD's control variates, need each update.
+    expect(strategy.needsIndividualUpdates).toBe(presetSpec(name).aggregator.kind !== 'mean' || name === 'scaffold');
     expect(strategy.aggregator.kind).toBe(presetSpec(name).aggregator.kind);
     expect(strategy.optimizer.kind).toBe(presetSpec(name).optimizer.kind);
     if (name === 'bulyan') expect(() => steps(strategy, 1)).toThrow(/bulyan needs at least 7 updates, got 2/);
     else if (name === 'qfedavg') expect(() => steps(strategy, 1)).toThrow(/qfedavg needs each update's training loss/); // step() reports no loss
+    else if (name === 'scaffold') expect(() => steps(strategy, 1)).toThrow(/needs the federation size N/); // step() gives no N (scaffold.test.ts runs it)
     else expect(steps(strategy, 2)).toHaveLength(3);
   });
 

@@ -11,6 +11,12 @@ export interface LocalTrainConfig {
   proximalMu: number;
   /** Seeds the batch order. */
   seed: number;
+  /**
+   * SCAFFOLD: the correction c - c_i, flat in manifest order (model.weights). Every step then
+   * uses the corrected gradient g + c - c_i: after each SGD step the weights take
+   * -= learningRate * (c - c_i). Left out: plain local SGD.
+   */
+  correction?: Float32Array;
 }
 
 export interface BatchProgress {
@@ -26,6 +32,8 @@ export interface LocalTrainResult {
   /** Training accuracy over the last epoch. */
   accuracy: number;
   numExamples: number;
+  /** Optimizer steps taken (K: batches times epochs). */
+  steps: number;
   seconds: number;
   samplesPerSecond: number;
 }
@@ -53,6 +61,7 @@ export async function trainLocal(model: tf.LayersModel, data: ImageDataset, conf
   const optimizer = tf.train.sgd(config.learningRate);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const anchors = config.proximalMu > 0 ? vars.map((v) => tf.keep(v.clone())) : [];
+  const corrections = config.correction ? correctionSteps(model, config.correction, config.learningRate) : [];
   const mu = config.proximalMu;
   const shape = [data.height, data.width, data.channels];
   const batches = Math.ceil(data.count / config.batchSize);
@@ -62,6 +71,7 @@ export async function trainLocal(model: tf.LayersModel, data: ImageDataset, conf
   let correct = 0;
   let seen = 0;
   let processed = 0;
+  let steps = 0;
 
   try {
     for (let epoch = 0; epoch < config.epochs; epoch++) {
@@ -94,6 +104,8 @@ export async function trainLocal(model: tf.LayersModel, data: ImageDataset, conf
             true,
             vars,
           )!;
+          // SCAFFOLD: y <- y - lr (c - c_i) after the step y <- y - lr g (the tidy disposes the differences).
+          corrections.forEach((step, i) => vars[i]!.assign(tf.sub(vars[i]!, step)));
           return [tf.keep(cost), hits!];
         });
         const [lossValue, hitValue] = await Promise.all([lossT.data(), correctT.data()]);
@@ -102,6 +114,7 @@ export async function trainLocal(model: tf.LayersModel, data: ImageDataset, conf
         correct += hitValue[0]!;
         seen += n;
         processed += n;
+        steps++;
         hooks.onBatch?.({ epoch, batch: b, batches, loss: lossValue[0]! });
         if (performance.now() - lastYield > YIELD_EVERY_MS) {
           await yieldToEventLoop();
@@ -112,9 +125,29 @@ export async function trainLocal(model: tf.LayersModel, data: ImageDataset, conf
   } finally {
     optimizer.dispose();
     tf.dispose(anchors);
+    tf.dispose(corrections);
   }
   const seconds = (performance.now() - started) / 1000;
-  return { loss: lossSum / seen, accuracy: correct / seen, numExamples: data.count, seconds, samplesPerSecond: processed / seconds };
+  return { loss: lossSum / seen, accuracy: correct / seen, numExamples: data.count, steps, seconds, samplesPerSecond: processed / seconds };
+}
+
+/**
+ * lr * (c - c_i) for each trainable weight, in `model.trainableWeights` order, cut from the flat
+ * correction (manifest order: model.weights). Kept tensors: the caller disposes them.
+ */
+function correctionSteps(model: tf.LayersModel, correction: Float32Array, learningRate: number): tf.Tensor[] {
+  const offsets = new Map<tf.LayerVariable, number>();
+  let at = 0;
+  for (const w of model.weights) {
+    offsets.set(w, at);
+    at += w.shape.reduce<number>((a, b) => a * (b ?? 1), 1);
+  }
+  if (correction.length !== at) throw new RangeError(`the SCAFFOLD correction has ${correction.length} entries, the model ${at}`);
+  return model.trainableWeights.map((w) => {
+    const start = offsets.get(w)!;
+    const size = w.shape.reduce<number>((a, b) => a * (b ?? 1), 1);
+    return tf.tidy(() => tf.keep(tf.mul(tf.tensor(correction.subarray(start, start + size), w.shape as number[]), learningRate)));
+  });
 }
 
 export class TrainingStopped extends Error {

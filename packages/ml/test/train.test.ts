@@ -72,3 +72,30 @@ test('stopping early is reported as TrainingStopped, with nothing leaked', async
   expect(tf.memory().numTensors).toBe(tensors);
   model.dispose();
 });
+
+test('SCAFFOLD: each step adds -lr (c - c_i) to the SGD step, K counts the steps, no tensor leaks', async () => {
+  const { train } = await loadMnistPackage();
+  const ten = subset(train, Array.from({ length: 10 }, (_, i) => i));
+  const config = { epochs: 1, batchSize: 10, learningRate: 0.05, proximalMu: 0, seed: 4 };
+  const model = createModel('mlp', { seed: 6 });
+  const w0 = getFlatWeights(model);
+  // One step: the gradient is taken at w0 either way, so the corrected step differs by exactly -lr * correction.
+  const plain = await trainLocal(model, ten, config);
+  const yPlain = getFlatWeights(model);
+  const correction = Float32Array.from({ length: w0.length }, (_, i) => ((i * 7919) % 200) / 1000 - 0.1);
+  setFlatWeights(model, w0);
+  const tensors = tf.memory().numTensors;
+  const corrected = await trainLocal(model, ten, { ...config, correction });
+  expect(tf.memory().numTensors).toBe(tensors);
+  const yCorr = getFlatWeights(model);
+  let worst = 0;
+  for (let i = 0; i < w0.length; i++) worst = Math.max(worst, Math.abs(yCorr[i]! - yPlain[i]! + config.learningRate * correction[i]!));
+  expect(worst).toBeLessThanOrEqual(1e-6);
+  expect([plain.steps, corrected.steps]).toEqual([1, 1]);
+  // K = batches x epochs.
+  const twenty = subset(train, Array.from({ length: 20 }, (_, i) => i));
+  expect((await trainLocal(model, twenty, { ...config, epochs: 2, correction })).steps).toBe(4);
+  // A correction for another model is refused before any step.
+  await expect(trainLocal(model, ten, { ...config, correction: new Float32Array(5) })).rejects.toThrow(RangeError);
+  model.dispose();
+});

@@ -142,6 +142,13 @@ export const RoundStartSchema = z.strictObject({
   config: TrainConfigSchema,
   /** Global weights, tensor codec, float32. */
   weights: binary(),
+  /**
+   * SCAFFOLD (the run's strategy has control variates): the server control variate c, tensor
+   * codec, float32, the model's manifest. Present exactly when the run uses SCAFFOLD; the
+   * client then trains on the corrected gradient g + c - c_i and its sealed update holds
+   * [delta y, delta c] in the manifest controlManifest(model manifest) gives.
+   */
+  control: binary().optional(),
   /** Local differential privacy: the client clips its delta to L2 norm `clip` and adds N(0, noiseStd^2) per entry before sealing. */
   privacy: z.strictObject({ mode: z.literal('local'), clip: finite().refine((x) => x > 0, 'must be > 0'), noiseStd: finite().refine((x) => x >= 0, 'must be >= 0') }).optional(),
 });

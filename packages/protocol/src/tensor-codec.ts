@@ -36,6 +36,17 @@ export function numElements(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
+/** Prefix of the control-variate half of a SCAFFOLD update's manifest. */
+export const CONTROL_PREFIX = 'control/';
+
+/**
+ * The manifest of a SCAFFOLD update, [delta y, delta c]: the model's tensors, then each again
+ * named 'control/<name>' (2x the model's entries).
+ */
+export function controlManifest(manifest: readonly TensorSpec[]): TensorSpec[] {
+  return [...manifest, ...manifest.map((t) => ({ name: `${CONTROL_PREFIX}${t.name}`, shape: [...t.shape] }))];
+}
+
 export function manifestSize(manifest: readonly TensorSpec[]): number {
   return manifest.reduce((n, t) => n + numElements(t.shape), 0);
 }

@@ -1,11 +1,18 @@
 import { type Identity, fingerprint } from '@fedlink/crypto';
-import { PROTOCOL_VERSION, type Welcome, toBase64 } from '@fedlink/protocol';
+import { PROTOCOL_VERSION, type TensorSpec, type Welcome, controlManifest, toBase64 } from '@fedlink/protocol';
 import type { RunSettings } from '../config.js';
 import type { GlobalModel } from '../model/global-model.js';
+
+/** What a client's sealed update holds: the model's delta, or under SCAFFOLD [delta y, delta c] (controlManifest). */
+export function updateManifestOf(settings: Pick<RunSettings, 'strategy'>, manifest: readonly TensorSpec[]): TensorSpec[] {
+  return settings.strategy.control ? controlManifest(manifest) : [...manifest];
+}
 
 /** The facts of the run every component reads: ids, keys, model, settings and limits. */
 export class RunContext {
   readonly fingerprint: string;
+  /** The manifest every sealed update is decoded against (updateManifestOf). */
+  readonly updateManifest: readonly TensorSpec[];
 
   constructor(
     readonly runId: string,
@@ -16,6 +23,7 @@ export class RunContext {
     readonly maxUpdateBytes: number,
   ) {
     this.fingerprint = fingerprint(identity);
+    this.updateManifest = updateManifestOf(settings, model.manifest);
   }
 
   welcome(clientId: string, currentRound: number): Welcome {

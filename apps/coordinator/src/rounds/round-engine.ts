@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Strategy } from '@fedlink/core';
 import type { ImageDataset } from '@fedlink/ml';
-import { EVENTS, FedlinkError, type Phase, type RoundEnd, type RoundKey, type RunEnd, parseClientPayload } from '@fedlink/protocol';
+import { EVENTS, FedlinkError, type Phase, type RoundEnd, type RoundKey, type RunEnd, encodeTensors, parseClientPayload } from '@fedlink/protocol';
 import type { ClientRegistry, ClientSession } from '../federation/client-registry.js';
 import type { RunContext } from '../federation/run-context.js';
 import type { Log } from '../log.js';
@@ -172,10 +172,13 @@ export class RoundEngine extends EventEmitter<EngineEvents> implements Federatio
         return record;
       }
     }
-    const aggregate = strategy.beginRound(model.weights);
+    // N for SCAFFOLD's control step: the clients connected when the round was planned.
+    const aggregate = strategy.beginRound(model.weights, { population: available.length });
+    const c = strategy.serverControl(model.numParams);
+    const control = c ? encodeTensors(model.manifest, c) : undefined;
     this.state.update({ phase: 'training' });
     const privacy = budget ? { mode: budget.dp.mode, clip: budget.dp.clip, noiseMultiplier: budget.dp.noiseMultiplier, expectedSurvivors: expected } : undefined;
-    const { open, secureFailure } = await this.runner.runRound({ plan, weights: model.encodedWeights(), aggregate, signal: this.abort.signal, ...(privacy ? { privacy } : {}) });
+    const { open, secureFailure } = await this.runner.runRound({ plan, weights: model.encodedWeights(), aggregate, signal: this.abort.signal, ...(control ? { control } : {}), ...(privacy ? { privacy } : {}) });
     const charge = () => (budget && privacy ? budget.charge(budget.costOf(plan.selected.length, available.length, open.count, expected), privacy.clip) : undefined);
 
     const base = RoundRecords.base(open, Date.now());

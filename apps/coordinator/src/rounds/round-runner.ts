@@ -14,6 +14,8 @@ export interface RoundInputs {
   plan: RoundPlan;
   /** Global weights in the tensor codec, sent with round:start. */
   weights: Uint8Array;
+  /** SCAFFOLD: the server control variate c in the tensor codec, sent with round:start. */
+  control?: Uint8Array;
   /** The strategy's round aggregate: individual updates, or (secure mode) the unmasked sum. */
   aggregate: ContributionSink & WeightedSumSink;
   /** Aborting closes the round at once, with the abort reason. */
@@ -73,7 +75,7 @@ export class RoundRunner {
 
   async runRound(inputs: RoundInputs): Promise<RoundCollection> {
     const { context, secure, log } = this.deps;
-    const { plan, weights, aggregate, signal, privacy } = inputs;
+    const { plan, weights, control, aggregate, signal, privacy } = inputs;
     const settings = context.settings;
     const startedAt = Date.now();
     const open = new OpenRound({
@@ -94,7 +96,7 @@ export class RoundRunner {
     signal.addEventListener('abort', onAbort, { once: true });
     this.deps.onOpened(open);
     try {
-      for (const clientId of plan.selected) this.start(open, plan, clientId, weights, privacy);
+      for (const clientId of plan.selected) this.start(open, plan, clientId, { weights, ...(control ? { control } : {}) }, privacy);
       log.info('round started', { run: context.runId, round: plan.key.round, attempt: plan.key.attempt, selected: plan.selected.length, target: plan.target });
       let secureFailure: string | undefined;
       if (settings.secureAggregation) {
@@ -112,15 +114,16 @@ export class RoundRunner {
   }
 
   /** Sends round:start; a client that refuses it, or does not ack in time, is dropped at once. */
-  private start(open: OpenRound, plan: RoundPlan, clientId: string, weights: Uint8Array, privacy: RoundPrivacyPlan | undefined): void {
+  private start(open: OpenRound, plan: RoundPlan, clientId: string, tensors: { weights: Uint8Array; control?: Uint8Array }, privacy: RoundPrivacyPlan | undefined): void {
     const { registry, context } = this.deps;
     const local = privacy?.mode === 'local' ? { privacy: { mode: 'local' as const, clip: privacy.clip, noiseStd: privacy.noiseMultiplier * privacy.clip } } : {};
-    const msg: RoundStart = { runId: context.runId, round: plan.key.round, attempt: plan.key.attempt, deadline: open.deadline, config: plan.configFor(clientId), weights, ...local };
+    // Two binary attachments at most (weights, control): socket.io allows 10 a packet.
+    const msg: RoundStart = { runId: context.runId, round: plan.key.round, attempt: plan.key.attempt, deadline: open.deadline, config: plan.configFor(clientId), ...tensors, ...local };
     if (!registry.get(clientId)) {
       open.drop(clientId);
       return;
     }
-    open.bytesOut += weights.length;
+    open.bytesOut += tensors.weights.length + (tensors.control?.length ?? 0);
     registry.request(clientId, EVENTS.roundStart, msg, START_ACK_TIMEOUT_MS).then(
       (reply) => {
         try {

@@ -151,12 +151,15 @@ export class UpdateIntake {
   private async openAndCheck({ session, msg, ciphertext }: Candidate): Promise<Contribution> {
     this.plaintextUpdatesOpened++;
     const plaintext = await openEnvelope({ nonce: asBytes(msg.envelope.nonce)!, ciphertext }, session.sharedKey, updateContext(this.context.runId, msg.round, session.clientId));
-    const delta = decodeTensors(plaintext, this.context.model.manifest).flat;
+    // Under SCAFFOLD the update is [delta y, delta c] (the run's update manifest): a payload of
+    // the model's manifest alone, or control tensors of other shapes, is a shape_mismatch.
+    const delta = decodeTensors(plaintext, this.context.updateManifest).flat;
     const bad = firstNonFinite(delta);
-    if (bad >= 0) fail('non_finite', `delta has a non-finite value at element ${bad}`);
+    if (bad >= 0) fail('non_finite', `${bad < this.context.model.numParams ? 'delta' : 'control variate delta'} has a non-finite value at element ${bad % this.context.model.numParams}`);
     const bound = this.context.settings.maxUpdateNorm;
     if (bound > 0) {
-      const norm = l2Norm(delta);
+      // The bound is on the model's delta (delta y); a SCAFFOLD update's delta c is not bounded by it.
+      const norm = l2Norm(delta.subarray(0, this.context.model.numParams));
       if (norm > bound) fail('norm_exceeded', `delta L2 norm ${norm.toFixed(3)} exceeds the bound ${bound}`);
     }
     return {

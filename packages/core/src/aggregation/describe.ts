@@ -25,9 +25,10 @@ function part(spec: { kind: string }): string {
 
 /**
  * "fedadam (mean -> adam lr 0.01)", "fedavgm (mean -> momentum lr 1 momentum 0.5)",
- * "fedavg (mean -> sgd lr 1, with clip maxNorm 10)".
+ * "fedavg (mean -> sgd lr 1, with clip maxNorm 10)", "scaffold (mean -> sgd lr 1, with scaffold control variates)".
  */
 export function describeStrategy(spec: StrategySpec): string {
-  const wrappers = spec.wrappers.length > 0 ? `, with ${spec.wrappers.map(part).join(', ')}` : '';
+  const extras = [...spec.wrappers.map(part), ...(spec.control ? [`${spec.control.kind} control variates`] : [])];
+  const wrappers = extras.length > 0 ? `, with ${extras.join(', ')}` : '';
   return `${spec.name} (${part(spec.aggregator)} -> ${part(spec.optimizer)}${wrappers})`;
 }

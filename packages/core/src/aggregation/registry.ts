@@ -2,7 +2,8 @@ import { type Aggregator, WeightedMeanAggregator } from './aggregator.js';
 import { QFedAvgAggregator } from './qfedavg.js';
 import { BulyanAggregator, CenteredClipAggregator, KrumAggregator, MedianAggregator, TrimmedMeanAggregator } from './robust.js';
 import { type ServerOptimizer, ServerAdagrad, ServerAdam, ServerMomentum, ServerSgd, ServerYogi } from './server-optimizer.js';
-import type { AggregatorSpec, OptimizerSpec, WrapperSpec } from './spec.js';
+import { ScaffoldControl } from './scaffold.js';
+import type { AggregatorSpec, ControlSpec, OptimizerSpec, WrapperSpec } from './spec.js';
 import { ClippedAggregator } from './wrappers.js';
 import { DpAggregator } from './dp.js';
 
@@ -33,6 +34,11 @@ export const OPTIMIZERS: FactoryTable<OptimizerSpec, ServerOptimizer> = {
   adagrad: (s) => new ServerAdagrad(s.lr, s.beta1, s.tau),
 };
 
+/** Control variates kept across rounds (SCAFFOLD's server c). */
+export const CONTROLS: FactoryTable<ControlSpec, ScaffoldControl> = {
+  scaffold: () => new ScaffoldControl(),
+};
+
 /** A wrapper wraps one half of the strategy: the aggregator (sees each update) or the optimizer (sees the mean delta). */
 export type WrapperFactory<S> =
   | { readonly target: 'aggregator'; wrap(inner: Aggregator, spec: S): Aggregator }
@@ -58,6 +64,10 @@ export function buildAggregator(spec: AggregatorSpec): Aggregator {
 
 export function buildOptimizer(spec: OptimizerSpec): ServerOptimizer {
   return (entry(OPTIMIZERS, spec, 'optimizer') as (s: OptimizerSpec) => ServerOptimizer)(spec);
+}
+
+export function buildControl(spec: ControlSpec): ScaffoldControl {
+  return (entry(CONTROLS, spec, 'control') as (s: ControlSpec) => ScaffoldControl)(spec);
 }
 
 /** Wraps whichever half `spec`'s wrapper kind targets; returns both halves. */

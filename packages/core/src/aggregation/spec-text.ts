@@ -135,7 +135,8 @@ export function refineStrategy(base: StrategySpec, options: StrategyOptions): St
     optimizer = { ...optimizer, [key]: value } as OptimizerSpec;
   }
   const renamed = options.aggregator !== undefined || options.optimizer !== undefined;
-  const name = renamed ? `${aggregator.kind}+${optimizer.kind}` : base.name;
+  const name = renamed ? [aggregator.kind, optimizer.kind, ...(base.control ? [base.control.kind] : [])].join('+') : base.name;
   const wrappers = options.clip !== undefined ? [{ kind: 'clip' as const, maxNorm: options.clip }, ...base.wrappers] : base.wrappers;
-  return parseStrategySpec({ name, aggregator, optimizer, wrappers });
+  // The base's control variates (SCAFFOLD) stay: a part they can't work with is refused, not dropped.
+  return parseStrategySpec({ name, aggregator, optimizer, wrappers, ...(base.control ? { control: base.control } : {}) });
 }

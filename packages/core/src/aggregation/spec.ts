@@ -51,6 +51,16 @@ export const OptimizerSpecSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('adagrad'), lr, beta1: unit, tau }),
 ]);
 
+/**
+ * Control variates the clients and the server keep across rounds (scaffold.ts). `scaffold`:
+ * SCAFFOLD (Karimireddy et al. 2020, option II): each update carries [Delta y, Delta c], the
+ * aggregator (the mean only) reduces Delta y and the server control variate c takes
+ * (|S| / N) mean(Delta c). It needs each update (not with secure aggregation), the plain mean
+ * (a robust aggregator would drop or reshape the Delta y whose Delta c still enter c) and no
+ * wrappers (clip and dp change Delta y after the client derived Delta c from it).
+ */
+export const ControlSpecSchema = z.discriminatedUnion('kind', [z.strictObject({ kind: z.literal('scaffold') })]);
+
 export const WrapperSpecSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('clip'), maxNorm: z.number().positive() }),
   DpWrapperSpecSchema, // differential privacy (dp.ts)
@@ -67,14 +77,17 @@ export const StrategySpecSchema = z.strictObject({
   aggregator: AggregatorSpecSchema,
   optimizer: OptimizerSpecSchema,
   wrappers: z.array(WrapperSpecSchema).max(8).default([]),
+  /** Left out: no control variates (every strategy but SCAFFOLD). */
+  control: ControlSpecSchema.optional(),
 });
 
 export type StrategySpec = z.infer<typeof StrategySpecSchema>;
 export type AggregatorSpec = z.infer<typeof AggregatorSpecSchema>;
 export type OptimizerSpec = z.infer<typeof OptimizerSpecSchema>;
 export type WrapperSpec = z.infer<typeof WrapperSpecSchema>;
+export type ControlSpec = z.infer<typeof ControlSpecSchema>;
 
-export const STRATEGY_PRESETS = ['fedavg', 'fedprox', 'fedavgm', 'fedadam', 'fedyogi', 'fedadagrad', 'fedmedian', 'fedtrimmedavg', 'krum', 'multikrum', 'bulyan', 'centered-clip', 'qfedavg'] as const;
+export const STRATEGY_PRESETS = ['fedavg', 'fedprox', 'fedavgm', 'fedadam', 'fedyogi', 'fedadagrad', 'fedmedian', 'fedtrimmedavg', 'krum', 'multikrum', 'bulyan', 'centered-clip', 'qfedavg', 'scaffold'] as const;
 export type StrategyPreset = (typeof STRATEGY_PRESETS)[number];
 
 export function isStrategyPreset(name: string): name is StrategyPreset {
@@ -89,7 +102,8 @@ export function isStrategyPreset(name: string): name is StrategyPreset {
  * beta1 0, tau 1e-3: Flower's). The robust presets step with sgd lr 1: fedmedian (median),
  * fedtrimmedavg (beta 0.2, Flower's default), krum (f 1, m 1), multikrum (f 1, m 5), bulyan (f 1),
  * centered-clip (tau 1, 3 iterations), qfedavg (q 0.1, Flower's default; client lr 0.05, the default
- * local rate: the CLI sets it to the run's --lr). Throws RangeError on a bad rate.
+ * local rate: the CLI sets it to the run's --lr); scaffold: mean + sgd (lr default 1: eta_g, the
+ * paper's global step) with SCAFFOLD control variates. Throws RangeError on a bad rate.
  */
 export function presetSpec(name: StrategyPreset, options: { serverLearningRate?: number } = {}): StrategySpec {
   const rate = options.serverLearningRate;
@@ -121,6 +135,8 @@ export function presetSpec(name: StrategyPreset, options: { serverLearningRate?:
       return validate({ name, aggregator: { kind: 'centered-clip', tau: 1, iterations: 3 }, optimizer: sgd });
     case 'qfedavg':
       return validate({ name, aggregator: { kind: 'qfedavg', q: 0.1, lr: 0.05 }, optimizer: sgd });
+    case 'scaffold':
+      return validate({ name, aggregator: mean, optimizer: sgd, control: { kind: 'scaffold' } });
     default:
       throw unknownPreset(String(name satisfies never));
   }
@@ -143,12 +159,28 @@ export function parseStrategySpec(raw: unknown, legacy: { serverLearningRate?: n
 
 function validate(raw: unknown): StrategySpec {
   const parsed = StrategySpecSchema.safeParse(raw);
-  if (parsed.success) return parsed.data;
+  if (parsed.success) {
+    const refused = controlProblem(parsed.data);
+    if (refused !== undefined) throw new RangeError(`invalid strategy spec: ${refused}`);
+    return parsed.data;
+  }
   const at = (path: readonly PropertyKey[]): string => path.map(String).join('.') || '(spec)';
   const problems = parsed.error.issues.flatMap((issue) =>
     issue.code === 'unrecognized_keys' ? issue.keys.map((key) => `${at([...issue.path, key])}: unrecognized key`) : [`${at(issue.path)}: ${issue.message}`],
   );
   throw new RangeError(`invalid strategy spec: ${problems.join('; ')}`);
+}
+
+/** Why a spec's control variates can't work with the rest of it, or undefined. */
+function controlProblem(spec: StrategySpec): string | undefined {
+  if (spec.control?.kind !== 'scaffold') return undefined;
+  if (spec.aggregator.kind !== 'mean') {
+    return `control.scaffold: needs the mean aggregator, got ${spec.aggregator.kind} (it would drop or reweigh the clients' Delta y while their Delta c still enter the server control variate, which then no longer tracks the clients' c_i)`;
+  }
+  if (spec.wrappers.length > 0) {
+    return `control.scaffold: takes no wrappers, got ${spec.wrappers.map((w) => w.kind).join(', ')} (clipping or noising Delta y on the server would no longer match the Delta c each client derived from its unclipped, noise-free Delta y)`;
+  }
+  return undefined;
 }
 
 function unknownPreset(name: string): RangeError {

@@ -213,6 +213,46 @@ CASES = [
     ("median-yogi", {"kind": "median"}, {"kind": "yogi", "lr": 0.01, "beta1": 0.9, "beta2": 0.99, "tau": 1e-3}, median, lambda: Yogi(0.01, 0.9, 0.99, 1e-3), "flwr FedMedian's rule then FedYogi's step"),
 ]
 
+# SCAFFOLD (Karimireddy et al. 2020). Flower has no SCAFFOLD strategy: this is the paper's
+# Algorithm 1 with option II, written from the paper, on clients with quadratic objectives
+# f_i(y) = 1/2 sum_j a_ij (y_j - t_ij)^2 (gradient a_i * (y - t_i), no sampling noise), so local
+# training can be replayed exactly on the TypeScript side. Per round r with sampled clients S_r
+# of N: each i in S_r starts at y = x and takes K steps y <- y - eta_l (g_i(y) + c - c_i); then
+#   c_i+ = c_i - c + (x - y) / (K eta_l);  dy_i = y - x;  dc_i = c_i+ - c_i;
+#   x <- x + eta_g * sum_i n_i dy_i / sum_i n_i   (fedlink's example-weighted mean; with all n_i
+#                                                  equal it is the paper's (1/|S|) sum_i dy_i)
+#   c <- c + (|S| / N) * (1/|S|) sum_i dc_i.
+SCAFFOLD_N, SCAFFOLD_K, SCAFFOLD_LR = 7, 5, 0.1
+SCAFFOLD_CURV = rng.uniform(0.5, 2.0, (SCAFFOLD_N, DIM)).astype(np.float32)
+SCAFFOLD_TARGET = rng.normal(0.0, 1.0, (SCAFFOLD_N, DIM)).astype(np.float32)
+SCAFFOLD_SAMPLED = [[0, 1, 2, 3], [2, 4, 5, 6], [0, 3, 5]]
+
+
+def scaffold(examples, eta_g):
+    a = SCAFFOLD_CURV.astype(np.float64)
+    t = SCAFFOLD_TARGET.astype(np.float64)
+    x = INITIAL.astype(np.float64)
+    c = np.zeros(DIM)
+    ci = np.zeros((SCAFFOLD_N, DIM))
+    weights, controls = [], []
+    for sampled in SCAFFOLD_SAMPLED:
+        dys, dcs = [], []
+        for i in sampled:
+            y = x.copy()
+            for _ in range(SCAFFOLD_K):
+                y = y - SCAFFOLD_LR * (a[i] * (y - t[i]) + c - ci[i])
+            ci_new = ci[i] - c + (x - y) / (SCAFFOLD_K * SCAFFOLD_LR)
+            dys.append(y - x)
+            dcs.append(ci_new - ci[i])
+            ci[i] = ci_new
+        n = np.array([examples[i] for i in sampled], dtype=np.float64)
+        x = x + eta_g * (n[:, None] * np.array(dys)).sum(0) / n.sum()
+        c = c + (len(sampled) / SCAFFOLD_N) * np.array(dcs).mean(0)
+        weights.append(x.tolist())
+        controls.append(c.tolist())
+    return {"weights": weights, "control": controls}
+
+
 out = {
     "generator": "packages/core/test/reference/flower_reference.py",
     "examples": EXAMPLES,
@@ -236,4 +276,17 @@ for name, agg_spec, opt_spec, rule, make_opt, source in CASES:
         w = opt.step(w, agg, r + 1)
         rounds.append(w.tolist())
     out["cases"].append({"name": name, "source": source, "aggregator": agg_spec, "optimizer": opt_spec, "weights": rounds})
+out["scaffold"] = {
+    "source": "Karimireddy et al. 2020, Algorithm 1, option II (Flower has no SCAFFOLD)",
+    "N": SCAFFOLD_N,
+    "K": SCAFFOLD_K,
+    "lr": SCAFFOLD_LR,
+    "curvature": SCAFFOLD_CURV.astype(np.float64).tolist(),
+    "target": SCAFFOLD_TARGET.astype(np.float64).tolist(),
+    "sampled": SCAFFOLD_SAMPLED,
+    "cases": [
+        {"name": "scaffold-paper", "examples": [1] * SCAFFOLD_N, "serverLr": 1.0, **scaffold([1] * SCAFFOLD_N, 1.0)},
+        {"name": "scaffold-weighted", "examples": EXAMPLES, "serverLr": 0.5, **scaffold(EXAMPLES, 0.5)},
+    ],
+}
 print(json.dumps(out, indent=1))
