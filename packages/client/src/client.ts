@@ -37,7 +37,7 @@ import { TypedEmitter } from './emitter.js';
 import { privatizeLocally } from './privacy.js';
 import { ClientSecureAggregation } from './secure.js';
 import { type ClientSocket, type Connect, connectSocketIo } from './socket.js';
-import type { Trainer } from './trainer.js';
+import type { FitOutcome, Trainer } from './trainer.js';
 
 export type ClientState = 'idle' | 'connecting' | 'joining' | 'waiting' | 'training' | 'uploading' | 'done' | 'error';
 
@@ -404,11 +404,8 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
         const both = new Float32Array(2 * outcome.delta.length);
         both.set(outcome.delta);
         both.set(deltaC, outcome.delta.length);
-        const payload = encodeTensors(controlManifest(welcome.model.manifest), both, welcome.encoding);
-        const envelope = await seal(payload, this.shared!, updateContext(welcome.runId, msg.round, welcome.clientId));
-        await this.request(EVENTS.update, { runId: welcome.runId, round: msg.round, numExamples: outcome.numExamples, metrics: outcome.metrics, envelope });
+        await this.sendSealed(msg.round, encodeTensors(controlManifest(welcome.model.manifest), both, welcome.encoding), outcome);
         this.control.propose(welcome.runId, msg.round, next);
-        this.emit('uploaded', { round: msg.round, bytes: envelope.ciphertext.length + envelope.nonce.length, sealed: true, masked: false });
         this.roundDone();
         return;
       }
@@ -418,11 +415,7 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
         const bytes = await this.secure.submit(keyId, delta, outcome.numExamples, msg.deadline);
         this.emit('uploaded', { round: msg.round, bytes, sealed: false, masked: true });
       } else {
-        const payload = encodeTensors(welcome.model.manifest, delta, welcome.encoding);
-        const envelope = await seal(payload, this.shared!, updateContext(welcome.runId, msg.round, welcome.clientId));
-        const update: Update = { runId: welcome.runId, round: msg.round, numExamples: outcome.numExamples, metrics: outcome.metrics, envelope };
-        await this.request(EVENTS.update, update);
-        this.emit('uploaded', { round: msg.round, bytes: envelope.ciphertext.length + envelope.nonce.length, sealed: true, masked: false });
+        await this.sendSealed(msg.round, encodeTensors(welcome.model.manifest, delta, welcome.encoding), outcome);
       }
       this.roundDone();
     } catch (err) {
@@ -435,6 +428,15 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
       if (welcome.secureAggregation) this.secure.forget(keyId);
       this.setState('waiting');
     }
+  }
+
+  /** Seals an encoded update to the coordinator, sends it (acked), and says so. */
+  private async sendSealed(round: number, payload: Uint8Array, outcome: FitOutcome): Promise<void> {
+    const welcome = this.welcome!;
+    const envelope = await seal(payload, this.shared!, updateContext(welcome.runId, round, welcome.clientId));
+    const update: Update = { runId: welcome.runId, round, numExamples: outcome.numExamples, metrics: outcome.metrics, envelope };
+    await this.request(EVENTS.update, update);
+    this.emit('uploaded', { round, bytes: envelope.ciphertext.length + envelope.nonce.length, sealed: true, masked: false });
   }
 
   private roundDone(): void {
