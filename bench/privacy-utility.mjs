@@ -62,6 +62,7 @@ const cli = join(import.meta.dirname, '..', 'apps', 'cli', 'bin', 'fedlink.js');
 const fedlink = (command) => execFileSync(process.execPath, [cli, ...command], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
 
 const MODES = ['central', 'distributed'];
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const cells = []; // { data, rounds, eps, z, runs: { central: [{seed, acc, eps}], distributed: [...] } }
 datasets.forEach((data, di) => {
   const rounds = roundsList[Math.min(di, roundsList.length - 1)];
@@ -94,27 +95,30 @@ for (const seed of seeds) {
         process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(0)} s] `);
       }
       const json = JSON.parse(readFileSync(file, 'utf8'));
-      cell.runs[mode].push({ seed, acc: json.final.testAccuracy, eps: json.final.epsilon });
+      const accs = json.rounds.filter((r) => r.status === 'completed' && r.testAccuracy !== undefined).map((r) => r.testAccuracy);
+      cell.runs[mode].push({ seed, acc: json.final.testAccuracy, last5: mean(accs.slice(-5)), eps: json.final.epsilon });
       process.stderr.write(`${data} eps=${eps} ${mode} seed ${seed}: acc ${json.final.testAccuracy} epsilon ${json.final.epsilon ?? '-'}\n`);
     }
   }
 }
 
-const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const std = (xs) => (xs.length < 2 ? NaN : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
 const pts = (x) => (Number.isFinite(x) ? (x * 100).toFixed(2) : '–');
 const maxEps = (runs) => (runs.some((r) => r.eps !== undefined) ? Math.max(...runs.map((r) => r.eps ?? 0)).toFixed(3) : '–');
 
-console.log(`| dataset | rounds | target ε | z | seeds | central DP: accuracy % (mean ± std) | ε spent (max) | distributed DP (SecAgg+): accuracy % (mean ± std) | ε spent (max) | distributed − central, points (mean ± s.e.) |`);
-console.log(`|---|---|---|---|---|---|---|---|---|---|`);
+console.log(`| dataset | rounds | target ε | z | seeds | central DP: accuracy % (mean ± std) | ε spent (max) | distributed DP (SecAgg+): accuracy % (mean ± std) | ε spent (max) | distributed − central, points (mean ± s.e.) | same, mean of the last 5 rounds |`);
+console.log(`|---|---|---|---|---|---|---|---|---|---|---|`);
 for (const cell of cells) {
   const { central, distributed } = cell.runs;
-  const bySeed = new Map(central.map((r) => [r.seed, r.acc]));
-  const diffs = distributed.filter((r) => bySeed.has(r.seed)).map((r) => r.acc - bySeed.get(r.seed));
+  const bySeed = new Map(central.map((r) => [r.seed, r]));
+  const paired = distributed.filter((r) => bySeed.has(r.seed));
+  const diffs = paired.map((r) => r.acc - bySeed.get(r.seed).acc);
+  const diffs5 = paired.map((r) => r.last5 - bySeed.get(r.seed).last5);
   const ca = central.map((r) => r.acc);
   const da = distributed.map((r) => r.acc);
+  const se = (xs) => std(xs) / Math.sqrt(xs.length);
   const name = cell.data === 'mnist' ? 'MNIST (mnist package)' : 'Fashion-MNIST';
   console.log(
-    `| ${name} | ${cell.rounds} | ${cell.eps} | ${cell.z === undefined ? '–' : cell.z.toFixed(4)} | ${diffs.length} | ${pts(mean(ca))} ± ${pts(std(ca))} | ${maxEps(central)} | ${pts(mean(da))} ± ${pts(std(da))} | ${maxEps(distributed)} | ${pts(mean(diffs))} ± ${pts(std(diffs) / Math.sqrt(diffs.length))} |`,
+    `| ${name} | ${cell.rounds} | ${cell.eps} | ${cell.z === undefined ? '–' : cell.z.toFixed(4)} | ${diffs.length} | ${pts(mean(ca))} ± ${pts(std(ca))} | ${maxEps(central)} | ${pts(mean(da))} ± ${pts(std(da))} | ${maxEps(distributed)} | ${pts(mean(diffs))} ± ${pts(se(diffs))} | ${pts(mean(diffs5))} ± ${pts(se(diffs5))} |`,
   );
 }

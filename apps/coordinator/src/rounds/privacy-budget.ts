@@ -110,8 +110,10 @@ export class PrivacyBudget {
 
 /**
  * The schedule's epsilon: `rounds` rounds at the sampling rate the selection uses with
- * `minAvailable` clients connected (the fewest a round starts with, so the highest rate) and the
- * least noise a round can complete with. Used to refuse a run whose schedule exceeds the target.
+ * `minAvailable` clients connected and the least noise a round can complete with. Used to refuse
+ * a run whose schedule exceeds the target. Not an upper bound: the selection rounds up, so more
+ * clients can mean a higher rate (fraction 0.5: 1 of 2, 2 of 3); the check before each round
+ * (RoundEngine) is what keeps epsilon within the target.
  */
 export function scheduledEpsilon(settings: Pick<RunSettings, 'rounds' | 'selection' | 'secaggExpectedDropout'>, budget: PrivacyBudget): number {
   const n = settings.selection.minAvailable;
