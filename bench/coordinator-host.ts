@@ -20,7 +20,17 @@ export interface HostConfig {
 export type HostMessage =
   | { type: 'ready'; url: string; runId: string; rss: number }
   | { type: 'rss'; rss: number }
-  | { type: 'round'; status: string; seconds: number; reported: number; firstUpdateS: number; lastUpdateS: number; bytesIn: number }
+  | {
+      type: 'round';
+      status: string;
+      seconds: number;
+      reported: number;
+      firstUpdateS: number;
+      lastUpdateS: number;
+      bytesIn: number;
+      /** RSS when the round opened: every client joined, nothing sent yet. */
+      rssAtStart: number;
+    }
   | { type: 'done' };
 
 export type HostCommand = { type: 'rss' } | { type: 'stop' };
@@ -57,13 +67,17 @@ async function coordinator(config: HostConfig): Promise<void> {
   let startedAt = 0;
   let first = 0;
   let last = 0;
-  coord.engine.on('roundStarted', () => (startedAt = performance.now()));
+  let rssAtStart = 0;
+  coord.engine.on('roundStarted', () => {
+    startedAt = performance.now();
+    rssAtStart = process.memoryUsage().rss;
+  });
   coord.engine.on('updateAccepted', () => {
     last = performance.now();
     first ||= last;
   });
   coord.engine.on('roundEnded', (r) => {
-    send({ type: 'round', status: r.status, seconds: r.seconds, reported: r.reported, firstUpdateS: (first - startedAt) / 1000, lastUpdateS: (last - startedAt) / 1000, bytesIn: r.bytesIn });
+    send({ type: 'round', status: r.status, seconds: r.seconds, reported: r.reported, firstUpdateS: (first - startedAt) / 1000, lastUpdateS: (last - startedAt) / 1000, bytesIn: r.bytesIn, rssAtStart });
   });
   process.on('message', (cmd: HostCommand) => {
     if (cmd.type === 'rss') send({ type: 'rss', rss: process.memoryUsage().rss });

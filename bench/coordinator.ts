@@ -9,7 +9,9 @@
  *   Ed25519 signature over challenge + connection id + box key, X25519 shared key on both
  *   sides), 128 at a time; joins / seconds from the first connect to the last welcome.
  * - rss_per_client_KB: the coordinator process's RSS growth from before the first connect to
- *   after the last welcome, per client.
+ *   the moment the round opens (every client joined, nothing sent yet), per client. The
+ *   progress lines also give it read after the last welcome (`after joins`), when the round's
+ *   sends have begun.
  * - round_s_100, round_s_1000: with every client connected, a coordinator selecting 100 (then
  *   `clients`) of them runs one MLP (2NN) round: round:start with the global weights to each,
  *   each client seals a zero delta (AES-GCM, the real envelope) and sends round:update; the
@@ -184,6 +186,8 @@ interface ScaleResult {
   joinsPerS: number;
   joinS: number;
   rssPerClientKB: number;
+  /** RSS growth per client read after the last welcome (the round's sends have begun by then). */
+  rssAfterJoinsKB: number;
   round: Extract<HostMessage, { type: 'round' }>;
 }
 
@@ -205,7 +209,8 @@ async function scaleRun(identities: readonly Identity[], target: number, payload
   for (const c of clients) c.close();
   if (errors.length) throw new Error(`${errors.length} client error(s), first: ${errors[0]!.message}`);
   if (round.status !== 'completed' || round.reported !== target) throw new Error(`round ${round.status} with ${round.reported}/${target} updates`);
-  return { joinsPerS: identities.length / joinS, joinS, rssPerClientKB: (rssAfter - rssBefore) / identities.length / 1024, round };
+  const perClientKB = (rss: number) => (rss - rssBefore) / identities.length / 1024;
+  return { joinsPerS: identities.length / joinS, joinS, rssPerClientKB: perClientKB(round.rssAtStart), rssAfterJoinsKB: perClientKB(rssAfter), round };
 }
 
 /** A plain socket.io binary echo over loopback: client-to-server payload MB/s. */
@@ -353,7 +358,7 @@ async function main(): Promise<void> {
       `run ${r + 1}/${args.repeats}: transport ${fmt(transport)} MB/s, ingest ${fmt(ingest.mbps)} MB/s (${args.ingest} updates in ${fmt(ingest.seconds, 2)} s), ` +
         `joins ${fmt(small.joinsPerS)}/s and ${fmt(large.joinsPerS)}/s, round ${target100}: ${fmt(small.round.seconds, 2)} s (last update accepted at ${fmt(small.round.lastUpdateS, 2)} s), ` +
         `round ${args.clients}: ${fmt(large.round.seconds, 2)} s (first/last update at ${fmt(large.round.firstUpdateS, 2)}/${fmt(large.round.lastUpdateS, 2)} s), ` +
-        `rss/client ${fmt(small.rssPerClientKB)} and ${fmt(large.rssPerClientKB)} KB`,
+        `rss/client at round start ${fmt(small.rssPerClientKB)} and ${fmt(large.rssPerClientKB)} KB, after joins ${fmt(small.rssAfterJoinsKB)} and ${fmt(large.rssAfterJoinsKB)} KB`,
     );
   }
   const joins = median(runs.flatMap((r) => [r.small.joinsPerS, r.large.joinsPerS]));

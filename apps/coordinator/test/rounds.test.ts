@@ -1,3 +1,4 @@
+import nacl from 'tweetnacl';
 import { Strategy, WeightedMeanAggregator } from '@fedlink/core';
 import { type Identity, clientIdOf, generateIdentity, seal, sharedKey, updateContext } from '@fedlink/crypto';
 import { EVENTS, FedlinkError, type RoundStart, type Update, encodeTensors } from '@fedlink/protocol';
@@ -135,7 +136,7 @@ function rig(run: Partial<RunSettings>, specs: Pick<FakeClient, 'behaviour' | 'n
   const errors: FedlinkError[] = [];
   const engine = new RoundEngine({ context, strategy: Strategy.fromSpec(settings.strategy), registry, store, log: silentLog });
   const sealedUpdate = async (c: FakeClient, round: number, delta: Float32Array): Promise<Update> => {
-    const key = sharedKey(coordinator.boxPublicKey, c.identity.boxSecretKey);
+    const key = await sharedKey(coordinator.boxPublicKey, c.identity.boxSecretKey);
     const envelope = await seal(encodeTensors(model.manifest, delta, 'float32'), key, updateContext(context.runId, round, c.session.clientId));
     return { runId: context.runId, round, numExamples: c.numExamples, metrics: { loss: 0.25 }, envelope };
   };
@@ -168,7 +169,8 @@ function rig(run: Partial<RunSettings>, specs: Pick<FakeClient, 'behaviour' | 'n
       peer,
       signPublicKey: identity.signPublicKey,
       boxPublicKey: identity.boxPublicKey,
-      sharedKey: sharedKey(identity.boxPublicKey, coordinator.boxSecretKey),
+      // nacl.box.before: the same bytes as sharedKey (packages/crypto tests), synchronously for the rig.
+      sharedKey: nacl.box.before(identity.boxPublicKey, coordinator.boxSecretKey),
       numExamples: spec.numExamples,
       platform: 'node',
       backend: 'test',

@@ -3,3 +3,4 @@ export * from './hello-proof.js';
 export * from './identity.js';
 export * from './key-checks.js';
 export * from './secagg/index.js';
+export * from './curve.js';
