@@ -1,5 +1,6 @@
 /**
- * Coordinator at scale: `npm run bench:coordinator -- [--clients 1000] [--repeats 3] [--ingest 200]`.
+ * Coordinator at scale: `npm run bench:coordinator -- [--clients 1000] [--repeats 3] [--ingest 200]
+ * [--only transport,ingest,scale]`.
  *
  * Everything is real and runs over loopback. The server side (a real coordinator, or a plain
  * socket.io echo server) is a forked process (bench/coordinator-host.ts), so its RSS is its own
@@ -45,16 +46,28 @@ import { DEFAULT_RUN, ClientRegistry, GlobalModel, InMemoryRunStore, RoundEngine
 import { EVENTS, PROTOCOL_VERSION, type RoundStart, type Update, type Welcome, decodeTensors, encodeTensors, fromBase64, toBase64 } from '@fedlink/protocol';
 import type { HostCommand, HostConfig, HostMessage } from './coordinator-host.js';
 
+const PARTS = ['transport', 'ingest', 'scale'] as const;
+type Part = (typeof PARTS)[number];
+
 interface Args {
   clients: number;
   repeats: number;
   ingest: number;
+  /** Which measurements to run (`--only ingest`); the headline line needs all three. */
+  only: Set<Part>;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { clients: 1000, repeats: 3, ingest: 200 };
+  const args: Args = { clients: 1000, repeats: 3, ingest: 200, only: new Set(PARTS) };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], Number(argv[i + 1])];
+    if (flag === '--only') {
+      const parts = argv[i + 1]!.split(',');
+      const unknown = parts.filter((p) => !(PARTS as readonly string[]).includes(p));
+      if (unknown.length) throw new Error(`--only takes ${PARTS.join(', ')}; not ${unknown.join(', ')}`);
+      args.only = new Set(parts as Part[]);
+      continue;
+    }
     if (!(value > 0)) throw new Error(`${flag} needs a positive number`);
     if (flag === '--clients') args.clients = value;
     else if (flag === '--repeats') args.repeats = value;
@@ -342,31 +355,45 @@ async function main(): Promise<void> {
   // Identities are made before any timing (a real device has its key already).
   const identities = Array.from({ length: args.clients }, (_, i) => identityFromSeed(new Uint8Array(32).map((_, j) => (j < 4 ? (i >> (8 * j)) & 0xff : 1))));
   const target100 = Math.min(100, args.clients);
-  const runs: { transport: number; ingest: number; small: ScaleResult; large: ScaleResult }[] = [];
+  const runs: { transport?: number; ingest?: number; small?: ScaleResult; large?: ScaleResult }[] = [];
   for (let r = 0; r < args.repeats; r++) {
     const step = (what: string) => console.error(`run ${r + 1}/${args.repeats}: ${what}...`);
-    step('transport echo');
-    const transport = await transportRun(payload);
-    step(`ingest of ${args.ingest} updates`);
-    const ingest = await ingestRun(args.ingest);
-    step(`${args.clients} joins and a round of ${target100}`);
-    const small = await scaleRun(identities, target100, payload);
-    step(`${args.clients} joins and a round of ${args.clients}`);
-    const large = await scaleRun(identities, args.clients, payload);
-    runs.push({ transport, ingest: ingest.mbps, small, large });
-    console.error(
-      `run ${r + 1}/${args.repeats}: transport ${fmt(transport)} MB/s, ingest ${fmt(ingest.mbps)} MB/s (${args.ingest} updates in ${fmt(ingest.seconds, 2)} s), ` +
+    const run: (typeof runs)[number] = {};
+    const seen: string[] = [];
+    if (args.only.has('transport')) {
+      step('transport echo');
+      run.transport = await transportRun(payload);
+      seen.push(`transport ${fmt(run.transport)} MB/s`);
+    }
+    if (args.only.has('ingest')) {
+      step(`ingest of ${args.ingest} updates`);
+      const ingest = await ingestRun(args.ingest);
+      run.ingest = ingest.mbps;
+      seen.push(`ingest ${fmt(ingest.mbps)} MB/s (${args.ingest} updates in ${fmt(ingest.seconds, 2)} s)`);
+    }
+    if (args.only.has('scale')) {
+      step(`${args.clients} joins and a round of ${target100}`);
+      const small = (run.small = await scaleRun(identities, target100, payload));
+      step(`${args.clients} joins and a round of ${args.clients}`);
+      const large = (run.large = await scaleRun(identities, args.clients, payload));
+      seen.push(
         `joins ${fmt(small.joinsPerS)}/s and ${fmt(large.joinsPerS)}/s, round ${target100}: ${fmt(small.round.seconds, 2)} s (last update accepted at ${fmt(small.round.lastUpdateS, 2)} s), ` +
-        `round ${args.clients}: ${fmt(large.round.seconds, 2)} s (first/last update at ${fmt(large.round.firstUpdateS, 2)}/${fmt(large.round.lastUpdateS, 2)} s), ` +
-        `rss/client at round start ${fmt(small.rssPerClientKB)} and ${fmt(large.rssPerClientKB)} KB, after joins ${fmt(small.rssAfterJoinsKB)} and ${fmt(large.rssAfterJoinsKB)} KB`,
-    );
+          `round ${args.clients}: ${fmt(large.round.seconds, 2)} s (first/last update at ${fmt(large.round.firstUpdateS, 2)}/${fmt(large.round.lastUpdateS, 2)} s), ` +
+          `rss/client at round start ${fmt(small.rssPerClientKB)} and ${fmt(large.rssPerClientKB)} KB, after joins ${fmt(small.rssAfterJoinsKB)} and ${fmt(large.rssAfterJoinsKB)} KB`,
+      );
+    }
+    runs.push(run);
+    console.error(`run ${r + 1}/${args.repeats}: ${seen.join(', ')}`);
   }
-  const joins = median(runs.flatMap((r) => [r.small.joinsPerS, r.large.joinsPerS]));
-  const rss = median(runs.flatMap((r) => [r.small.rssPerClientKB, r.large.rssPerClientKB]));
+  /** Median over the runs that measured it, or n/a. */
+  const mid = (pick: (r: (typeof runs)[number]) => (number | undefined)[], digits = 1): string => {
+    const xs = runs.flatMap(pick).filter((x): x is number => x !== undefined);
+    return xs.length ? fmt(median(xs), digits) : 'n/a';
+  };
   const clientsNote = args.clients === 1000 ? '' : ` clients=${args.clients}`;
   console.log(
-    `joins_per_s=${fmt(joins)} ingest_MBps=${fmt(median(runs.map((r) => r.ingest)))} round_s_100=${fmt(median(runs.map((r) => r.small.round.seconds)), 2)} ` +
-      `round_s_1000=${fmt(median(runs.map((r) => r.large.round.seconds)), 2)} rss_per_client_KB=${fmt(rss)} transport_MBps=${fmt(median(runs.map((r) => r.transport)))}${clientsNote}`,
+    `joins_per_s=${mid((r) => [r.small?.joinsPerS, r.large?.joinsPerS])} ingest_MBps=${mid((r) => [r.ingest])} round_s_100=${mid((r) => [r.small?.round.seconds], 2)} ` +
+      `round_s_1000=${mid((r) => [r.large?.round.seconds], 2)} rss_per_client_KB=${mid((r) => [r.small?.rssPerClientKB, r.large?.rssPerClientKB])} transport_MBps=${mid((r) => [r.transport])}${clientsNote}`,
   );
   console.log(`median of ${args.repeats} run(s); ${args.clients} clients in one process, the coordinator in another; MLP 2NN, ${numParams} params (${fmt(payload.byteLength / MB, 2)} MB per update)`);
   if (args.clients !== 1000) console.log(`round_s_1000 is a round of ${args.clients} updates (--clients ${args.clients})`);
