@@ -31,8 +31,10 @@ import { fileURLToPath } from 'node:url';
 import { io, type Socket } from 'socket.io-client';
 import { Strategy, firstNonFinite } from '@fedlink/core';
 import {
+  ENVELOPE_CIPHER,
   type Identity,
   clientIdOf,
+  curve,
   generateIdentity,
   identityFromSeed,
   open,
@@ -331,13 +333,13 @@ async function breakdown(payload: Uint8Array, numParams: number): Promise<string
   const flat = decodeTensors(opened).flat;
   const sum = new Float64Array(numParams);
   const lines = [
-    `hello (per join): signHello ${fmt(await timeMs(200, () => signHello(a.signSecretKey, challenge, 'conn-1', a.boxPublicKey)), 3)} ms, ` +
+    `hello (per join, Ed25519/X25519 by ${(await curve()).name}): signHello ${fmt(await timeMs(200, () => signHello(a.signSecretKey, challenge, 'conn-1', a.boxPublicKey)), 3)} ms, ` +
       `verifyHello ${fmt(await timeMs(200, () => verifyHello(a.signPublicKey, sig, challenge, 'conn-1', a.boxPublicKey)), 3)} ms, ` +
       `sharedKey ${fmt(await timeMs(200, () => sharedKey(b.boxPublicKey, a.boxSecretKey)), 3)} ms (x2: client and coordinator), ` +
       `generateIdentity ${fmt(await timeMs(100, () => generateIdentity()), 3)} ms`,
-    `update (per ${fmt(payload.byteLength / MB, 2)} MB MLP delta): seal ${fmt(await timeMs(50, () => seal(payload, key, ctx)), 2)} ms, ` +
+    `update (per ${fmt(payload.byteLength / MB, 2)} MB MLP delta, AES-GCM by ${ENVELOPE_CIPHER.name}): seal ${fmt(await timeMs(50, () => seal(payload, key, ctx)), 2)} ms, ` +
       `open ${fmt(await timeMs(50, () => open(env, key, ctx)), 2)} ms, ` +
-      `decode ${fmt(await timeMs(50, () => decodeTensors(opened)), 2)} ms, ` +
+      `decode ${fmt(await timeMs(50, () => decodeTensors(opened)), 2)} ms (as a view, the intake's: ${fmt(await timeMs(50, () => decodeTensors(opened, undefined, { shareMemory: true })), 3)} ms), ` +
       `finite check ${fmt(await timeMs(50, () => firstNonFinite(flat)), 2)} ms, ` +
       `float64 add ${fmt(await timeMs(50, () => {
         for (let i = 0; i < numParams; i++) sum[i]! += flat[i]!;

@@ -211,6 +211,11 @@ describe('RoundEngine with fake peers', () => {
     // Each client got its own config object with its own training seed.
     expect(r.clients[0]!.starts[0]!.config).not.toBe(r.clients[1]!.starts[0]!.config);
     expect(r.clients[0]!.starts[0]!.config.seed).not.toBe(r.clients[1]!.starts[0]!.config.seed);
+    // The global weights are encoded once a round: every round:start of it carries the same bytes object.
+    const [a, b] = r.clients.map((c) => c.starts.map((s) => s.weights));
+    expect(a![0]).toBe(b![0]);
+    expect(a![1]).toBe(b![1]);
+    expect(a![1]).not.toBe(a![0]);
     r.context.model.dispose();
   });
 

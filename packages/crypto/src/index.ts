@@ -4,3 +4,4 @@ export * from './identity.js';
 export * from './key-checks.js';
 export * from './secagg/index.js';
 export * from './curve.js';
+export { ENVELOPE_CIPHER, NODE_CIPHER, WEBCRYPTO_CIPHER, type EnvelopeCipher } from './aead.js';

@@ -1,5 +1,6 @@
+import nacl from 'tweetnacl';
 import { FedlinkError } from '@fedlink/protocol';
-import { fingerprint, generateIdentity, identityFromSeed, identityFromJson, identityToJson, open, sameFingerprint, seal, sharedKey, signHello, updateContext, verifyHello } from '@fedlink/crypto';
+import { ENVELOPE_CIPHER, ENVELOPE_OVERHEAD, NODE_CIPHER, WEBCRYPTO_CIPHER, fingerprint, generateIdentity, identityFromSeed, identityFromJson, identityToJson, open, sameFingerprint, seal, sharedKey, signHello, updateContext, verifyHello } from '@fedlink/crypto';
 
 test('an envelope opens only with the right keys and the same context', async () => {
   const client = generateIdentity();
@@ -60,4 +61,28 @@ test('seeded identities (simulations) are reproducible, distinct per seed, and v
   expect(fingerprint(identityFromJson(identityToJson(a)))).toBe(fingerprint(a));
   expect(Buffer.from(a.boxSecretKey).equals(Buffer.from(a.signSecretKey.subarray(0, 32)))).toBe(false);
   expect(() => identityFromSeed(new Uint8Array(16))).toThrow(/32 bytes/);
+});
+
+test("Node's AES-GCM and WebCrypto's seal to the same bytes and open each other's; both refuse a tampered tag or context", async () => {
+  expect(ENVELOPE_CIPHER.name).toBe('node');
+  const node = NODE_CIPHER!;
+  const shared = nacl.randomBytes(32);
+  const ctx = updateContext('run_1', 3, 'client-a');
+  for (const size of [0, 1, 15, 16, 4097, 200_003]) {
+    const payload = nacl.randomBytes(size);
+    const nonce = nacl.randomBytes(24);
+    const a = await node.seal(shared, nonce, payload, ctx);
+    const b = await WEBCRYPTO_CIPHER.seal(shared, nonce, payload, ctx);
+    expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true);
+    expect(a.length).toBe(size + ENVELOPE_OVERHEAD);
+    expect(Buffer.from(await node.open(shared, nonce, b, ctx)).equals(Buffer.from(payload))).toBe(true);
+    expect(Buffer.from(await WEBCRYPTO_CIPHER.open(shared, nonce, a, ctx)).equals(Buffer.from(payload))).toBe(true);
+    const tampered = a.slice();
+    tampered[tampered.length - 1]! ^= 1;
+    for (const c of [node, WEBCRYPTO_CIPHER]) {
+      await expect(c.open(shared, nonce, tampered, ctx)).rejects.toBeDefined();
+      await expect(c.open(shared, nonce, a, updateContext('run_1', 4, 'client-a'))).rejects.toBeDefined();
+    }
+  }
+  await expect(node.open(shared, nacl.randomBytes(24), new Uint8Array(15), ctx)).rejects.toBeDefined();
 });

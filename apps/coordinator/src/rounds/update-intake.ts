@@ -151,7 +151,8 @@ export class UpdateIntake {
   private async openAndCheck({ session, msg, ciphertext }: Candidate): Promise<Contribution> {
     this.plaintextUpdatesOpened++;
     const plaintext = await openEnvelope({ nonce: asBytes(msg.envelope.nonce)!, ciphertext }, session.sharedKey, updateContext(this.context.runId, msg.round, session.clientId));
-    const delta = decodeTensors(plaintext, this.context.model.manifest).flat;
+    // The plaintext is this call's own fresh buffer: the delta can be a view of it (no copy).
+    const delta = decodeTensors(plaintext, this.context.model.manifest, { shareMemory: true }).flat;
     const bad = firstNonFinite(delta);
     if (bad >= 0) fail('non_finite', `delta has a non-finite value at element ${bad}`);
     const bound = this.context.settings.maxUpdateNorm;
