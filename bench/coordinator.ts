@@ -204,6 +204,8 @@ interface ScaleResult {
   /** RSS growth per client read after the last welcome (the round's sends have begun by then). */
   rssAfterJoinsKB: number;
   round: Extract<HostMessage, { type: 'round' }>;
+  /** Updates refused because their client had been dropped from the round. */
+  late: number;
 }
 
 /** A real coordinator in its own process, `clients` real clients, one round of `target` updates. */
@@ -222,10 +224,15 @@ async function scaleRun(identities: readonly Identity[], target: number, payload
   const round = await roundDone;
   await host.stop();
   for (const c of clients) c.close();
-  if (errors.length) throw new Error(`${errors.length} client error(s), first: ${errors[0]!.message}`);
-  if (round.status !== 'completed' || round.reported !== target) throw new Error(`round ${round.status} with ${round.reported}/${target} updates`);
+  // A client dropped from the round (its round:start ack came later than START_ACK_TIMEOUT_MS, as
+  // happens when a loaded machine queues 1,000 copies of the weights) has its update refused as
+  // late: counted and shown, not fatal.
+  const late = errors.filter((e) => /closed/.test(e.message)).length;
+  const other = errors.filter((e) => !/closed/.test(e.message));
+  if (other.length) throw new Error(`${other.length} client error(s), first: ${other[0]!.message}`);
+  if (round.status !== 'completed') throw new Error(`round ${round.status} with ${round.reported}/${target} updates`);
   const perClientKB = (rss: number) => (rss - rssBefore) / identities.length / 1024;
-  return { joinsPerS: identities.length / joinS, joinS, rssPerClientKB: perClientKB(round.rssAtStart), rssAfterJoinsKB: perClientKB(rssAfter), round };
+  return { joinsPerS: identities.length / joinS, joinS, rssPerClientKB: perClientKB(round.rssAtStart), rssAfterJoinsKB: perClientKB(rssAfter), round, late };
 }
 
 /** A plain socket.io binary echo over loopback: client-to-server payload MB/s. */
@@ -380,7 +387,8 @@ async function main(): Promise<void> {
       const large = (run.large = await scaleRun(identities, args.clients, payload));
       seen.push(
         `joins ${fmt(small.joinsPerS)}/s and ${fmt(large.joinsPerS)}/s, round ${target100}: ${fmt(small.round.seconds, 2)} s (last update accepted at ${fmt(small.round.lastUpdateS, 2)} s), ` +
-          `round ${args.clients}: ${fmt(large.round.seconds, 2)} s (first/last update at ${fmt(large.round.firstUpdateS, 2)}/${fmt(large.round.lastUpdateS, 2)} s), ` +
+          `round ${args.clients}: ${fmt(large.round.seconds, 2)} s (first/last update at ${fmt(large.round.firstUpdateS, 2)}/${fmt(large.round.lastUpdateS, 2)} s, ` +
+          `${large.round.reported} reported${large.late ? `, ${large.late} dropped for a late round:start ack` : ''}${small.late ? `; round ${target100}: ${small.late} dropped` : ''}), ` +
           `rss/client at round start ${fmt(small.rssPerClientKB)} and ${fmt(large.rssPerClientKB)} KB, after joins ${fmt(small.rssAfterJoinsKB)} and ${fmt(large.rssAfterJoinsKB)} KB`,
       );
     }
