@@ -58,7 +58,7 @@ export class RawClient {
       protocol: PROTOCOL_VERSION,
       signPublicKey: toBase64(this.identity.signPublicKey),
       boxPublicKey: toBase64(this.identity.boxPublicKey),
-      signature: toBase64(signHello(this.identity.signSecretKey, nonce, this.socket.id!, this.identity.boxPublicKey)),
+      signature: toBase64(await signHello(this.identity.signSecretKey, nonce, this.socket.id!, this.identity.boxPublicKey)),
       platform: 'node',
       backend: 'test',
       numExamples: 100,
@@ -71,7 +71,7 @@ export class RawClient {
     const r = await this.request(EVENTS.hello, await this.signedHello(token, overrides));
     if (!r.ok) throw new Error(`hello refused: ${r.error.code}: ${r.error.message}`);
     this.welcome = r.welcome as Welcome;
-    this.shared = sharedKey(fromBase64(this.welcome.server.boxPublicKey), this.identity.boxSecretKey);
+    this.shared = await sharedKey(fromBase64(this.welcome.server.boxPublicKey), this.identity.boxSecretKey);
     return this.welcome;
   }
 

@@ -99,7 +99,7 @@ describe('bad input gets a typed error and the run survives', () => {
     const oversize = await raw.update(1, good);
     oversize.envelope.ciphertext = new Uint8Array(coord.context.maxUpdateBytes + 4096);
     await expectRefused(oversize, 'payload_too_large');
-    const wrongKey = sharedKey(generateIdentity().boxPublicKey, raw.identity.boxSecretKey);
+    const wrongKey = await sharedKey(generateIdentity().boxPublicKey, raw.identity.boxSecretKey);
     await expectRefused(await raw.update(1, good, { key: wrongKey }), 'decrypt_failed');
     const tampered = await raw.update(1, good);
     tampered.envelope.ciphertext[100]! ^= 1;

@@ -15,14 +15,14 @@ test('2,000 accepted updates over 100 rounds: replay memory stays at one round, 
   const context = new RunContext('run_replay', server, model, settings, 1 << 22);
   let accepted = 0;
   const intake = new UpdateIntake(context, () => accepted++);
-  const sessions: ClientSession[] = Array.from({ length: clients }, (_, i) => {
+  const sessions: ClientSession[] = await Promise.all(Array.from({ length: clients }, async (_, i) => {
     const id = generateIdentity();
     return {
       clientId: `client-${i}`,
       peer: { id: `peer-${i}`, address: '127.0.0.1', emit: () => undefined, request: async () => ({ ok: true }), disconnect: () => undefined },
       signPublicKey: id.signPublicKey,
       boxPublicKey: id.boxPublicKey,
-      sharedKey: sharedKey(server.boxPublicKey, id.boxSecretKey),
+      sharedKey: await sharedKey(server.boxPublicKey, id.boxSecretKey),
       numExamples: 10,
       platform: 'node',
       backend: 'test',
@@ -30,7 +30,7 @@ test('2,000 accepted updates over 100 rounds: replay memory stays at one round, 
       lastSeen: 0,
       roundsCompleted: 0,
     };
-  });
+  }));
   const payloads = sessions.map((_, i) => encodeTensors(model.manifest, testVector(model.numParams, i + 1, 0.01), 'int8'));
   const memory: number[] = [];
   let lastOfPrevious: { session: ClientSession; update: Update } | undefined;

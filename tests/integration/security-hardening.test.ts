@@ -30,11 +30,11 @@ const FORGED = (() => {
   return s;
 })();
 
-async function helloCode(coord: Coord, build: (c: RawClient, nonce: Uint8Array) => Record<string, unknown>): Promise<string> {
+async function helloCode(coord: Coord, build: (c: RawClient, nonce: Uint8Array) => Record<string, unknown> | Promise<Record<string, unknown>>): Promise<string> {
   const c = await RawClient.connect(coord.url);
   try {
     const nonce = await c.challenge();
-    const r = await c.request(EVENTS.hello, build(c, nonce));
+    const r = await c.request(EVENTS.hello, await build(c, nonce));
     return r.ok ? 'ok' : r.error.code;
   } finally {
     c.close();
@@ -59,11 +59,11 @@ describe('weak keys are refused at hello and in allowlists; honest clients are u
 
   test('low-order box keys (signed correctly over them): weak_key', async () => {
     for (const box of WEAK_BOX_KEYS) {
-      const code = await helloCode(coord, (c, nonce) => ({
+      const code = await helloCode(coord, async (c, nonce) => ({
         ...baseHello(c),
         signPublicKey: toBase64(c.identity.signPublicKey),
         boxPublicKey: toBase64(box),
-        signature: toBase64(signHello(c.identity.signSecretKey, nonce, c.socket.id!, box)),
+        signature: toBase64(await signHello(c.identity.signSecretKey, nonce, c.socket.id!, box)),
       }));
       expect(code).toBe('weak_key');
     }
@@ -73,8 +73,8 @@ describe('weak keys are refused at hello and in allowlists; honest clients are u
     const L = (1n << 252n) + 27742317777372353535851937790883648493n;
     const le = (b: Uint8Array) => b.reduceRight((n, x) => (n << 8n) | BigInt(x), 0n);
     for (const tamper of ['small-order R', 'S + L'] as const) {
-      const code = await helloCode(coord, (c, nonce) => {
-        const sig = signHello(c.identity.signSecretKey, nonce, c.socket.id!, c.identity.boxPublicKey);
+      const code = await helloCode(coord, async (c, nonce) => {
+        const sig = await signHello(c.identity.signSecretKey, nonce, c.socket.id!, c.identity.boxPublicKey);
         if (tamper === 'small-order R') sig.set(ED25519_SMALL_ORDER[3]!, 0);
         else {
           const s = le(sig.subarray(32)) + L;

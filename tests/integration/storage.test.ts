@@ -1,7 +1,8 @@
 import { mkdtemp, readdir, rm, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_RUN, PersistentRunStore, type RoundRecord, RunArchive, findResumePoint, openDatabase } from '@fedlink/coordinator';
+import { EventEmitter } from 'node:events';
+import { type ClientSession, DEFAULT_RUN, PersistentRunStore, type RegistryEvents, type RoundRecord, RunArchive, findResumePoint, openDatabase } from '@fedlink/coordinator';
 import { Strategy, presetSpec } from '@fedlink/core';
 
 const record = (round: number): RoundRecord => ({
@@ -55,6 +56,30 @@ describe('run archive and checkpoints', () => {
     expect(warnings[0]).toMatchObject({ msg: expect.stringMatching(/falling back/), fields: { round: 3, reason: expect.stringMatching(/sha256/) } });
     expect(archive.run('run_a')!.round).toBe(2);
     expect(archive.rounds('run_a').map((r) => r.round)).toEqual([1, 2]);
+    db.close();
+  });
+
+  test('client joins and leaves are written together: none before the flush, all of them (in order) by the next recorded round', async () => {
+    const db = openDatabase(dir);
+    const archive = new RunArchive(db, dir);
+    const store = new PersistentRunStore(archive, { keepCheckpoints: 0, serverState: () => ({}) });
+    await store.startRun({ runId: 'run_a', createdAt: 1, settings: DEFAULT_RUN, status: 'running', round: 0 }, new Float32Array([0, 0, 0]));
+    const registry = new EventEmitter<RegistryEvents>();
+    store.trackClients(registry);
+    const session = (i: number, joinedAt: number) =>
+      ({ clientId: `c${i}`, signPublicKey: new Uint8Array(32).fill(i), platform: 'node', backend: 'cpu', peer: { address: '127.0.0.1' }, joinedAt }) as unknown as ClientSession;
+    for (let i = 0; i < 300; i++) registry.emit('joined', session(i, 1000 + i));
+    registry.emit('joined', session(7, 5000)); // c7 again: a refresh, not a second row
+    registry.emit('left', session(3, 1003), 'disconnected');
+    const rows = () => db.prepare('SELECT client_id, first_seen, last_seen FROM clients ORDER BY first_seen').all() as { client_id: string; first_seen: number; last_seen: number }[];
+    expect(rows()).toEqual([]);
+    const participation = Array.from({ length: 300 }, (_, i) => ({ clientId: `c${i}`, outcome: 'reported' as const }));
+    await store.recordRound('run_a', record(1), new Float32Array([1, 1, 1]), participation);
+    const after = rows();
+    expect(after).toHaveLength(300);
+    expect(after.find((r) => r.client_id === 'c7')).toEqual({ client_id: 'c7', first_seen: 1007, last_seen: 5000 });
+    expect(after.find((r) => r.client_id === 'c3')!.last_seen).toBeGreaterThan(1003);
+    expect(archive.clients('run_a')).toHaveLength(300);
     db.close();
   });
 

@@ -87,7 +87,7 @@ async function validSamples(): Promise<{ client: Record<string, unknown>; server
   const id = generateIdentity();
   const server = generateIdentity();
   const nonce = new Uint8Array(32).fill(9);
-  const shared = sharedKey(server.boxPublicKey, id.boxSecretKey);
+  const shared = await sharedKey(server.boxPublicKey, id.boxSecretKey);
   const envelope = await seal(encodeTensors(MANIFEST, FLAT, 'int8'), shared, updateContext('run_1', 3, clientIdOf(id.signPublicKey)));
   const secagg = await secaggTranscript(4);
   const byStage = (stage: string) => secagg.find((m) => (m as { stage: string }).stage === stage);
@@ -97,7 +97,7 @@ async function validSamples(): Promise<{ client: Record<string, unknown>; server
       protocol: PROTOCOL_VERSION,
       signPublicKey: toBase64(id.signPublicKey),
       boxPublicKey: toBase64(id.boxPublicKey),
-      signature: toBase64(signHello(id.signSecretKey, nonce, 'conn', id.boxPublicKey)),
+      signature: toBase64(await signHello(id.signSecretKey, nonce, 'conn', id.boxPublicKey)),
       token: 'flj_token',
       platform: 'node',
       backend: 'wasm',

@@ -1,3 +1,4 @@
+import nacl from 'tweetnacl';
 import { Strategy, WeightedMeanAggregator } from '@fedlink/core';
 import { type Identity, clientIdOf, generateIdentity, seal, sharedKey, updateContext } from '@fedlink/crypto';
 import { EVENTS, FedlinkError, type RoundStart, type Update, encodeTensors } from '@fedlink/protocol';
@@ -135,7 +136,7 @@ function rig(run: Partial<RunSettings>, specs: Pick<FakeClient, 'behaviour' | 'n
   const errors: FedlinkError[] = [];
   const engine = new RoundEngine({ context, strategy: Strategy.fromSpec(settings.strategy), registry, store, log: silentLog });
   const sealedUpdate = async (c: FakeClient, round: number, delta: Float32Array): Promise<Update> => {
-    const key = sharedKey(coordinator.boxPublicKey, c.identity.boxSecretKey);
+    const key = await sharedKey(coordinator.boxPublicKey, c.identity.boxSecretKey);
     const envelope = await seal(encodeTensors(model.manifest, delta, 'float32'), key, updateContext(context.runId, round, c.session.clientId));
     return { runId: context.runId, round, numExamples: c.numExamples, metrics: { loss: 0.25 }, envelope };
   };
@@ -168,7 +169,8 @@ function rig(run: Partial<RunSettings>, specs: Pick<FakeClient, 'behaviour' | 'n
       peer,
       signPublicKey: identity.signPublicKey,
       boxPublicKey: identity.boxPublicKey,
-      sharedKey: sharedKey(identity.boxPublicKey, coordinator.boxSecretKey),
+      // nacl.box.before: the same bytes as sharedKey (packages/crypto tests), synchronously for the rig.
+      sharedKey: nacl.box.before(identity.boxPublicKey, coordinator.boxSecretKey),
       numExamples: spec.numExamples,
       platform: 'node',
       backend: 'test',
@@ -209,6 +211,11 @@ describe('RoundEngine with fake peers', () => {
     // Each client got its own config object with its own training seed.
     expect(r.clients[0]!.starts[0]!.config).not.toBe(r.clients[1]!.starts[0]!.config);
     expect(r.clients[0]!.starts[0]!.config.seed).not.toBe(r.clients[1]!.starts[0]!.config.seed);
+    // The global weights are encoded once a round: every round:start of it carries the same bytes object.
+    const [a, b] = r.clients.map((c) => c.starts.map((s) => s.weights));
+    expect(a![0]).toBe(b![0]);
+    expect(a![1]).toBe(b![1]);
+    expect(a![1]).not.toBe(a![0]);
     r.context.model.dispose();
   });
 

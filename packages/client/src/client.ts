@@ -306,7 +306,7 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
         protocol: PROTOCOL_VERSION,
         signPublicKey: toBase64(this.identity.signPublicKey),
         boxPublicKey: toBase64(this.identity.boxPublicKey),
-        signature: toBase64(signHello(this.identity.signSecretKey, fromBase64(nonce), socket.id!, this.identity.boxPublicKey)),
+        signature: toBase64(await signHello(this.identity.signSecretKey, fromBase64(nonce), socket.id!, this.identity.boxPublicKey)),
         platform: this.options.platform,
         backend: this.options.backend,
         numExamples: this.options.trainer.numExamples,
@@ -322,6 +322,7 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
       this.pinned = seen;
       // A coordinator box key of low order would make every sealed update readable by anyone.
       assertBoxKey(server.boxPublicKey, "coordinator's box key");
+      const shared = await sharedKey(server.boxPublicKey, this.identity.boxSecretKey);
       if (welcome.protocol !== PROTOCOL_VERSION) throw new FedlinkError('protocol_mismatch', `coordinator speaks protocol ${welcome.protocol}, this client ${PROTOCOL_VERSION}`);
       const fresh = this.welcome?.runId !== welcome.runId;
       if (fresh) {
@@ -337,7 +338,7 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
       if (this.lastStart && this.lastStart.round > welcome.round) this.lastStart = { round: welcome.round, attempt: Number.MAX_SAFE_INTEGER };
       this.welcome = welcome;
       this.control.rejoined(welcome.runId, welcome.round);
-      this.shared = sharedKey(server.boxPublicKey, this.identity.boxSecretKey);
+      this.shared = shared;
       this.secure.rejoined();
       this.isJoined = true;
       this.markJoined();

@@ -76,5 +76,13 @@ test('vector checks find non-finite values and norms', () => {
   expect(firstNonFinite(Float32Array.from([0, 1, NaN]))).toBe(2);
   expect(firstNonFinite(Float32Array.from([Infinity]))).toBe(0);
   expect(firstNonFinite(Float32Array.from([1e38, -1e38]))).toBe(-1);
+  // The float32 path reads bits: every NaN payload and sign, both infinities; the largest finite, -0 and subnormals pass.
+  const bits = Uint32Array.from([0x7f7fffff, 0x80000000, 0x00000001, 0x807fffff, 0xff800000, 0x7f800001, 0xffc00000, 0x7fffffff]);
+  const f = new Float32Array(bits.buffer);
+  expect(firstNonFinite(f)).toBe(4);
+  expect([5, 6, 7].map((i) => firstNonFinite(f.subarray(i)))).toEqual([0, 0, 0]);
+  expect(firstNonFinite(f.subarray(0, 4))).toBe(-1);
+  expect(firstNonFinite(Float32Array.from([1, 2, -Infinity]).subarray(1))).toBe(1);
+  expect(firstNonFinite([1, NaN])).toBe(1);
   expect(l2Norm([3, 4])).toBe(5);
 });

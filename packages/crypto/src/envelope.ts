@@ -1,13 +1,17 @@
 import nacl from 'tweetnacl';
 import { FedlinkError, utf8 } from '@fedlink/protocol';
+import { ENVELOPE_CIPHER } from './aead.js';
+import { curve } from './curve.js';
+import { assertBoxKey } from './key-checks.js';
 
 /**
  * Sealed envelopes for bulk payloads (weight deltas), to one recipient.
  *
  * Key agreement is nacl.box's: X25519 between the sender's and the recipient's box keys, hashed
- * with HSalsa20 (`nacl.box.before`). The bulk cipher is AES-256-GCM from WebCrypto, because
- * tweetnacl's XSalsa20-Poly1305 in pure JS runs at ~36 MB/s here against ~680 MB/s for
- * AES-GCM (a 6.65 MB CNN delta: ~180 ms vs ~10 ms). Each envelope has a fresh random 24-byte
+ * with HSalsa20 (the value of `nacl.box.before`), with the X25519 natively where the platform
+ * has it (curve.ts). The bulk cipher is AES-256-GCM (Node's crypto or WebCrypto: aead.ts),
+ * because tweetnacl's XSalsa20-Poly1305 in pure JS runs at ~36 MB/s here against ~680 MB/s for
+ * WebCrypto's AES-GCM (a 6.65 MB CNN delta: ~180 ms vs ~10 ms). Each envelope has a fresh random 24-byte
  * nonce that salts HKDF-SHA256, which derives a one-time key and IV, so no (key, IV) pair ever
  * repeats. The associated data binds the envelope to its context (run, round, sender): moved to
  * another round or client, it fails authentication.
@@ -17,51 +21,38 @@ export interface SealedEnvelope {
   ciphertext: Uint8Array;
 }
 
-const INFO = utf8('fedlink/envelope/v1');
-
-function subtle(): SubtleCrypto {
-  const s = globalThis.crypto?.subtle;
-  if (!s) throw new Error('WebCrypto (crypto.subtle) is not available: use Node >= 20 or a secure (https/localhost) page');
-  return s;
+/** tweetnacl's HSalsa20 core, which its typings leave out (`nacl.lowlevel`, present in every build). */
+interface NaclLowLevel {
+  crypto_core_hsalsa20(out: Uint8Array, input: Uint8Array, key: Uint8Array, constant: Uint8Array): number;
 }
+const lowlevel = (nacl as unknown as { lowlevel: NaclLowLevel }).lowlevel;
+const SIGMA = utf8('expand 32-byte k');
 
-/** Sender and recipient derive the same value; precompute it once per peer. */
-export function sharedKey(theirBoxPublicKey: Uint8Array, myBoxSecretKey: Uint8Array): Uint8Array {
-  return nacl.box.before(theirBoxPublicKey, myBoxSecretKey);
-}
-
-async function deriveAesKey(shared: Uint8Array, nonce: Uint8Array): Promise<{ key: CryptoKey; iv: Uint8Array }> {
-  const s = subtle();
-  const ikm = await s.importKey('raw', shared as BufferSource, 'HKDF', false, ['deriveBits']);
-  const bits = new Uint8Array(
-    await s.deriveBits({ name: 'HKDF', hash: 'SHA-256', salt: nonce as BufferSource, info: INFO as BufferSource }, ikm, 44 * 8),
-  );
-  const key = await s.importKey('raw', bits.subarray(0, 32) as BufferSource, 'AES-GCM', false, ['encrypt', 'decrypt']);
-  return { key, iv: bits.slice(32, 44) };
+/**
+ * Sender and recipient derive the same value (byte for byte `nacl.box.before`); precompute it
+ * once per peer. A low-order `theirBoxPublicKey` rejects with `weak_key` (the X25519 result
+ * would be all zeros, known to everyone).
+ */
+export async function sharedKey(theirBoxPublicKey: Uint8Array, myBoxSecretKey: Uint8Array): Promise<Uint8Array> {
+  assertBoxKey(theirBoxPublicKey, 'peer box key');
+  const secret = await (await curve()).x25519(myBoxSecretKey, theirBoxPublicKey);
+  if (!secret) throw new FedlinkError('weak_key', 'peer box key gives an all-zero X25519 secret');
+  const out = new Uint8Array(32);
+  lowlevel.crypto_core_hsalsa20(out, new Uint8Array(16), secret, SIGMA);
+  secret.fill(0);
+  return out;
 }
 
 export async function seal(plaintext: Uint8Array, shared: Uint8Array, associatedData: Uint8Array): Promise<SealedEnvelope> {
   const nonce = nacl.randomBytes(24);
-  const { key, iv } = await deriveAesKey(shared, nonce);
-  const ct = await subtle().encrypt(
-    { name: 'AES-GCM', iv: iv as BufferSource, additionalData: associatedData as BufferSource },
-    key,
-    plaintext as BufferSource,
-  );
-  return { nonce, ciphertext: new Uint8Array(ct) };
+  return { nonce, ciphertext: await ENVELOPE_CIPHER.seal(shared, nonce, plaintext, associatedData) };
 }
 
 /** Opens an envelope or throws `decrypt_failed` (wrong key, wrong context, or tampered bytes). */
 export async function open(envelope: SealedEnvelope, shared: Uint8Array, associatedData: Uint8Array): Promise<Uint8Array> {
   if (envelope.nonce.length !== 24) throw new FedlinkError('decrypt_failed', 'envelope nonce must be 24 bytes');
-  const { key, iv } = await deriveAesKey(shared, envelope.nonce);
   try {
-    const pt = await subtle().decrypt(
-      { name: 'AES-GCM', iv: iv as BufferSource, additionalData: associatedData as BufferSource },
-      key,
-      envelope.ciphertext as BufferSource,
-    );
-    return new Uint8Array(pt);
+    return await ENVELOPE_CIPHER.open(shared, envelope.nonce, envelope.ciphertext, associatedData);
   } catch {
     throw new FedlinkError('decrypt_failed', 'sealed payload could not be opened: wrong key, wrong round/run, or tampered');
   }

@@ -1,6 +1,7 @@
 import nacl from 'tweetnacl';
 import { concatBytes, utf8 } from '@fedlink/protocol';
 import { assertBoxKey, assertSignatureForm, assertSigningKey } from './key-checks.js';
+import { curve } from './curve.js';
 
 /**
  * Proof of key possession in `hello`: the client signs the coordinator's fresh challenge, the
@@ -11,31 +12,33 @@ export function helloTranscript(challenge: Uint8Array, connectionId: string, box
   return concatBytes(utf8('fedlink/hello/v1\0'), challenge, utf8(`\0${connectionId}\0`), boxPublicKey);
 }
 
-export function signHello(
+export async function signHello(
   signSecretKey: Uint8Array,
   challenge: Uint8Array,
   connectionId: string,
   boxPublicKey: Uint8Array,
-): Uint8Array {
-  return nacl.sign.detached(helloTranscript(challenge, connectionId, boxPublicKey), signSecretKey);
+): Promise<Uint8Array> {
+  return (await curve()).sign(helloTranscript(challenge, connectionId, boxPublicKey), signSecretKey);
 }
 
 /**
  * Checks a hello's proof of possession. Keys and signature are checked first, as libsodium does
- * (tweetnacl alone accepts a small-order key with R = identity, S = 0 for any message): a weak key
- * throws `weak_key`, a malformed signature `bad_signature`. Returns whether the signature verifies.
+ * (tweetnacl and OpenSSL alone accept a small-order key with R = identity, S = 0 for any
+ * message): a weak key rejects with `weak_key`, a malformed signature `bad_signature`. Resolves
+ * to whether the signature verifies (natively where the platform can: curve.ts; in Node the
+ * verify runs on libuv's thread pool, off the event loop).
  */
-export function verifyHello(
+export async function verifyHello(
   signPublicKey: Uint8Array,
   signature: Uint8Array,
   challenge: Uint8Array,
   connectionId: string,
   boxPublicKey: Uint8Array,
-): boolean {
+): Promise<boolean> {
   assertSigningKey(signPublicKey, 'hello signing key');
   assertBoxKey(boxPublicKey, 'hello box key');
   assertSignatureForm(signature, 'hello signature');
-  return nacl.sign.detached.verify(helloTranscript(challenge, connectionId, boxPublicKey), signature, signPublicKey);
+  return (await curve()).verify(helloTranscript(challenge, connectionId, boxPublicKey), signature, signPublicKey);
 }
 
 /** 32 bytes from the platform CSPRNG. */

@@ -1,5 +1,6 @@
+import nacl from 'tweetnacl';
 import { FedlinkError } from '@fedlink/protocol';
-import { fingerprint, generateIdentity, identityFromSeed, identityFromJson, identityToJson, open, sameFingerprint, seal, sharedKey, signHello, updateContext, verifyHello } from '@fedlink/crypto';
+import { ENVELOPE_CIPHER, ENVELOPE_OVERHEAD, NODE_CIPHER, WEBCRYPTO_CIPHER, fingerprint, generateIdentity, identityFromSeed, identityFromJson, identityToJson, open, sameFingerprint, seal, sharedKey, signHello, updateContext, verifyHello } from '@fedlink/crypto';
 
 test('an envelope opens only with the right keys and the same context', async () => {
   const client = generateIdentity();
@@ -7,35 +8,35 @@ test('an envelope opens only with the right keys and the same context', async ()
   const other = generateIdentity();
   const payload = Uint8Array.from({ length: 100_000 }, (_, i) => i & 0xff);
   const ctx = updateContext('run_1', 3, 'client-a');
-  const env = await seal(payload, sharedKey(server.boxPublicKey, client.boxSecretKey), ctx);
+  const env = await seal(payload, await sharedKey(server.boxPublicKey, client.boxSecretKey), ctx);
   expect(env.ciphertext.length).toBe(payload.length + 16);
   expect(Buffer.from(env.ciphertext.subarray(0, 64)).equals(Buffer.from(payload.subarray(0, 64)))).toBe(false);
-  const serverSide = sharedKey(client.boxPublicKey, server.boxSecretKey);
+  const serverSide = await sharedKey(client.boxPublicKey, server.boxSecretKey);
   expect(Array.from(await open(env, serverSide, ctx))).toEqual(Array.from(payload));
 
   const fails = async (p: Promise<unknown>) => {
     await expect(p).rejects.toBeInstanceOf(FedlinkError);
     await expect(p).rejects.toMatchObject({ code: 'decrypt_failed' });
   };
-  await fails(open(env, sharedKey(other.boxPublicKey, server.boxSecretKey), ctx)); // sealed by someone else
+  await fails(open(env, await sharedKey(other.boxPublicKey, server.boxSecretKey), ctx)); // sealed by someone else
   await fails(open(env, serverSide, updateContext('run_1', 4, 'client-a'))); // moved to another round
   await fails(open(env, serverSide, updateContext('run_1', 3, 'client-b'))); // claimed by another client
   const flipped = { ...env, ciphertext: env.ciphertext.slice() };
   flipped.ciphertext[5]! ^= 0x80;
   await fails(open(flipped, serverSide, ctx));
   // Fresh nonce per envelope: sealing the same payload twice gives unrelated ciphertexts.
-  const again = await seal(payload, sharedKey(server.boxPublicKey, client.boxSecretKey), ctx);
+  const again = await seal(payload, await sharedKey(server.boxPublicKey, client.boxSecretKey), ctx);
   expect(Buffer.from(again.nonce).equals(Buffer.from(env.nonce))).toBe(false);
 });
 
-test('hello proof binds the challenge, the connection and the box key', () => {
+test('hello proof binds the challenge, the connection and the box key', async () => {
   const id = generateIdentity();
   const challenge = new Uint8Array(32).fill(1);
-  const sig = signHello(id.signSecretKey, challenge, 'sock-1', id.boxPublicKey);
-  expect(verifyHello(id.signPublicKey, sig, challenge, 'sock-1', id.boxPublicKey)).toBe(true);
-  expect(verifyHello(id.signPublicKey, sig, new Uint8Array(32).fill(2), 'sock-1', id.boxPublicKey)).toBe(false);
-  expect(verifyHello(id.signPublicKey, sig, challenge, 'sock-2', id.boxPublicKey)).toBe(false);
-  expect(verifyHello(id.signPublicKey, sig, challenge, 'sock-1', generateIdentity().boxPublicKey)).toBe(false);
+  const sig = await signHello(id.signSecretKey, challenge, 'sock-1', id.boxPublicKey);
+  expect(await verifyHello(id.signPublicKey, sig, challenge, 'sock-1', id.boxPublicKey)).toBe(true);
+  expect(await verifyHello(id.signPublicKey, sig, new Uint8Array(32).fill(2), 'sock-1', id.boxPublicKey)).toBe(false);
+  expect(await verifyHello(id.signPublicKey, sig, challenge, 'sock-2', id.boxPublicKey)).toBe(false);
+  expect(await verifyHello(id.signPublicKey, sig, challenge, 'sock-1', generateIdentity().boxPublicKey)).toBe(false);
 });
 
 test('identity files round-trip and corrupt ones are refused; fingerprints compare loosely', () => {
@@ -60,4 +61,28 @@ test('seeded identities (simulations) are reproducible, distinct per seed, and v
   expect(fingerprint(identityFromJson(identityToJson(a)))).toBe(fingerprint(a));
   expect(Buffer.from(a.boxSecretKey).equals(Buffer.from(a.signSecretKey.subarray(0, 32)))).toBe(false);
   expect(() => identityFromSeed(new Uint8Array(16))).toThrow(/32 bytes/);
+});
+
+test("Node's AES-GCM and WebCrypto's seal to the same bytes and open each other's; both refuse a tampered tag or context", async () => {
+  expect(ENVELOPE_CIPHER.name).toBe('node');
+  const node = NODE_CIPHER!;
+  const shared = nacl.randomBytes(32);
+  const ctx = updateContext('run_1', 3, 'client-a');
+  for (const size of [0, 1, 15, 16, 4097, 200_003]) {
+    const payload = nacl.randomBytes(size);
+    const nonce = nacl.randomBytes(24);
+    const a = await node.seal(shared, nonce, payload, ctx);
+    const b = await WEBCRYPTO_CIPHER.seal(shared, nonce, payload, ctx);
+    expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true);
+    expect(a.length).toBe(size + ENVELOPE_OVERHEAD);
+    expect(Buffer.from(await node.open(shared, nonce, b, ctx)).equals(Buffer.from(payload))).toBe(true);
+    expect(Buffer.from(await WEBCRYPTO_CIPHER.open(shared, nonce, a, ctx)).equals(Buffer.from(payload))).toBe(true);
+    const tampered = a.slice();
+    tampered[tampered.length - 1]! ^= 1;
+    for (const c of [node, WEBCRYPTO_CIPHER]) {
+      await expect(c.open(shared, nonce, tampered, ctx)).rejects.toBeDefined();
+      await expect(c.open(shared, nonce, a, updateContext('run_1', 4, 'client-a'))).rejects.toBeDefined();
+    }
+  }
+  await expect(node.open(shared, nacl.randomBytes(24), new Uint8Array(15), ctx)).rejects.toBeDefined();
 });

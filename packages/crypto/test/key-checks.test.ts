@@ -2,6 +2,8 @@ import nacl from 'tweetnacl';
 import {
   ED25519_SMALL_ORDER,
   SecAggServerRound,
+  TWEETNACL_CURVE,
+  WEBCRYPTO_CURVE,
   X25519_LOW_ORDER,
   assertBoxKey,
   assertSignatureForm,
@@ -17,7 +19,7 @@ import {
 import { FedlinkError } from '@fedlink/protocol';
 // A malicious client signs content of its choosing: it needs the transcript encoding (internal).
 import { bind, resolveParams } from '../src/secagg/params.js';
-import { sign, verify } from '../src/secagg/signature.js';
+import { sign, verify } from '../src/signature.js';
 import { makeSim } from './secagg-sim.js';
 
 // ---- An independent reference: Ed25519 point arithmetic in BigInt (RFC 8032 5.1) ----
@@ -63,6 +65,15 @@ const withTopBit = (b: Uint8Array) => {
 const codeOf = (f: () => unknown): string => {
   try {
     f();
+    return 'accepted';
+  } catch (e) {
+    return e instanceof FedlinkError ? e.code : `untyped: ${String(e)}`;
+  }
+};
+
+const codeOfAsync = async (f: () => Promise<unknown>): Promise<string> => {
+  try {
+    await f();
     return 'accepted';
   } catch (e) {
     return e instanceof FedlinkError ? e.code : `untyped: ${String(e)}`;
@@ -153,16 +164,96 @@ describe('Ed25519 weak keys (libsodium semantics)', () => {
     expect(await verify(msg, FORGED, ED25519_SMALL_ORDER[1]!)).toBe(false);
   });
 
-  test('verifyHello: a forged hello under the neutral point is weak_key; an honest one verifies', () => {
+  test('verifyHello: a forged hello under the neutral point is weak_key; an honest one verifies', async () => {
     const challenge = nacl.randomBytes(32);
     const box = nacl.box.keyPair().publicKey;
     expect(nacl.sign.detached.verify(helloTranscript(challenge, 'conn-1', box), FORGED, ED25519_SMALL_ORDER[1]!)).toBe(true);
-    for (const key of SMALL_ORDER_ENCODINGS) expect(codeOf(() => verifyHello(key, FORGED, challenge, 'conn-1', box))).toBe('weak_key');
+    for (const key of SMALL_ORDER_ENCODINGS) expect(await codeOfAsync(() => verifyHello(key, FORGED, challenge, 'conn-1', box))).toBe('weak_key');
     const id = generateIdentity();
-    const sig = signHello(id.signSecretKey, challenge, 'conn-1', id.boxPublicKey);
-    expect(verifyHello(id.signPublicKey, sig, challenge, 'conn-1', id.boxPublicKey)).toBe(true);
-    expect(verifyHello(id.signPublicKey, sig, challenge, 'conn-2', id.boxPublicKey)).toBe(false);
-    for (const low of X25519_LOW_ORDER) expect(codeOf(() => verifyHello(id.signPublicKey, sig, challenge, 'conn-1', low))).toBe('weak_key');
+    const sig = await signHello(id.signSecretKey, challenge, 'conn-1', id.boxPublicKey);
+    expect(await verifyHello(id.signPublicKey, sig, challenge, 'conn-1', id.boxPublicKey)).toBe(true);
+    expect(await verifyHello(id.signPublicKey, sig, challenge, 'conn-2', id.boxPublicKey)).toBe(false);
+    for (const low of X25519_LOW_ORDER) expect(await codeOfAsync(() => verifyHello(id.signPublicKey, sig, challenge, 'conn-1', low))).toBe('weak_key');
+  });
+});
+
+const encode = ([x, y]: Pt): Uint8Array => bytesOf(y | ((x & 1n) << 255n));
+/** An Ed25519 secret scalar: the clamped first half of SHA-512(seed) (RFC 8032 5.1.5). */
+const scalarOf = (seed: Uint8Array): bigint => {
+  const h = nacl.hash(seed).slice(0, 32);
+  h[0]! &= 248;
+  h[31]! &= 127;
+  h[31]! |= 64;
+  return le(h);
+};
+const seedOf = (n: number) => new Uint8Array(32).fill(n);
+
+describe('native (WebCrypto) and tweetnacl Ed25519 verify alike, behind the checks', () => {
+  const impls = [WEBCRYPTO_CURVE, TWEETNACL_CURVE];
+  const rawResults = (msg: Uint8Array, sig: Uint8Array, key: Uint8Array) => Promise.all(impls.map((c) => c.verify(msg, sig, key)));
+
+  test('a mixed-order key (honest key + an order-8 point): both accept exactly when 8 divides the challenge hash (cofactorless), the checks let it through', async () => {
+    const a = nacl.sign.keyPair.fromSeed(seedOf(11));
+    const torsion = decodeLax(ED25519_SMALL_ORDER[2]!)!;
+    const mixed = encode(add(decodeLax(a.publicKey)!, torsion));
+    expect(isAcceptableSigningKey(mixed)).toBe(true);
+    const R = nacl.sign.keyPair.fromSeed(seedOf(12)).publicKey;
+    const accepted: boolean[] = [];
+    for (let i = 0; i < 48; i++) {
+      const msg = new Uint8Array([i, 1, 2]);
+      const k = le(nacl.hash(new Uint8Array([...R, ...mixed, ...msg]))) % L;
+      const S = (scalarOf(seedOf(12)) + k * scalarOf(seedOf(11))) % L;
+      const sig = new Uint8Array([...R, ...bytesOf(S)]);
+      const expected = k % 8n === 0n;
+      expect(await rawResults(msg, sig, mixed)).toEqual([expected, expected]);
+      expect(await verify(msg, sig, mixed)).toBe(expected);
+      accepted.push(expected);
+    }
+    expect(accepted).toContain(true);
+    expect(accepted).toContain(false);
+  });
+
+  test('inputs the checks pass: honest, wrong message, S changed below L, a key that is no curve point', async () => {
+    const pair = nacl.sign.keyPair.fromSeed(seedOf(21));
+    const msg = new Uint8Array([9, 9]);
+    const sig = nacl.sign.detached(msg, pair.secretKey);
+    expect(await rawResults(msg, sig, pair.publicKey)).toEqual([true, true]);
+    expect(await rawResults(new Uint8Array([9, 8]), sig, pair.publicKey)).toEqual([false, false]);
+    const s2 = sig.slice();
+    s2[32]! ^= 1;
+    expect(isAcceptableSignatureForm(s2)).toBe(true);
+    expect(await rawResults(msg, s2, pair.publicKey)).toEqual([false, false]);
+    // y = 2 has no x on the curve: not a point, refused by both verifiers (the checks don't decode).
+    expect(decodeLax(bytesOf(2n))).toBeUndefined();
+    expect(isAcceptableSigningKey(bytesOf(2n))).toBe(true);
+    expect(await rawResults(msg, sig, bytesOf(2n))).toEqual([false, false]);
+    expect(await verify(msg, sig, bytesOf(2n))).toBe(false);
+  });
+
+  test('inputs the checks refuse: raw verifiers differ (tweetnacl takes S + L, both take the neutral-key forgery); checked, both refuse', async () => {
+    const pair = nacl.sign.keyPair.fromSeed(seedOf(31));
+    const msg = new Uint8Array([4]);
+    const sig = nacl.sign.detached(msg, pair.secretKey);
+    const malleated = sig.slice();
+    malleated.set(bytesOf(le(sig.subarray(32)) + L), 32);
+    expect(await rawResults(msg, malleated, pair.publicKey)).toEqual([false, true]);
+    expect(await rawResults(msg, FORGED, ED25519_SMALL_ORDER[1]!)).toEqual([true, true]);
+    const smallR = sig.slice();
+    smallR.set(ED25519_SMALL_ORDER[1]!, 0);
+    for (const [m, s, k] of [
+      [msg, malleated, pair.publicKey],
+      [msg, FORGED, ED25519_SMALL_ORDER[1]!],
+      [msg, smallR, pair.publicKey],
+    ] as const) {
+      expect(await verify(m, s, k)).toBe(false);
+    }
+  });
+
+  test('low-order X25519 keys: both implementations give no secret (tweetnacl all zeros, WebCrypto refuses)', async () => {
+    const sk = nacl.randomBytes(32);
+    for (const u of X25519_LOW_ORDER.flatMap((b) => [b, withTopBit(b)])) {
+      expect(await Promise.all(impls.map((c) => c.x25519(sk, u)))).toEqual([undefined, undefined]);
+    }
   });
 });
 

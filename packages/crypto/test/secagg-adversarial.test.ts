@@ -10,7 +10,7 @@ import {
 import type { SecAggMasked, SecAggRoutedShares, SecAggShares, SecAggUnmask, SecAggUnmaskRequest } from '@fedlink/protocol';
 // A malicious client signs content of its choosing: it needs the transcript encoding (internal).
 import { bind, resolveParams } from '../src/secagg/params.js';
-import { sign } from '../src/secagg/signature.js';
+import { sign } from '../src/signature.js';
 import { identities, makeSim, maxAbsDiff, plainWeightedSum, runSim, type Sim } from './secagg-sim.js';
 
 /** Runs a round stage by stage, keeping every message so tests can tamper with or replay them. */

@@ -153,11 +153,20 @@ function parseHeader(bytes: Uint8Array): { encoding: TensorEncoding; tensors: He
   return { encoding: h.encoding as TensorEncoding, tensors };
 }
 
+export interface DecodeOptions {
+  /**
+   * Let `flat` share `bytes`' memory when it can (float32, little-endian host, 4-byte aligned
+   * data): no copy. For a caller that owns `bytes` and won't reuse it (the coordinator's intake,
+   * with a freshly decrypted plaintext); `flat` is a fresh array otherwise.
+   */
+  shareMemory?: boolean;
+}
+
 /**
  * Decodes and validates a tensor buffer. With `expected`, names and shapes must match exactly
  * (a `shape_mismatch` otherwise). Never trusts offsets or sizes from the wire.
  */
-export function decodeTensors(bytes: Uint8Array, expected?: readonly TensorSpec[]): DecodedTensors {
+export function decodeTensors(bytes: Uint8Array, expected?: readonly TensorSpec[], options: DecodeOptions = {}): DecodedTensors {
   if (bytes.length < 8) throw new FedlinkError('bad_request', 'tensor buffer too short');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(0, true) !== MAGIC) throw new FedlinkError('bad_request', 'tensor buffer has a bad magic number');
@@ -175,8 +184,14 @@ export function decodeTensors(bytes: Uint8Array, expected?: readonly TensorSpec[
     throw new FedlinkError('shape_mismatch', `tensor buffer is ${bytes.length} bytes, its manifest describes ${need}`);
   }
 
+  const manifest = tensors.map(({ name, shape }) => ({ name, shape }));
+  const dataStart = align4(8 + headerLength);
+  // float32 tensors are whole multiples of 4 bytes: no padding between them, one contiguous run.
+  if (options.shareMemory && encoding === 'float32' && LITTLE_ENDIAN && (bytes.byteOffset + dataStart) % 4 === 0) {
+    return { manifest, encoding, flat: new Float32Array(bytes.buffer, bytes.byteOffset + dataStart, manifestSize(tensors)) };
+  }
   const flat = new Float32Array(manifestSize(tensors));
-  let pos = align4(8 + headerLength);
+  let pos = dataStart;
   let dst = 0;
   for (const t of tensors) {
     const n = numElements(t.shape);
@@ -195,7 +210,7 @@ export function decodeTensors(bytes: Uint8Array, expected?: readonly TensorSpec[
     pos += align4(n * width);
     dst += n;
   }
-  return { manifest: tensors.map(({ name, shape }) => ({ name, shape })), encoding, flat };
+  return { manifest, encoding, flat };
 }
 
 export function assertManifest(actual: readonly TensorSpec[], expected: readonly TensorSpec[]): void {

@@ -31,6 +31,23 @@ test('decodes from an unaligned view (socket buffers have arbitrary offsets)', (
   expect(Array.from(decodeTensors(shifted.subarray(1)).flat)).toEqual(Array.from(values));
 });
 
+test('shareMemory: an aligned float32 buffer is viewed, not copied; unaligned or other encodings are copied', () => {
+  const bytes = encodeTensors(manifest, values);
+  const shared = decodeTensors(bytes, manifest, { shareMemory: true }).flat;
+  expect(Array.from(shared)).toEqual(Array.from(values));
+  expect(shared.buffer).toBe(bytes.buffer);
+  bytes[bytes.length - 1]! ^= 0x80; // the last element's sign bit: the view sees it
+  expect(shared[24]).toBe(-values[24]!);
+  expect(decodeTensors(bytes, manifest).flat.buffer).not.toBe(bytes.buffer);
+  const shifted = new Uint8Array(bytes.length + 1);
+  shifted.set(bytes, 1);
+  const unaligned = decodeTensors(shifted.subarray(1), manifest, { shareMemory: true }).flat;
+  expect(unaligned.buffer).not.toBe(shifted.buffer);
+  expect(Array.from(unaligned)).toEqual(Array.from(decodeTensors(bytes).flat));
+  const half = encodeTensors(manifest, values, 'float16');
+  expect(decodeTensors(half, manifest, { shareMemory: true }).flat.buffer).not.toBe(half.buffer);
+});
+
 test('float16 and int8 encodings are lossy within their documented error', () => {
   const f16 = decodeTensors(encodeTensors(manifest, values, 'float16')).flat;
   values.forEach((v, i) => expect(Math.abs(f16[i]! - v)).toBeLessThanOrEqual(Math.abs(v) * 2 ** -11 + 1e-7));

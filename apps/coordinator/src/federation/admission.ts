@@ -41,7 +41,7 @@ export class Admission {
     if (!challenge) throw new FedlinkError('replay', 'no fresh challenge for this connection: request auth:challenge before each hello');
     const signPublicKey = fromBase64(hello.signPublicKey);
     const boxPublicKey = fromBase64(hello.boxPublicKey);
-    if (!verifyHello(signPublicKey, fromBase64(hello.signature), challenge, peer.id, boxPublicKey)) {
+    if (!(await verifyHello(signPublicKey, fromBase64(hello.signature), challenge, peer.id, boxPublicKey))) {
       throw new FedlinkError('bad_signature', 'hello signature does not verify for this connection and challenge');
     }
     const clientId = clientIdOf(signPublicKey);
@@ -52,7 +52,7 @@ export class Admission {
       peer,
       signPublicKey,
       boxPublicKey,
-      sharedKey: sharedKey(boxPublicKey, this.identity.boxSecretKey),
+      sharedKey: await sharedKey(boxPublicKey, this.identity.boxSecretKey),
       numExamples: hello.numExamples,
       platform: hello.platform,
       backend: hello.backend,

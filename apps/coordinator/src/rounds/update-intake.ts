@@ -153,7 +153,8 @@ export class UpdateIntake {
     const plaintext = await openEnvelope({ nonce: asBytes(msg.envelope.nonce)!, ciphertext }, session.sharedKey, updateContext(this.context.runId, msg.round, session.clientId));
     // Under SCAFFOLD the update is [delta y, delta c] (the run's update manifest): a payload of
     // the model's manifest alone, or control tensors of other shapes, is a shape_mismatch.
-    const delta = decodeTensors(plaintext, this.context.updateManifest).flat;
+    // The plaintext is this call's own fresh buffer: the delta can be a view of it (no copy).
+    const delta = decodeTensors(plaintext, this.context.updateManifest, { shareMemory: true }).flat;
     const bad = firstNonFinite(delta);
     if (bad >= 0) fail('non_finite', `${bad < this.context.model.numParams ? 'delta' : 'control variate delta'} has a non-finite value at element ${bad % this.context.model.numParams}`);
     const bound = this.context.settings.maxUpdateNorm;

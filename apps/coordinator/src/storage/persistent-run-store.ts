@@ -5,9 +5,13 @@ import type { RegistryEvents } from '../federation/client-registry.js';
 import type { ClientOutcome } from '../rounds/open-round.js';
 import type { EventEmitter } from 'node:events';
 import { encodeCheckpoint, removeFile, writeCheckpointFile } from './checkpoint-file.js';
-import type { Participation, RunArchive, StoredCheckpoint } from './run-archive.js';
+import type { ClientEvent, Participation, RunArchive, StoredCheckpoint } from './run-archive.js';
 import { toBase64 } from '@fedlink/protocol';
 import type { StrategySpec } from '@fedlink/core';
+
+/** How long a client join or leave may wait to be written with the others of its burst. */
+export const CLIENT_WRITE_DELAY_MS = 50;
+const MAX_QUEUED_CLIENT_EVENTS = 1024;
 
 export interface PersistentRunStoreOptions {
   /** Checkpoints kept per run, newest first (0 keeps all). At least 2 lets a corrupt one fall back. */
@@ -24,6 +28,15 @@ export interface PersistentRunStoreOptions {
  * committed, so a committed round always has its file.
  */
 export class PersistentRunStore implements RunStore {
+  /**
+   * Client joins and leaves not yet written. Each SQLite commit syncs the WAL (synchronous =
+   * FULL), ~2 ms here: one per join capped a connection storm at a few hundred joins a second
+   * (bench:coordinator). They are written together, CLIENT_WRITE_DELAY_MS after the first, and
+   * before any round is recorded and at close.
+   */
+  private clientEvents: ClientEvent[] = [];
+  private clientTimer: ReturnType<typeof setTimeout> | undefined;
+
   constructor(
     readonly archive: RunArchive,
     private readonly options: PersistentRunStoreOptions,
@@ -32,7 +45,8 @@ export class PersistentRunStore implements RunStore {
   /** Follows the registry for the clients table. */
   trackClients(registry: EventEmitter<RegistryEvents>): void {
     registry.on('joined', (s) =>
-      this.archive.upsertClient({
+      this.queueClient({
+        kind: 'joined',
         clientId: s.clientId,
         signPublicKey: toBase64(s.signPublicKey),
         platform: s.platform,
@@ -42,7 +56,25 @@ export class PersistentRunStore implements RunStore {
         at: s.joinedAt,
       }),
     );
-    registry.on('left', (s) => this.archive.touchClient(s.clientId));
+    registry.on('left', (s) => this.queueClient({ kind: 'left', clientId: s.clientId, at: Date.now() }));
+  }
+
+  /** Writes the client joins and leaves queued so far (in one transaction). */
+  flushClients(): void {
+    clearTimeout(this.clientTimer);
+    this.clientTimer = undefined;
+    const events = this.clientEvents;
+    this.clientEvents = [];
+    this.archive.writeClients(events);
+  }
+
+  private queueClient(e: ClientEvent): void {
+    this.clientEvents.push(e);
+    if (this.clientEvents.length >= MAX_QUEUED_CLIENT_EVENTS) this.flushClients();
+    else if (!this.clientTimer) {
+      this.clientTimer = setTimeout(() => this.flushClients(), CLIENT_WRITE_DELAY_MS);
+      this.clientTimer.unref?.();
+    }
   }
 
   async startRun(info: RunInfo, initialWeights: Float32Array): Promise<void> {
@@ -54,6 +86,7 @@ export class PersistentRunStore implements RunStore {
 
   async recordRound(runId: string, record: RoundRecord, weights?: Float32Array, participation?: readonly { clientId: string; outcome: ClientOutcome }[]): Promise<void> {
     const checkpoint = record.status === 'completed' && weights ? await this.writeCheckpoint(runId, record.round, weights, this.options.serverState()) : undefined;
+    this.flushClients();
     this.archive.recordRound(runId, record, checkpoint);
     if (participation && participation.length > 0) {
       const rows: Participation[] = participation.map((p) => ({ round: record.round, attempt: record.attempt, clientId: p.clientId, outcome: p.outcome }));
@@ -63,6 +96,7 @@ export class PersistentRunStore implements RunStore {
   }
 
   finishRun(runId: string, status: 'finished' | 'stopped'): void {
+    this.flushClients();
     this.archive.setRunStatus(runId, status);
   }
 

@@ -76,6 +76,20 @@ const toRun = (r: RunRow): StoredRun => ({
 
 const toCheckpoint = (r: CheckpointRow): StoredCheckpoint => ({ runId: r.run_id, round: r.round, file: r.file, sha256: r.sha256, bytes: r.bytes, createdAt: r.created_at });
 
+/** A client as it joined. */
+export interface ClientSeen {
+  clientId: string;
+  signPublicKey: string;
+  platform: string;
+  backend: string;
+  name?: string;
+  address: string;
+  at: number;
+}
+
+/** What the clients table records: a join (insert or refresh) or a leave (last seen). */
+export type ClientEvent = ({ kind: 'joined' } & ClientSeen) | { kind: 'left'; clientId: string; at: number };
+
 /**
  * Runs, rounds, checkpoints, clients and participation in the state directory's database: what
  * the coordinator writes as it goes, and what `fedlink runs` and the REST API read back.
@@ -188,18 +202,31 @@ export class RunArchive {
 
   // ---- clients and participation
 
-  upsertClient(c: { clientId: string; signPublicKey: string; platform: string; backend: string; name?: string; address: string; at: number }): void {
-    this.db
-      .prepare(
-        `INSERT INTO clients (client_id, sign_public_key, first_seen, last_seen, platform, backend, name, address)
-         VALUES (@clientId, @signPublicKey, @at, @at, @platform, @backend, @name, @address)
-         ON CONFLICT(client_id) DO UPDATE SET last_seen = @at, platform = @platform, backend = @backend, name = @name, address = @address`,
-      )
-      .run({ ...c, name: c.name ?? null });
+  upsertClient(c: ClientSeen): void {
+    this.writeClients([{ kind: 'joined', ...c }]);
   }
 
   touchClient(clientId: string, at = Date.now()): void {
-    this.db.prepare('UPDATE clients SET last_seen = ? WHERE client_id = ?').run(at, clientId);
+    this.writeClients([{ kind: 'left', clientId, at }]);
+  }
+
+  /** Joins and leaves in order, in one transaction (one WAL sync for a whole burst of them). */
+  writeClients(events: readonly ClientEvent[]): void {
+    if (events.length === 0) return;
+    const upsert = this.db.prepare(
+      `INSERT INTO clients (client_id, sign_public_key, first_seen, last_seen, platform, backend, name, address)
+       VALUES (@clientId, @signPublicKey, @at, @at, @platform, @backend, @name, @address)
+       ON CONFLICT(client_id) DO UPDATE SET last_seen = @at, platform = @platform, backend = @backend, name = @name, address = @address`,
+    );
+    const touch = this.db.prepare('UPDATE clients SET last_seen = ? WHERE client_id = ?');
+    this.db.transaction(() => {
+      for (const e of events) {
+        if (e.kind === 'joined') {
+          const { kind: _, ...c } = e;
+          upsert.run({ ...c, name: c.name ?? null });
+        } else touch.run(e.at, e.clientId);
+      }
+    })();
   }
 
   recordParticipation(runId: string, rows: Participation[]): void {

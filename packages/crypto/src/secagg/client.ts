@@ -22,7 +22,7 @@ import { applyMasks, deriveStreamKey, type MaskTerm } from './prg.js';
 import { bind, pairSign, resolveParams, sha256, type RoundParams } from './params.js';
 import { quantizeWeightedUpdate } from './quantize.js';
 import { SHARE_BYTES, splitSecret } from './shamir.js';
-import { sign, verify } from './signature.js';
+import { sign, verify } from '../signature.js';
 import { assertBoxKey } from '../key-checks.js';
 import { generateX25519, x25519, type X25519KeyPair } from './x25519.js';
 

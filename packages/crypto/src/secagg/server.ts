@@ -22,7 +22,7 @@ import { applyMasks, deriveStreamKey, type MaskTerm } from './prg.js';
 import { bind, holders, pairSign, resolveParams, sha256, type RoundParams } from './params.js';
 import { dequantizeSum } from './quantize.js';
 import { combineShares, type Share } from './shamir.js';
-import { verify } from './signature.js';
+import { verify } from '../signature.js';
 import { assertBoxKey, assertSignatureForm } from '../key-checks.js';
 import { x25519, x25519Base } from './x25519.js';
 

@@ -1,0 +1,110 @@
+import type * as NodeCrypto from 'node:crypto';
+import { utf8 } from '@fedlink/protocol';
+
+/**
+ * The bulk step of a sealed envelope (envelope.ts): HKDF-SHA256 of the shared key, salted with
+ * the envelope's 24-byte nonce, gives a one-time AES-256 key and a 12-byte IV; AES-256-GCM with
+ * the associated data then seals or opens. Two implementations, byte for byte the same:
+ * - Node's crypto, synchronous, where `process.getBuiltinModule` offers it (Node >= 20.16): about
+ *   2 GB/s for a 0.8 MB update here, against 0.4-0.6 GB/s for WebCrypto, whose four calls per
+ *   envelope each cross to the thread pool and copy;
+ * - WebCrypto everywhere else (browsers, older Node).
+ */
+export interface EnvelopeCipher {
+  readonly name: 'node' | 'webcrypto';
+  seal(shared: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, associatedData: Uint8Array): Promise<Uint8Array>;
+  /** Rejects (with any error) when the tag does not verify. */
+  open(shared: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, associatedData: Uint8Array): Promise<Uint8Array>;
+}
+
+const INFO = utf8('fedlink/envelope/v1');
+const KEY_BYTES = 32;
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+
+function subtle(): SubtleCrypto {
+  const s = globalThis.crypto?.subtle;
+  if (!s) throw new Error('WebCrypto (crypto.subtle) is not available: use Node >= 20 or a secure (https/localhost) page');
+  return s;
+}
+
+async function deriveAesKey(shared: Uint8Array, nonce: Uint8Array): Promise<{ key: CryptoKey; iv: Uint8Array }> {
+  const s = subtle();
+  const ikm = await s.importKey('raw', shared as BufferSource, 'HKDF', false, ['deriveBits']);
+  const bits = new Uint8Array(
+    await s.deriveBits({ name: 'HKDF', hash: 'SHA-256', salt: nonce as BufferSource, info: INFO as BufferSource }, ikm, (KEY_BYTES + IV_BYTES) * 8),
+  );
+  const key = await s.importKey('raw', bits.subarray(0, KEY_BYTES) as BufferSource, 'AES-GCM', false, ['encrypt', 'decrypt']);
+  const iv = bits.slice(KEY_BYTES);
+  bits.fill(0);
+  return { key, iv };
+}
+
+export const WEBCRYPTO_CIPHER: EnvelopeCipher = {
+  name: 'webcrypto',
+  async seal(shared, nonce, plaintext, associatedData) {
+    const { key, iv } = await deriveAesKey(shared, nonce);
+    return new Uint8Array(await subtle().encrypt({ name: 'AES-GCM', iv: iv as BufferSource, additionalData: associatedData as BufferSource }, key, plaintext as BufferSource));
+  },
+  async open(shared, nonce, ciphertext, associatedData) {
+    const { key, iv } = await deriveAesKey(shared, nonce);
+    return new Uint8Array(await subtle().decrypt({ name: 'AES-GCM', iv: iv as BufferSource, additionalData: associatedData as BufferSource }, key, ciphertext as BufferSource));
+  },
+};
+
+/** Node's crypto module, or undefined in a browser (no import: bundlers never see it). */
+function nodeCrypto(): typeof NodeCrypto | undefined {
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  return proc?.getBuiltinModule?.('node:crypto') as typeof NodeCrypto | undefined;
+}
+
+function nodeCipher(c: typeof NodeCrypto): EnvelopeCipher {
+  const derive = (shared: Uint8Array, nonce: Uint8Array): Uint8Array => new Uint8Array(c.hkdfSync('sha256', shared, nonce, INFO, KEY_BYTES + IV_BYTES));
+  /** A plain Uint8Array over a Buffer's bytes (as WebCrypto returns), no copy. */
+  const bytesOf = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  return {
+    name: 'node',
+    async seal(shared, nonce, plaintext, associatedData) {
+      const bits = derive(shared, nonce);
+      try {
+        const cipher = c.createCipheriv('aes-256-gcm', bits.subarray(0, KEY_BYTES), bits.subarray(KEY_BYTES), { authTagLength: TAG_BYTES });
+        cipher.setAAD(associatedData);
+        const out = new Uint8Array(plaintext.length + TAG_BYTES);
+        let at = 0;
+        for (const part of [cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]) {
+          out.set(part, at);
+          at += part.length;
+        }
+        return out;
+      } finally {
+        bits.fill(0);
+      }
+    },
+    async open(shared, nonce, ciphertext, associatedData) {
+      if (ciphertext.length < TAG_BYTES) throw new Error('ciphertext shorter than its tag');
+      const bits = derive(shared, nonce);
+      try {
+        const decipher = c.createDecipheriv('aes-256-gcm', bits.subarray(0, KEY_BYTES), bits.subarray(KEY_BYTES), { authTagLength: TAG_BYTES });
+        decipher.setAAD(associatedData);
+        decipher.setAuthTag(ciphertext.subarray(ciphertext.length - TAG_BYTES));
+        const body = decipher.update(ciphertext.subarray(0, ciphertext.length - TAG_BYTES));
+        const rest = decipher.final(); // throws when the tag does not verify
+        if (rest.length === 0) return bytesOf(body);
+        const out = new Uint8Array(body.length + rest.length);
+        out.set(body);
+        out.set(rest, body.length);
+        return out;
+      } finally {
+        bits.fill(0);
+      }
+    },
+  };
+}
+
+const node = nodeCrypto();
+
+/** Node's cipher where this is Node (undefined elsewhere), for tests that compare the two. */
+export const NODE_CIPHER: EnvelopeCipher | undefined = node && typeof node.hkdfSync === 'function' ? nodeCipher(node) : undefined;
+
+/** The implementation this platform uses. */
+export const ENVELOPE_CIPHER: EnvelopeCipher = NODE_CIPHER ?? WEBCRYPTO_CIPHER;
