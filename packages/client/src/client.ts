@@ -71,6 +71,8 @@ export interface FedlinkClientOptions {
    * local-DP request.
    */
   localPrivacy?: { clip: number; noiseMultiplier: number };
+  /** 'edge': an edge aggregator joining its parent (hello says so; its trainer reports contributors). Default 'client'. */
+  role?: 'client' | 'edge';
 }
 
 export interface UploadInfo {
@@ -305,6 +307,7 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
         numExamples: this.options.trainer.numExamples,
         ...(this.options.token !== undefined ? { token: this.options.token } : {}),
         ...(this.options.name !== undefined ? { name: this.options.name } : {}),
+        ...(this.options.role === 'edge' ? { role: 'edge' as const } : {}),
       };
       const { welcome } = await this.request(EVENTS.hello, hello);
       const server = { signPublicKey: fromBase64(welcome.server.signPublicKey), boxPublicKey: fromBase64(welcome.server.boxPublicKey) };
@@ -383,6 +386,7 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
       const outcome = await this.options.trainer.fit(global, msg.config, {
         onBatch: (p) => this.emit('progress', msg.round, p),
         shouldStop: () => Date.now() > msg.deadline || this.isOver(),
+        round: { round: msg.round, attempt: msg.attempt, deadline: msg.deadline },
       });
       this.emit('trained', msg.round, outcome.metrics);
       this.setState('uploading', `round ${msg.round}`);
@@ -396,7 +400,8 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
       } else {
         const payload = encodeTensors(welcome.model.manifest, delta, welcome.encoding);
         const envelope = await seal(payload, this.shared!, updateContext(welcome.runId, msg.round, welcome.clientId));
-        const update: Update = { runId: welcome.runId, round: msg.round, numExamples: outcome.numExamples, metrics: outcome.metrics, envelope };
+        const group = outcome.contributors !== undefined ? { contributors: outcome.contributors } : {};
+        const update: Update = { runId: welcome.runId, round: msg.round, numExamples: outcome.numExamples, metrics: outcome.metrics, envelope, ...group };
         await this.request(EVENTS.update, update);
         this.emit('uploaded', { round: msg.round, bytes: envelope.ciphertext.length + envelope.nonce.length, sealed: true, masked: false });
       }

@@ -7,11 +7,18 @@ export interface FitOutcome {
   delta: Float32Array;
   numExamples: number;
   metrics: TrainMetrics;
+  /**
+   * An edge's trainer: the leaf clients behind `delta` (then their example-weighted mean) and
+   * `numExamples` (their total). Absent: this client's own update.
+   */
+  contributors?: number;
 }
 
 export interface FitHooks {
   onBatch?: (p: BatchProgress) => void;
   shouldStop?: () => boolean;
+  /** The round being trained and its deadline (epoch ms), as round:start gave them. */
+  round?: { round: number; attempt: number; deadline: number };
 }
 
 /**
