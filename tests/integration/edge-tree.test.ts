@@ -1,4 +1,5 @@
 import { FedlinkClient } from '@fedlink/client';
+import { presetSpec } from '@fedlink/core';
 import { FixedDeltaTrainer, testVector } from '../helpers/fixed-trainer.js';
 import { TEST_TOKEN, startTestCoordinator } from '../helpers/coordinator.js';
 import { startTestEdge } from '../helpers/edge.js';
@@ -109,3 +110,48 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
   return m;
 }
+
+describe('refusals', () => {
+  test("a parent whose strategy needs each client's update refuses an edge at hello, with the reason", async () => {
+    const root = await startTestCoordinator({ rounds: 1, strategy: presetSpec('fedmedian'), selection: everyone(1) });
+    const edge = await startTestEdge(root, { selection: everyone(1) });
+    try {
+      await expect(edge.ready).rejects.toMatchObject({ code: 'unsupported', message: expect.stringMatching(/edge aggregators can't join this run: strategy fedmedian .*needs each client's update/) });
+      expect(root.registry.size).toBe(0);
+    } finally {
+      await edge.cleanup();
+      await root.cleanup();
+    }
+  });
+
+  test('a parent running secure aggregation refuses an edge (SecAgg+ runs between leaves and their edge)', async () => {
+    const root = await startTestCoordinator({ rounds: 1, secureAggregation: true, selection: everyone(2) });
+    const edge = await startTestEdge(root, { selection: everyone(1) });
+    try {
+      await expect(edge.ready).rejects.toMatchObject({ code: 'unsupported', message: expect.stringMatching(/SecAgg\+ between a parent and its edges is not supported/) });
+    } finally {
+      await edge.cleanup();
+      await root.cleanup();
+    }
+  });
+
+  test('an ordinary client may not send an update of several contributors', async () => {
+    const root = await startTestCoordinator({ rounds: 1, maxAbandonedAttempts: 1, selection: everyone(1) });
+    const trainer = leafTrainer(0);
+    const fit = trainer.fit.bind(trainer);
+    trainer.fit = async (global, config) => ({ ...(await fit(global, config)), contributors: 5 });
+    const client = new FedlinkClient({ url: root.url, token: TEST_TOKEN, trainer, platform: 'node', backend: 'test', serverFingerprint: root.fingerprint });
+    const rejected: string[] = [];
+    client.on('rejected', (_round, e) => rejected.push(`${e.code}: ${e.message}`));
+    try {
+      const run = client.run();
+      expect((await root.done).status).toBe('stopped');
+      await run;
+      expect(rejected).toEqual(['bad_request: only an edge aggregator (hello role edge) may send an update of several contributors']);
+      expect(root.store.rounds.map((r) => [r.status, r.reported])).toEqual([['abandoned', 0]]);
+    } finally {
+      client.stop();
+      await root.cleanup();
+    }
+  });
+});
