@@ -111,6 +111,27 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
+test('SecAgg+ between leaves and their edge: the root gets the flat FedAvg within the quantisation bound, no edge opens an update', async () => {
+  const root = await startTestCoordinator({ rounds: ROUNDS, selection: everyone(3) });
+  const secure = { secureAggregation: true, secaggStageTimeoutMs: 20_000, selection: everyone(3) };
+  const edges = await Promise.all([0, 1, 2].map((e) => startTestEdge(root, secure, { name: `secure${e}` })));
+  try {
+    const leaves = await Promise.all(edges.map(async (edge, e) => joinLeaves(await edge.ready, [3 * e, 3 * e + 1, 3 * e + 2])));
+    expect((await root.done).status).toBe('finished');
+    await Promise.all(edges.map((e) => e.done));
+    await Promise.all(leaves.flatMap((l) => l.runs));
+    // Quantisation of each group's masked sum (docs/SECURITY.md: m*C/(2^31-1-m), C = 1), far below this.
+    expect(maxAbsDiff(root.context.model.weights, flat.weights)).toBeLessThan(1e-6);
+    expect(await roundsOf(root.url)).toEqual(Array(ROUNDS).fill(['completed', 9, TOTAL]));
+    for (const edge of edges) expect((await edge.ready).engine.plaintextUpdatesOpened).toBe(0);
+    // What the root opened: one sealed group update per edge and round.
+    expect(root.engine.plaintextUpdatesOpened).toBe(3 * ROUNDS);
+  } finally {
+    await Promise.all(edges.map((e) => e.cleanup()));
+    await root.cleanup();
+  }
+});
+
 describe('refusals', () => {
   test("a parent whose strategy needs each client's update refuses an edge at hello, with the reason", async () => {
     const root = await startTestCoordinator({ rounds: 1, strategy: presetSpec('fedmedian'), selection: everyone(1) });
