@@ -58,6 +58,12 @@ test('a two-level tree (root, 3 edges, 9 leaves) gives the flat FedAvg weights; 
     [0, 1, 2].map((e) => startTestEdge(root, { selection: everyone(3) }, { name: `edge${e}`, onRound: (round, o) => 'contributors' in o && reports.push([round, o.contributors!, o.numExamples]) })),
   );
   try {
+    // Before any leaf joined (no round can complete yet): /api/status and /metrics say which clients are edges.
+    await Promise.all(edges.map((e) => e.ready));
+    const status = (await (await fetch(`${root.url}/api/status`)).json()) as { clients: { name: string; edge?: boolean }[] };
+    expect(status.clients.map((c) => [c.name, c.edge]).sort()).toEqual([['edge0', true], ['edge1', true], ['edge2', true]]);
+    const metrics = await (await fetch(`${root.url}/metrics`)).text();
+    expect(metrics).toMatch(/^fedlink_edges_connected\{run_id="run_\w+"\} 3$/m);
     const leaves = await Promise.all(edges.map(async (edge, e) => joinLeaves(await edge.ready, [3 * e, 3 * e + 1, 3 * e + 2])));
     expect((await root.done).status).toBe('finished');
     await Promise.all(edges.map((e) => e.done));
