@@ -1,8 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import { type CoordinatorConfig, DEFAULT_RUN, type EdgeConfig, type LogFormat, type LogLevel, createLog, loadOrCreateJoinToken, startEdge } from '@fedlink/coordinator';
 import type { TensorEncoding } from '@fedlink/protocol';
 import { type CommandSpec, type OptionSpec, type ParsedValue, UsageError, parseArgs } from '../args.js';
 import { runOptions } from '../run-options.js';
+import { readCa } from './join.js';
 import { readTls, serveSpec } from './serve.js';
 
 /** The option specs of `from` named in `names`, in that order. */
@@ -73,9 +73,12 @@ export async function edgeCommand(argv: string[]): Promise<number> {
   if (scheme !== 'http:' && scheme !== 'https:') throw new UsageError(`--upstream: '${upstream}' is not an http(s) URL`);
   const stateDir = v['state-dir'] as string;
   const tokens = v['client-token'] as string[];
-  const joinTokens = tokens.length > 0 ? tokens : [await loadOrCreateJoinToken(stateDir)];
   const tls = await readTls(v['tls-cert'] as string | undefined, v['tls-key'] as string | undefined);
-  const ca = v.ca !== undefined ? await readFile(v.ca as string, 'utf8') : undefined;
+  const ca = v.ca !== undefined ? await readCa(v.ca as string) : undefined;
+  if (ca !== undefined && !upstream.startsWith('https:')) throw new UsageError('--ca applies to an https:// --upstream');
+  const run = edgeRunFrom(v);
+  // Only once the flags are valid: the state dir is created here.
+  const joinTokens = tokens.length > 0 ? tokens : [await loadOrCreateJoinToken(stateDir)];
   const level = v['log-level'] as LogLevel;
   const format = (v['log-format'] as LogFormat | undefined) ?? (process.stderr.isTTY ? 'pretty' : 'json');
   const allowKeys = v['allow-keys'] as string | undefined;
@@ -106,7 +109,7 @@ export async function edgeCommand(argv: string[]): Promise<number> {
         ...(ca !== undefined ? { ca } : {}),
         ...(v.name !== undefined ? { name: v.name as string } : {}),
       },
-      downstream: { ...downstream, run: edgeRunFrom(v) },
+      downstream: { ...downstream, run },
       onRound: (round, o) => out('error' in o ? `round ${round}: no report to the parent: ${o.error}` : `round ${round}: reported ${o.contributors} client(s), ${o.numExamples} examples to the parent`),
     },
     { log: createLog(level, format) },
