@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { FedlinkClient } from '@fedlink/client';
+import { join as join_ } from 'node:path';
+import { FedlinkClient, type Trainer } from '@fedlink/client';
 import type { RoundRecord } from '@fedlink/coordinator';
 import { FixedDeltaTrainer, deferred, testVector } from '../helpers/fixed-trainer.js';
 import { TEST_TOKEN, startTestCoordinator } from '../helpers/coordinator.js';
@@ -21,7 +21,7 @@ test('SIGKILL an edge process mid-round: the round completes without its group; 
   const ended: RoundRecord[] = [];
   root.engine.on('roundEnded', (r) => ended.push(r));
   const stable = await startTestEdge(root, { selection: everyone(3) }, { name: 'stable' });
-  const stateDir = await mkdtemp(join(tmpdir(), 'fedlink-edge-kill-'));
+  const stateDir = await mkdtemp(join_(tmpdir(), 'fedlink-edge-kill-'));
   const port = await freePort();
   const edgeArgs = [
     'edge', '--upstream', root.url, '--token', TEST_TOKEN, '--server-key', root.fingerprint, '--port', String(port), '--state-dir', stateDir,
@@ -89,5 +89,75 @@ test('SIGKILL an edge process mid-round: the round completes without its group; 
     await stable.cleanup();
     await root.cleanup();
     await rm(stateDir, { recursive: true, force: true });
+  }
+}, 180_000);
+
+/** A leaf that pulls the global weights a tenth of the way to a target of its own, on a 2^-16 grid (sums are exact in any order). */
+function pullTrainer(i: number, hold?: { round: number; until: Promise<void>; onHeld: () => void }): Trainer {
+  let numParams = 0;
+  let held = false;
+  return {
+    numExamples: 40 + 10 * i,
+    async prepare(welcome) {
+      numParams = welcome.model.numParams;
+    },
+    async fit(global, _config, hooks) {
+      if (hold && hooks?.round?.round === hold.round && !held) {
+        held = true;
+        hold.onHeld();
+        await hold.until;
+      }
+      const delta = new Float32Array(numParams);
+      for (let j = 0; j < numParams; j++) delta[j] = Math.round((((j * 2654435761 + i * 40503) >>> 0) % 2001 / 10000 - 0.1 - global[j]!) * 0.1 * 65536) / 65536;
+      return { delta, numExamples: 40 + 10 * i, metrics: { loss: 1 } };
+    },
+    dispose() {},
+  };
+}
+
+test('a root restarted mid-round on its state dir is rejoined by its edges; the tree ends on the flat run\'s weights', async () => {
+  const join = (i: number, at: { url: string; fingerprint: string }, hold?: Parameters<typeof pullTrainer>[1]) =>
+    new FedlinkClient({ url: at.url, token: TEST_TOKEN, trainer: pullTrainer(i, hold), platform: 'node', backend: 'test', serverFingerprint: at.fingerprint });
+  // The flat run of the same four leaves.
+  const flatRoot = await startTestCoordinator({ rounds: 3, selection: everyone(4) });
+  let flat: Float32Array;
+  try {
+    const runs = [0, 1, 2, 3].map((i) => join(i, flatRoot).run());
+    expect((await flatRoot.done).status).toBe('finished');
+    await Promise.all(runs);
+    flat = flatRoot.context.model.weights.slice();
+  } finally {
+    await flatRoot.cleanup();
+  }
+
+  const stateDir = await mkdtemp(join_(tmpdir(), 'fedlink-root-restart-'));
+  const port = await freePort();
+  const startRoot = () => startTestCoordinator({ rounds: 3, selection: everyone(2) }, { stateDir, config: { port } });
+  let root = await startRoot();
+  const edges = await Promise.all([0, 1].map((e) => startTestEdge(root, { selection: everyone(2) }, { name: `edge${e}` })));
+  const clients: FedlinkClient[] = [];
+  try {
+    // Every leaf holds its round-2 training until the root has restarted.
+    const release = deferred();
+    const held = deferred();
+    let holding = 0;
+    const hold = { round: 2, until: release.promise, onHeld: () => ++holding === 4 && held.resolve() };
+    for (const [e, edge] of edges.entries()) for (const i of [2 * e, 2 * e + 1]) clients.push(join(i, await edge.ready, hold));
+    const runs = clients.map((c) => c.run());
+    await held.promise;
+    await root.close({ suspend: true });
+    root = await startRoot();
+    expect(root.resumedFrom).toBe(1);
+    release.resolve();
+    expect((await root.done).status).toBe('finished');
+    await Promise.all(runs);
+    let diff = 0;
+    for (let j = 0; j < flat.length; j++) diff = Math.max(diff, Math.abs(root.context.model.weights[j]! - flat[j]!));
+    expect(diff).toBeLessThanOrEqual(1e-5);
+    expect(root.store.rounds.filter((r) => r.status === 'completed').map((r) => [r.round, r.reported])).toEqual([[1, 4], [2, 4], [3, 4]]);
+  } finally {
+    for (const c of clients) c.stop();
+    await Promise.all(edges.map((e) => e.cleanup()));
+    await root.cleanup();
   }
 }, 180_000);

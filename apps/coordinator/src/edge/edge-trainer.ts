@@ -1,5 +1,5 @@
 import type { FitHooks, FitOutcome, Trainer } from '@fedlink/client';
-import type { TrainConfig, Welcome } from '@fedlink/protocol';
+import type { RoundKey, TrainConfig, Welcome } from '@fedlink/protocol';
 import type { RoundEngine } from '../rounds/round-engine.js';
 
 /** What the edge's parent link needs of its downstream coordinator. */
@@ -33,6 +33,8 @@ export function defaultReserveMs(remainingMs: number): number {
  */
 export class EdgeTrainer implements Trainer {
   private downstream: Downstream | undefined;
+  /** The last local round key: a parent that restarted asks for a round again with the same attempt. */
+  private last: RoundKey | undefined;
 
   constructor(private readonly options: EdgeTrainerOptions) {}
 
@@ -56,7 +58,7 @@ export class EdgeTrainer implements Trainer {
       this.options.onRound?.(round.round, { error });
       throw new Error(error);
     }
-    const outcome = await downstream.engine.runDelegated({ key: { round: round.round, attempt: round.attempt }, weights: global, config, deadline: round.deadline - reserve });
+    const outcome = await downstream.engine.runDelegated({ key: this.localKey(round), weights: global, config, deadline: round.deadline - reserve });
     if (!outcome.ok) {
       const error = `edge round ${round.round} abandoned: ${outcome.reason}`;
       this.options.onRound?.(round.round, { error });
@@ -72,6 +74,16 @@ export class EdgeTrainer implements Trainer {
     };
     this.options.onRound?.(round.round, fit);
     return fit;
+  }
+
+  /**
+   * The parent's round key, with the attempt raised past the last local one of the same round: this
+   * edge's clients train each key once, so a round the parent runs again (it restarted from its
+   * checkpoint and numbers attempts from 1 again) must reach them as a new attempt.
+   */
+  private localKey(round: RoundKey): RoundKey {
+    const attempt = this.last?.round === round.round ? Math.max(round.attempt, this.last.attempt + 1) : round.attempt;
+    return (this.last = { round: round.round, attempt });
   }
 
   dispose(): void {}

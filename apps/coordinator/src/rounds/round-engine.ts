@@ -144,7 +144,9 @@ export class RoundEngine extends EventEmitter<EngineEvents> implements Federatio
     if (!this.delegatedEnd) throw new Error('runDelegated() before delegate()');
     const need = settings.selection.minAvailable;
     const waitMs = Math.max(0, Math.min(settings.waitTimeoutMs, req.deadline - Date.now()));
-    this.state.update({ phase: 'waiting' });
+    // The parent decides which rounds are done: it may run a round again that this level completed
+    // (it abandoned that attempt, or restarted from an earlier checkpoint), whose updates must not read as stale.
+    this.state.update({ phase: 'waiting', ...(this.round >= req.key.round ? { round: req.key.round - 1 } : {}) });
     let record: RoundRecord;
     let result: AggregateResult | undefined;
     if (!(await registry.waitForClients(need, waitMs, signal)) || signal.aborted) {
