@@ -10,7 +10,7 @@ const LOAD_MODEL = fileURLToPath(new URL('../helpers/load-model.mjs', import.met
 const fedlink = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
 
 describe('fedlink command line', () => {
-  test.each(['serve', 'join', 'simulate', 'keygen', 'runs', 'token'])('%s --help lists its options', (cmd) => {
+  test.each(['serve', 'join', 'edge', 'simulate', 'keygen', 'runs', 'token'])('%s --help lists its options', (cmd) => {
     const r = fedlink([cmd, '--help']);
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`Usage: fedlink ${cmd}`));
@@ -26,6 +26,8 @@ describe('fedlink command line', () => {
     [['simulate', '--round-timeout', 'soon'], /--round-timeout: 'soon' is not a duration/],
     [['simulate', '--rounds'], /--rounds needs a value/],
     [['join'], /--server is required/],
+    [['edge'], /--upstream is required/],
+    [['edge', '--upstream', 'root:7070'], /--upstream: 'root:7070' is not an http\(s\) URL/],
     [['join', '--server', 'http://x', '--shard', '11/10'], /--shard: '11\/10' is not <i>\/<n>/],
     [['frobnicate'], /unknown command 'frobnicate'/],
     [['runs', 'explode'], /unknown sub-command 'explode'|no run database/],

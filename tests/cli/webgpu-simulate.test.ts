@@ -1,25 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeIdx, subset, type ImageDataset } from '@fedlink/ml';
+import { subset } from '@fedlink/ml';
 import { findSwiftShaderIcd, isDawnInstalled, loadMnistPackage } from '@fedlink/ml/node';
 import { FEDLINK_BIN } from '../helpers/processes.js';
+import { writeIdx } from '../helpers/idx.js';
 
 const dawn = isDawnInstalled();
 const describeWebgpu: jest.Describe = findSwiftShaderIcd() && dawn ? describe : describe.skip;
-
-/** A small IDX directory (the four standard files) cut from the mnist package. */
-async function writeIdx(dir: string, train: ImageDataset, test: ImageDataset): Promise<void> {
-  const files: [string, ImageDataset][] = [
-    ['train', train],
-    ['t10k', test],
-  ];
-  for (const [prefix, ds] of files) {
-    await writeFile(join(dir, `${prefix}-images-idx3-ubyte`), encodeIdx([ds.count, 28, 28], Uint8Array.from(ds.images, (x) => Math.round(x * 255))));
-    await writeFile(join(dir, `${prefix}-labels-idx1-ubyte`), encodeIdx([ds.count], ds.labels));
-  }
-}
 
 describeWebgpu('fedlink simulate --backend webgpu (Node, SwiftShader adapter here)', () => {
   test('2 clients train a round on webgpu; the coordinator evaluates on a CPU backend', async () => {

@@ -1,6 +1,7 @@
 import { FedlinkError } from '@fedlink/protocol';
 import { DatasetError } from '@fedlink/ml';
 import { UsageError } from './args.js';
+import { edgeCommand, edgeSpec } from './commands/edge.js';
 import { joinCommand, joinSpec } from './commands/join.js';
 import { keygenCommand, keygenSpec } from './commands/keygen.js';
 import { privacyCommand, privacySpec } from './commands/privacy.js';
@@ -12,6 +13,7 @@ import { simulateCommand, simulateSpec } from './commands/simulate.js';
 const COMMANDS = {
   serve: { spec: serveSpec, run: serveCommand },
   join: { spec: joinSpec, run: joinCommand },
+  edge: { spec: edgeSpec, run: edgeCommand },
   simulate: { spec: simulateSpec, run: simulateCommand },
   keygen: { spec: keygenSpec, run: keygenCommand },
   runs: { spec: runsSpec, run: runsCommand },

@@ -14,6 +14,7 @@ import { AccessPolicy } from './control/access-policy.js';
 import { Persistence } from './control/persistence.js';
 import { RunControl } from './control/run-control.js';
 import { Gatekeeper } from './federation/gatekeeper.js';
+import { edgeRefusal } from './edge/edge-policy.js';
 import { KeyAllowlist } from './federation/key-allowlist.js';
 import { FederationMetrics } from './metrics/federation-metrics.js';
 import { type Db, openDatabase } from './storage/database.js';
@@ -67,6 +68,8 @@ export interface StartOptions {
   authority?: JoinAuthority;
   /** Called (after the reply) when POST /api/runs created a new run: the host restarts on it. */
   onNewRun?: (runId: string) => void;
+  /** Rounds come from a parent (an edge aggregator's upstream link, see edge/): the engine's run loop does not start. */
+  delegated?: boolean;
 }
 
 /** Transport cap: room for the largest legitimate message, and a margin for framing. */
@@ -129,8 +132,8 @@ async function start(
   const authority =
     options.authority ??
     new JoinPolicy({ open: config.open, staticTokens: config.joinTokens, ...(tokens ? { tokenStore: tokens } : {}), ...(allowlist ? { allowlist } : {}) });
-  const admission = new Admission(identity, authority, registry);
   const strategy = Strategy.fromSpec(settings.strategy);
+  const admission = new Admission(identity, authority, registry, edgeRefusal(settings, strategy));
   // FedAvgM/FedAdam continue with the optimizer state saved with the checkpoint they resume from.
   if (resume) {
     if (resume.strategy && JSON.stringify(resume.strategy) !== JSON.stringify(strategy.spec)) {
@@ -222,7 +225,7 @@ async function start(
     // A new run, or one created by POST /api/runs (recorded, not started yet).
     await store.startRun({ runId, createdAt: resume?.run.createdAt ?? Date.now(), settings, status: 'running', round: 0 }, model.weights);
   }
-  const done = engine.run();
+  const done = options.delegated ? engine.delegate() : engine.run();
   let closed = false;
   return {
     url,

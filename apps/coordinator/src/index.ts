@@ -30,3 +30,6 @@ export * from './storage/run-archive.js';
 export * from './control/run-control.js';
 export * from './backend.js';
 export * from './rounds/secure-aggregation.js';
+export * from './edge/edge-node.js';
+export * from './edge/edge-policy.js';
+export * from './edge/edge-trainer.js';

@@ -74,6 +74,8 @@ export interface FedlinkClientOptions {
    * local-DP request.
    */
   localPrivacy?: { clip: number; noiseMultiplier: number };
+  /** 'edge': an edge aggregator joining its parent (hello says so; its trainer reports contributors). Default 'client'. */
+  role?: 'client' | 'edge';
 }
 
 export interface UploadInfo {
@@ -312,6 +314,7 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
         numExamples: this.options.trainer.numExamples,
         ...(this.options.token !== undefined ? { token: this.options.token } : {}),
         ...(this.options.name !== undefined ? { name: this.options.name } : {}),
+        ...(this.options.role === 'edge' ? { role: 'edge' as const } : {}),
       };
       const { welcome } = await this.request(EVENTS.hello, hello);
       const server = { signPublicKey: fromBase64(welcome.server.signPublicKey), boxPublicKey: fromBase64(welcome.server.boxPublicKey) };
@@ -396,6 +399,7 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
         onBatch: (p) => this.emit('progress', msg.round, p),
         shouldStop: () => Date.now() > msg.deadline || this.isOver(),
         ...(scaffold ? { correction: scaffoldCorrection(scaffold.server, scaffold.client) } : {}),
+        round: { round: msg.round, attempt: msg.attempt, deadline: msg.deadline },
       });
       this.emit('trained', msg.round, outcome.metrics);
       this.setState('uploading', `round ${msg.round}`);
@@ -435,7 +439,9 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
   private async sendSealed(round: number, payload: Uint8Array, outcome: FitOutcome): Promise<void> {
     const welcome = this.welcome!;
     const envelope = await seal(payload, this.shared!, updateContext(welcome.runId, round, welcome.clientId));
-    const update: Update = { runId: welcome.runId, round, numExamples: outcome.numExamples, metrics: outcome.metrics, envelope };
+    // An edge's update stands for a group of leaf clients: the parent counts them.
+    const group = outcome.contributors !== undefined ? { contributors: outcome.contributors } : {};
+    const update: Update = { runId: welcome.runId, round, numExamples: outcome.numExamples, metrics: outcome.metrics, envelope, ...group };
     await this.request(EVENTS.update, update);
     this.emit('uploaded', { round, bytes: envelope.ciphertext.length + envelope.nonce.length, sealed: true, masked: false });
   }

@@ -9,6 +9,11 @@ export interface FitOutcome {
   metrics: TrainMetrics;
   /** Local optimizer steps taken (K). SCAFFOLD needs it: a trainer that leaves it out can't take part in a SCAFFOLD run. */
   steps?: number;
+  /**
+   * An edge's trainer: the leaf clients behind `delta` (then their example-weighted mean) and
+   * `numExamples` (their total). Absent: this client's own update.
+   */
+  contributors?: number;
 }
 
 export interface FitHooks {
@@ -19,6 +24,8 @@ export interface FitHooks {
    * can't must throw rather than ignore it.
    */
   correction?: Float32Array;
+  /** The round being trained and its deadline (epoch ms), as round:start gave them. */
+  round?: { round: number; attempt: number; deadline: number };
 }
 
 /**

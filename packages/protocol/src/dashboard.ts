@@ -36,6 +36,8 @@ export interface DashboardClient {
   joinedAt: number;
   lastSeen: number;
   roundsCompleted: number;
+  /** An edge aggregator (its updates are groups of leaf clients); absent for an ordinary client. */
+  edge?: true;
 }
 
 /** One attempt at a round: completed, or abandoned with a reason (the coordinator's RoundRecord). */

@@ -80,6 +80,12 @@ export const HelloSchema = z.strictObject({
   backend: z.string().min(1).max(64),
   numExamples: z.number().int().min(1).max(1_000_000_000),
   name: z.string().max(128).optional(),
+  /**
+   * 'edge': an edge aggregator (a coordinator of its own clients) joins as one client; its
+   * updates carry `contributors`, and `numExamples` is what its clients held when it joined.
+   * Absent: an ordinary client.
+   */
+  role: z.enum(['client', 'edge']).optional(),
 });
 export type Hello = z.infer<typeof HelloSchema>;
 
@@ -176,6 +182,12 @@ export const UpdateSchema = z.strictObject({
   metrics: TrainMetricsSchema,
   /** The delta (local - global) in the tensor codec, sealed to the coordinator's key. */
   envelope: EnvelopeSchema,
+  /**
+   * Edges only: the leaf clients behind this update. The delta is then their example-weighted
+   * mean and `numExamples` their total, so the parent adds `numExamples * delta` as a group of
+   * `contributors` (the tree's FedAvg equals the flat one). Absent: one client.
+   */
+  contributors: z.number().int().min(1).max(1_000_000_000).optional(),
 });
 export type Update = z.infer<typeof UpdateSchema>;
 

@@ -41,7 +41,8 @@ export function parseShard(text: string): { index: number; count: number } {
   return { index, count };
 }
 
-async function readCa(file: string): Promise<string> {
+/** A PEM CA certificate file, read for `--ca` (a usage error when unreadable or not a certificate). */
+export async function readCa(file: string): Promise<string> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');

@@ -1,7 +1,8 @@
 import { describeStrategy } from '@fedlink/core';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GlobalModel, type RoundRecord, RunArchive, type StoredRun, ensureEvalBackend, openDatabase } from '@fedlink/coordinator';
+import { writeModelArtifacts } from '../model-files.js';
 import { type CommandSpec, UsageError, helpText, parseArgs } from '../args.js';
 import { expectWords, splitPositionals } from '../positionals.js';
 import { existsSync } from 'node:fs';
@@ -94,10 +95,7 @@ export async function runsCommand(argv: string[]): Promise<number> {
         const model = new GlobalModel(run.settings.model, run.settings.seed);
         try {
           model.weights = loaded.checkpoint.weights;
-          const { modelJson, weightsBin } = model.artifacts('weights.bin');
-          await mkdir(dir, { recursive: true });
-          await writeFile(join(dir, 'model.json'), JSON.stringify(modelJson));
-          await writeFile(join(dir, 'weights.bin'), weightsBin);
+          await writeModelArtifacts(dir, model);
           await writeFile(join(dir, 'metrics.csv'), metricsCsv(archive.rounds(run.runId)));
         } finally {
           model.dispose();

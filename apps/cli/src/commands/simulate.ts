@@ -21,6 +21,8 @@ export const simulateSpec: CommandSpec = {
     attackers: { type: 'number', min: 0, max: 1, default: 0.2, description: 'share of clients that attack (drawn from --seed; in the results JSON, never told to the coordinator)' },
     workers: { type: 'int', min: 1, description: 'client worker processes (default: one per core)' },
     backend: { type: 'string', choices: BACKEND_CHOICES, default: 'auto', description: "clients' TensorFlow.js backend" },
+    edges: { type: 'int', min: 1, description: "a two-level tree: this many edge aggregators (in-process, each its own coordinator and port) between the root and the clients; the root's FedAvg is the flat one" },
+    'save-model': { type: 'string', placeholder: '<dir>', description: 'write the final global model there as tfjs artifacts (model.json, weights.bin)' },
     json: { type: 'string', placeholder: '<file>', description: 'write config and per-round metrics as JSON' },
     'log-level': { type: 'string', choices: LOG_LEVELS, default: 'silent', description: 'coordinator log verbosity (stderr)' },
   },
@@ -28,6 +30,7 @@ export const simulateSpec: CommandSpec = {
     'fedlink simulate --clients 10 --rounds 10 --model mlp --partition iid --json out.json',
     'fedlink simulate --clients 100 --fraction 0.1 --partition dirichlet:0.3 --rounds 50',
     'fedlink simulate --clients 20 --attack scale:10 --attackers 0.2 --aggregator median',
+    'fedlink simulate --edges 3 --clients 9 --rounds 3 --save-model ./model   # root -> 3 edges -> 9 clients',
   ],
 };
 
@@ -46,6 +49,8 @@ export async function simulateCommand(argv: string[]): Promise<number> {
     throw new UsageError((e as Error).message);
   }
   const clients = v.clients as number;
+  const edges = v.edges as number | undefined;
+  if (edges !== undefined && edges > clients) throw new UsageError(`--edges (${edges}) exceeds --clients (${clients}): every edge needs a client`);
   const run = runSettingsFrom(v, v.data as string);
   if (run.selection.minAvailable > clients) throw new UsageError(`--min-available/--min-fit (${run.selection.minAvailable}) exceeds --clients (${clients})`);
   // Simulations start once every client is connected, and give up after 3 failed attempts.
@@ -58,6 +63,8 @@ export async function simulateCommand(argv: string[]): Promise<number> {
   };
   const out = (s: string) => process.stdout.write(s + '\n');
   const level = v['log-level'] as LogLevel;
+  // A tree: each edge's report of a round is printed under the root's line for it.
+  const reports = new Map<number, string[]>();
   const result = await simulate({
     clients,
     data: v.data as string,
@@ -68,8 +75,19 @@ export async function simulateCommand(argv: string[]): Promise<number> {
     dropout: v.dropout as number,
     ...(attack ? { attack: { spec: attack, share: v.attackers as number } } : {}),
     ...(level !== 'silent' ? { log: consoleLog(level) } : {}),
+    ...(edges !== undefined ? { edges } : {}),
+    ...(v['save-model'] !== undefined ? { saveModel: v['save-model'] as string } : {}),
     onInfo: out,
-    onRound: (r) => out(formatRoundLine(r, settings.rounds)),
+    onRound: (r) => {
+      out(formatRoundLine(r, settings.rounds));
+      const lines = reports.get(r.round);
+      reports.delete(r.round);
+      if (lines) out(`  edges  ${lines.sort().join('   ')}   bytes into root ${(r.bytesIn / 1024).toFixed(0)} KiB`);
+    },
+    onEdgeReport: (edge, report) => {
+      const text = 'error' in report ? `${edge}: none (${report.error})` : `${edge}: ${report.contributors} clients/${report.examples} ex`;
+      reports.set(report.round, [...(reports.get(report.round) ?? []), text]);
+    },
   });
   const completed = result.rounds.filter((r) => r.status === 'completed');
   const mean = completed.reduce((s, r) => s + r.seconds, 0) / Math.max(1, completed.length);

@@ -6,6 +6,8 @@ export interface WorkerStart {
   url: string;
   token: string;
   fingerprint: string;
+  /** A tree: client i joins edges[edgeOf(i, edges.length)] instead of `url` (see tree.ts). */
+  edges?: { url: string; fingerprint: string }[];
   data: string;
   partition: string;
   seed: number;

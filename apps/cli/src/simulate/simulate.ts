@@ -1,5 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { writeModelArtifacts } from '../model-files.js';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +9,7 @@ import { type RoundRecord, type RunSettings, randomToken, silentLog, startCoordi
 import { loadDataset } from '@fedlink/ml/node';
 import { type AttackSpec, alieZ, attackText, chooseAttackers } from './attacks.js';
 import type { CollusionReply, WorkerReport, WorkerStart } from './protocol.js';
+import { type EdgeRoundReport, type SimulatedEdges, type SimulatedTree, rootSettings, startSimulatedEdges } from './tree.js';
 
 export interface SimulationOptions {
   clients: number;
@@ -23,7 +25,13 @@ export interface SimulationOptions {
   attack?: { spec: AttackSpec; share: number };
   stateDir?: string;
   log?: Log;
+  /** A two-level tree: this many in-process edge aggregators between the root and the clients (tree.ts). */
+  edges?: number;
+  /** Write the final global model here as tfjs artifacts (model.json, weights.bin). */
+  saveModel?: string;
   onRound?: (r: RoundRecord) => void;
+  /** A tree: each edge's report to the root, as it is sent (before the root's round ends). */
+  onEdgeReport?: (edge: string, report: EdgeRoundReport) => void;
   onInfo?: (line: string) => void;
 }
 
@@ -46,6 +54,8 @@ export interface SimulationResult {
   startedAt: string;
   /** Individual updates the coordinator decrypted (0 with secure aggregation). */
   plaintextUpdatesOpened: number;
+  /** The tree (edges, their clients, their reports each round); absent without --edges. */
+  tree?: SimulatedTree;
   /** The simulated attack and who ran it (client indices of the partition); absent without --attack. */
   attack?: { kind: string; text: string; share: number; attackers: number[]; alieZ?: number };
 }
@@ -69,12 +79,14 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const workers = Math.max(1, Math.min(options.clients, options.workers ?? availableParallelism()));
   const token = randomToken();
   const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), 'fedlink-sim-')));
+  const edgeCount = options.edges ?? 0;
+  const run = edgeCount > 0 ? rootSettings(options.run, edgeCount) : options.run;
   const coord = await startCoordinator(
     {
       host: '127.0.0.1',
       port: 0,
       stateDir,
-      run: options.run,
+      run,
       joinTokens: [token],
       open: false,
       testData: data.test,
@@ -91,6 +103,16 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   info(`coordinator ${coord.url}  run ${coord.runId}  model ${options.run.model} (${coord.context.model.numParams.toLocaleString('en-US')} params)`);
   info(`data ${data.name}: ${data.train.count} train / ${data.test.count} test, partition ${options.partition} over ${options.clients} clients, ${workers} worker process(es)`);
   if (options.onRound) coord.engine.on('roundEnded', options.onRound);
+  let edges: SimulatedEdges | undefined;
+  if (edgeCount > 0) {
+    try {
+      edges = await startSimulatedEdges(coord, edgeCount, options.clients, options.run, token, options.log ?? silentLog, options.onEdgeReport);
+    } catch (err) {
+      await coord.close();
+      throw err;
+    }
+    info(`tree: ${edgeCount} in-process edge aggregator(s), ${edges.tree.edges.map((e) => `${e.name} ${e.url} (${e.clients.length} clients)`).join(', ')}`);
+  }
 
   const children: ChildProcess[] = [];
   let backend = options.backend ?? 'auto';
@@ -142,6 +164,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         url: coord.url,
         token,
         fingerprint: coord.fingerprint,
+        ...(edges ? { edges: edges.endpoints } : {}),
         data: options.data,
         partition: options.partition,
         seed: options.run.seed,
@@ -160,9 +183,14 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     // A worker dying mid-run must not leave the run waiting forever: the round deadlines cover it.
     const end = await coord.done;
     for (const f of failures) info(`warning: ${f}`);
+    if (options.saveModel) {
+      await writeModelArtifacts(options.saveModel, coord.context.model);
+      info(`final model written to ${options.saveModel} (model.json, weights.bin: tf.loadLayersModel('file://${options.saveModel}/model.json'))`);
+    }
     const last = [...coord.store.rounds].reverse().find((r) => r.status === 'completed');
     return {
-      config: { clients: options.clients, data: options.data, partition: options.partition, workers, backend, dropout: options.dropout ?? 0, run: options.run },
+      config: { clients: options.clients, data: options.data, partition: options.partition, workers, backend, dropout: options.dropout ?? 0, run },
+      ...(edges ? { tree: edges.tree } : {}),
       plaintextUpdatesOpened: coord.engine.plaintextUpdatesOpened,
       ...(options.attack
         ? { attack: { kind: options.attack.spec.kind, text: attackText(options.attack.spec), share: options.attack.share, attackers, ...(options.attack.spec.kind === 'alie' ? { alieZ: options.attack.spec.z ?? z } : {}) } }
@@ -184,6 +212,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   } finally {
     for (const key of [...board.keys()]) release(key);
     await coord.close();
+    await edges?.close();
     for (const c of children) if (c.exitCode === null) c.kill();
     if (!options.stateDir) await rm(stateDir, { recursive: true, force: true });
   }

@@ -8,6 +8,7 @@ import { type BackendChoice, selectBackend } from '../backend.js';
 import { type Collude, attackingTrainer, flipLabels } from './attacks.js';
 import { dropoutPlan, faultyClient } from './faults.js';
 import type { CollusionReply, WorkerReport, WorkerStart } from './protocol.js';
+import { edgeOf } from './tree.js';
 
 /**
  * A simulator worker process: hosts several real clients, each with its own identity, socket.io
@@ -41,10 +42,11 @@ async function run(start: WorkerStart): Promise<void> {
   send({ type: 'ready', backend, clients: start.clients.length });
   await Promise.all(
     start.clients.map(async (i) => {
+      const at = start.edges ? start.edges[edgeOf(i, start.edges.length)]! : start;
       const options: FedlinkClientOptions = {
-        url: start.url,
+        url: at.url,
         token: start.token,
-        serverFingerprint: start.fingerprint,
+        serverFingerprint: at.fingerprint,
         trainer: trainerFor(start, i, subset(data.train, parts[i]!)),
         platform: 'node',
         backend,

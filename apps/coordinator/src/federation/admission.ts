@@ -16,6 +16,8 @@ export class Admission {
     private readonly identity: Identity,
     private readonly authority: JoinAuthority,
     private readonly registry: ClientRegistry,
+    /** Why edge aggregators may not join this run (edge/edge-policy.ts); undefined: they may. */
+    private readonly edgeRefusal?: string,
   ) {}
 
   challenge(peer: Peer): { nonce: string } {
@@ -46,6 +48,8 @@ export class Admission {
     }
     const clientId = clientIdOf(signPublicKey);
     await this.authority.authorize(hello.token, clientId);
+    const edge = hello.role === 'edge';
+    if (edge && this.edgeRefusal !== undefined) throw new FedlinkError('unsupported', `edge aggregators can't join this run: ${this.edgeRefusal}`);
     const now = Date.now();
     return this.registry.add({
       clientId,
@@ -57,6 +61,7 @@ export class Admission {
       platform: hello.platform,
       backend: hello.backend,
       ...(hello.name !== undefined ? { name: hello.name } : {}),
+      ...(edge ? { edge } : {}),
       joinedAt: now,
       lastSeen: now,
     });

@@ -14,6 +14,8 @@ export interface ClientSession {
   platform: string;
   backend: string;
   name?: string;
+  /** An edge aggregator (hello role 'edge'): its updates are groups of `contributors` leaf clients. */
+  edge?: boolean;
   joinedAt: number;
   lastSeen: number;
   roundsCompleted: number;

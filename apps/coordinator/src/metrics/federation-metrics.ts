@@ -34,6 +34,7 @@ export class FederationMetrics {
     const rejected = new Counter({ name: 'fedlink_updates_rejected_total', help: 'Updates refused, by error code.', labelNames: ['code'], registers: [r] });
     const refused = new Counter({ name: 'fedlink_refused_total', help: 'Messages and connections refused at the gateway, by event and error code.', labelNames: ['event', 'code'], registers: [r] });
     new Gauge({ name: 'fedlink_clients_connected', help: 'Joined clients (completed hello).', registers: [r], collect() { this.set(clients.size); } });
+    new Gauge({ name: 'fedlink_edges_connected', help: 'Joined clients that are edge aggregators (hello role edge), counted in fedlink_clients_connected too.', registers: [r], collect() { this.set(clients.sessions().filter((s) => s.edge).length); } });
     new Gauge({
       name: 'fedlink_connections',
       help: 'Open socket.io connections by kind: pending (not joined yet), client (joined), dashboard.',

@@ -1,4 +1,4 @@
-import type { RoundKey } from '@fedlink/protocol';
+import { FedlinkError, type RoundKey } from '@fedlink/protocol';
 
 /** Why an open round stopped taking updates. */
 export type CloseReason = 'target reached' | 'all selected clients answered or dropped' | 'deadline' | (string & {});
@@ -7,6 +7,9 @@ export type CloseReason = 'target reached' | 'all selected clients answered or d
 export interface ContributionSink {
   /** `info.loss`: the client's reported training loss (QFedAvg weighs by it). */
   add(delta: ArrayLike<number>, numExamples: number, info?: { loss?: number }): void;
+  /** A group summed elsewhere (an edge's update): sum_i n_i d_i over `count` clients. Absent: groups are refused. */
+  addWeightedSum?(weightedSum: ArrayLike<number>, totalExamples: number, count: number): void;
+  /** Contributing clients (a group counts as its members). */
   readonly count: number;
   readonly totalExamples: number;
 }
@@ -37,6 +40,8 @@ export interface Contribution {
   loss: number;
   accuracy?: number;
   bytes: number;
+  /** An edge's update: `delta` is the mean over this many leaf clients with `numExamples` in all. Absent: one client. */
+  contributors?: number;
 }
 
 /** Per-client outcome of an attempt, as the participation table records it. */
@@ -141,7 +146,10 @@ export class OpenRound {
 
   /** Adds an opened, checked update to the aggregate. The caller checked the round is open. */
   accept(c: Contribution): void {
-    this.options.sink.add(c.delta, c.numExamples, { loss: c.loss });
+    const sink = this.options.sink;
+    if (c.contributors === undefined) sink.add(c.delta, c.numExamples, { loss: c.loss });
+    else if (!sink.addWeightedSum) throw new FedlinkError('unsupported', 'this round takes no pre-summed groups');
+    else sink.addWeightedSum(Float64Array.from(c.delta, (x) => x * c.numExamples), c.numExamples, c.contributors);
     this.reportedIds.add(c.clientId);
     this.droppedIds.delete(c.clientId);
     this.lossSum += c.loss * c.numExamples;
@@ -187,10 +195,14 @@ export class OpenRound {
     this.options.onChange?.();
   }
 
-  /** Plain rounds: closes at the target count, or once every selected client answered or dropped. */
+  /**
+   * Plain rounds: closes at the target count, or once every selected client answered or dropped.
+   * The target counts the selected who reported (an edge is one of them), not the leaf clients
+   * behind them: an edge's group must not close the round for the other edges.
+   */
   closeIfDone(): void {
     if (this.isClosed || !this.options.autoClose) return;
-    if (this.count >= this.target) return this.close('target reached');
+    if (this.reportedIds.size >= this.target) return this.close('target reached');
     // Reported and dropped are disjoint subsets of the selected (drop refuses reporters, accept
     // un-drops), so counting them is enough: no scan of the selection on every update.
     if (this.reportedIds.size + this.droppedIds.size < this.selected.size) return;

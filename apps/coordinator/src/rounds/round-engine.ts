@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
-import type { Strategy } from '@fedlink/core';
+import type { AggregateResult, Strategy } from '@fedlink/core';
 import type { ImageDataset } from '@fedlink/ml';
-import { EVENTS, FedlinkError, type Phase, type RoundEnd, type RoundKey, type RunEnd, encodeTensors, parseClientPayload } from '@fedlink/protocol';
+import { EVENTS, FedlinkError, type Phase, type RoundEnd, type RoundKey, type RunEnd, type TrainConfig, encodeTensors, parseClientPayload } from '@fedlink/protocol';
 import type { ClientRegistry, ClientSession } from '../federation/client-registry.js';
 import type { RunContext } from '../federation/run-context.js';
 import type { Log } from '../log.js';
@@ -31,6 +31,19 @@ export interface RoundEngineDeps {
   history?: readonly RoundRecord[];
 }
 
+/** A round a parent asked for (an edge's upstream): its key, global weights, training config and this level's deadline. */
+export interface DelegatedRound {
+  key: RoundKey;
+  weights: Float32Array;
+  /** The parent's config for this edge; its seed seeds this level's selection and client seeds. */
+  config: TrainConfig;
+  /** Epoch ms this level's round closes at (inside the parent's deadline). */
+  deadline: number;
+}
+
+/** What a delegated round produced: the reduction of this level's updates, or why there is none; and its record. */
+export type DelegatedOutcome = { ok: true; result: AggregateResult; record: RoundRecord } | { ok: false; reason: string; record: RoundRecord };
+
 /**
  * The run loop of a single coordinator: wait for clients -> plan an attempt -> collect it
  * (RoundRunner) -> decide: abandon below minFit, or aggregate (strategy) -> evaluate -> record ->
@@ -44,6 +57,9 @@ export class RoundEngine extends EventEmitter<EngineEvents> implements Federatio
   private readonly secure: SecureAggregation;
   private readonly intake: UpdateIntake;
   private readonly runner: RoundRunner;
+  /** Set by delegate(): rounds come from a parent (runDelegated), not from run(). */
+  private delegatedEnd: Promise<RunEnd> | undefined;
+  private ending: Promise<RunEnd> | undefined;
   /** The DP accountant, when the strategy has a dp wrapper. */
   readonly privacy: PrivacyBudget | undefined;
 
@@ -103,6 +119,80 @@ export class RoundEngine extends EventEmitter<EngineEvents> implements Federatio
   stop(reason = 'stopped by operator'): void {
     if (this.abort.signal.aborted) return;
     this.abort.abort(reason);
+    if (this.delegatedEnd) void this.endRun('stopped');
+  }
+
+  /**
+   * Hands the run's rounds to another driver (an edge's upstream link) instead of run(): each
+   * runDelegated() is one round; endRun() (or stop()) ends the run. Resolves with its end.
+   */
+  delegate(): Promise<RunEnd> {
+    this.state.update({ phase: 'waiting' });
+    return (this.delegatedEnd ??= new Promise((resolve) => this.once('runEnded', resolve)));
+  }
+
+  /**
+   * One round asked for by a parent: wait for clients (until the deadline), plan over them with
+   * the parent's config, collect with this run's aggregator (no server optimizer: the parent
+   * applies the tree's mean), record and announce it to this level's clients. The model takes
+   * the parent's weights, so this level's API serves what its clients trained from.
+   */
+  async runDelegated(req: DelegatedRound): Promise<DelegatedOutcome> {
+    const { context, strategy, registry, log, store } = this.deps;
+    const settings = context.settings;
+    const signal = this.abort.signal;
+    if (!this.delegatedEnd) throw new Error('runDelegated() before delegate()');
+    const need = settings.selection.minAvailable;
+    const waitMs = Math.max(0, Math.min(settings.waitTimeoutMs, req.deadline - Date.now()));
+    // The parent decides which rounds are done: it may run a round again that this level completed
+    // (it abandoned that attempt, or restarted from an earlier checkpoint), whose updates must not read as stale.
+    this.state.update({ phase: 'waiting', ...(this.round >= req.key.round ? { round: req.key.round - 1 } : {}) });
+    let record: RoundRecord;
+    let result: AggregateResult | undefined;
+    if (!(await registry.waitForClients(need, waitMs, signal)) || signal.aborted) {
+      const now = Date.now();
+      record = RoundRecords.notStarted(req.key, now - waitMs, now, signal.aborted ? String(signal.reason) : `only ${registry.size} of ${need} required clients connected by the deadline`);
+      await store.recordRound(this.runId, record);
+    } else {
+      context.model.weights = req.weights;
+      const { seed, ...fit } = req.config;
+      const plan = planRound({ seed, fit, selection: settings.selection }, req.key, registry.ids());
+      const aggregate = strategy.aggregator.begin(context.model.numParams);
+      this.state.update({ phase: 'training' });
+      const { open, secureFailure } = await this.runner.runRound({ plan, weights: context.model.encodedWeights(), aggregate, signal, deadline: req.deadline });
+      const base = RoundRecords.base(open, Date.now());
+      if (secureFailure !== undefined) record = RoundRecords.abandoned(base, secureFailure);
+      else if (signal.aborted) record = RoundRecords.abandoned(base, open.closeReason ?? 'stopped');
+      else if (open.count < settings.selection.minFit) record = RoundRecords.abandoned(base, `${open.count} update(s) by ${open.closeReason ?? 'the deadline'}, minFit is ${settings.selection.minFit}`);
+      else {
+        result = aggregate.finish();
+        record = RoundRecords.evaluated(RoundRecords.completed(base, open, settings.secureAggregation), undefined, Date.now());
+        if (Object.keys(result.metrics).length > 0) record.aggregation = { ...result.metrics };
+        for (const id of open.reported) {
+          const s = registry.get(id);
+          if (s) s.roundsCompleted++;
+        }
+      }
+      await store.recordRound(this.runId, record, undefined, open.outcomes());
+    }
+    this.state.update({ openRound: null, phase: 'waiting', ...(result ? { round: req.key.round, lastMetrics: metricsOf(record) } : {}) });
+    const end: RoundEnd = { runId: this.runId, round: req.key.round, status: record.status, participants: record.reported, metrics: metricsOf(record), ...(record.reason !== undefined ? { reason: record.reason } : {}) };
+    registry.broadcast(EVENTS.roundEnd, end);
+    this.emit('roundEnded', record);
+    log.info(`delegated round ${record.status}`, { run: this.runId, round: req.key.round, attempt: req.key.attempt, reported: record.reported, ...(record.reason !== undefined ? { reason: record.reason } : {}) });
+    return result ? { ok: true, result, record } : { ok: false, reason: record.reason ?? 'abandoned', record };
+  }
+
+  /** Ends the run once (run()'s last step; a delegating driver calls it when its parent's run ends). */
+  endRun(status: RunEnd['status']): Promise<RunEnd> {
+    return (this.ending ??= (async () => {
+      const end: RunEnd = { runId: this.runId, status, rounds: this.round, metrics: { ...this.state.current.lastMetrics } };
+      await this.deps.store.finishRun(this.runId, status);
+      this.state.update({ phase: status, result: end, openRound: null });
+      this.deps.registry.broadcast(EVENTS.runEnd, end);
+      this.emit('runEnded', end);
+      return end;
+    })());
   }
 
   async run(): Promise<RunEnd> {
@@ -140,13 +230,7 @@ export class RoundEngine extends EventEmitter<EngineEvents> implements Federatio
         }
       }
     }
-    const status = this.round >= settings.rounds ? 'finished' : 'stopped';
-    const end: RunEnd = { runId: this.runId, status, rounds: this.round, metrics: { ...this.state.current.lastMetrics } };
-    await this.deps.store.finishRun(this.runId, status);
-    this.state.update({ phase: status, result: end, openRound: null });
-    registry.broadcast(EVENTS.runEnd, end);
-    this.emit('runEnded', end);
-    return end;
+    return this.endRun(this.round >= settings.rounds ? 'finished' : 'stopped');
   }
 
   /** One attempt: collect, then abandon or aggregate, evaluate, record and announce. */

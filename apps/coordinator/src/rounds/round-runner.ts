@@ -22,6 +22,8 @@ export interface RoundInputs {
   signal: AbortSignal;
   /** Differential privacy of the round (the strategy's dp wrapper): what the clients must do. */
   privacy?: RoundPrivacyPlan;
+  /** Epoch ms the round closes at, when earlier than the run's round timeout allows (an edge: inside its parent's deadline). */
+  deadline?: number;
 }
 
 /** Local DP: round:start tells each client to clip and noise; distributed DP: the SecAgg+ setup sizes the noise shares. */
@@ -83,7 +85,7 @@ export class RoundRunner {
       selected: plan.selected,
       target: plan.target,
       startedAt,
-      deadline: startedAt + settings.roundTimeoutMs,
+      deadline: Math.min(startedAt + settings.roundTimeoutMs, inputs.deadline ?? Infinity),
       sink: aggregate,
       autoClose: !settings.secureAggregation,
       onChange: () => {

@@ -83,7 +83,9 @@ export const ENVELOPE_CHECKS: readonly EnvelopeCheck[] = [
   {
     codes: ['bad_request'],
     check: ({ msg, session }) => {
-      if (msg.numExamples > session.numExamples) fail('bad_request', `update claims ${msg.numExamples} examples, the client declared ${session.numExamples} in hello`);
+      if (msg.contributors !== undefined && !session.edge) fail('bad_request', 'only an edge aggregator (hello role edge) may send an update of several contributors');
+      // An edge's clients come and go: its example total is the sum of this round's, not what it held at hello.
+      if (!session.edge && msg.numExamples > session.numExamples) fail('bad_request', `update claims ${msg.numExamples} examples, the client declared ${session.numExamples} in hello`);
     },
   },
 ];
@@ -170,6 +172,7 @@ export class UpdateIntake {
       loss: msg.metrics.loss,
       ...(msg.metrics.accuracy !== undefined ? { accuracy: msg.metrics.accuracy } : {}),
       bytes: ciphertext.length,
+      ...(msg.contributors !== undefined ? { contributors: msg.contributors } : {}),
     };
   }
 }

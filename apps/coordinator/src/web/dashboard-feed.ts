@@ -139,6 +139,7 @@ export function clientView(s: ClientSession): DashboardClient {
     joinedAt: s.joinedAt,
     lastSeen: s.lastSeen,
     roundsCompleted: s.roundsCompleted,
+    ...(s.edge ? { edge: true as const } : {}),
   };
 }
 

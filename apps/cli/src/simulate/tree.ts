@@ -1,0 +1,102 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Strategy } from '@fedlink/core';
+import { type Log, type RunSettings, type RunningEdge, edgeRefusal, startEdge } from '@fedlink/coordinator';
+
+/** Which edge simulated client i joins: round-robin, so every edge gets floor or ceil of clients/edges. */
+export function edgeOf(client: number, edges: number): number {
+  return client % edges;
+}
+
+/** One edge's report to the root in one round: its group, or why it sent none. */
+export type EdgeRoundReport = { round: number; contributors: number; examples: number } | { round: number; error: string };
+
+/** The tree as the results JSON records it. */
+export interface SimulatedTree {
+  /** In-process edge aggregators (each its own coordinator, port and state dir) in the simulator's process. */
+  mode: 'in-process';
+  edges: { name: string; url: string; fingerprint: string; clients: number[]; reports: EdgeRoundReport[] }[];
+}
+
+/** The root's settings in a tree: it selects every edge each round (selection happens at the edges), no SecAgg on its hop. */
+export function rootSettings(run: RunSettings, edges: number): RunSettings {
+  const refusal = edgeRefusal({ secureAggregation: false }, Strategy.fromSpec(run.strategy));
+  if (refusal !== undefined) throw new RangeError(`--edges: ${refusal}`);
+  return { ...run, secureAggregation: false, selection: { fraction: 1, minFit: 1, minAvailable: edges, overSelect: 0 } };
+}
+
+/** An edge's settings for its `clients` simulated clients: the run's selection (everyone connected first), deadlines and SecAgg+. */
+export function edgeSettings(run: RunSettings, clients: number): Omit<RunSettings, 'model' | 'rounds'> {
+  const { model: _model, rounds: _rounds, ...rest } = run;
+  const minFit = Math.min(clients, Math.max(run.selection.minFit, run.secureAggregation ? 2 : 1));
+  return { ...rest, selection: { ...run.selection, minFit, minAvailable: clients } };
+}
+
+export interface SimulatedEdges {
+  tree: SimulatedTree;
+  /** Where each edge's clients join. */
+  endpoints: { url: string; fingerprint: string }[];
+  close(): Promise<void>;
+}
+
+/** Starts `count` edges joined to the root, each serving the clients edgeOf() gives it; resolves once all listen. */
+export async function startSimulatedEdges(
+  root: { url: string; fingerprint: string },
+  count: number,
+  clients: number,
+  run: RunSettings,
+  token: string,
+  log: Log,
+  onReport?: (edge: string, report: EdgeRoundReport) => void,
+): Promise<SimulatedEdges> {
+  const tree: SimulatedTree = { mode: 'in-process', edges: [] };
+  const running: { edge: RunningEdge; stateDir: string }[] = [];
+  const close = async () => {
+    await Promise.all(running.map(async ({ edge, stateDir }) => {
+      await edge.close();
+      await rm(stateDir, { recursive: true, force: true });
+    }));
+  };
+  try {
+    for (let e = 0; e < count; e++) {
+      const mine = Array.from({ length: clients }, (_, i) => i).filter((i) => edgeOf(i, count) === e);
+      const name = `edge-${e}`;
+      const entry: SimulatedTree['edges'][number] = { name, url: '', fingerprint: '', clients: mine, reports: [] };
+      tree.edges.push(entry);
+      const stateDir = await mkdtemp(join(tmpdir(), 'fedlink-sim-edge-'));
+      const edge = await startEdge(
+        {
+          upstream: { url: root.url, token, serverFingerprint: root.fingerprint, name },
+          downstream: {
+            host: '127.0.0.1',
+            port: 0,
+            stateDir,
+            run: edgeSettings(run, mine.length),
+            joinTokens: [token],
+            open: false,
+            maxConnections: mine.length + 16,
+            maxPending: mine.length + 16,
+            maxPerAddress: 0,
+            handshakeTimeoutMs: 120_000,
+            logLevel: 'silent',
+            persist: false,
+          },
+          onRound: (round, o) => {
+            const report: EdgeRoundReport = 'error' in o ? { round, error: o.error } : { round, contributors: o.contributors ?? 1, examples: o.numExamples };
+            entry.reports.push(report);
+            onReport?.(name, report);
+          },
+        },
+        { log },
+      );
+      running.push({ edge, stateDir });
+    }
+    const ready = await Promise.all(running.map(({ edge }) => edge.ready));
+    ready.forEach((c, e) => Object.assign(tree.edges[e]!, { url: c.url, fingerprint: c.fingerprint }));
+    return { tree, endpoints: ready.map((c) => ({ url: c.url, fingerprint: c.fingerprint })), close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}

@@ -1,0 +1,184 @@
+import { FedlinkClient } from '@fedlink/client';
+import { presetSpec } from '@fedlink/core';
+import { FixedDeltaTrainer, testVector } from '../helpers/fixed-trainer.js';
+import { TEST_TOKEN, startTestCoordinator } from '../helpers/coordinator.js';
+import { startTestEdge } from '../helpers/edge.js';
+
+// The cloud/edge tree: FedAvg over edges that each report their group's mean delta, example total
+// and contributor count must give the flat FedAvg of the same clients, round after round.
+
+const ROUNDS = 3;
+const EXAMPLES = [100, 250, 40, 300, 75, 500, 20, 160, 90];
+const TOTAL = EXAMPLES.reduce((a, b) => a + b, 0);
+
+/** Leaf i's trainer: its own known delta each round. */
+const leafTrainer = (i: number) => new FixedDeltaTrainer(EXAMPLES[i]!, (round, n) => testVector(n, 7919 * (i + 1) + round, 0.02));
+
+type Where = { url: string; fingerprint: string };
+
+function joinLeaves(at: Where, leaves: number[]): { trainers: FixedDeltaTrainer[]; runs: Promise<unknown>[] } {
+  const trainers = leaves.map(leafTrainer);
+  const runs = trainers.map((trainer, k) =>
+    new FedlinkClient({ url: at.url, token: TEST_TOKEN, trainer, platform: 'node', backend: 'test', serverFingerprint: at.fingerprint, name: `leaf${leaves[k]}` }).run(),
+  );
+  return { trainers, runs };
+}
+
+const everyone = (n: number) => ({ fraction: 1, minFit: n, minAvailable: n, overSelect: 0 });
+
+/** The root's rounds as /api/rounds shows them: status, reported (leaf contributors), examples. */
+async function roundsOf(url: string): Promise<[string, number, number][]> {
+  const body = (await (await fetch(`${url}/api/rounds`)).json()) as { rounds: { status: string; reported: number; totalExamples: number }[] };
+  return body.rounds.map((r) => [r.status, r.reported, r.totalExamples]);
+}
+
+async function flatRun(): Promise<{ weights: Float32Array; globals: Float32Array[] }> {
+  const root = await startTestCoordinator({ rounds: ROUNDS, selection: everyone(9) });
+  try {
+    const { trainers, runs } = joinLeaves(root, [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    expect((await root.done).status).toBe('finished');
+    await Promise.all(runs);
+    expect(await roundsOf(root.url)).toEqual(Array(ROUNDS).fill(['completed', 9, TOTAL]));
+    return { weights: root.context.model.weights.slice(), globals: trainers[0]!.seenGlobals };
+  } finally {
+    await root.cleanup();
+  }
+}
+
+let flat: { weights: Float32Array; globals: Float32Array[] };
+
+beforeAll(async () => {
+  flat = await flatRun();
+});
+
+test('a two-level tree (root, 3 edges, 9 leaves) gives the flat FedAvg weights; the root counts leaf contributors', async () => {
+  const root = await startTestCoordinator({ rounds: ROUNDS, selection: everyone(3) });
+  const reports: [number, number, number][] = [];
+  const edges = await Promise.all(
+    [0, 1, 2].map((e) => startTestEdge(root, { selection: everyone(3) }, { name: `edge${e}`, onRound: (round, o) => 'contributors' in o && reports.push([round, o.contributors!, o.numExamples]) })),
+  );
+  try {
+    // Before any leaf joined (no round can complete yet): /api/status and /metrics say which clients are edges.
+    await Promise.all(edges.map((e) => e.ready));
+    const status = (await (await fetch(`${root.url}/api/status`)).json()) as { clients: { name: string; edge?: boolean }[] };
+    expect(status.clients.map((c) => [c.name, c.edge]).sort()).toEqual([['edge0', true], ['edge1', true], ['edge2', true]]);
+    const metrics = await (await fetch(`${root.url}/metrics`)).text();
+    expect(metrics).toMatch(/^fedlink_edges_connected\{run_id="run_\w+"\} 3$/m);
+    const leaves = await Promise.all(edges.map(async (edge, e) => joinLeaves(await edge.ready, [3 * e, 3 * e + 1, 3 * e + 2])));
+    expect((await root.done).status).toBe('finished');
+    await Promise.all(edges.map((e) => e.done));
+    await Promise.all(leaves.flatMap((l) => l.runs));
+
+    expect(maxAbsDiff(root.context.model.weights, flat.weights)).toBeLessThanOrEqual(1e-5);
+    // Each leaf trained every round from the same global model as in the flat run.
+    for (let r = 0; r < ROUNDS; r++) expect(maxAbsDiff(leaves[0]!.trainers[0]!.seenGlobals[r]!, flat.globals[r]!)).toBeLessThanOrEqual(1e-5);
+    expect(await roundsOf(root.url)).toEqual(Array(ROUNDS).fill(['completed', 9, TOTAL]));
+    // Each edge reported one group per round: its 3 leaves and their examples.
+    const groupExamples = [0, 1, 2].map((e) => EXAMPLES[3 * e]! + EXAMPLES[3 * e + 1]! + EXAMPLES[3 * e + 2]!);
+    expect(reports.map(([, c, n]) => [c, n]).sort()).toEqual(Array.from({ length: ROUNDS }, () => groupExamples.map((n) => [3, n])).flat().sort());
+    // The edges' own records: one completed local round per parent round, with their 3 leaves.
+    for (const edge of edges) {
+      const coord = await edge.ready;
+      expect(coord.store.rounds.map((r) => [r.round, r.status, r.reported])).toEqual([1, 2, 3].map((r) => [r, 'completed', 3]));
+    }
+  } finally {
+    await Promise.all(edges.map((e) => e.cleanup()));
+    await root.cleanup();
+  }
+});
+
+test('a three-level tree (an edge of edges) gives the flat FedAvg weights too', async () => {
+  const root = await startTestCoordinator({ rounds: ROUNDS, selection: everyone(2) });
+  const direct = await startTestEdge(root, { selection: everyone(3) }, { name: 'direct' });
+  const middle = await startTestEdge(root, { selection: everyone(2) }, { name: 'middle' });
+  const lower: Awaited<ReturnType<typeof startTestEdge>>[] = [];
+  try {
+    const mid = await middle.ready;
+    lower.push(...(await Promise.all([0, 1].map((k) => startTestEdge(mid, { selection: everyone(3) }, { name: `lower${k}` })))));
+    const leaves = [joinLeaves(await direct.ready, [0, 1, 2]), joinLeaves(await lower[0]!.ready, [3, 4, 5]), joinLeaves(await lower[1]!.ready, [6, 7, 8])];
+    expect((await root.done).status).toBe('finished');
+    await Promise.all([direct, middle, ...lower].map((e) => e.done));
+    await Promise.all(leaves.flatMap((l) => l.runs));
+
+    expect(maxAbsDiff(root.context.model.weights, flat.weights)).toBeLessThanOrEqual(1e-5);
+    expect(await roundsOf(root.url)).toEqual(Array(ROUNDS).fill(['completed', 9, TOTAL]));
+    // The middle edge counts the leaves behind its two edges, not the edges.
+    expect(mid.store.rounds.map((r) => [r.status, r.reported, r.totalExamples])).toEqual(Array(ROUNDS).fill(['completed', 6, EXAMPLES.slice(3).reduce((a, b) => a + b, 0)]));
+  } finally {
+    await Promise.all([...lower, direct, middle].map((e) => e.cleanup()));
+    await root.cleanup();
+  }
+});
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+test('SecAgg+ between leaves and their edge: the root gets the flat FedAvg within the quantisation bound, no edge opens an update', async () => {
+  const root = await startTestCoordinator({ rounds: ROUNDS, selection: everyone(3) });
+  const secure = { secureAggregation: true, secaggStageTimeoutMs: 20_000, selection: everyone(3) };
+  const edges = await Promise.all([0, 1, 2].map((e) => startTestEdge(root, secure, { name: `secure${e}` })));
+  try {
+    const leaves = await Promise.all(edges.map(async (edge, e) => joinLeaves(await edge.ready, [3 * e, 3 * e + 1, 3 * e + 2])));
+    expect((await root.done).status).toBe('finished');
+    await Promise.all(edges.map((e) => e.done));
+    await Promise.all(leaves.flatMap((l) => l.runs));
+    // Quantisation of each group's masked sum (docs/SECURITY.md: m*C/(2^31-1-m), C = 1), far below this.
+    expect(maxAbsDiff(root.context.model.weights, flat.weights)).toBeLessThan(1e-6);
+    expect(await roundsOf(root.url)).toEqual(Array(ROUNDS).fill(['completed', 9, TOTAL]));
+    for (const edge of edges) expect((await edge.ready).engine.plaintextUpdatesOpened).toBe(0);
+    // What the root opened: one sealed group update per edge and round.
+    expect(root.engine.plaintextUpdatesOpened).toBe(3 * ROUNDS);
+  } finally {
+    await Promise.all(edges.map((e) => e.cleanup()));
+    await root.cleanup();
+  }
+});
+
+describe('refusals', () => {
+  test("a parent whose strategy needs each client's update refuses an edge at hello, with the reason", async () => {
+    const root = await startTestCoordinator({ rounds: 1, strategy: presetSpec('fedmedian'), selection: everyone(1) });
+    const edge = await startTestEdge(root, { selection: everyone(1) });
+    try {
+      await expect(edge.ready).rejects.toMatchObject({ code: 'unsupported', message: expect.stringMatching(/edge aggregators can't join this run: strategy fedmedian .*needs each client's update/) });
+      expect(root.registry.size).toBe(0);
+    } finally {
+      await edge.cleanup();
+      await root.cleanup();
+    }
+  });
+
+  test('a parent running secure aggregation refuses an edge (SecAgg+ runs between leaves and their edge)', async () => {
+    const root = await startTestCoordinator({ rounds: 1, secureAggregation: true, selection: everyone(2) });
+    const edge = await startTestEdge(root, { selection: everyone(1) });
+    try {
+      await expect(edge.ready).rejects.toMatchObject({ code: 'unsupported', message: expect.stringMatching(/SecAgg\+ between a parent and its edges is not supported/) });
+    } finally {
+      await edge.cleanup();
+      await root.cleanup();
+    }
+  });
+
+  test('an ordinary client may not send an update of several contributors', async () => {
+    const root = await startTestCoordinator({ rounds: 1, maxAbandonedAttempts: 1, selection: everyone(1) });
+    const trainer = leafTrainer(0);
+    const fit = trainer.fit.bind(trainer);
+    trainer.fit = async (global, config) => ({ ...(await fit(global, config)), contributors: 5 });
+    const client = new FedlinkClient({ url: root.url, token: TEST_TOKEN, trainer, platform: 'node', backend: 'test', serverFingerprint: root.fingerprint });
+    const rejected: string[] = [];
+    client.on('rejected', (_round, e) => rejected.push(`${e.code}: ${e.message}`));
+    try {
+      const run = client.run();
+      expect((await root.done).status).toBe('stopped');
+      await run;
+      expect(rejected).toEqual(['bad_request: only an edge aggregator (hello role edge) may send an update of several contributors']);
+      expect(root.store.rounds.map((r) => [r.status, r.reported])).toEqual([['abandoned', 0]]);
+    } finally {
+      client.stop();
+      await root.cleanup();
+    }
+  });
+});
