@@ -51,19 +51,19 @@ export function runOptions(defaults: Partial<{ model: ModelName; rounds: number;
   };
 }
 
-export function runSettingsFrom(v: Record<string, ParsedValue>, dataset: string): RunSettings {
+/** `--fraction --min-fit --min-available --over-select` as a selection policy (min-available defaults to min-fit). */
+export function selectionFrom(v: Record<string, ParsedValue>): RunSettings['selection'] {
   const minFit = v['min-fit'] as number;
   const minAvailable = (v['min-available'] as number | undefined) ?? minFit;
-  if (minAvailable < minFit) throw new Error(`--min-available (${minAvailable}) must be at least --min-fit (${minFit})`);
-  return withPrivacy({
-    ...DEFAULT_RUN,
-    model: v.model as ModelName,
-    dataset,
-    rounds: v.rounds as number,
-    strategy: strategyFrom(v.strategy as string, v['server-lr'] as number | undefined, v),
-    selection: { fraction: v.fraction as number, minFit, minAvailable, overSelect: v['over-select'] as number },
-    fit: { epochs: v.epochs as number, batchSize: v['batch-size'] as number, learningRate: v.lr as number, proximalMu: v.mu as number },
-    seed: v.seed as number,
+  if (minAvailable < minFit) throw new UsageError(`--min-available (${minAvailable}) must be at least --min-fit (${minFit})`);
+  return { fraction: v.fraction as number, minFit, minAvailable, overSelect: v['over-select'] as number };
+}
+
+/** How a coordinator collects a round: deadlines, the wire encoding, the update bound and secure aggregation. */
+export function collectionSettingsFrom(
+  v: Record<string, ParsedValue>,
+): Pick<RunSettings, 'roundTimeoutMs' | 'waitTimeoutMs' | 'encoding' | 'maxUpdateNorm' | 'secureAggregation' | 'secaggClipRange' | 'secaggStageTimeoutMs' | 'secaggExpectedDropout'> {
+  return {
     roundTimeoutMs: v['round-timeout'] as number,
     waitTimeoutMs: v['wait-timeout'] as number,
     encoding: v.encoding as TensorEncoding,
@@ -72,6 +72,20 @@ export function runSettingsFrom(v: Record<string, ParsedValue>, dataset: string)
     secaggClipRange: v['secagg-clip'] as number,
     secaggStageTimeoutMs: v['secagg-stage-timeout'] as number,
     ...(v['secagg-dropout'] !== undefined ? { secaggExpectedDropout: v['secagg-dropout'] as number } : {}),
+  };
+}
+
+export function runSettingsFrom(v: Record<string, ParsedValue>, dataset: string): RunSettings {
+  return withPrivacy({
+    ...DEFAULT_RUN,
+    model: v.model as ModelName,
+    dataset,
+    rounds: v.rounds as number,
+    strategy: strategyFrom(v.strategy as string, v['server-lr'] as number | undefined, v),
+    selection: selectionFrom(v),
+    fit: { epochs: v.epochs as number, batchSize: v['batch-size'] as number, learningRate: v.lr as number, proximalMu: v.mu as number },
+    seed: v.seed as number,
+    ...collectionSettingsFrom(v),
   }, v);
 }
 

@@ -1,9 +1,8 @@
 import { type CoordinatorConfig, DEFAULT_RUN, type EdgeConfig, type LogFormat, type LogLevel, createLog, loadOrCreateJoinToken, startEdge } from '@fedlink/coordinator';
-import type { TensorEncoding } from '@fedlink/protocol';
 import { type CommandSpec, type OptionSpec, type ParsedValue, UsageError, parseArgs } from '../args.js';
-import { runOptions } from '../run-options.js';
+import { collectionSettingsFrom, runOptions, selectionFrom } from '../run-options.js';
 import { readCa } from './join.js';
-import { readTls, serveSpec } from './serve.js';
+import { gatewayConfigFrom, readTls, serveSpec } from './serve.js';
 
 /** The option specs of `from` named in `names`, in that order. */
 function pick(from: Record<string, OptionSpec>, names: readonly string[]): Record<string, OptionSpec> {
@@ -41,22 +40,7 @@ export const edgeSpec: CommandSpec = {
 /** This edge's run settings for its own clients: selection, deadlines, wire and secure aggregation (the parent decides model, rounds and training). */
 export function edgeRunFrom(v: Record<string, ParsedValue>): EdgeConfig['downstream']['run'] {
   const { model: _model, rounds: _rounds, ...defaults } = DEFAULT_RUN;
-  const minFit = v['min-fit'] as number;
-  const minAvailable = (v['min-available'] as number | undefined) ?? minFit;
-  if (minAvailable < minFit) throw new UsageError(`--min-available (${minAvailable}) must be at least --min-fit (${minFit})`);
-  return {
-    ...defaults,
-    dataset: 'edge',
-    selection: { fraction: v.fraction as number, minFit, minAvailable, overSelect: v['over-select'] as number },
-    roundTimeoutMs: v['round-timeout'] as number,
-    waitTimeoutMs: v['wait-timeout'] as number,
-    encoding: v.encoding as TensorEncoding,
-    maxUpdateNorm: v['max-update-norm'] as number,
-    secureAggregation: v['secure-aggregation'] as boolean,
-    secaggClipRange: v['secagg-clip'] as number,
-    secaggStageTimeoutMs: v['secagg-stage-timeout'] as number,
-    ...(v['secagg-dropout'] !== undefined ? { secaggExpectedDropout: v['secagg-dropout'] as number } : {}),
-  };
+  return { ...defaults, dataset: 'edge', selection: selectionFrom(v), ...collectionSettingsFrom(v) };
 }
 
 export async function edgeCommand(argv: string[]): Promise<number> {
@@ -81,24 +65,7 @@ export async function edgeCommand(argv: string[]): Promise<number> {
   const joinTokens = tokens.length > 0 ? tokens : [await loadOrCreateJoinToken(stateDir)];
   const level = v['log-level'] as LogLevel;
   const format = (v['log-format'] as LogFormat | undefined) ?? (process.stderr.isTTY ? 'pretty' : 'json');
-  const allowKeys = v['allow-keys'] as string | undefined;
-  const downstream: Omit<CoordinatorConfig, 'run'> = {
-    host: v.host as string,
-    port: v.port as number,
-    stateDir,
-    joinTokens,
-    open: v.open as boolean,
-    maxConnections: v['max-connections'] as number,
-    maxPending: v['max-pending'] as number,
-    maxDashboard: v['max-dashboard'] as number,
-    maxPerAddress: v['max-per-address'] as number,
-    handshakeTimeoutMs: v['handshake-timeout'] as number,
-    ...(tls ? { tls } : {}),
-    logLevel: level,
-    helloRatePerMinute: v['hello-rate'] as number,
-    publicStatus: !(v['private-status'] as boolean),
-    ...(allowKeys !== undefined ? { allowKeysFile: allowKeys } : {}),
-  };
+  const downstream: Omit<CoordinatorConfig, 'run'> = { ...gatewayConfigFrom(v, stateDir, joinTokens, tls), logLevel: level };
   const out = (s: string) => process.stdout.write(s + '\n');
   const edge = await startEdge(
     {
@@ -122,6 +89,7 @@ export async function edgeCommand(argv: string[]): Promise<number> {
   out(`  run          ${coord.runId}  (${coord.context.model.name}, ${coord.context.settings.rounds} rounds, the parent's)`);
   out(`  listening    ${coord.url}   dashboard: ${coord.url}/   REST: ${coord.url}/api/status`);
   out(`  fingerprint  ${coord.fingerprint}`);
+  const allowKeys = downstream.allowKeysFile;
   out(`  join token   ${allowKeys ? `(allowlist mode: keys in ${allowKeys})` : v.open ? '(open: no token needed)' : token}`);
   out(`  join:        npx fedlink join --server ${coord.url}${v.open || allowKeys ? '' : ` --token ${token}`} --server-key ${coord.fingerprint} --data mnist --shard 1/10`);
   let stopping = false;

@@ -2,7 +2,7 @@ import { describeStrategy } from '@fedlink/core';
 import { readFile } from 'node:fs/promises';
 import { CONNECTION_DEFAULTS, type CoordinatorConfig, LOG_FORMATS, type LogFormat, type LogLevel, type RunningCoordinator, createLog, loadOrCreateJoinToken, startCoordinator } from '@fedlink/coordinator';
 import { loadDataset } from '@fedlink/ml/node';
-import { type CommandSpec, UsageError, parseArgs } from '../args.js';
+import { type CommandSpec, type ParsedValue, UsageError, parseArgs } from '../args.js';
 import { LOG_LEVELS, formatRoundLine, runOptions, runSettingsFrom } from '../run-options.js';
 
 export const serveSpec: CommandSpec = {
@@ -42,6 +42,35 @@ export const serveSpec: CommandSpec = {
   ],
 };
 
+/**
+ * The gateway part of a coordinator's config from serve's options (edge takes the same ones):
+ * address, state dir, tokens, connection limits, TLS, hello rate, status privacy, allowlist.
+ */
+export function gatewayConfigFrom(
+  v: Record<string, ParsedValue>,
+  stateDir: string,
+  joinTokens: string[],
+  tls: CoordinatorConfig['tls'] | undefined,
+): Omit<CoordinatorConfig, 'run' | 'logLevel'> {
+  const allowKeys = v['allow-keys'] as string | undefined;
+  return {
+    host: v.host as string,
+    port: v.port as number,
+    stateDir,
+    joinTokens,
+    open: v.open as boolean,
+    maxConnections: v['max-connections'] as number,
+    maxPending: v['max-pending'] as number,
+    maxDashboard: v['max-dashboard'] as number,
+    maxPerAddress: v['max-per-address'] as number,
+    handshakeTimeoutMs: v['handshake-timeout'] as number,
+    ...(tls ? { tls } : {}),
+    helloRatePerMinute: v['hello-rate'] as number,
+    publicStatus: !(v['private-status'] as boolean),
+    ...(allowKeys !== undefined ? { allowKeysFile: allowKeys } : {}),
+  };
+}
+
 export async function serveCommand(argv: string[]): Promise<number> {
   const v = parseArgs(serveSpec, argv);
   if (!v) return 0;
@@ -49,32 +78,18 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const data = await loadDataset(v.data as string);
   const settings = runSettingsFrom(v, data.name);
   const tokens = v.token as string[];
-  const allowKeys = v['allow-keys'] as string | undefined;
   const tls = await readTls(v['tls-cert'] as string | undefined, v['tls-key'] as string | undefined);
   const joinTokens = tokens.length > 0 ? tokens : [await loadOrCreateJoinToken(stateDir)];
   const level = v['log-level'] as LogLevel;
   const format = (v['log-format'] as LogFormat | undefined) ?? (process.stderr.isTTY ? 'pretty' : 'json');
   const log = createLog(level, format);
   const config: CoordinatorConfig = {
-    host: v.host as string,
-    port: v.port as number,
-    stateDir,
+    ...gatewayConfigFrom(v, stateDir, joinTokens, tls),
     run: settings,
-    joinTokens,
-    open: v.open as boolean,
     testData: data.test,
-    maxConnections: v['max-connections'] as number,
-    maxPending: v['max-pending'] as number,
-    maxDashboard: v['max-dashboard'] as number,
-    maxPerAddress: v['max-per-address'] as number,
-    handshakeTimeoutMs: v['handshake-timeout'] as number,
-    ...(tls ? { tls } : {}),
     logLevel: level,
-    helloRatePerMinute: v['hello-rate'] as number,
-    publicStatus: !(v['private-status'] as boolean),
     keepCheckpoints: v['keep-checkpoints'] as number,
     fresh: v.fresh as boolean,
-    ...(allowKeys !== undefined ? { allowKeysFile: allowKeys } : {}),
   };
   const out = (s: string) => process.stdout.write(s + '\n');
 
@@ -82,7 +97,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   let newRun: (() => void) | undefined;
   const start = (c: CoordinatorConfig) => startCoordinator(c, { log, onNewRun: () => newRun?.() });
   let coord = await start(config);
-  banner(coord, v, joinTokens[0]!, allowKeys, out);
+  banner(coord, v, joinTokens[0]!, config.allowKeysFile, out);
 
   let stopping = false;
   const shutdown = (signal: string) => {
@@ -116,7 +131,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     if (stopping) return new Promise<number>(() => undefined);
     await coord.close();
     coord = await start({ ...config, port: coord.port, fresh: false });
-    banner(coord, v, joinTokens[0]!, allowKeys, out);
+    banner(coord, v, joinTokens[0]!, config.allowKeysFile, out);
   }
 }
 
