@@ -53,7 +53,14 @@ describe('fedlink command line', () => {
       expect(r.status).toBe(0);
       expect(r.stdout).toMatch(/round 1\/2 {2}clients 4\/4 {2}train_loss \d\.\d{4} {2}test_acc 0\.\d{4}/);
       expect(r.stdout).toMatch(/summary: finished, 2\/2 rounds/);
+      // Joining is reported (every client's first welcome) and so is peak memory, in the summary and the JSON.
+      expect(r.stdout).toMatch(/^connected: all 4 clients joined [\d.]+ s after the workers started/m);
+      expect(r.stdout).toMatch(/summary: .*, connect [\d.]+ s, peak RSS \d+ MiB coordinator \+ \d+ MiB workers$/m);
       const result = JSON.parse(await readFile(out, 'utf8'));
+      expect(result.connect.joined).toBe(4);
+      expect(result.connect.seconds).toBeGreaterThan(0);
+      expect(result.peakRssMiB.coordinator).toBeGreaterThan(0);
+      expect(result.peakRssMiB.workers).toBeGreaterThan(0);
       expect(result.config.clients).toBe(4);
       expect(result.config.run.fit.learningRate).toBe(0.1);
       expect(result.rounds).toHaveLength(2);

@@ -93,7 +93,9 @@ export async function simulateCommand(argv: string[]): Promise<number> {
   const mean = completed.reduce((s, r) => s + r.seconds, 0) / Math.max(1, completed.length);
   out(
     `summary: ${result.final.status}, ${result.final.rounds}/${settings.rounds} rounds, final test accuracy ${result.final.testAccuracy?.toFixed(4) ?? '-'}, ` +
-      `${mean.toFixed(1)} s/round, ${result.totalSeconds.toFixed(1)} s total`,
+      `${mean.toFixed(1)} s/round, ${result.totalSeconds.toFixed(1)} s total, ` +
+      `connect ${result.connect.seconds !== undefined ? `${result.connect.seconds.toFixed(1)} s` : `incomplete (${result.connect.joined}/${clients} joined)`}, ` +
+      `peak RSS ${result.peakRssMiB.coordinator} MiB coordinator + ${result.peakRssMiB.workers} MiB workers`,
   );
   if (v.json) {
     await writeFile(v.json as string, JSON.stringify(result, null, 2) + '\n');

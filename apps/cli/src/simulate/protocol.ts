@@ -39,6 +39,10 @@ export interface CollusionReply {
 export type WorkerReport =
   | { type: 'ready'; backend: string; clients: number }
   | { type: 'client-error'; client: number; message: string }
+  /** A hosted client got its first welcome. */
+  | { type: 'joined'; client: number }
+  /** This worker process's peak resident set so far (process.resourceUsage().maxRSS, KiB). */
+  | { type: 'rss'; maxRssKiB: number }
   | { type: 'done' }
   | CollusionPost
   | { type: 'fatal'; message: string };

@@ -52,6 +52,10 @@ export interface SimulationResult {
   final: { status: string; rounds: number; testAccuracy?: number; testLoss?: number; epsilon?: number; delta?: number };
   totalSeconds: number;
   startedAt: string;
+  /** Joining: how many clients got their first welcome, and when the last of them did (seconds after the workers started). */
+  connect: { joined: number; seconds?: number };
+  /** Peak resident memory (MiB): this process (coordinator, edges) and the sum of the worker processes' peaks. */
+  peakRssMiB: { coordinator: number; workers: number };
   /** Individual updates the coordinator decrypted (0 with secure aggregation). */
   plaintextUpdatesOpened: number;
   /** The tree (edges, their clients, their reports each round); absent without --edges. */
@@ -137,7 +141,30 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     if (entry.deltas.length >= attackers.length) release(key);
   };
   const failures: string[] = [];
+  // Joining progress: first welcomes reported by the workers, a line every 2 s until all are in.
+  const joinedClients = new Set<number>();
+  const workerPeakKiB = new Map<ChildProcess, number>();
+  let forkedAt = Date.now();
+  let connectSeconds: number | undefined;
+  let lastProgress = forkedAt;
+  const perSecond = (n: number, seconds: number): string => {
+    const rate = n / seconds;
+    return rate < 10 ? rate.toFixed(1) : rate.toFixed(0);
+  };
+  const onJoined = (client: number): void => {
+    if (joinedClients.has(client)) return;
+    joinedClients.add(client);
+    const now = Date.now();
+    if (joinedClients.size === options.clients) {
+      connectSeconds = (now - forkedAt) / 1000;
+      info(`connected: all ${options.clients} clients joined ${connectSeconds.toFixed(1)} s after the workers started (${perSecond(options.clients, connectSeconds)}/s)`);
+    } else if (now - lastProgress >= 2_000) {
+      lastProgress = now;
+      info(`connecting: ${joinedClients.size}/${options.clients} clients joined (${perSecond(joinedClients.size, (now - forkedAt) / 1000)}/s)`);
+    }
+  };
   try {
+    forkedAt = lastProgress = Date.now();
     const ready: Promise<void>[] = [];
     for (let w = 0; w < workers; w++) {
       const mine = Array.from({ length: options.clients }, (_, i) => i).filter((i) => i % workers === w);
@@ -153,6 +180,8 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
               backend = m.backend;
               resolve();
             } else if (m.type === 'client-error') failures.push(`client ${m.client}: ${m.message}`);
+            else if (m.type === 'joined') onJoined(m.client);
+            else if (m.type === 'rss') workerPeakKiB.set(child, Math.max(workerPeakKiB.get(child) ?? 0, m.maxRssKiB));
             else if (m.type === 'collude') collude(child, m.key, m.delta);
             else if (m.type === 'fatal') reject(new Error(`simulator worker failed: ${m.message}`));
           });
@@ -191,6 +220,11 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     return {
       config: { clients: options.clients, data: options.data, partition: options.partition, workers, backend, dropout: options.dropout ?? 0, run },
       ...(edges ? { tree: edges.tree } : {}),
+      connect: { joined: joinedClients.size, ...(connectSeconds !== undefined ? { seconds: connectSeconds } : {}) },
+      peakRssMiB: {
+        coordinator: Math.round(process.resourceUsage().maxRSS / 1024),
+        workers: Math.round([...workerPeakKiB.values()].reduce((a, b) => a + b, 0) / 1024),
+      },
       plaintextUpdatesOpened: coord.engine.plaintextUpdatesOpened,
       ...(options.attack
         ? { attack: { kind: options.attack.spec.kind, text: attackText(options.attack.spec), share: options.attack.share, attackers, ...(options.attack.spec.kind === 'alie' ? { alieZ: options.attack.spec.z ?? z } : {}) } }

@@ -40,6 +40,10 @@ async function run(start: WorkerStart): Promise<void> {
   const data = await loadDataset(start.data);
   const parts = partition(data.train.labels, start.numClients, parsePartitionSpec(start.partition), start.seed);
   send({ type: 'ready', backend, clients: start.clients.length });
+  // Peak memory for the simulator's summary, every 2 s (unref'd: it never keeps the worker alive).
+  const reportRss = () => send({ type: 'rss', maxRssKiB: process.resourceUsage().maxRSS });
+  reportRss();
+  setInterval(reportRss, 2_000).unref();
   await Promise.all(
     start.clients.map(async (i) => {
       const at = start.edges ? start.edges[edgeOf(i, start.edges.length)]! : start;
@@ -61,6 +65,11 @@ async function run(start: WorkerStart): Promise<void> {
         client.on('rejected', (r, e) => process.stderr.write(`[sim-${i}] round ${r}: ${e.code}: ${e.message}\n`));
         client.on('state', (st, d) => process.stderr.write(`[sim-${i}] ${st}${d ? ` (${d})` : ''}\n`));
       }
+      let welcomed = false;
+      client.on('welcome', () => {
+        if (!welcomed) send({ type: 'joined', client: i });
+        welcomed = true;
+      });
       try {
         await client.run();
       } catch (err) {
