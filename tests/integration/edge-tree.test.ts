@@ -1,5 +1,8 @@
+import { io } from 'socket.io-client';
 import { FedlinkClient } from '@fedlink/client';
+import { DashboardFeed } from '@fedlink/coordinator';
 import { presetSpec } from '@fedlink/core';
+import { DASHBOARD_EVENTS, type DashboardClient, type DashboardSnapshot } from '@fedlink/protocol';
 import { FixedDeltaTrainer, testVector } from '../helpers/fixed-trainer.js';
 import { TEST_TOKEN, startTestCoordinator } from '../helpers/coordinator.js';
 import { startTestEdge } from '../helpers/edge.js';
@@ -64,6 +67,20 @@ test('a two-level tree (root, 3 edges, 9 leaves) gives the flat FedAvg weights; 
     expect(status.clients.map((c) => [c.name, c.edge]).sort()).toEqual([['edge0', true], ['edge1', true], ['edge2', true]]);
     const metrics = await (await fetch(`${root.url}/metrics`)).text();
     expect(metrics).toMatch(/^fedlink_edges_connected\{run_id="run_\w+"\} 3$/m);
+    // Round 1 opens on the 3 edges; with no leaf behind them yet, each stays 'training' and has no group.
+    await until(async () => {
+      const s = (await (await fetch(`${root.url}/api/status`)).json()) as { clients: DashboardClient[] };
+      return s.clients.every((c) => c.edgeStatus?.state === 'training');
+    });
+    const dash = io(`${root.url}/dashboard`, { transports: ['websocket'], reconnection: false, forceNew: true });
+    const live = await new Promise<DashboardSnapshot>((resolve) => dash.once(DASHBOARD_EVENTS.snapshot, resolve)).finally(() => dash.close());
+    expect(live.clients.map((c) => [c.name, c.edge, c.edgeStatus]).sort()).toEqual(
+      ['edge0', 'edge1', 'edge2'].map((name) => [name, true, { state: 'training', lastRound: null }]),
+    );
+    // The feed's snapshot the moment each root round is recorded: every edge's group of that round.
+    const feed = new DashboardFeed({ run: root.context, state: root.engine.state, events: root.engine, registry: root.registry, rounds: () => root.store.rounds, participation: (id) => root.engine.participation(id) }, () => {});
+    const atRoundEnd: DashboardSnapshot[] = [];
+    root.engine.on('roundEnded', () => atRoundEnd.push(feed.snapshot()));
     const leaves = await Promise.all(edges.map(async (edge, e) => joinLeaves(await edge.ready, [3 * e, 3 * e + 1, 3 * e + 2])));
     expect((await root.done).status).toBe('finished');
     await Promise.all(edges.map((e) => e.done));
@@ -76,6 +93,19 @@ test('a two-level tree (root, 3 edges, 9 leaves) gives the flat FedAvg weights; 
     // Each edge reported one group per round: its 3 leaves and their examples.
     const groupExamples = [0, 1, 2].map((e) => EXAMPLES[3 * e]! + EXAMPLES[3 * e + 1]! + EXAMPLES[3 * e + 2]!);
     expect(reports.map(([, c, n]) => [c, n]).sort()).toEqual(Array.from({ length: ROUNDS }, () => groupExamples.map((n) => [3, n])).flat().sort());
+    // The root's dashboard: each edge marked, idle between rounds, with its last group's leaf clients, examples and bytes in.
+    feed.close();
+    expect(atRoundEnd).toHaveLength(ROUNDS);
+    atRoundEnd.forEach((snap, i) => {
+      const edgeRows = [...snap.clients].sort((a, b) => (a.name ?? '').localeCompare(b.name ?? ''));
+      expect(edgeRows.map((c) => [c.name, c.edge, c.edgeStatus?.state, c.edgeStatus?.lastRound?.round, c.edgeStatus?.lastRound?.attempt, c.edgeStatus?.lastRound?.contributors, c.edgeStatus?.lastRound?.numExamples])).toEqual(
+        [0, 1, 2].map((e) => [`edge${e}`, true, 'idle', i + 1, 1, 3, groupExamples[e]]),
+      );
+      const record = snap.rounds.at(-1)!;
+      expect(record).toMatchObject({ round: i + 1, status: 'completed', reported: 9 });
+      expect(edgeRows.every((c) => c.edgeStatus!.lastRound!.bytesIn > 0)).toBe(true);
+      expect(edgeRows.reduce((a, c) => a + c.edgeStatus!.lastRound!.bytesIn, 0)).toBe(record.bytesIn);
+    });
     // The edges' own records: one completed local round per parent round, with their 3 leaves.
     for (const edge of edges) {
       const coord = await edge.ready;
@@ -109,6 +139,15 @@ test('a three-level tree (an edge of edges) gives the flat FedAvg weights too', 
     await root.cleanup();
   }
 });
+
+/** Polls `cond` until it holds; fails after `ms`. */
+async function until(cond: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error('condition did not hold in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   expect(a.length).toBe(b.length);

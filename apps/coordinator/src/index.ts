@@ -18,6 +18,7 @@ export * from './state/run-history.js';
 export * from './state/secrets.js';
 export * from './state/state-dir.js';
 export * from './web/web-pages.js';
+export * from './web/dashboard-feed.js';
 export * from './federation/gatekeeper.js';
 export * from './federation/key-allowlist.js';
 export * from './metrics/federation-metrics.js';

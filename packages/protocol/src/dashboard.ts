@@ -38,6 +38,35 @@ export interface DashboardClient {
   roundsCompleted: number;
   /** An edge aggregator (its updates are groups of leaf clients); absent for an ordinary client. */
   edge?: true;
+  /** What this coordinator knows of an edge (its state, its last group); only with `edge`. */
+  edgeStatus?: DashboardEdgeStatus;
+}
+
+/**
+ * Where an edge stands in this coordinator's open round: not in it (or none is open), selected and
+ * not yet reported, its group accepted, or dropped (refused round:start, left, withdrew).
+ */
+export const EDGE_STATES = ['idle', 'training', 'reported', 'dropped'] as const;
+export type EdgeState = (typeof EDGE_STATES)[number];
+
+/** The last group an edge reported here (an accepted update, whether or not its round then completed). */
+export interface DashboardEdgeRound {
+  round: number;
+  attempt: number;
+  /** Leaf clients behind the group (the update's `contributors`). */
+  contributors: number;
+  /** Their examples in all. */
+  numExamples: number;
+  /** Bytes of the sealed update received from the edge. */
+  bytesIn: number;
+  /** Epoch ms it was accepted. */
+  at: number;
+}
+
+export interface DashboardEdgeStatus {
+  state: EdgeState;
+  /** null until the edge's first group is accepted. */
+  lastRound: DashboardEdgeRound | null;
 }
 
 /** One attempt at a round: completed, or abandoned with a reason (the coordinator's RoundRecord). */

@@ -33,7 +33,7 @@ export class ApiController {
       model: { name: this.run.model.name, numParams: this.run.model.numParams },
       fingerprint: this.run.fingerprint,
       settings: this.run.settings,
-      clients: this.registry.sessions().map(clientView),
+      clients: this.registry.sessions().map((s) => clientView(s, (id) => this.engine.participation?.(id) ?? 'idle')),
     };
   }
 

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { AckedServerEventName, ServerEventName, ServerPayload } from '@fedlink/protocol';
+import type { AckedServerEventName, DashboardEdgeRound, ServerEventName, ServerPayload } from '@fedlink/protocol';
 import type { Peer } from './peer.js';
 
 /** A client that completed hello. */
@@ -19,6 +19,8 @@ export interface ClientSession {
   joinedAt: number;
   lastSeen: number;
   roundsCompleted: number;
+  /** An edge's last accepted group (set by the round engine); kept across its reconnections. */
+  lastGroup?: DashboardEdgeRound;
 }
 
 export interface RegistryEvents {
@@ -33,7 +35,7 @@ export interface RegistryEvents {
 export class ClientRegistry extends EventEmitter<RegistryEvents> {
   private readonly byClient = new Map<string, ClientSession>();
   private readonly byPeer = new Map<string, string>();
-  private readonly history = new Map<string, { roundsCompleted: number }>();
+  private readonly history = new Map<string, Pick<ClientSession, 'roundsCompleted' | 'lastGroup'>>();
 
   add(session: Omit<ClientSession, 'roundsCompleted'>): ClientSession {
     const old = this.byClient.get(session.clientId);
@@ -42,7 +44,7 @@ export class ClientRegistry extends EventEmitter<RegistryEvents> {
       old.peer.disconnect();
     }
     const past = this.history.get(session.clientId);
-    const s: ClientSession = { ...session, roundsCompleted: past?.roundsCompleted ?? 0 };
+    const s: ClientSession = { ...session, roundsCompleted: past?.roundsCompleted ?? 0, ...(past?.lastGroup ? { lastGroup: past.lastGroup } : {}) };
     this.byClient.set(s.clientId, s);
     this.byPeer.set(s.peer.id, s.clientId);
     this.history.set(s.clientId, s);

@@ -1,5 +1,5 @@
 import type { EventEmitter } from 'node:events';
-import type { RunEnd } from '@fedlink/protocol';
+import type { EdgeState, RunEnd } from '@fedlink/protocol';
 import type { ClientSession } from '../federation/client-registry.js';
 import type { RoundRecord } from '../state/run-history.js';
 import type { RoundSnapshot, RoundState } from './round-state.js';
@@ -32,6 +32,8 @@ export interface FederationEngine extends EngineNotifications {
   withdraw(session: ClientSession, raw: unknown): void;
   /** A secure-aggregation stage message; throws a FedlinkError when refused. */
   submitSecAgg(session: ClientSession, raw: unknown): Promise<void>;
+  /** Where a client stands in the open attempt (the dashboard's edge state); absent: not known, shown as idle. */
+  participation?(clientId: string): EdgeState;
   /** Stops the run: the open round closes without aggregating, clients are told. */
   stop(reason?: string): void;
 }

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { AggregateResult, Strategy } from '@fedlink/core';
 import type { ImageDataset } from '@fedlink/ml';
-import { EVENTS, FedlinkError, type Phase, type RoundEnd, type RoundKey, type RunEnd, type TrainConfig, encodeTensors, parseClientPayload } from '@fedlink/protocol';
+import { type EdgeState, EVENTS, FedlinkError, type Phase, type RoundEnd, type RoundKey, type RunEnd, type TrainConfig, encodeTensors, parseClientPayload } from '@fedlink/protocol';
 import type { ClientRegistry, ClientSession } from '../federation/client-registry.js';
 import type { RunContext } from '../federation/run-context.js';
 import type { Log } from '../log.js';
@@ -73,6 +73,9 @@ export class RoundEngine extends EventEmitter<EngineEvents> implements Federatio
     this.state = new RoundState({ runId: context.runId, round: (deps.startRound ?? 1) - 1, rounds: context.settings.rounds });
     this.secure = new SecureAggregation(registry, log);
     this.intake = new UpdateIntake(context, (u) => {
+      // An edge's group: what the dashboard shows of it (its leaf clients, examples, bytes).
+      const from = u.contributors !== undefined ? registry.get(u.clientId) : undefined;
+      if (from?.edge) from.lastGroup = { round: u.round, attempt: u.attempt, contributors: u.contributors!, numExamples: u.numExamples, bytesIn: u.bytes, at: Date.now() };
       this.emit('updateAccepted', { round: u.round, clientId: u.clientId, numExamples: u.numExamples, bytes: u.bytes });
     });
     this.runner = new RoundRunner({
@@ -306,6 +309,15 @@ export class RoundEngine extends EventEmitter<EngineEvents> implements Federatio
     this.emit('roundEnded', record);
     log.info(`round ${record.status}`, { run: this.runId, round: key.round, attempt: key.attempt, reported: count, seconds: record.seconds, ...metricsOf(record) });
     return record;
+  }
+
+  /** Where a client stands in the attempt that is collecting now ('idle' when none is, or it was not selected). */
+  participation(clientId: string): EdgeState {
+    const open = this.runner.current;
+    if (!open || !this.state.current.openRound || !open.selected.has(clientId)) return 'idle';
+    if (open.reported.has(clientId)) return 'reported';
+    if (open.isDropped(clientId)) return 'dropped';
+    return open.isClosed ? 'idle' : 'training';
   }
 
   withdraw(session: ClientSession, raw: unknown): void {

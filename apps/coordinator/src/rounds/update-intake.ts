@@ -112,7 +112,7 @@ export class UpdateIntake {
   constructor(
     readonly context: RunContext,
     /** Told of each accepted update before the round may close on its account. */
-    private readonly onAccepted: (update: Contribution & { round: number }) => void,
+    private readonly onAccepted: (update: Contribution & { round: number; attempt: number }) => void,
   ) {}
 
   /** Records an envelope nonce of `round`; a second sighting is a replay. A new round number drops the old round's nonces. */
@@ -144,7 +144,7 @@ export class UpdateIntake {
       const contribution = await this.openAndCheck(candidate);
       if (open.isClosed) fail('stale', `round ${msg.round} closed while the update was being checked`);
       open.accept(contribution);
-      this.onAccepted({ ...contribution, round: msg.round });
+      this.onAccepted({ ...contribution, round: msg.round, attempt: open.key.attempt });
     } finally {
       open.endIntake(session.clientId);
     }

@@ -5,6 +5,7 @@ import {
   type DashboardRound,
   type DashboardRun,
   type DashboardSnapshot,
+  type EdgeState,
   type RunEnd,
 } from '@fedlink/protocol';
 import type { ClientRegistry, ClientSession } from '../federation/client-registry.js';
@@ -23,7 +24,11 @@ export interface DashboardSources {
   registry: ClientRegistry;
   /** Every attempt so far, oldest first (the in-memory store's list). */
   rounds: () => readonly RoundRecord[];
+  /** Where a client stands in the open attempt (the engine's participation()); absent: edges show as idle. */
+  participation?: EdgeStateOf;
 }
+
+export type EdgeStateOf = (clientId: string) => EdgeState;
 
 export type Publish = (event: string, payload: unknown) => void;
 
@@ -56,11 +61,13 @@ export class DashboardFeed {
       const was = before.openRound;
       if (!was || was.round !== open.round || was.attempt !== open.attempt) {
         publish(DASHBOARD_EVENTS.roundStarted, openRoundView(open));
+        // Selected edges are training now.
+        if (this.hasEdges()) this.soon('clients');
         return;
       }
       if (was.reported !== open.reported || was.rejected !== open.rejected) this.soon('progress');
-      // lastSeen changed for whoever reported.
-      if (was.reported !== open.reported) this.soon('clients');
+      // lastSeen changed for whoever reported (and an edge's last group); a dropped edge's state changed.
+      if (was.reported !== open.reported || (was.dropped !== open.dropped && this.hasEdges())) this.soon('clients');
     });
     this.on(events, 'roundEnded', (r: RoundRecord) => {
       this.flushProgress();
@@ -84,9 +91,17 @@ export class DashboardFeed {
       round: snap.round,
       openRound: snap.openRound ? openRoundView(snap.openRound) : null,
       rounds: this.src.rounds().map(roundView),
-      clients: this.src.registry.sessions().map(clientView),
+      clients: this.clients(),
       serverTime: Date.now(),
     };
+  }
+
+  private clients(): DashboardClient[] {
+    return this.src.registry.sessions().map((s) => clientView(s, this.src.participation));
+  }
+
+  private hasEdges(): boolean {
+    return this.src.registry.sessions().some((s) => s.edge);
   }
 
   close(): void {
@@ -113,7 +128,7 @@ export class DashboardFeed {
     clearTimeout(this.clientsTimer);
     this.clientsTimer = undefined;
     this.lastSent.clients = Date.now();
-    this.publish(DASHBOARD_EVENTS.clients, this.src.registry.sessions().map(clientView));
+    this.publish(DASHBOARD_EVENTS.clients, this.clients());
   }
 
   private flushProgress(): void {
@@ -129,7 +144,11 @@ export function openRoundView(o: OpenRoundView): DashboardOpenRound {
   return { round: o.round, attempt: o.attempt, selected: o.selected, target: o.target, reported: o.reported, rejected: o.rejected, deadline: o.deadline };
 }
 
-export function clientView(s: ClientSession): DashboardClient {
+/** A client as the dashboard and /api/status show it; an edge also gets its state (from `participation`) and last group. */
+export function clientView(s: ClientSession, participation?: EdgeStateOf): DashboardClient {
+  const edge: Pick<DashboardClient, 'edge' | 'edgeStatus'> = s.edge
+    ? { edge: true, edgeStatus: { state: participation?.(s.clientId) ?? 'idle', lastRound: s.lastGroup ? { ...s.lastGroup } : null } }
+    : {};
   return {
     clientId: s.clientId,
     name: s.name ?? null,
@@ -139,7 +158,7 @@ export function clientView(s: ClientSession): DashboardClient {
     joinedAt: s.joinedAt,
     lastSeen: s.lastSeen,
     roundsCompleted: s.roundsCompleted,
-    ...(s.edge ? { edge: true as const } : {}),
+    ...edge,
   };
 }
 

@@ -26,7 +26,7 @@ export class DashboardGateway implements OnGatewayConnection, OnModuleDestroy {
     @Inject(Gatekeeper) private readonly gate: Gatekeeper,
   ) {
     // Events before the namespace exists have no audience: a later connection gets a snapshot.
-    this.feed = new DashboardFeed({ run, state: engine.state, events: engine, registry, rounds: () => store.rounds }, (event, payload) => this.namespace?.emit(event, payload));
+    this.feed = new DashboardFeed({ run, state: engine.state, events: engine, registry, rounds: () => store.rounds, participation: (id) => engine.participation?.(id) ?? 'idle' }, (event, payload) => this.namespace?.emit(event, payload));
   }
 
   handleConnection(socket: Socket): void {

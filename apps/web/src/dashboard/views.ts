@@ -105,20 +105,35 @@ function renderClients(clients: DashboardClient[], now: number): void {
   fill(
     byId('clients-body'),
     ...(rows.length
-      ? rows.map((c) =>
+      ? rows.flatMap((c) => [
           h(
             'tr',
-            { 'data-client': c.clientId },
-            h('th', { scope: 'row' }, h('span', { class: 'client-name' }, c.name ?? 'unnamed'), h('span', { class: 'mono muted small' }, c.clientId.slice(0, 8))),
+            { 'data-client': c.clientId, class: c.edge ? 'edge' : undefined },
+            h(
+              'th',
+              { scope: 'row' },
+              h('span', { class: 'client-name' }, c.name ?? 'unnamed', c.edge ? ' ' : null, c.edge ? h('span', { class: 'badge edge' }, 'edge') : null),
+              h('span', { class: 'mono muted small' }, c.clientId.slice(0, 8)),
+            ),
             h('td', {}, c.platform),
             h('td', {}, c.backend),
             h('td', { class: 'num' }, formatInt(c.numExamples)),
             h('td', { class: 'num' }, String(c.roundsCompleted)),
             h('td', { 'data-last-seen': c.lastSeen }, formatAgo(c.lastSeen, now)),
           ),
-        )
+          c.edgeStatus ? h('tr', { class: 'edge-detail', 'data-edge': c.clientId }, h('td', { colspan: 6 }, edgeLine(c.edgeStatus))) : null,
+        ])
       : [h('tr', { class: 'empty' }, h('td', { colspan: 6 }, 'No client connected.'))]),
   );
+}
+
+/** An edge's row below its client row: its state here, and its last group (leaf clients, examples, bytes in). */
+function edgeLine(e: NonNullable<DashboardClient['edgeStatus']>): string {
+  const state = { idle: 'idle', training: 'training (selected)', reported: 'reported this round', dropped: 'dropped from this round' }[e.state];
+  const last = e.lastRound;
+  if (!last) return `Edge aggregator: ${state}; no group reported yet.`;
+  const attempt = last.attempt > 1 ? `, attempt ${last.attempt}` : '';
+  return `Edge aggregator: ${state}; last group: round ${last.round}${attempt}, ${formatInt(last.contributors)} leaf client${last.contributors === 1 ? '' : 's'}, ${formatInt(last.numExamples)} examples, ${formatBytes(last.bytesIn)} in.`;
 }
 
 /** Refreshes only the relative times, from the local clock: no request involved. */
