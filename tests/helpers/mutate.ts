@@ -66,7 +66,16 @@ function mutateAt(key: string | number | undefined, current: unknown, op: number
         for (let i = 0; i < current.length; i++) o[i] = current[i];
         return o;
       }
-      return typeof current === 'string' ? Number(current) : String(current);
+      return typeof current === 'string' ? Number(current) : asString(current);
+  }
+}
+
+/** String(v), or its tag for values String() throws on (null-prototype objects, from an earlier mutation). */
+function asString(v: unknown): string {
+  try {
+    return String(v);
+  } catch {
+    return Object.prototype.toString.call(v);
   }
 }
 

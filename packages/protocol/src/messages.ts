@@ -251,7 +251,14 @@ export function parseAck<S extends z.ZodType>(body: S, reply: unknown, event: st
  * field; never echoes the (possibly huge) input back.
  */
 export function parseMessage<S extends z.ZodType>(schema: S, raw: unknown, what: string): z.infer<S> {
-  const res = schema.safeParse(raw);
+  let res: z.ZodSafeParseResult<z.infer<S>>;
+  try {
+    res = schema.safeParse(raw) as z.ZodSafeParseResult<z.infer<S>>;
+  } catch {
+    // zod throws (TypeError) on some hostile shapes, e.g. a null-prototype object where a string
+    // belongs, when it formats its issue: still a malformed message, not a crash.
+    throw new FedlinkError('bad_request', `malformed ${what}: a value of a type that cannot be read`);
+  }
   if (res.success) return res.data;
   const issue = res.error.issues[0];
   const where = issue && issue.path.length ? issue.path.map(String).join('.').slice(0, 80) : 'message';
