@@ -10,6 +10,7 @@ import { loadDataset } from '@fedlink/ml/node';
 import { type AttackSpec, alieZ, attackText, chooseAttackers } from './attacks.js';
 import type { CollusionReply, WorkerReport, WorkerStart } from './protocol.js';
 import { type EdgeRoundReport, type SimulatedEdges, type SimulatedTree, rootSettings, startSimulatedEdges } from './tree.js';
+import { loopbackLimits } from './loopback.js';
 
 export interface SimulationOptions {
   clients: number;
@@ -94,12 +95,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       joinTokens: [token],
       open: false,
       testData: data.test,
-      maxConnections: options.clients + 16,
-      // Every simulated client connects from loopback at once and signs its hello on this
-      // machine's cores: no per-address cap, and a handshake deadline that a connection storm fits in.
-      maxPending: options.clients + 16,
-      maxPerAddress: 0,
-      handshakeTimeoutMs: 120_000,
+      ...loopbackLimits(options.clients),
       logLevel: 'silent',
     },
     { log: options.log ?? silentLog },

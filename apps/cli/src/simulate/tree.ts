@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Strategy } from '@fedlink/core';
 import { type Log, type RunSettings, type RunningEdge, edgeRefusal, startEdge } from '@fedlink/coordinator';
+import { loopbackLimits } from './loopback.js';
 
 /** Which edge simulated client i joins: round-robin, so every edge gets floor or ceil of clients/edges. */
 export function edgeOf(client: number, edges: number): number {
@@ -75,10 +76,7 @@ export async function startSimulatedEdges(
             run: edgeSettings(run, mine.length),
             joinTokens: [token],
             open: false,
-            maxConnections: mine.length + 16,
-            maxPending: mine.length + 16,
-            maxPerAddress: 0,
-            handshakeTimeoutMs: 120_000,
+            ...loopbackLimits(mine.length),
             logLevel: 'silent',
             persist: false,
           },
