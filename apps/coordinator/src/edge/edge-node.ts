@@ -31,6 +31,7 @@ export interface EdgeConfig {
   downstream: Omit<CoordinatorConfig, 'run'> & { run: Omit<RunSettings, 'model' | 'rounds'> };
   reserveMs?: EdgeTrainerOptions['reserveMs'];
   onRound?: EdgeTrainerOptions['onRound'];
+  leafSeed?: EdgeTrainerOptions['leafSeed'];
 }
 
 export interface RunningEdge {
@@ -80,6 +81,7 @@ export async function startEdge(config: EdgeConfig, options: Omit<StartOptions, 
     },
     ...(config.reserveMs ? { reserveMs: config.reserveMs } : {}),
     ...(config.onRound ? { onRound: config.onRound } : {}),
+    ...(config.leafSeed ? { leafSeed: config.leafSeed } : {}),
   });
   const client = new FedlinkClient({
     url: upstream.url,
