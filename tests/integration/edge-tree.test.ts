@@ -177,7 +177,64 @@ test('SecAgg+ between leaves and their edge: the root gets the flat FedAvg withi
   }
 });
 
+test('edges running a robust aggregator (median) over their groups: the root takes the example-weighted mean of the groups\' medians', async () => {
+  const root = await startTestCoordinator({ rounds: 1, selection: everyone(2) });
+  const median = { ...presetSpec('fedavg'), name: 'edge-median', aggregator: { kind: 'median' as const } };
+  const edges = await Promise.all([0, 1].map((e) => startTestEdge(root, { strategy: median, selection: everyone(3) }, { name: `edge${e}` })));
+  try {
+    const groups = [[0, 1, 2], [3, 4, 5]];
+    const leaves = await Promise.all(edges.map(async (edge, e) => joinLeaves(await edge.ready, groups[e]!)));
+    expect((await root.done).status).toBe('finished');
+    await Promise.all(leaves.flatMap((l) => l.runs));
+    // Independently: each group's coordinate-wise median of its leaves' round-1 deltas, weighted by the group's examples.
+    const global = leaves[0]!.trainers[0]!.seenGlobals[0]!;
+    const n = global.length;
+    const deltas = groups.map((g) => g.map((i) => testVector(n, 7919 * (i + 1) + 1, 0.02)));
+    const examples = groups.map((g) => g.reduce((a, i) => a + EXAMPLES[i]!, 0));
+    const expected = new Float32Array(n);
+    for (let j = 0; j < n; j++) {
+      let sum = 0;
+      groups.forEach((_, e) => {
+        const column = deltas[e]!.map((d) => d[j]!).sort((a, b) => a - b);
+        sum += examples[e]! * column[1]!;
+      });
+      expected[j] = global[j]! + sum / (examples[0]! + examples[1]!);
+    }
+    expect(maxAbsDiff(root.context.model.weights, expected)).toBeLessThanOrEqual(1e-6);
+    // Not the mean: the tree's result differs from FedAvg of the same leaves.
+    const mean = new Float32Array(n);
+    for (let j = 0; j < n; j++) {
+      let sum = 0;
+      groups.forEach((g, e) => g.forEach((i, k) => (sum += EXAMPLES[i]! * deltas[e]![k]![j]!)));
+      mean[j] = global[j]! + sum / (examples[0]! + examples[1]!);
+    }
+    expect(maxAbsDiff(root.context.model.weights, mean)).toBeGreaterThan(1e-3);
+    expect(await roundsOf(root.url)).toEqual([['completed', 6, examples[0]! + examples[1]!]]);
+  } finally {
+    await Promise.all(edges.map((e) => e.cleanup()));
+    await root.cleanup();
+  }
+});
+
 describe('refusals', () => {
+  test('a parent running SCAFFOLD refuses an edge, and says SCAFFOLD cannot run over a tree', async () => {
+    const root = await startTestCoordinator({ rounds: 1, strategy: presetSpec('scaffold'), selection: everyone(1) });
+    const edge = await startTestEdge(root, { selection: everyone(1) });
+    try {
+      await expect(edge.ready).rejects.toMatchObject({ code: 'unsupported', message: expect.stringMatching(/strategy scaffold .*keeps SCAFFOLD control variates.*can't be exact over a tree, at the parent or at an edge \(run it without edges\)/) });
+    } finally {
+      await edge.cleanup();
+      await root.cleanup();
+    }
+  });
+
+  test('an edge refuses a strategy it cannot run over its group (a server optimizer, SCAFFOLD, q-FedAvg)', async () => {
+    const parent = { url: 'http://127.0.0.1:9', fingerprint: 'none' };
+    await expect(startTestEdge(parent, { strategy: presetSpec('fedadam'), selection: everyone(1) })).rejects.toThrow(/edge: strategy fedadam .*has a server optimizer \(adam, lr 0.01\); the parent's optimizer steps the model/);
+    await expect(startTestEdge(parent, { strategy: presetSpec('scaffold'), selection: everyone(1) })).rejects.toThrow(/edge: strategy scaffold .*SCAFFOLD control variates/);
+    await expect(startTestEdge(parent, { strategy: presetSpec('qfedavg'), selection: everyone(1) })).rejects.toThrow(/edge: aggregator qfedavg can't run at an edge/);
+  });
+
   test("a parent whose strategy needs each client's update refuses an edge at hello, with the reason", async () => {
     const root = await startTestCoordinator({ rounds: 1, strategy: presetSpec('fedmedian'), selection: everyone(1) });
     const edge = await startTestEdge(root, { selection: everyone(1) });
