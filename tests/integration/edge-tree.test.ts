@@ -3,7 +3,8 @@ import { FedlinkClient } from '@fedlink/client';
 import { DashboardFeed } from '@fedlink/coordinator';
 import { presetSpec } from '@fedlink/core';
 import { DASHBOARD_EVENTS, type DashboardClient, type DashboardSnapshot } from '@fedlink/protocol';
-import { FixedDeltaTrainer, testVector } from '../helpers/fixed-trainer.js';
+import { FixedDeltaTrainer, deferred, testVector } from '../helpers/fixed-trainer.js';
+import { type Identity, clientIdOf, generateIdentity } from '@fedlink/crypto';
 import { TEST_TOKEN, startTestCoordinator } from '../helpers/coordinator.js';
 import { startTestEdge } from '../helpers/edge.js';
 
@@ -211,6 +212,68 @@ test('edges running a robust aggregator (median) over their groups: the root tak
     expect(maxAbsDiff(root.context.model.weights, mean)).toBeGreaterThan(1e-3);
     expect(await roundsOf(root.url)).toEqual([['completed', 6, examples[0]! + examples[1]!]]);
   } finally {
+    await Promise.all(edges.map((e) => e.cleanup()));
+    await root.cleanup();
+  }
+});
+
+test('a device that moves to another edge mid-run is the same client there (its key), counted once per round', async () => {
+  // edge0 selects whoever is connected (one at least), edge1 waits for two: round 1 is the mover
+  // alone at edge0 and leaves 2, 3 at edge1 (held training until the mover has moved, so edge1's
+  // round 1 is still open when it arrives there); round 2 is leaf 0 at edge0 and 2, 3 and the mover at edge1.
+  const root = await startTestCoordinator({ rounds: 2, selection: everyone(2) });
+  const edges = [
+    await startTestEdge(root, { selection: { fraction: 1, minFit: 1, minAvailable: 1, overSelect: 0 } }, { name: 'edge0' }),
+    await startTestEdge(root, { selection: { fraction: 1, minFit: 2, minAvailable: 2, overSelect: 0 } }, { name: 'edge1' }),
+  ];
+  const clients: FedlinkClient[] = [];
+  const join = (at: Where, trainer: FixedDeltaTrainer, name: string, identity?: Identity) => {
+    const c = new FedlinkClient({ url: at.url, token: TEST_TOKEN, trainer, platform: 'node', backend: 'test', serverFingerprint: at.fingerprint, name, ...(identity ? { identity } : {}) });
+    clients.push(c);
+    return c.run().catch(() => undefined);
+  };
+  try {
+    const [at0, at1] = await Promise.all(edges.map((e) => e.ready));
+    const identity = generateIdentity();
+    const moverId = clientIdOf(identity.signPublicKey);
+    const mover = leafTrainer(1);
+    const held = deferred();
+    const [t2, t3] = [2, 3].map((i) => new FixedDeltaTrainer(EXAMPLES[i]!, (round, n) => testVector(n, 7919 * (i + 1) + round, 0.02), () => held.promise));
+    const runs = [join(at0!, mover, 'mover', identity), join(at1!, t2!, 'leaf2'), join(at1!, t3!, 'leaf3')];
+    // The mover's round-1 update is in at edge0 and edge1's round 1 is training 2 and 3: the mover
+    // leaves edge0 and joins edge1 with the same key.
+    await until(async () => at0!.store.rounds.length === 1 && t2!.seenGlobals.length === 1 && t3!.seenGlobals.length === 1);
+    expect(at0!.store.rounds[0]).toMatchObject({ status: 'completed', reported: 1 });
+    clients[0]!.stop();
+    await runs[0];
+    const leaf0 = leafTrainer(0);
+    runs.push(join(at1!, mover, 'mover', identity), join(at0!, leaf0, 'leaf0'));
+    await until(async () => at1!.registry.get(moverId) !== undefined && at0!.registry.get(moverId) === undefined && at0!.registry.size === 1);
+    // At edge1 the mover is the client its key names: the id edge0 knew, with the name it gave.
+    expect(at1!.registry.get(moverId)?.name).toBe('mover');
+    expect(at1!.registry.size).toBe(3);
+    held.resolve();
+    expect((await root.done).status).toBe('finished');
+    await Promise.all(edges.map((e) => e.done));
+    // Round 1: the mover once (at edge0; edge1's round was planned before it arrived), round 2: all four.
+    expect((await roundsOf(root.url)).map(([st, reported]) => [st, reported])).toEqual([['completed', 3], ['completed', 4]]);
+    expect(at1!.store.rounds.map((r) => [r.round, r.status, r.reported])).toEqual([[1, 'completed', 2], [2, 'completed', 3]]);
+    expect(at0!.store.rounds.map((r) => [r.round, r.status, r.reported])).toEqual([[1, 'completed', 1], [2, 'completed', 1]]);
+    // The root's weights: FedAvg of exactly who counted, each once (the mover's second fit is its round 2).
+    const g0 = mover.seenGlobals[0]!;
+    const n = g0.length;
+    const step = (w: Float32Array, parts: [number, Float32Array][]) => {
+      const total = parts.reduce((a, [m]) => a + m, 0);
+      return Float32Array.from(w, (x, j) => x + parts.reduce((a, [m, d]) => a + m * d[j]!, 0) / total);
+    };
+    const d = (i: number, round: number) => testVector(n, 7919 * (i + 1) + round, 0.02);
+    const w1 = step(g0, [[EXAMPLES[1]!, d(1, 1)], [EXAMPLES[2]!, d(2, 1)], [EXAMPLES[3]!, d(3, 1)]]);
+    const w2 = step(w1, [[EXAMPLES[0]!, d(0, 1)], [EXAMPLES[1]!, d(1, 2)], [EXAMPLES[2]!, d(2, 2)], [EXAMPLES[3]!, d(3, 2)]]);
+    expect(maxAbsDiff(mover.seenGlobals[1]!, w1)).toBeLessThanOrEqual(1e-5);
+    expect(maxAbsDiff(root.context.model.weights, w2)).toBeLessThanOrEqual(1e-5);
+    await Promise.all(runs);
+  } finally {
+    for (const c of clients) c.stop();
     await Promise.all(edges.map((e) => e.cleanup()));
     await root.cleanup();
   }
