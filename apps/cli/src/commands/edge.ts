@@ -26,7 +26,7 @@ export const edgeSpec: CommandSpec = {
     'state-dir': { type: 'string', default: './.fedlink-edge', description: "this edge's identity (its key to clients and to its parent), tokens, run database" },
     'client-token': { type: 'list', default: [], placeholder: '<token>', description: "join token this edge accepts from its clients (repeatable; default: one stored in the state dir)" },
     ...pick(serveSpec.options, ['open', 'allow-keys', 'max-connections', 'max-pending', 'max-dashboard', 'max-per-address', 'handshake-timeout', 'tls-cert', 'tls-key', 'hello-rate', 'private-status']),
-    strategy: { ...RUN.strategy!, description: "what this edge runs over its own clients' updates: a preset or JSON spec whose aggregator (and clip wrapper) reduces its group; the server optimizer is the root's, so only fedavg-like presets with --aggregator/--clip make sense" },
+    strategy: { ...RUN.strategy!, description: "what this edge runs over its own clients' updates: a preset or JSON spec whose aggregator (and clip wrapper) reduces its group; the server optimizer is the root's, so an edge takes fedavg, fedprox, fedmedian, fedtrimmedavg, krum, multikrum, bulyan, centered-clip (or --aggregator/--clip)" },
     ...pick(RUN, ['aggregator', 'clip']),
     ...pick(RUN, ['fraction', 'min-fit', 'min-available', 'over-select', 'round-timeout', 'wait-timeout', 'encoding', 'max-update-norm', 'secure-aggregation', 'secagg-clip', 'secagg-stage-timeout', 'secagg-dropout']),
     'log-level': serveSpec.options['log-level']!,
