@@ -28,6 +28,8 @@ describe('fedlink command line', () => {
     [['join'], /--server is required/],
     [['edge'], /--upstream is required/],
     [['edge', '--upstream', 'root:7070'], /--upstream: 'root:7070' is not an http\(s\) URL/],
+    [['edge', '--upstream', 'http://root:7070', '--strategy', 'fedadam'], /--strategy\/--aggregator: strategy fedadam .*has a server optimizer \(adam, lr 0.01\); the parent's optimizer steps the model/],
+    [['edge', '--upstream', 'http://root:7070', '--strategy', 'scaffold'], /--strategy\/--aggregator: strategy scaffold .*keeps SCAFFOLD control variates, which can't be exact over a tree/],
     [['join', '--server', 'http://x', '--shard', '11/10'], /--shard: '11\/10' is not <i>\/<n>/],
     [['frobnicate'], /unknown command 'frobnicate'/],
     [['runs', 'explode'], /unknown sub-command 'explode'|no run database/],

@@ -8,26 +8,27 @@ import { FEDLINK_BIN } from '../helpers/processes.js';
 import { writeIdx } from '../helpers/idx.js';
 
 // simulate --edges from outside: the tree's final model (--save-model) equals the flat run's with
-// real tfjs training. Each client trains one full batch (batch size above its shard), so the batch
-// order the selection's seeds pick can't matter: what remains is the float rounding of the
-// grouped mean, and of the order of the examples within the batch.
+// real tfjs training. Each client trains ten batches of 10 over its 100 examples, in the order
+// its training seed shuffles them: the tree gives each leaf the seed the flat run gives it, so
+// what remains is the float rounding of the grouped mean.
 
-test('simulate --edges 2 --clients 4 writes the tree and the flat run\'s model (max |diff| <= 1e-5)', async () => {
+test('simulate --edges 2 --clients 4: each leaf trains with the flat run\'s seed, and the tree ends on the flat run\'s model (max |diff| <= 1e-5)', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'fedlink-edge-sim-'));
   try {
     const mnist = await loadMnistPackage();
     const range = (n: number) => Array.from({ length: n }, (_, i) => i);
     await writeIdx(dir, subset(mnist.train, range(400)), subset(mnist.test, range(100)));
     const simulate = (name: string, extra: string[]) => {
-      const args = ['simulate', '--clients', '4', '--rounds', '2', '--model', 'mlp', '--data', `idx:${dir}`, '--batch-size', '1000', '--lr', '0.1', '--backend', 'cpu', '--workers', '1'];
+      const args = ['simulate', '--clients', '4', '--rounds', '2', '--model', 'mlp', '--data', `idx:${dir}`, '--batch-size', '10', '--lr', '0.1', '--backend', 'cpu', '--workers', '1'];
       const r = spawnSync(process.execPath, [FEDLINK_BIN, ...args, ...extra, '--save-model', join(dir, name), '--json', join(dir, `${name}.json`)], { encoding: 'utf8', timeout: 180_000 });
       expect(r.status).toBe(0);
       return r.stdout;
     };
     const treeOut = simulate('tree', ['--edges', '2']);
     simulate('flat', []);
-    // One line per round with each edge's group (edgeOf: clients 0,2 and 1,3; 100 examples each).
-    expect(treeOut).toMatch(/round 1\/2 {2}clients 4\/2 /);
+    // The root's line counts leaves (4 reported of the 4 the edges selected), then one line with
+    // each edge's group (edgeOf: clients 0,2 and 1,3; 100 examples each).
+    expect(treeOut).toMatch(/round 1\/2 {2}clients 4\/4 /);
     expect(treeOut).toMatch(/ {2}edges {2}edge-0: 2 clients\/200 ex {3}edge-1: 2 clients\/200 ex {3}bytes into root \d+ KiB/);
     const weights = async (name: string) => new Float32Array((await readFile(join(dir, name, 'weights.bin'))).buffer.slice(0));
     const [tree, flat] = [await weights('tree'), await weights('flat')];
@@ -37,13 +38,13 @@ test('simulate --edges 2 --clients 4 writes the tree and the flat run\'s model (
     expect(diff).toBeLessThanOrEqual(1e-5);
     expect(JSON.parse(await readFile(join(dir, 'tree', 'model.json'), 'utf8'))).toMatchObject({ weightsManifest: [{ paths: ['weights.bin'] }] });
     const results = JSON.parse(await readFile(join(dir, 'tree.json'), 'utf8')) as {
-      tree: { mode: string; edges: { name: string; clients: number[]; reports: { round: number; contributors: number; examples: number }[] }[] };
+      tree: { mode: string; edges: { name: string; clients: number[]; reports: { round: number; contributors: number; examples: number; selected: number }[] }[] };
       rounds: { status: string; reported: number; selected: number }[];
     };
     expect(results.tree.mode).toBe('in-process');
     expect(results.tree.edges.map((e) => [e.name, e.clients, e.reports])).toEqual([
-      ['edge-0', [0, 2], [1, 2].map((round) => ({ round, contributors: 2, examples: 200 }))],
-      ['edge-1', [1, 3], [1, 2].map((round) => ({ round, contributors: 2, examples: 200 }))],
+      ['edge-0', [0, 2], [1, 2].map((round) => ({ round, contributors: 2, examples: 200, selected: 2 }))],
+      ['edge-1', [1, 3], [1, 2].map((round) => ({ round, contributors: 2, examples: 200, selected: 2 }))],
     ]);
     expect(results.rounds.map((r) => [r.status, r.reported, r.selected])).toEqual([['completed', 4, 2], ['completed', 4, 2]]);
   } finally {

@@ -3,7 +3,8 @@ import { FedlinkClient } from '@fedlink/client';
 import { DashboardFeed } from '@fedlink/coordinator';
 import { presetSpec } from '@fedlink/core';
 import { DASHBOARD_EVENTS, type DashboardClient, type DashboardSnapshot } from '@fedlink/protocol';
-import { FixedDeltaTrainer, testVector } from '../helpers/fixed-trainer.js';
+import { FixedDeltaTrainer, deferred, testVector } from '../helpers/fixed-trainer.js';
+import { type Identity, clientIdOf, generateIdentity } from '@fedlink/crypto';
 import { TEST_TOKEN, startTestCoordinator } from '../helpers/coordinator.js';
 import { startTestEdge } from '../helpers/edge.js';
 
@@ -177,7 +178,126 @@ test('SecAgg+ between leaves and their edge: the root gets the flat FedAvg withi
   }
 });
 
+test('edges running a robust aggregator (median) over their groups: the root takes the example-weighted mean of the groups\' medians', async () => {
+  const root = await startTestCoordinator({ rounds: 1, selection: everyone(2) });
+  const median = { ...presetSpec('fedavg'), name: 'edge-median', aggregator: { kind: 'median' as const } };
+  const edges = await Promise.all([0, 1].map((e) => startTestEdge(root, { strategy: median, selection: everyone(3) }, { name: `edge${e}` })));
+  try {
+    const groups = [[0, 1, 2], [3, 4, 5]];
+    const leaves = await Promise.all(edges.map(async (edge, e) => joinLeaves(await edge.ready, groups[e]!)));
+    expect((await root.done).status).toBe('finished');
+    await Promise.all(leaves.flatMap((l) => l.runs));
+    // Independently: each group's coordinate-wise median of its leaves' round-1 deltas, weighted by the group's examples.
+    const global = leaves[0]!.trainers[0]!.seenGlobals[0]!;
+    const n = global.length;
+    const deltas = groups.map((g) => g.map((i) => testVector(n, 7919 * (i + 1) + 1, 0.02)));
+    const examples = groups.map((g) => g.reduce((a, i) => a + EXAMPLES[i]!, 0));
+    const expected = new Float32Array(n);
+    for (let j = 0; j < n; j++) {
+      let sum = 0;
+      groups.forEach((_, e) => {
+        const column = deltas[e]!.map((d) => d[j]!).sort((a, b) => a - b);
+        sum += examples[e]! * column[1]!;
+      });
+      expected[j] = global[j]! + sum / (examples[0]! + examples[1]!);
+    }
+    expect(maxAbsDiff(root.context.model.weights, expected)).toBeLessThanOrEqual(1e-6);
+    // Not the mean: the tree's result differs from FedAvg of the same leaves.
+    const mean = new Float32Array(n);
+    for (let j = 0; j < n; j++) {
+      let sum = 0;
+      groups.forEach((g, e) => g.forEach((i, k) => (sum += EXAMPLES[i]! * deltas[e]![k]![j]!)));
+      mean[j] = global[j]! + sum / (examples[0]! + examples[1]!);
+    }
+    expect(maxAbsDiff(root.context.model.weights, mean)).toBeGreaterThan(1e-3);
+    expect(await roundsOf(root.url)).toEqual([['completed', 6, examples[0]! + examples[1]!]]);
+  } finally {
+    await Promise.all(edges.map((e) => e.cleanup()));
+    await root.cleanup();
+  }
+});
+
+test('a device that moves to another edge mid-run is the same client there (its key), counted once per round', async () => {
+  // edge0 selects whoever is connected (one at least), edge1 waits for two: round 1 is the mover
+  // alone at edge0 and leaves 2, 3 at edge1 (held training until the mover has moved, so edge1's
+  // round 1 is still open when it arrives there); round 2 is leaf 0 at edge0 and 2, 3 and the mover at edge1.
+  const root = await startTestCoordinator({ rounds: 2, selection: everyone(2) });
+  const edges = [
+    await startTestEdge(root, { selection: { fraction: 1, minFit: 1, minAvailable: 1, overSelect: 0 } }, { name: 'edge0' }),
+    await startTestEdge(root, { selection: { fraction: 1, minFit: 2, minAvailable: 2, overSelect: 0 } }, { name: 'edge1' }),
+  ];
+  const clients: FedlinkClient[] = [];
+  const join = (at: Where, trainer: FixedDeltaTrainer, name: string, identity?: Identity) => {
+    const c = new FedlinkClient({ url: at.url, token: TEST_TOKEN, trainer, platform: 'node', backend: 'test', serverFingerprint: at.fingerprint, name, ...(identity ? { identity } : {}) });
+    clients.push(c);
+    return c.run().catch(() => undefined);
+  };
+  try {
+    const [at0, at1] = await Promise.all(edges.map((e) => e.ready));
+    const identity = generateIdentity();
+    const moverId = clientIdOf(identity.signPublicKey);
+    const mover = leafTrainer(1);
+    const held = deferred();
+    const [t2, t3] = [2, 3].map((i) => new FixedDeltaTrainer(EXAMPLES[i]!, (round, n) => testVector(n, 7919 * (i + 1) + round, 0.02), () => held.promise));
+    const runs = [join(at0!, mover, 'mover', identity), join(at1!, t2!, 'leaf2'), join(at1!, t3!, 'leaf3')];
+    // The mover's round-1 update is in at edge0 and edge1's round 1 is training 2 and 3: the mover
+    // leaves edge0 and joins edge1 with the same key.
+    await until(async () => at0!.store.rounds.length === 1 && t2!.seenGlobals.length === 1 && t3!.seenGlobals.length === 1);
+    expect(at0!.store.rounds[0]).toMatchObject({ status: 'completed', reported: 1 });
+    clients[0]!.stop();
+    await runs[0];
+    const leaf0 = leafTrainer(0);
+    runs.push(join(at1!, mover, 'mover', identity), join(at0!, leaf0, 'leaf0'));
+    await until(async () => at1!.registry.get(moverId) !== undefined && at0!.registry.get(moverId) === undefined && at0!.registry.size === 1);
+    // At edge1 the mover is the client its key names: the id edge0 knew, with the name it gave.
+    expect(at1!.registry.get(moverId)?.name).toBe('mover');
+    expect(at1!.registry.size).toBe(3);
+    held.resolve();
+    expect((await root.done).status).toBe('finished');
+    await Promise.all(edges.map((e) => e.done));
+    // Round 1: the mover once (at edge0; edge1's round was planned before it arrived), round 2: all four.
+    expect((await roundsOf(root.url)).map(([st, reported]) => [st, reported])).toEqual([['completed', 3], ['completed', 4]]);
+    expect(at1!.store.rounds.map((r) => [r.round, r.status, r.reported])).toEqual([[1, 'completed', 2], [2, 'completed', 3]]);
+    expect(at0!.store.rounds.map((r) => [r.round, r.status, r.reported])).toEqual([[1, 'completed', 1], [2, 'completed', 1]]);
+    // The root's weights: FedAvg of exactly who counted, each once (the mover's second fit is its round 2).
+    const g0 = mover.seenGlobals[0]!;
+    const n = g0.length;
+    const step = (w: Float32Array, parts: [number, Float32Array][]) => {
+      const total = parts.reduce((a, [m]) => a + m, 0);
+      return Float32Array.from(w, (x, j) => x + parts.reduce((a, [m, d]) => a + m * d[j]!, 0) / total);
+    };
+    const d = (i: number, round: number) => testVector(n, 7919 * (i + 1) + round, 0.02);
+    const w1 = step(g0, [[EXAMPLES[1]!, d(1, 1)], [EXAMPLES[2]!, d(2, 1)], [EXAMPLES[3]!, d(3, 1)]]);
+    const w2 = step(w1, [[EXAMPLES[0]!, d(0, 1)], [EXAMPLES[1]!, d(1, 2)], [EXAMPLES[2]!, d(2, 2)], [EXAMPLES[3]!, d(3, 2)]]);
+    expect(maxAbsDiff(mover.seenGlobals[1]!, w1)).toBeLessThanOrEqual(1e-5);
+    expect(maxAbsDiff(root.context.model.weights, w2)).toBeLessThanOrEqual(1e-5);
+    await Promise.all(runs);
+  } finally {
+    for (const c of clients) c.stop();
+    await Promise.all(edges.map((e) => e.cleanup()));
+    await root.cleanup();
+  }
+});
+
 describe('refusals', () => {
+  test('a parent running SCAFFOLD refuses an edge, and says SCAFFOLD cannot run over a tree', async () => {
+    const root = await startTestCoordinator({ rounds: 1, strategy: presetSpec('scaffold'), selection: everyone(1) });
+    const edge = await startTestEdge(root, { selection: everyone(1) });
+    try {
+      await expect(edge.ready).rejects.toMatchObject({ code: 'unsupported', message: expect.stringMatching(/strategy scaffold .*keeps SCAFFOLD control variates.*can't be exact over a tree, at the parent or at an edge \(run it without edges\)/) });
+    } finally {
+      await edge.cleanup();
+      await root.cleanup();
+    }
+  });
+
+  test('an edge refuses a strategy it cannot run over its group (a server optimizer, SCAFFOLD, q-FedAvg)', async () => {
+    const parent = { url: 'http://127.0.0.1:9', fingerprint: 'none' };
+    await expect(startTestEdge(parent, { strategy: presetSpec('fedadam'), selection: everyone(1) })).rejects.toThrow(/edge: strategy fedadam .*has a server optimizer \(adam, lr 0.01\); the parent's optimizer steps the model/);
+    await expect(startTestEdge(parent, { strategy: presetSpec('scaffold'), selection: everyone(1) })).rejects.toThrow(/edge: strategy scaffold .*SCAFFOLD control variates/);
+    await expect(startTestEdge(parent, { strategy: presetSpec('qfedavg'), selection: everyone(1) })).rejects.toThrow(/edge: aggregator qfedavg can't run at an edge/);
+  });
+
   test("a parent whose strategy needs each client's update refuses an edge at hello, with the reason", async () => {
     const root = await startTestCoordinator({ rounds: 1, strategy: presetSpec('fedmedian'), selection: everyone(1) });
     const edge = await startTestEdge(root, { selection: everyone(1) });

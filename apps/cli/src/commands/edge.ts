@@ -1,6 +1,6 @@
-import { type CoordinatorConfig, DEFAULT_RUN, type EdgeConfig, type LogFormat, type LogLevel, createLog, loadOrCreateJoinToken, startEdge } from '@fedlink/coordinator';
+import { type CoordinatorConfig, DEFAULT_RUN, type EdgeConfig, type LogFormat, type LogLevel, createLog, edgeStrategyProblem, loadOrCreateJoinToken, startEdge } from '@fedlink/coordinator';
 import { type CommandSpec, type OptionSpec, type ParsedValue, UsageError, parseArgs } from '../args.js';
-import { collectionSettingsFrom, runOptions, selectionFrom } from '../run-options.js';
+import { collectionSettingsFrom, runOptions, selectionFrom, strategyFrom } from '../run-options.js';
 import { readCa } from './join.js';
 import { gatewayConfigFrom, readTls, serveSpec } from './serve.js';
 
@@ -26,6 +26,8 @@ export const edgeSpec: CommandSpec = {
     'state-dir': { type: 'string', default: './.fedlink-edge', description: "this edge's identity (its key to clients and to its parent), tokens, run database" },
     'client-token': { type: 'list', default: [], placeholder: '<token>', description: "join token this edge accepts from its clients (repeatable; default: one stored in the state dir)" },
     ...pick(serveSpec.options, ['open', 'allow-keys', 'max-connections', 'max-pending', 'max-dashboard', 'max-per-address', 'handshake-timeout', 'tls-cert', 'tls-key', 'hello-rate', 'private-status']),
+    strategy: { ...RUN.strategy!, description: "what this edge runs over its own clients' updates: a preset or JSON spec whose aggregator (and clip wrapper) reduces its group; the server optimizer is the root's, so an edge takes fedavg, fedprox, fedmedian, fedtrimmedavg, krum, multikrum, bulyan, centered-clip (or --aggregator/--clip)" },
+    ...pick(RUN, ['aggregator', 'clip']),
     ...pick(RUN, ['fraction', 'min-fit', 'min-available', 'over-select', 'round-timeout', 'wait-timeout', 'encoding', 'max-update-norm', 'secure-aggregation', 'secagg-clip', 'secagg-stage-timeout', 'secagg-dropout']),
     'log-level': serveSpec.options['log-level']!,
     'log-format': serveSpec.options['log-format']!,
@@ -33,6 +35,7 @@ export const edgeSpec: CommandSpec = {
   examples: [
     'fedlink edge --upstream http://root:7070 --token flj_... --server-key 1a2b:... --port 7080 --min-fit 3',
     'fedlink edge --upstream http://root:7070 --token flj_... --server-key 1a2b:... --secure-aggregation --min-fit 3   # SecAgg+ with its clients',
+    'fedlink edge --upstream http://root:7070 --token flj_... --server-key 1a2b:... --aggregator median --min-fit 3   # a robust aggregate of its group',
     'fedlink edge --upstream http://edge-a:7080 --token flj_... --server-key 3c4d:... --port 7081   # an edge of an edge',
   ],
 };
@@ -40,7 +43,11 @@ export const edgeSpec: CommandSpec = {
 /** This edge's run settings for its own clients: selection, deadlines, wire and secure aggregation (the parent decides model, rounds and training). */
 export function edgeRunFrom(v: Record<string, ParsedValue>): EdgeConfig['downstream']['run'] {
   const { model: _model, rounds: _rounds, ...defaults } = DEFAULT_RUN;
-  return { ...defaults, dataset: 'edge', selection: selectionFrom(v), ...collectionSettingsFrom(v) };
+  // The edge's aggregator runs over its group (a robust one too); the parent averages the groups.
+  const strategy = strategyFrom(v.strategy as string, undefined, v);
+  const problem = edgeStrategyProblem(strategy);
+  if (problem !== undefined) throw new UsageError(`--strategy/--aggregator: ${problem}`);
+  return { ...defaults, dataset: 'edge', strategy, selection: selectionFrom(v), ...collectionSettingsFrom(v) };
 }
 
 export async function edgeCommand(argv: string[]): Promise<number> {

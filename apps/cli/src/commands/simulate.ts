@@ -64,8 +64,10 @@ export async function simulateCommand(argv: string[]): Promise<number> {
   };
   const out = (s: string) => process.stdout.write(s + '\n');
   const level = v['log-level'] as LogLevel;
-  // A tree: each edge's report of a round is printed under the root's line for it.
+  // A tree: each edge's report of a round is printed under the root's line for it, and the root's
+  // line counts leaf clients: reported (the root's record) out of the leaves the edges selected.
   const reports = new Map<number, string[]>();
+  const leavesSelected = new Map<number, number>();
   const result = await simulate({
     clients,
     data: v.data as string,
@@ -80,7 +82,9 @@ export async function simulateCommand(argv: string[]): Promise<number> {
     ...(v['save-model'] !== undefined ? { saveModel: v['save-model'] as string } : {}),
     onInfo: out,
     onRound: (r) => {
-      out(formatRoundLine(r, settings.rounds));
+      const leaves = leavesSelected.get(r.round);
+      leavesSelected.delete(r.round);
+      out(formatRoundLine(edges !== undefined && leaves !== undefined ? { ...r, selected: leaves } : r, settings.rounds));
       const lines = reports.get(r.round);
       reports.delete(r.round);
       if (lines) out(`  edges  ${lines.sort().join('   ')}   bytes into root ${(r.bytesIn / 1024).toFixed(0)} KiB`);
@@ -88,6 +92,7 @@ export async function simulateCommand(argv: string[]): Promise<number> {
     onEdgeReport: (edge, report) => {
       const text = 'error' in report ? `${edge}: none (${report.error})` : `${edge}: ${report.contributors} clients/${report.examples} ex`;
       reports.set(report.round, [...(reports.get(report.round) ?? []), text]);
+      leavesSelected.set(report.round, (leavesSelected.get(report.round) ?? 0) + (report.selected ?? 0));
     },
   });
   const completed = result.rounds.filter((r) => r.status === 'completed');

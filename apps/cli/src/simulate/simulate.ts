@@ -9,7 +9,8 @@ import { type RoundRecord, type RunSettings, randomToken, silentLog, startCoordi
 import { loadDataset } from '@fedlink/ml/node';
 import { type AttackSpec, alieZ, attackText, chooseAttackers } from './attacks.js';
 import type { CollusionReply, WorkerReport, WorkerStart } from './protocol.js';
-import { type EdgeRoundReport, type SimulatedEdges, type SimulatedTree, rootSettings, startSimulatedEdges } from './tree.js';
+import { type EdgeRoundReport, type SimulatedEdges, type SimulatedTree, flatLeafSeeds, rootSettings, startSimulatedEdges } from './tree.js';
+import { simulatedClientId } from './identity.js';
 import { loopbackLimits } from './loopback.js';
 
 export interface SimulationOptions {
@@ -106,7 +107,9 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   let edges: SimulatedEdges | undefined;
   if (edgeCount > 0) {
     try {
-      edges = await startSimulatedEdges(coord, edgeCount, options.clients, options.run, token, options.log ?? silentLog, options.onEdgeReport);
+      // Each leaf trains with the seed the flat run gives it, so the tree's weights are the flat run's.
+      const ids = Array.from({ length: options.clients }, (_, i) => simulatedClientId(options.run.seed, i));
+      edges = await startSimulatedEdges(coord, edgeCount, options.clients, options.run, token, options.log ?? silentLog, options.onEdgeReport, flatLeafSeeds(options.run, ids));
     } catch (err) {
       await coord.close();
       throw err;

@@ -2,7 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Strategy } from '@fedlink/core';
-import { type Log, type RunSettings, type RunningEdge, edgeRefusal, startEdge } from '@fedlink/coordinator';
+import { type Log, type RunSettings, type RunningEdge, edgeRefusal, planRound, startEdge } from '@fedlink/coordinator';
+import type { RoundKey } from '@fedlink/protocol';
 import { loopbackLimits } from './loopback.js';
 
 /** Which edge simulated client i joins: round-robin, so every edge gets floor or ceil of clients/edges. */
@@ -10,8 +11,31 @@ export function edgeOf(client: number, edges: number): number {
   return client % edges;
 }
 
-/** One edge's report to the root in one round: its group, or why it sent none. */
-export type EdgeRoundReport = { round: number; contributors: number; examples: number } | { round: number; error: string };
+/**
+ * One edge's report to the root in one round: its group, or why it sent none; `selected` is the
+ * leaf clients its local round selected (absent when no local round ran).
+ */
+export type EdgeRoundReport = ({ round: number; contributors: number; examples: number } | { round: number; error: string }) & { selected?: number };
+
+/**
+ * The training seed the flat run of the same clients gives each leaf in a round: the flat run
+ * plans every round over all `clientIds` (simulate waits for all of them), and a client's seed is
+ * its place in that round's seeded shuffle, which does not depend on how many are selected.
+ * Undefined for an id that is not one of the simulated clients.
+ */
+export function flatLeafSeeds(run: Pick<RunSettings, 'seed' | 'fit'>, clientIds: readonly string[]): (parent: RoundKey, clientId: string) => number | undefined {
+  const known = new Set(clientIds);
+  let cached: { key: string; configFor: (id: string) => { seed?: number } } | undefined;
+  return (parent, clientId) => {
+    if (!known.has(clientId)) return undefined;
+    const key = `${parent.round}/${parent.attempt}`;
+    if (cached?.key !== key) {
+      const plan = planRound({ seed: run.seed, fit: run.fit, selection: { fraction: 1, minFit: 1, minAvailable: 1, overSelect: 0 } }, parent, clientIds);
+      cached = { key, configFor: plan.configFor };
+    }
+    return cached.configFor(clientId).seed;
+  };
+}
 
 /** The tree as the results JSON records it. */
 export interface SimulatedTree {
@@ -50,6 +74,7 @@ export async function startSimulatedEdges(
   token: string,
   log: Log,
   onReport?: (edge: string, report: EdgeRoundReport) => void,
+  leafSeed?: (parent: RoundKey, clientId: string) => number | undefined,
 ): Promise<SimulatedEdges> {
   const tree: SimulatedTree = { mode: 'in-process', edges: [] };
   const running: { edge: RunningEdge; stateDir: string }[] = [];
@@ -80,8 +105,12 @@ export async function startSimulatedEdges(
             logLevel: 'silent',
             persist: false,
           },
-          onRound: (round, o) => {
-            const report: EdgeRoundReport = 'error' in o ? { round, error: o.error } : { round, contributors: o.contributors ?? 1, examples: o.numExamples };
+          ...(leafSeed ? { leafSeed } : {}),
+          onRound: (round, o, local) => {
+            const report: EdgeRoundReport = {
+              ...('error' in o ? { round, error: o.error } : { round, contributors: o.contributors ?? 1, examples: o.numExamples }),
+              ...(local ? { selected: local.selected } : {}),
+            };
             entry.reports.push(report);
             onReport?.(name, report);
           },

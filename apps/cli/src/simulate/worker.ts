@@ -1,13 +1,12 @@
 import { FedlinkClient, type FedlinkClientOptions, TfjsTrainer, type Trainer } from '@fedlink/client';
 import { parsePartitionSpec, partition } from '@fedlink/core';
-import { identityFromSeed } from '@fedlink/crypto';
-import nacl from 'tweetnacl';
 import { subset } from '@fedlink/ml';
 import { loadDataset } from '@fedlink/ml/node';
 import { type BackendChoice, selectBackend } from '../backend.js';
 import { type Collude, attackingTrainer, flipLabels } from './attacks.js';
 import { dropoutPlan, faultyClient } from './faults.js';
 import type { CollusionReply, WorkerReport, WorkerStart } from './protocol.js';
+import { simulatedIdentity } from './identity.js';
 import { edgeOf } from './tree.js';
 
 /**
@@ -16,10 +15,6 @@ import { edgeOf } from './tree.js';
  * one after another; the simulator runs one worker per core.
  */
 const send = (m: WorkerReport) => process.send?.(m);
-
-function simulatedIdentity(seed: number, client: number) {
-  return identityFromSeed(nacl.hash(new TextEncoder().encode(`fedlink/simulated-client/${seed}/${client}`)).slice(0, 32));
-}
 
 /** ALIE collusion through the simulator: post this attacker's honest delta, await every attacker's. */
 const waiting = new Map<string, ((deltas: Float32Array[]) => void)[]>();

@@ -5,6 +5,7 @@ import { type RunningCoordinator, type StartOptions, startCoordinator } from '..
 import type { CoordinatorConfig, RunSettings } from '../config.js';
 import { consoleLog } from '../log.js';
 import { ensureStateDir, loadOrCreateIdentity } from '../state/state-dir.js';
+import { edgeStrategyProblem } from './edge-policy.js';
 import { EdgeTrainer, type EdgeTrainerOptions } from './edge-trainer.js';
 
 /** The parent an edge reports to: its URL, join token and pinned key. */
@@ -31,6 +32,7 @@ export interface EdgeConfig {
   downstream: Omit<CoordinatorConfig, 'run'> & { run: Omit<RunSettings, 'model' | 'rounds'> };
   reserveMs?: EdgeTrainerOptions['reserveMs'];
   onRound?: EdgeTrainerOptions['onRound'];
+  leafSeed?: EdgeTrainerOptions['leafSeed'];
 }
 
 export interface RunningEdge {
@@ -51,6 +53,8 @@ export interface RunningEdge {
  */
 export async function startEdge(config: EdgeConfig, options: Omit<StartOptions, 'delegated'> = {}): Promise<RunningEdge> {
   const { downstream, upstream } = config;
+  const problem = edgeStrategyProblem(downstream.run.strategy);
+  if (problem !== undefined) throw new RangeError(`edge: ${problem}`);
   const log = options.log ?? consoleLog(downstream.logLevel);
   await ensureStateDir(downstream.stateDir);
   const { identity } = await loadOrCreateIdentity(downstream.stateDir);
@@ -80,6 +84,7 @@ export async function startEdge(config: EdgeConfig, options: Omit<StartOptions, 
     },
     ...(config.reserveMs ? { reserveMs: config.reserveMs } : {}),
     ...(config.onRound ? { onRound: config.onRound } : {}),
+    ...(config.leafSeed ? { leafSeed: config.leafSeed } : {}),
   });
   const client = new FedlinkClient({
     url: upstream.url,

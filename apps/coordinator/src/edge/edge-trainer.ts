@@ -1,6 +1,7 @@
 import type { FitHooks, FitOutcome, Trainer } from '@fedlink/client';
 import type { RoundKey, TrainConfig, Welcome } from '@fedlink/protocol';
 import type { RoundEngine } from '../rounds/round-engine.js';
+import type { RoundRecord } from '../state/run-history.js';
 
 /** What the edge's parent link needs of its downstream coordinator. */
 export interface Downstream {
@@ -14,8 +15,10 @@ export interface EdgeTrainerOptions {
   start(welcome: Welcome): Promise<Downstream>;
   /** Time kept back from the parent's deadline to seal and send the group's update (default: 10% of what is left, at least 1 s). */
   reserveMs?: (remainingMs: number) => number;
-  /** Each local round's outcome (CLI lines, tests). */
-  onRound?: (round: number, outcome: FitOutcome | { error: string }) => void;
+  /** Each local round's outcome (CLI lines, tests), with the local round's record when one ran. */
+  onRound?: (round: number, outcome: FitOutcome | { error: string }, local?: RoundRecord) => void;
+  /** A leaf's training seed in the parent's round `parent` (simulate: the flat run's); undefined keeps the local draw's. */
+  leafSeed?: (parent: RoundKey, clientId: string) => number | undefined;
 }
 
 /** Default share of a parent's remaining round time the edge keeps for its own report. */
@@ -58,10 +61,18 @@ export class EdgeTrainer implements Trainer {
       this.options.onRound?.(round.round, { error });
       throw new Error(error);
     }
-    const outcome = await downstream.engine.runDelegated({ key: this.localKey(round), weights: global, config, deadline: round.deadline - reserve });
+    const leafSeed = this.options.leafSeed;
+    const parentKey: RoundKey = { round: round.round, attempt: round.attempt };
+    const outcome = await downstream.engine.runDelegated({
+      key: this.localKey(round),
+      weights: global,
+      config,
+      deadline: round.deadline - reserve,
+      ...(leafSeed ? { leafSeed: (id: string) => leafSeed(parentKey, id) } : {}),
+    });
     if (!outcome.ok) {
       const error = `edge round ${round.round} abandoned: ${outcome.reason}`;
-      this.options.onRound?.(round.round, { error });
+      this.options.onRound?.(round.round, { error }, outcome.record);
       throw new Error(error);
     }
     const { result, record } = outcome;
@@ -72,7 +83,7 @@ export class EdgeTrainer implements Trainer {
       // Under secure aggregation the edge sees no individual loss: it reports 0 (the parent's train loss then under-reads).
       metrics: { loss: record.trainLoss ?? 0, ...(record.trainAccuracy !== undefined ? { accuracy: record.trainAccuracy } : {}), trainSeconds: record.seconds },
     };
-    this.options.onRound?.(round.round, fit);
+    this.options.onRound?.(round.round, fit, record);
     return fit;
   }
 

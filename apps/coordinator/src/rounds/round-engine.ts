@@ -39,6 +39,11 @@ export interface DelegatedRound {
   config: TrainConfig;
   /** Epoch ms this level's round closes at (inside the parent's deadline). */
   deadline: number;
+  /**
+   * A leaf's training seed, where the driver knows a better one than this level's draw gives
+   * (simulate: the seed the flat run of the same clients gives that client); undefined keeps the plan's.
+   */
+  leafSeed?: (clientId: string) => number | undefined;
 }
 
 /** What a delegated round produced: the reduction of this level's updates, or why there is none; and its record. */
@@ -159,7 +164,11 @@ export class RoundEngine extends EventEmitter<EngineEvents> implements Federatio
     } else {
       context.model.weights = req.weights;
       const { seed, ...fit } = req.config;
-      const plan = planRound({ seed, fit, selection: settings.selection }, req.key, registry.ids());
+      const drawn = planRound({ seed, fit, selection: settings.selection }, req.key, registry.ids());
+      const leafSeed = req.leafSeed;
+      const plan = leafSeed
+        ? { ...drawn, configFor: (id: string) => { const c = drawn.configFor(id); const s = leafSeed(id); return s === undefined ? c : { ...c, seed: s }; } }
+        : drawn;
       const aggregate = strategy.aggregator.begin(context.model.numParams);
       this.state.update({ phase: 'training' });
       const { open, secureFailure } = await this.runner.runRound({ plan, weights: context.model.encodedWeights(), aggregate, signal, deadline: req.deadline });
