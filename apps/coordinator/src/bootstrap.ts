@@ -124,7 +124,7 @@ async function start(
   }
   const model = new GlobalModel(settings.model, settings.seed);
   if (resume?.weights) model.weights = resume.weights;
-  const maxUpdateBytes = encodedSize(updateManifestOf(settings, model.manifest), settings.encoding) + ENVELOPE_OVERHEAD;
+  const maxUpdateBytes = encodedSize(updateManifestOf(settings, model.manifest), settings.encoding, settings.topkFraction) + ENVELOPE_OVERHEAD;
   const runId = resume ? resume.run.runId : randomId('run_');
   const context = new RunContext(runId, identity, model, settings, maxUpdateBytes);
   const registry = new ClientRegistry();

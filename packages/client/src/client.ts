@@ -13,13 +13,13 @@ import {
   type RoundKey,
   type RoundStart,
   type RunEnd,
+  type TensorSpec,
   type Update,
   type Welcome,
   type WireError,
   asBytes,
   controlManifest,
   decodeTensors,
-  encodeTensors,
   fromBase64,
   isAfter,
   packSmallBinaries,
@@ -32,6 +32,7 @@ import {
 import { type Identity, assertBoxKey, clientIdOf, fingerprint, generateIdentity, sameFingerprint, seal, sharedKey, signHello, updateContext } from '@fedlink/crypto';
 import type { BatchProgress } from '@fedlink/ml';
 import { firstNonFinite, scaffoldClientControl, scaffoldCorrection } from '@fedlink/core';
+import { UpdateEncoder } from './compression.js';
 import { ClientControl } from './control.js';
 import { TypedEmitter } from './emitter.js';
 import { privatizeLocally } from './privacy.js';
@@ -132,6 +133,8 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
   private readonly secure: ClientSecureAggregation;
   /** SCAFFOLD: this client's control variate c_i. */
   private readonly control = new ClientControl();
+  /** Wire encoding of this client's deltas, with topk's error-feedback residual. */
+  private readonly encoder = new UpdateEncoder();
 
   constructor(private readonly options: FedlinkClientOptions) {
     super();
@@ -409,7 +412,7 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
         const both = new Float32Array(2 * outcome.delta.length);
         both.set(outcome.delta);
         both.set(deltaC, outcome.delta.length);
-        await this.sendSealed(msg.round, encodeTensors(controlManifest(welcome.model.manifest), both, welcome.encoding), outcome);
+        await this.sendEncoded(msg.round, controlManifest(welcome.model.manifest), both, msg.config.seed, outcome);
         this.control.propose(welcome.runId, msg.round, next);
         this.roundDone();
         return;
@@ -420,7 +423,7 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
         const bytes = await this.secure.submit(keyId, delta, outcome.numExamples, msg.deadline);
         this.emit('uploaded', { round: msg.round, bytes, sealed: false, masked: true });
       } else {
-        await this.sendSealed(msg.round, encodeTensors(welcome.model.manifest, delta, welcome.encoding), outcome);
+        await this.sendEncoded(msg.round, welcome.model.manifest, delta, msg.config.seed, outcome);
       }
       this.roundDone();
     } catch (err) {
@@ -433,6 +436,18 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
       if (welcome.secureAggregation) this.secure.forget(keyId);
       this.setState('waiting');
     }
+  }
+
+  /** Encodes a delta in the run's encoding, sends it, and (once accepted) keeps topk's residual. */
+  private async sendEncoded(round: number, manifest: readonly TensorSpec[], flat: Float32Array, seed: number, outcome: FitOutcome): Promise<void> {
+    const welcome = this.welcome!;
+    const encoded = this.encoder.encode(manifest, flat, {
+      encoding: welcome.encoding,
+      seed,
+      ...(welcome.topkFraction !== undefined ? { topkFraction: welcome.topkFraction } : {}),
+    });
+    await this.sendSealed(round, encoded.bytes, outcome);
+    encoded.commit();
   }
 
   /** Seals an encoded update to the coordinator, sends it (acked), and says so. */

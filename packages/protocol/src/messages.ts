@@ -130,6 +130,8 @@ export const WelcomeSchema = z.strictObject({
   secureAggregation: z.boolean(),
   /** Encoding clients use for their deltas. */
   encoding: z.enum(TENSOR_ENCODINGS as [TensorEncoding, ...TensorEncoding[]]),
+  /** topk: share of each tensor's entries a delta keeps (DEFAULT_TOPK_FRACTION when absent). */
+  topkFraction: z.number().gt(0).max(1).optional(),
   limits: z.strictObject({ maxUpdateBytes: z.number().int() }),
 });
 export type Welcome = z.infer<typeof WelcomeSchema>;
