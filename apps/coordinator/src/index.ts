@@ -9,6 +9,7 @@ export * from './rounds/round-engine.js';
 export * from './rounds/round-plan.js';
 export * from './rounds/round-record.js';
 export * from './rounds/round-runner.js';
+export * from './rounds/start-pacer.js';
 export * from './rounds/round-state.js';
 export * from './rounds/update-intake.js';
 export * from './rounds/privacy-budget.js';
