@@ -182,6 +182,7 @@ async function start(
     },
     handshakeTimeoutMs: config.handshakeTimeoutMs ?? CONNECTION_DEFAULTS.handshakeTimeoutMs,
     hellosPerMinute: config.helloRatePerMinute ?? 0,
+    joinsPerSecond: config.joinRatePerSecond ?? 0,
   });
   const metrics = new FederationMetrics(runId, engine, registry, gatekeeper);
   const adminToken = config.adminToken ?? (await loadOrCreateAdminToken(config.stateDir));

@@ -73,6 +73,8 @@ export interface CoordinatorConfig {
   allowKeysFile?: string;
   /** Hellos per minute per remote address, also the burst (default 0: no limit). */
   helloRatePerMinute?: number;
+  /** Joins admitted a second over all addresses; a hello over it is refused with a retry-after slot (default 0: no limit). */
+  joinRatePerSecond?: number;
   /** Read-only HTTP endpoints (status, rounds, model, metrics) without the admin token (default true). */
   publicStatus?: boolean;
   /** Admin token; default: the state dir's admin-token file (created on first start). */

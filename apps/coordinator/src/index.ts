@@ -21,6 +21,7 @@ export * from './state/state-dir.js';
 export * from './web/web-pages.js';
 export * from './web/dashboard-feed.js';
 export * from './federation/gatekeeper.js';
+export * from './federation/join-rate.js';
 export * from './federation/key-allowlist.js';
 export * from './metrics/federation-metrics.js';
 export * from './storage/checkpoint-file.js';

@@ -133,6 +133,8 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
   private readonly secure: ClientSecureAggregation;
   /** SCAFFOLD: this client's control variate c_i. */
   private readonly control = new ClientControl();
+  /** Epoch ms before which the coordinator asked this client not to say hello again (`retryAfterMs`). */
+  private retryAt = 0;
   /** Wire encoding of this client's deltas, with topk's error-feedback residual. */
   private readonly encoder = new UpdateEncoder();
 
@@ -215,7 +217,7 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
         if (this.state === 'done' || this.state === 'error') return;
         this.setState('connecting', `disconnected (${reason}), reconnecting`);
         // A server-side disconnect is not retried by socket.io itself; retry unless fatal.
-        if (reason === 'io server disconnect' && (this.options.reconnect ?? true)) setTimeout(() => socket.connect(), 1000);
+        if (reason === 'io server disconnect' && (this.options.reconnect ?? true)) setTimeout(() => socket.connect(), this.retryDelay(1000));
       });
       socket.on(EVENTS.error, (raw: unknown) => {
         let wire: WireError;
@@ -224,7 +226,8 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
         } catch {
           return;
         }
-        const err = new FedlinkError(wire.code, wire.message);
+        const err = new FedlinkError(wire.code, wire.message, wire.retryAfterMs !== undefined ? { retryAfterMs: wire.retryAfterMs } : {});
+        if (err.retryAfterMs !== undefined) this.retryAt = Math.max(this.retryAt, Date.now() + err.retryAfterMs);
         this.emit('error', err);
         if (FATAL_CODES.has(err.code)) this.fail(err);
       });
@@ -355,8 +358,10 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
       if (FATAL_CODES.has(e.code) || !(this.options.reconnect ?? true)) this.fail(e);
       else {
         this.emit('error', e);
+        // A coordinator that paces joins says when to come back (its join rate): wait that long.
+        if (e.retryAfterMs !== undefined) this.retryAt = Date.now() + e.retryAfterMs;
         this.socket?.disconnect();
-        setTimeout(() => !this.isOver() && this.socket?.connect(), 2000);
+        setTimeout(() => !this.isOver() && this.socket?.connect(), this.retryDelay(2000));
       }
     }
   }
@@ -459,6 +464,11 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
     const update: Update = { runId: welcome.runId, round, numExamples: outcome.numExamples, metrics: outcome.metrics, envelope, ...group };
     await this.request(EVENTS.update, update);
     this.emit('uploaded', { round, bytes: envelope.ciphertext.length + envelope.nonce.length, sealed: true, masked: false });
+  }
+
+  /** How long to wait before reconnecting: `fallbackMs`, or until the coordinator's retry-after if later. */
+  private retryDelay(fallbackMs: number): number {
+    return Math.max(fallbackMs, this.retryAt - Date.now());
   }
 
   private roundDone(): void {

@@ -25,7 +25,7 @@ export const edgeSpec: CommandSpec = {
     port: { type: 'int', min: 0, max: 65535, default: 7080, description: 'port for this edge\'s own clients (0 picks a free one)' },
     'state-dir': { type: 'string', default: './.fedlink-edge', description: "this edge's identity (its key to clients and to its parent), tokens, run database" },
     'client-token': { type: 'list', default: [], placeholder: '<token>', description: "join token this edge accepts from its clients (repeatable; default: one stored in the state dir)" },
-    ...pick(serveSpec.options, ['open', 'allow-keys', 'max-connections', 'max-pending', 'max-dashboard', 'max-per-address', 'handshake-timeout', 'tls-cert', 'tls-key', 'hello-rate', 'private-status']),
+    ...pick(serveSpec.options, ['open', 'allow-keys', 'max-connections', 'max-pending', 'max-dashboard', 'max-per-address', 'handshake-timeout', 'tls-cert', 'tls-key', 'hello-rate', 'join-rate', 'private-status']),
     ...pick(RUN, ['fraction', 'min-fit', 'min-available', 'over-select', 'round-timeout', 'wait-timeout', 'encoding', 'topk-fraction', 'max-update-norm', 'secure-aggregation', 'secagg-clip', 'secagg-stage-timeout', 'secagg-dropout']),
     'log-level': serveSpec.options['log-level']!,
     'log-format': serveSpec.options['log-format']!,
