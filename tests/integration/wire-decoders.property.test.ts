@@ -26,6 +26,9 @@ import {
   SecAggServerMessageSchema,
   type ServerEventName,
   TENSOR_ENCODINGS,
+  DENSE_ENCODINGS,
+  encodeQuantized8,
+  encodeSparse,
   type TensorSpec,
   decodeTensors,
   encodeTensors,
@@ -72,7 +75,24 @@ const MANIFEST: TensorSpec[] = [
 const FLAT = Float32Array.from({ length: 16 }, (_, i) => (i - 8) / 3);
 
 describe('tensor codec', () => {
-  const valid = TENSOR_ENCODINGS.map((e) => encodeTensors(MANIFEST, FLAT, e));
+  // Every encoding: the dense ones from FLAT, sq8 and topk from their compressed parts.
+  const valid = [
+    ...DENSE_ENCODINGS.map((e) => encodeTensors(MANIFEST, FLAT, e)),
+    encodeQuantized8(MANIFEST, [
+      { lo: -1, hi: 2, levels: Uint8Array.from({ length: 12 }, (_, i) => i * 21) },
+      { lo: 0, hi: 0.5, levels: Uint8Array.from([0, 128, 255]) },
+      { lo: 3, hi: 3, levels: new Uint8Array(1) },
+    ]),
+    encodeSparse(MANIFEST, [
+      { indices: Uint32Array.from([1, 5, 11]), values: Float32Array.from([0.5, -2, 1e-3]) },
+      { indices: Uint32Array.from([2]), values: Float32Array.from([7]) },
+      { indices: new Uint32Array(0), values: new Float32Array(0) },
+    ]),
+  ];
+
+  test('the samples cover every encoding', () => {
+    expect(valid.map((b) => decodeTensors(b, MANIFEST).encoding)).toEqual(TENSOR_ENCODINGS);
+  });
 
   test('random bytes: decoded or a typed error', async () => {
     await fc.assert(fc.asyncProperty(fc.uint8Array({ maxLength: 400 }), async (bytes) => typedOrValid(() => decodeTensors(bytes, MANIFEST))), { numRuns: RUNS });

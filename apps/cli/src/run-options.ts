@@ -36,7 +36,8 @@ export function runOptions(defaults: Partial<{ model: ModelName; rounds: number;
     seed: { type: 'int', default: DEFAULT_RUN.seed, description: 'seed for model init, selection, partitions and batch order' },
     'round-timeout': { type: 'duration', default: defaults.roundTimeout ?? '10m', description: 'deadline for updates after a round starts' },
     'wait-timeout': { type: 'duration', default: defaults.waitTimeout ?? '10m', description: 'deadline for min-available clients to connect' },
-    encoding: { type: 'string', choices: TENSOR_ENCODINGS, default: DEFAULT_RUN.encoding, description: 'wire encoding of client deltas' },
+    encoding: { type: 'string', choices: TENSOR_ENCODINGS, default: DEFAULT_RUN.encoding, description: 'wire encoding of client deltas: float32, float16, int8, sq8 (8-bit stochastic quantisation), topk (top-k sparsification with error feedback)' },
+    'topk-fraction': { type: 'number', min: 0, max: 1, description: 'encoding topk: share of each tensor\'s entries a delta keeps (default 0.01)' },
     'max-update-norm': { type: 'number', min: 0, default: 0, description: 'reject deltas with a larger L2 norm (0 = no bound)' },
     'secure-aggregation': { type: 'boolean', default: false, description: 'SecAgg+: the coordinator learns only the sum of the updates' },
     'secagg-clip': { type: 'number', min: 0, default: DEFAULT_RUN.secaggClipRange, description: 'secure aggregation: clip delta entries to [-C, C]' },
@@ -62,11 +63,12 @@ export function selectionFrom(v: Record<string, ParsedValue>): RunSettings['sele
 /** How a coordinator collects a round: deadlines, the wire encoding, the update bound and secure aggregation. */
 export function collectionSettingsFrom(
   v: Record<string, ParsedValue>,
-): Pick<RunSettings, 'roundTimeoutMs' | 'waitTimeoutMs' | 'encoding' | 'maxUpdateNorm' | 'secureAggregation' | 'secaggClipRange' | 'secaggStageTimeoutMs' | 'secaggExpectedDropout'> {
+): Pick<RunSettings, 'roundTimeoutMs' | 'waitTimeoutMs' | 'encoding' | 'topkFraction' | 'maxUpdateNorm' | 'secureAggregation' | 'secaggClipRange' | 'secaggStageTimeoutMs' | 'secaggExpectedDropout'> {
   return {
     roundTimeoutMs: v['round-timeout'] as number,
     waitTimeoutMs: v['wait-timeout'] as number,
     encoding: v.encoding as TensorEncoding,
+    ...(v['topk-fraction'] !== undefined ? { topkFraction: v['topk-fraction'] as number } : {}),
     maxUpdateNorm: v['max-update-norm'] as number,
     secureAggregation: v['secure-aggregation'] as boolean,
     secaggClipRange: v['secagg-clip'] as number,

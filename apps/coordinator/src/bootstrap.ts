@@ -124,7 +124,7 @@ async function start(
   }
   const model = new GlobalModel(settings.model, settings.seed);
   if (resume?.weights) model.weights = resume.weights;
-  const maxUpdateBytes = encodedSize(updateManifestOf(settings, model.manifest), settings.encoding) + ENVELOPE_OVERHEAD;
+  const maxUpdateBytes = encodedSize(updateManifestOf(settings, model.manifest), settings.encoding, settings.topkFraction) + ENVELOPE_OVERHEAD;
   const runId = resume ? resume.run.runId : randomId('run_');
   const context = new RunContext(runId, identity, model, settings, maxUpdateBytes);
   const registry = new ClientRegistry();
@@ -182,6 +182,7 @@ async function start(
     },
     handshakeTimeoutMs: config.handshakeTimeoutMs ?? CONNECTION_DEFAULTS.handshakeTimeoutMs,
     hellosPerMinute: config.helloRatePerMinute ?? 0,
+    joinsPerSecond: config.joinRatePerSecond ?? 0,
   });
   const metrics = new FederationMetrics(runId, engine, registry, gatekeeper);
   const adminToken = config.adminToken ?? (await loadOrCreateAdminToken(config.stateDir));

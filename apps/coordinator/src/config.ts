@@ -23,6 +23,8 @@ export interface RunSettings {
   maxAbandonedAttempts: number;
   /** Encoding of client deltas on the wire. */
   encoding: TensorEncoding;
+  /** topk encoding: share of each tensor's entries a client delta keeps (default DEFAULT_TOPK_FRACTION). */
+  topkFraction?: number;
   /** Reject updates whose L2 norm exceeds this (0 = no bound). */
   maxUpdateNorm: number;
   secureAggregation: boolean;
@@ -71,6 +73,8 @@ export interface CoordinatorConfig {
   allowKeysFile?: string;
   /** Hellos per minute per remote address, also the burst (default 0: no limit). */
   helloRatePerMinute?: number;
+  /** Joins admitted a second over all addresses; a hello over it is refused with a retry-after slot (default 0: no limit). */
+  joinRatePerSecond?: number;
   /** Read-only HTTP endpoints (status, rounds, model, metrics) without the admin token (default true). */
   publicStatus?: boolean;
   /** Admin token; default: the state dir's admin-token file (created on first start). */
@@ -132,6 +136,7 @@ export function validateRunSettings(r: RunSettings): void {
   const fewest = minUpdatesOf(r.strategy.aggregator);
   if (r.selection.minFit < fewest) bad(`${r.strategy.aggregator.kind} needs at least ${fewest} updates a round; raise min-fit (${r.selection.minFit}) to ${fewest}`);
   if (!(r.maxUpdateNorm >= 0)) bad('max update norm must be >= 0');
+  if (r.topkFraction !== undefined && !(r.topkFraction > 0 && r.topkFraction <= 1)) bad(`top-k fraction must be in (0, 1], got ${r.topkFraction}`);
   if (r.secureAggregation && r.selection.minFit < 2) bad('secure aggregation needs min-fit >= 2 (the sum of one client is that client)');
   if (!(r.secaggStageTimeoutMs > 0)) bad('secure-aggregation stage timeout must be > 0');
   if (!(r.secaggClipRange > 0)) bad('secure-aggregation clip range must be > 0');

@@ -13,13 +13,13 @@ import {
   type RoundKey,
   type RoundStart,
   type RunEnd,
+  type TensorSpec,
   type Update,
   type Welcome,
   type WireError,
   asBytes,
   controlManifest,
   decodeTensors,
-  encodeTensors,
   fromBase64,
   isAfter,
   packSmallBinaries,
@@ -32,6 +32,7 @@ import {
 import { type Identity, assertBoxKey, clientIdOf, fingerprint, generateIdentity, sameFingerprint, seal, sharedKey, signHello, updateContext } from '@fedlink/crypto';
 import type { BatchProgress } from '@fedlink/ml';
 import { firstNonFinite, scaffoldClientControl, scaffoldCorrection } from '@fedlink/core';
+import { UpdateEncoder } from './compression.js';
 import { ClientControl } from './control.js';
 import { TypedEmitter } from './emitter.js';
 import { privatizeLocally } from './privacy.js';
@@ -132,6 +133,10 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
   private readonly secure: ClientSecureAggregation;
   /** SCAFFOLD: this client's control variate c_i. */
   private readonly control = new ClientControl();
+  /** Epoch ms before which the coordinator asked this client not to say hello again (`retryAfterMs`). */
+  private retryAt = 0;
+  /** Wire encoding of this client's deltas, with topk's error-feedback residual. */
+  private readonly encoder = new UpdateEncoder();
 
   constructor(private readonly options: FedlinkClientOptions) {
     super();
@@ -212,7 +217,7 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
         if (this.state === 'done' || this.state === 'error') return;
         this.setState('connecting', `disconnected (${reason}), reconnecting`);
         // A server-side disconnect is not retried by socket.io itself; retry unless fatal.
-        if (reason === 'io server disconnect' && (this.options.reconnect ?? true)) setTimeout(() => socket.connect(), 1000);
+        if (reason === 'io server disconnect' && (this.options.reconnect ?? true)) setTimeout(() => socket.connect(), this.retryDelay(1000));
       });
       socket.on(EVENTS.error, (raw: unknown) => {
         let wire: WireError;
@@ -221,7 +226,8 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
         } catch {
           return;
         }
-        const err = new FedlinkError(wire.code, wire.message);
+        const err = new FedlinkError(wire.code, wire.message, wire.retryAfterMs !== undefined ? { retryAfterMs: wire.retryAfterMs } : {});
+        if (err.retryAfterMs !== undefined) this.retryAt = Math.max(this.retryAt, Date.now() + err.retryAfterMs);
         this.emit('error', err);
         if (FATAL_CODES.has(err.code)) this.fail(err);
       });
@@ -352,8 +358,10 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
       if (FATAL_CODES.has(e.code) || !(this.options.reconnect ?? true)) this.fail(e);
       else {
         this.emit('error', e);
+        // A coordinator that paces joins says when to come back (its join rate): wait that long.
+        if (e.retryAfterMs !== undefined) this.retryAt = Date.now() + e.retryAfterMs;
         this.socket?.disconnect();
-        setTimeout(() => !this.isOver() && this.socket?.connect(), 2000);
+        setTimeout(() => !this.isOver() && this.socket?.connect(), this.retryDelay(2000));
       }
     }
   }
@@ -409,7 +417,7 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
         const both = new Float32Array(2 * outcome.delta.length);
         both.set(outcome.delta);
         both.set(deltaC, outcome.delta.length);
-        await this.sendSealed(msg.round, encodeTensors(controlManifest(welcome.model.manifest), both, welcome.encoding), outcome);
+        await this.sendEncoded(msg.round, controlManifest(welcome.model.manifest), both, msg.config.seed, outcome);
         this.control.propose(welcome.runId, msg.round, next);
         this.roundDone();
         return;
@@ -420,7 +428,7 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
         const bytes = await this.secure.submit(keyId, delta, outcome.numExamples, msg.deadline);
         this.emit('uploaded', { round: msg.round, bytes, sealed: false, masked: true });
       } else {
-        await this.sendSealed(msg.round, encodeTensors(welcome.model.manifest, delta, welcome.encoding), outcome);
+        await this.sendEncoded(msg.round, welcome.model.manifest, delta, msg.config.seed, outcome);
       }
       this.roundDone();
     } catch (err) {
@@ -435,6 +443,18 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
     }
   }
 
+  /** Encodes a delta in the run's encoding, sends it, and (once accepted) keeps topk's residual. */
+  private async sendEncoded(round: number, manifest: readonly TensorSpec[], flat: Float32Array, seed: number, outcome: FitOutcome): Promise<void> {
+    const welcome = this.welcome!;
+    const encoded = this.encoder.encode(manifest, flat, {
+      encoding: welcome.encoding,
+      seed,
+      ...(welcome.topkFraction !== undefined ? { topkFraction: welcome.topkFraction } : {}),
+    });
+    await this.sendSealed(round, encoded.bytes, outcome);
+    encoded.commit();
+  }
+
   /** Seals an encoded update to the coordinator, sends it (acked), and says so. */
   private async sendSealed(round: number, payload: Uint8Array, outcome: FitOutcome): Promise<void> {
     const welcome = this.welcome!;
@@ -444,6 +464,11 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
     const update: Update = { runId: welcome.runId, round, numExamples: outcome.numExamples, metrics: outcome.metrics, envelope, ...group };
     await this.request(EVENTS.update, update);
     this.emit('uploaded', { round, bytes: envelope.ciphertext.length + envelope.nonce.length, sealed: true, masked: false });
+  }
+
+  /** How long to wait before reconnecting: `fallbackMs`, or until the coordinator's retry-after if later. */
+  private retryDelay(fallbackMs: number): number {
+    return Math.max(fallbackMs, this.retryAt - Date.now());
   }
 
   private roundDone(): void {

@@ -4,3 +4,4 @@ export * from './trainer.js';
 export * from './secure.js';
 export * from './socket.js';
 export * from './control.js';
+export * from './compression.js';

@@ -39,11 +39,75 @@ export interface Trainer {
   dispose(): void;
 }
 
-/** Local training with TensorFlow.js on the client's own data. */
+/**
+ * tfjs models of one topology shared by many trainers in one process (the simulator's worker
+ * hosts hundreds of clients): a trainer borrows a model for one fit and gives it back, so an idle
+ * client holds no model (0.8 MB of weights for the 2NN, 6.7 MB for the CNN) and the pool holds as
+ * many as fits run at once. A borrowed model's weights are all overwritten by the next fit.
+ */
+export class ModelPool {
+  private readonly free: tf.LayersModel[] = [];
+  private key: string | undefined;
+  private built = 0;
+  private probing: Promise<tf.LayersModel> | undefined;
+
+  /** Models built so far (the most fits that ran at once, once warmed up). */
+  get size(): number {
+    return this.built;
+  }
+
+  /**
+   * A model of this topology to inspect (layers, input shape), built once however many trainers
+   * ask at the same time; it is one of the pool's models, so read it, don't train it.
+   */
+  probe(topology: Record<string, unknown>): Promise<tf.LayersModel> {
+    this.ensureTopology(topology);
+    return (this.probing ??= modelFromTopology(topology).then((m) => {
+      this.built++;
+      this.free.push(m);
+      return m;
+    }));
+  }
+
+  async acquire(topology: Record<string, unknown>): Promise<tf.LayersModel> {
+    this.ensureTopology(topology);
+    const model = this.free.pop();
+    if (model) return model;
+    this.built++;
+    return modelFromTopology(topology);
+  }
+
+  release(model: tf.LayersModel): void {
+    this.free.push(model);
+  }
+
+  dispose(): void {
+    for (const m of this.free.splice(0)) m.dispose();
+    this.built = 0;
+    this.probing = undefined;
+  }
+
+  private ensureTopology(topology: Record<string, unknown>): void {
+    const key = JSON.stringify(topology);
+    if (this.key === key) return;
+    // Another topology (a new run): the old models are of no use.
+    this.dispose();
+    this.key = key;
+  }
+}
+
+/**
+ * Local training with TensorFlow.js on the client's own data. With a `ModelPool` the model is
+ * borrowed for each fit (many clients in one process); without one the trainer keeps its own.
+ */
 export class TfjsTrainer implements Trainer {
   private model: tf.LayersModel | undefined;
+  private topology: Record<string, unknown> | undefined;
 
-  constructor(private readonly data: ImageDataset) {}
+  constructor(
+    private readonly data: ImageDataset,
+    private readonly pool?: ModelPool,
+  ) {}
 
   get numExamples(): number {
     return this.data.count;
@@ -51,16 +115,24 @@ export class TfjsTrainer implements Trainer {
 
   async prepare(welcome: Welcome): Promise<void> {
     this.model?.dispose();
-    this.model = await modelFromTopology(welcome.model.topology);
-    // Fail at join, not in every round: stock tfjs-backend-wasm has no conv filter gradient.
+    this.model = undefined;
+    this.topology = welcome.model.topology;
+    const model = this.pool ? await this.pool.probe(welcome.model.topology) : await modelFromTopology(welcome.model.topology);
+    if (!this.pool) this.model = model;
+    this.check(model, welcome);
+  }
+
+  /** Fail at join, not in every round. */
+  private check(model: tf.LayersModel, welcome: Welcome): void {
+    // Stock tfjs-backend-wasm has no conv filter gradient.
     const backend = tf.getBackend();
-    const hasConv = this.model.layers.some((l) => l.getClassName() === 'Conv2D');
+    const hasConv = model.layers.some((l) => l.getClassName() === 'Conv2D');
     if (hasConv && !tf.getKernel('Conv2DBackpropFilter', backend)) {
       throw new Error(
         `the ${backend} backend can't train ${welcome.model.name} (no Conv2DBackpropFilter kernel); use --backend auto or fedlink`,
       );
     }
-    const input = this.model.inputs[0]!.shape; // [null, h, w, c]
+    const input = model.inputs[0]!.shape; // [null, h, w, c]
     const { height, width, channels } = this.data;
     if (input[1] !== height || input[2] !== width || input[3] !== channels) {
       throw new Error(`the run's model takes ${input.slice(1).join('x')} inputs, this client's data is ${height}x${width}x${channels}`);
@@ -68,18 +140,22 @@ export class TfjsTrainer implements Trainer {
   }
 
   async fit(global: Float32Array, config: TrainConfig, hooks: FitHooks = {}): Promise<FitOutcome> {
-    const model = this.model;
-    if (!model) throw new Error('trainer used before prepare()');
-    setFlatWeights(model, global);
-    const r = await trainLocal(model, this.data, hooks.correction ? { ...config, correction: hooks.correction } : config, hooks);
-    const local = await readFlatWeights(model);
-    for (let i = 0; i < local.length; i++) local[i]! -= global[i]!;
-    return {
-      delta: local,
-      numExamples: r.numExamples,
-      steps: r.steps,
-      metrics: { loss: r.loss, accuracy: r.accuracy, trainSeconds: r.seconds, samplesPerSecond: r.samplesPerSecond },
-    };
+    if (!this.topology) throw new Error('trainer used before prepare()');
+    const model = this.pool ? await this.pool.acquire(this.topology) : this.model!;
+    try {
+      setFlatWeights(model, global);
+      const r = await trainLocal(model, this.data, hooks.correction ? { ...config, correction: hooks.correction } : config, hooks);
+      const local = await readFlatWeights(model);
+      for (let i = 0; i < local.length; i++) local[i]! -= global[i]!;
+      return {
+        delta: local,
+        numExamples: r.numExamples,
+        steps: r.steps,
+        metrics: { loss: r.loss, accuracy: r.accuracy, trainSeconds: r.seconds, samplesPerSecond: r.samplesPerSecond },
+      };
+    } finally {
+      if (this.pool) this.pool.release(model);
+    }
   }
 
   dispose(): void {

@@ -18,3 +18,4 @@ export * from './weighted-sum.js';
 export * from './privacy/rdp.js';
 export * from './privacy/noise.js';
 export * from './aggregation/dp.js';
+export * from './compression.js';

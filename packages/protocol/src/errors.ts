@@ -36,19 +36,26 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
 export interface WireError {
   code: ErrorCode;
   message: string;
+  /** `rate_limited`: when to try again (ms), the pace the coordinator sets. */
+  retryAfterMs?: number;
 }
 
 export class FedlinkError extends Error {
   override readonly name = 'FedlinkError';
+  /** `rate_limited`: when to try again (ms), as the coordinator said. */
+  readonly retryAfterMs: number | undefined;
+
   constructor(
     readonly code: ErrorCode,
     message: string,
+    options: { retryAfterMs?: number } = {},
   ) {
     super(message);
+    this.retryAfterMs = options.retryAfterMs;
   }
 
   toWire(): WireError {
-    return { code: this.code, message: this.message };
+    return { code: this.code, message: this.message, ...(this.retryAfterMs !== undefined ? { retryAfterMs: this.retryAfterMs } : {}) };
   }
 }
 

@@ -130,6 +130,8 @@ export const WelcomeSchema = z.strictObject({
   secureAggregation: z.boolean(),
   /** Encoding clients use for their deltas. */
   encoding: z.enum(TENSOR_ENCODINGS as [TensorEncoding, ...TensorEncoding[]]),
+  /** topk: share of each tensor's entries a delta keeps (DEFAULT_TOPK_FRACTION when absent). */
+  topkFraction: z.number().gt(0).max(1).optional(),
   limits: z.strictObject({ maxUpdateBytes: z.number().int() }),
 });
 export type Welcome = z.infer<typeof WelcomeSchema>;
@@ -223,6 +225,8 @@ export type RunEnd = z.infer<typeof RunEndSchema>;
 export const WireErrorSchema = z.strictObject({
   code: z.enum(ERROR_CODES),
   message: z.string(),
+  /** `rate_limited`: when to try again, in ms (at most 10 minutes). */
+  retryAfterMs: z.number().int().min(0).max(600_000).optional(),
 });
 
 /** Ack of an event: `{ ok: true }` with the event's ack body, or a typed error. */
@@ -240,7 +244,9 @@ export function parseAck<S extends z.ZodType>(body: S, reply: unknown, event: st
   const r = reply !== null && typeof reply === 'object' ? (reply as { ok?: unknown; error?: unknown }) : undefined;
   if (r?.ok === false) {
     const e = WireErrorSchema.safeParse(r.error);
-    throw e.success ? new FedlinkError(e.data.code, e.data.message) : new FedlinkError('bad_request', `malformed error reply to ${event}`);
+    throw e.success
+      ? new FedlinkError(e.data.code, e.data.message, e.data.retryAfterMs !== undefined ? { retryAfterMs: e.data.retryAfterMs } : {})
+      : new FedlinkError('bad_request', `malformed error reply to ${event}`);
   }
   if (r?.ok !== true) throw new FedlinkError('bad_request', `malformed reply to ${event}`);
   return parseMessage(body, reply, `reply to ${event}`);

@@ -11,8 +11,21 @@ import { utf8 } from './bytes.js';
  * @fedlink/core works on.
  */
 
-export type TensorEncoding = 'float32' | 'float16' | 'int8';
-export const TENSOR_ENCODINGS: readonly TensorEncoding[] = ['float32', 'float16', 'int8'];
+/**
+ * Element encodings. Dense: float32, float16, int8 (symmetric, one scale per tensor). Compressed
+ * (client deltas only; the math is @fedlink/core's `compression.ts`):
+ * - sq8: 8-bit stochastic quantisation, one byte per entry, value lo + q * (hi - lo) / 255 with
+ *   the tensor's lo and hi in the header;
+ * - topk: sparse, the tensor's k kept entries as k u32 indices (strictly ascending) then k
+ *   float32 values, k in the header; entries not sent are 0.
+ */
+export type TensorEncoding = 'float32' | 'float16' | 'int8' | 'sq8' | 'topk';
+export const TENSOR_ENCODINGS: readonly TensorEncoding[] = ['float32', 'float16', 'int8', 'sq8', 'topk'];
+/** The encodings `encodeTensors` writes from a dense vector alone. */
+export type DenseEncoding = 'float32' | 'float16' | 'int8';
+export const DENSE_ENCODINGS: readonly DenseEncoding[] = ['float32', 'float16', 'int8'];
+/** Share of each tensor's entries a topk update keeps when a run names none. */
+export const DEFAULT_TOPK_FRACTION = 0.01;
 
 export interface TensorSpec {
   name: string;
@@ -52,28 +65,124 @@ export function manifestSize(manifest: readonly TensorSpec[]): number {
 }
 
 const align4 = (n: number): number => (n + 3) & ~3;
-const bytesPerElement = (e: TensorEncoding): number => (e === 'float32' ? 4 : e === 'float16' ? 2 : 1);
+const bytesPerElement = (e: DenseEncoding | 'sq8'): number => (e === 'float32' ? 4 : e === 'float16' ? 2 : 1);
+/** Data bytes of one tensor of n entries (k kept entries for topk), before padding. */
+const dataBytes = (e: TensorEncoding, n: number, k: number): number => (e === 'topk' ? 8 * k : n * bytesPerElement(e));
 
-/** Exact encoded size, so limits (maxHttpBufferSize, payload caps) can be derived from the model. */
-export function encodedSize(manifest: readonly TensorSpec[], encoding: TensorEncoding = 'float32'): number {
-  const header = utf8(headerJson(manifest, encoding, manifest.map(() => 1)));
-  // int8 scales are written as numbers in the header: allow for their widest form.
-  const scaleSlack = encoding === 'int8' ? manifest.length * 24 : 0;
-  const data = manifest.reduce((n, t) => n + align4(numElements(t.shape) * bytesPerElement(encoding)), 0);
-  return 8 + align4(header.length + scaleSlack) + data;
+/** Entries a topk update keeps of a tensor of n entries: ceil(fraction * n), at least 1 (core's `topKCount`). */
+export function topkKept(n: number, fraction: number): number {
+  return n === 0 ? 0 : Math.min(n, Math.max(1, Math.ceil(fraction * n)));
 }
 
-function headerJson(manifest: readonly TensorSpec[], encoding: TensorEncoding, scales?: number[]): string {
-  return JSON.stringify({
-    encoding,
-    tensors: manifest.map((t, i) => (encoding === 'int8' && scales ? { name: t.name, shape: t.shape, scale: scales[i] } : { name: t.name, shape: t.shape })),
+/**
+ * Exact encoded size (an upper bound for the encodings with numbers in their header), so limits
+ * (maxHttpBufferSize, payload caps) can be derived from the model. topk: at `topkFraction`.
+ */
+export function encodedSize(manifest: readonly TensorSpec[], encoding: TensorEncoding = 'float32', topkFraction = DEFAULT_TOPK_FRACTION): number {
+  // The header with a 1 in each per-tensor number, then room for each number's widest form.
+  const ones: HeaderExtra = encoding === 'int8' ? { scale: 1 } : encoding === 'sq8' ? { lo: 1, hi: 1 } : encoding === 'topk' ? { k: 1 } : {};
+  const header = utf8(headerJson(manifest, encoding, manifest.map(() => ones)));
+  // Per-tensor numbers in the header (int8 scale, sq8 lo and hi, topk k): allow for their widest form.
+  const slack = manifest.length * (encoding === 'int8' ? 24 : encoding === 'sq8' ? 48 : encoding === 'topk' ? 16 : 0);
+  const data = manifest.reduce((n, t) => {
+    const size = numElements(t.shape);
+    return n + align4(dataBytes(encoding, size, topkKept(size, topkFraction)));
+  }, 0);
+  return 8 + align4(header.length + slack) + data;
+}
+
+type HeaderExtra = { scale?: number; lo?: number; hi?: number; k?: number };
+
+function headerJson(manifest: readonly TensorSpec[], encoding: TensorEncoding, extras: readonly HeaderExtra[]): string {
+  return JSON.stringify({ encoding, tensors: manifest.map((t, i) => ({ name: t.name, shape: t.shape, ...extras[i] })) });
+}
+
+/** Header and data layout shared by every encoder: writes the header, returns the buffer and where each tensor's data starts. */
+function layout(manifest: readonly TensorSpec[], encoding: TensorEncoding, extras: readonly HeaderExtra[], ks?: readonly number[]): { out: Uint8Array; starts: number[] } {
+  const header = utf8(headerJson(manifest, encoding, extras));
+  let pos = align4(8 + header.length);
+  const starts: number[] = [];
+  manifest.forEach((t, i) => {
+    starts.push(pos);
+    pos += align4(dataBytes(encoding, numElements(t.shape), ks?.[i] ?? 0));
   });
+  const out = new Uint8Array(pos);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, MAGIC, true);
+  view.setUint32(4, header.length, true);
+  out.set(header, 8);
+  return { out, starts };
 }
 
-export function encodeTensors(manifest: readonly TensorSpec[], flat: Float32Array, encoding: TensorEncoding = 'float32'): Uint8Array {
+/** One tensor of an sq8 update: its range and one level (0..255) per entry. */
+export interface Quantized8Tensor {
+  lo: number;
+  hi: number;
+  levels: Uint8Array;
+}
+
+/** Encodes an sq8 update (levels and ranges computed by core's `stochasticQuantize8`, one per tensor). */
+export function encodeQuantized8(manifest: readonly TensorSpec[], tensors: readonly Quantized8Tensor[]): Uint8Array {
+  if (tensors.length !== manifest.length) throw new FedlinkError('shape_mismatch', `${tensors.length} quantised tensors for a manifest of ${manifest.length}`);
+  manifest.forEach((t, i) => {
+    const q = tensors[i]!;
+    if (q.levels.length !== numElements(t.shape)) throw new FedlinkError('shape_mismatch', `tensor ${i} has ${q.levels.length} levels, its shape needs ${numElements(t.shape)}`);
+    if (!validRange(q.lo, q.hi)) throw new FedlinkError('bad_request', `tensor ${i} has no valid sq8 range`);
+  });
+  const { out, starts } = layout(manifest, 'sq8', tensors.map(({ lo, hi }) => ({ lo, hi })));
+  tensors.forEach((q, i) => out.set(q.levels, starts[i]!));
+  return out;
+}
+
+/** One tensor of a topk update: the kept entries' indices (strictly ascending) and values. */
+export interface SparseTensor {
+  indices: Uint32Array;
+  values: Float32Array;
+}
+
+/** Encodes a topk update (indices chosen by core's `topKIndices`, one entry per tensor). */
+export function encodeSparse(manifest: readonly TensorSpec[], tensors: readonly SparseTensor[]): Uint8Array {
+  if (tensors.length !== manifest.length) throw new FedlinkError('shape_mismatch', `${tensors.length} sparse tensors for a manifest of ${manifest.length}`);
+  manifest.forEach((t, i) => {
+    const s = tensors[i]!;
+    if (s.values.length !== s.indices.length) throw new FedlinkError('shape_mismatch', `tensor ${i} has ${s.indices.length} indices and ${s.values.length} values`);
+    const problem = sparseIndexProblem(s.indices, numElements(t.shape));
+    if (problem) throw new FedlinkError('bad_request', `tensor ${i}: ${problem}`);
+  });
+  const ks = tensors.map((s) => s.indices.length);
+  const { out, starts } = layout(manifest, 'topk', ks.map((k) => ({ k })), ks);
+  const view = new DataView(out.buffer);
+  tensors.forEach((s, i) => {
+    const base = starts[i]!;
+    const k = s.indices.length;
+    for (let j = 0; j < k; j++) {
+      view.setUint32(base + 4 * j, s.indices[j]!, true);
+      view.setFloat32(base + 4 * (k + j), s.values[j]!, true);
+    }
+  });
+  return out;
+}
+
+const validRange = (lo: unknown, hi: unknown): boolean => typeof lo === 'number' && typeof hi === 'number' && Number.isFinite(lo) && Number.isFinite(hi) && lo <= hi;
+
+function sparseIndexProblem(indices: ArrayLike<number>, n: number): string | undefined {
+  let prev = -1;
+  for (let j = 0; j < indices.length; j++) {
+    const ix = indices[j]!;
+    if (ix >= n) return `sparse index ${ix} is out of range (tensor has ${n} entries)`;
+    if (ix <= prev) return `sparse indices are not strictly ascending at position ${j}`;
+    prev = ix;
+  }
+  return undefined;
+}
+
+export function encodeTensors(manifest: readonly TensorSpec[], flat: Float32Array, encoding: DenseEncoding = 'float32'): Uint8Array {
   const total = manifestSize(manifest);
   if (flat.length !== total) {
     throw new FedlinkError('shape_mismatch', `tensor data has ${flat.length} elements, manifest needs ${total}`);
+  }
+  if ((encoding as TensorEncoding) === 'sq8' || (encoding as TensorEncoding) === 'topk') {
+    throw new FedlinkError('unsupported', `${encoding} is written by encodeQuantized8 / encodeSparse from compressed tensors, not from a dense vector`);
   }
   const scales: number[] = [];
   if (encoding === 'int8') {
@@ -86,20 +195,13 @@ export function encodeTensors(manifest: readonly TensorSpec[], flat: Float32Arra
       off += n;
     }
   }
-  const header = utf8(headerJson(manifest, encoding, scales));
-  const dataStart = align4(8 + header.length);
-  let size = dataStart;
-  for (const t of manifest) size += align4(numElements(t.shape) * bytesPerElement(encoding));
-  const out = new Uint8Array(size);
+  const { out, starts } = layout(manifest, encoding, encoding === 'int8' ? scales.map((scale) => ({ scale })) : manifest.map(() => ({})));
   const view = new DataView(out.buffer);
-  view.setUint32(0, MAGIC, true);
-  view.setUint32(4, header.length, true);
-  out.set(header, 8);
 
-  let pos = dataStart;
   let src = 0;
   manifest.forEach((t, ti) => {
     const n = numElements(t.shape);
+    const pos = starts[ti]!;
     if (encoding === 'float32' && LITTLE_ENDIAN) {
       new Float32Array(out.buffer, pos, n).set(flat.subarray(src, src + n));
     } else if (encoding === 'float32') {
@@ -112,7 +214,6 @@ export function encodeTensors(manifest: readonly TensorSpec[], flat: Float32Arra
       const inv = 1 / scales[ti]!;
       for (let i = 0; i < n; i++) dst[i] = Math.max(-127, Math.min(127, Math.round(flat[src + i]! * inv)));
     }
-    pos += align4(n * bytesPerElement(encoding));
     src += n;
   });
   return out;
@@ -122,6 +223,9 @@ interface HeaderTensor {
   name: string;
   shape: number[];
   scale?: number;
+  lo?: number;
+  hi?: number;
+  k?: number;
 }
 
 function parseHeader(bytes: Uint8Array): { encoding: TensorEncoding; tensors: HeaderTensor[] } {
@@ -147,6 +251,12 @@ function parseHeader(bytes: Uint8Array): { encoding: TensorEncoding; tensors: He
     }
     if (h.encoding === 'int8' && !(typeof x.scale === 'number' && Number.isFinite(x.scale) && x.scale > 0)) {
       throw new FedlinkError('bad_request', `tensor ${i} has no valid int8 scale`);
+    }
+    if (h.encoding === 'sq8' && !validRange(x.lo, x.hi)) {
+      throw new FedlinkError('bad_request', `tensor ${i} has no valid sq8 range (finite lo <= hi)`);
+    }
+    if (h.encoding === 'topk' && !(Number.isInteger(x.k) && x.k! >= 0 && x.k! <= numElements(x.shape!))) {
+      throw new FedlinkError('bad_request', `tensor ${i} has no valid topk count (an integer from 0 to its size)`);
     }
     return x as HeaderTensor;
   });
@@ -177,9 +287,8 @@ export function decodeTensors(bytes: Uint8Array, expected?: readonly TensorSpec[
   const { encoding, tensors } = parseHeader(bytes.subarray(8, 8 + headerLength));
   if (expected) assertManifest(tensors, expected);
 
-  const width = bytesPerElement(encoding);
   let need = align4(8 + headerLength);
-  for (const t of tensors) need += align4(numElements(t.shape) * width);
+  for (const t of tensors) need += align4(dataBytes(encoding, numElements(t.shape), t.k ?? 0));
   if (need !== bytes.length) {
     throw new FedlinkError('shape_mismatch', `tensor buffer is ${bytes.length} bytes, its manifest describes ${need}`);
   }
@@ -203,11 +312,26 @@ export function decodeTensors(bytes: Uint8Array, expected?: readonly TensorSpec[
       }
     } else if (encoding === 'float16') {
       for (let i = 0; i < n; i++) flat[dst + i] = float16ToFloat32(view.getUint16(pos + 2 * i, true));
-    } else {
+    } else if (encoding === 'int8') {
       const scale = t.scale!;
       for (let i = 0; i < n; i++) flat[dst + i] = view.getInt8(pos + i) * scale;
+    } else if (encoding === 'sq8') {
+      // lo + q * step, q in 0..255: the formula of core's dequantize8Level.
+      const lo = t.lo!;
+      const step = (t.hi! - lo) / 255;
+      for (let i = 0; i < n; i++) flat[dst + i] = lo + bytes[pos + i]! * step;
+    } else {
+      const k = t.k!;
+      let prev = -1;
+      for (let j = 0; j < k; j++) {
+        const ix = view.getUint32(pos + 4 * j, true);
+        if (ix >= n) throw new FedlinkError('bad_request', `tensor ${t.name}: sparse index ${ix} is out of range (tensor has ${n} entries)`);
+        if (ix <= prev) throw new FedlinkError('bad_request', `tensor ${t.name}: sparse indices are not strictly ascending at position ${j}`);
+        prev = ix;
+        flat[dst + ix] = view.getFloat32(pos + 4 * (k + j), true);
+      }
     }
-    pos += align4(n * width);
+    pos += align4(dataBytes(encoding, n, t.k ?? 0));
     dst += n;
   }
   return { manifest, encoding, flat };

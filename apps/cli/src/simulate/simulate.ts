@@ -20,6 +20,8 @@ export interface SimulationOptions {
   run: RunSettings;
   /** Worker processes hosting the clients (default: one per core, at most one per client). */
   workers?: number;
+  /** The coordinator's join rate (joins a second; clients told to retry later come back when it says). */
+  joinRate?: number;
   backend?: string;
   /** Probability that a selected client vanishes at a random point of each round. */
   dropout?: number;
@@ -97,6 +99,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       open: false,
       testData: data.test,
       ...loopbackLimits(options.clients),
+      ...(options.joinRate ? { joinRatePerSecond: options.joinRate } : {}),
       logLevel: 'silent',
     },
     { log: options.log ?? silentLog },

@@ -1,4 +1,4 @@
-import { FedlinkClient, type FedlinkClientOptions, TfjsTrainer, type Trainer } from '@fedlink/client';
+import { FedlinkClient, type FedlinkClientOptions, ModelPool, TfjsTrainer, type Trainer } from '@fedlink/client';
 import { parsePartitionSpec, partition } from '@fedlink/core';
 import { subset } from '@fedlink/ml';
 import { loadDataset } from '@fedlink/ml/node';
@@ -78,10 +78,13 @@ async function run(start: WorkerStart): Promise<void> {
 /** Client i's trainer: honest, or (an attacker) wrapped by its attack; label-flip flips its data instead. */
 function trainerFor(start: WorkerStart, i: number, data: ReturnType<typeof subset>): Trainer {
   const attack = start.attack;
-  if (!attack || !start.attackers.includes(i)) return new TfjsTrainer(data);
-  if (attack.kind === 'label-flip') return new TfjsTrainer(flipLabels(data));
-  return attackingTrainer(new TfjsTrainer(data), attack, { seed: Math.imul(start.seed, 31) + i, z: start.alieZ, collude });
+  if (!attack || !start.attackers.includes(i)) return new TfjsTrainer(data, models);
+  if (attack.kind === 'label-flip') return new TfjsTrainer(flipLabels(data), models);
+  return attackingTrainer(new TfjsTrainer(data, models), attack, { seed: Math.imul(start.seed, 31) + i, z: start.alieZ, collude });
 }
+
+/** The worker's tfjs models, lent to its clients one fit at a time: an idle client holds none. */
+const models = new ModelPool();
 
 process.once('message', (m: WorkerStart) => {
   run(m).then(

@@ -22,6 +22,7 @@ export const RunSettingsPatchSchema = z.strictObject({
   waitTimeoutMs: pos().optional(),
   maxAbandonedAttempts: z.number().int().min(0).optional(),
   encoding: z.enum(TENSOR_ENCODINGS).optional(),
+  topkFraction: z.number().gt(0).max(1).optional(),
   maxUpdateNorm: z.number().min(0).optional(),
   /** Differential privacy accounting of a strategy with a dp wrapper (docs/PRIVACY.md). */
   privacy: z.strictObject({ delta: z.number().gt(0).lt(1), targetEpsilon: pos().optional() }).optional(),

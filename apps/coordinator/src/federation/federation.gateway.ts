@@ -112,6 +112,7 @@ export class FederationGateway implements OnGatewayConnection, OnGatewayDisconne
     try {
       if (this.engine.snapshot().result) throw new FedlinkError('run_finished', `run ${this.engine.runId} has ended`);
       this.gate.checkHello(socket.handshake.address);
+      this.gate.checkJoinRate();
       // Takes a client slot before the (async) admission, so concurrent hellos can't overrun the
       // budget; a refused hello closes the socket, which gives the slot back.
       this.gate.promote(socket.id);

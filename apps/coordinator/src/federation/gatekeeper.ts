@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { FedlinkError } from '@fedlink/protocol';
+import { JoinRate } from './join-rate.js';
 
 /** What a connection is, for the budget it counts against. */
 export type ConnectionKind = 'pending' | 'client' | 'dashboard';
@@ -21,6 +22,8 @@ export interface GatekeeperOptions {
   handshakeTimeoutMs: number;
   /** Hellos per minute per remote address (0 = no limit); also the burst size. */
   hellosPerMinute: number;
+  /** Joins admitted a second over all addresses (0 or absent = no limit): the join rate the coordinator sets (`JoinRate`). */
+  joinsPerSecond?: number;
   now?: () => number;
 }
 
@@ -52,10 +55,12 @@ export class Gatekeeper extends EventEmitter<GatekeeperEvents> {
   private readonly perAddress = new Map<string, number>();
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
   private readonly now: () => number;
+  private readonly joinRate: JoinRate | undefined;
 
   constructor(private readonly options: GatekeeperOptions) {
     super();
     this.now = options.now ?? Date.now;
+    this.joinRate = options.joinsPerSecond ? new JoinRate(options.joinsPerSecond, this.now) : undefined;
     for (const [name, n] of Object.entries(options.budgets)) {
       if (!Number.isInteger(n) || n < 0 || (n === 0 && name !== 'perAddress')) throw new RangeError(`connection budget ${name} must be a positive integer, got ${n}`);
     }
@@ -143,6 +148,11 @@ export class Gatekeeper extends EventEmitter<GatekeeperEvents> {
     b.at = now;
     if (b.tokens < 1) throw new FedlinkError('rate_limited', `too many hellos from ${address}: at most ${rate} a minute`);
     b.tokens -= 1;
+  }
+
+  /** The coordinator's join rate (all addresses): throws `rate_limited` with a `retryAfterMs`. */
+  checkJoinRate(): void {
+    this.joinRate?.take();
   }
 
   refused(event: string, code: string): void {

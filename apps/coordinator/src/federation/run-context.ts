@@ -41,6 +41,7 @@ export class RunContext {
       rounds: this.settings.rounds,
       secureAggregation: this.settings.secureAggregation,
       encoding: this.settings.encoding,
+      ...(this.settings.encoding === 'topk' && this.settings.topkFraction !== undefined ? { topkFraction: this.settings.topkFraction } : {}),
       limits: { maxUpdateBytes: this.maxUpdateBytes },
     };
   }

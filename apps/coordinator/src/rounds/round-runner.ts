@@ -5,9 +5,13 @@ import type { RunContext } from '../federation/run-context.js';
 import { type ContributionSink, OpenRound } from './open-round.js';
 import type { RoundPlan } from './round-plan.js';
 import type { SecureAggregation, WeightedSumSink } from './secure-aggregation.js';
+import { StartPacer } from './start-pacer.js';
 
-/** How long a selected client has to acknowledge round:start. */
+/** How long a selected client has to acknowledge round:start, from when its round:start leaves. */
 export const START_ACK_TIMEOUT_MS = 30_000;
+
+/** round:start bytes in flight (sent, not yet acked) at once: the sends of a big round are paced by their acks. */
+export const START_BUDGET_BYTES = 64 << 20;
 
 /** What one attempt needs: its plan, the global weights to send, and where contributions go. */
 export interface RoundInputs {
@@ -50,6 +54,8 @@ export interface RoundRunnerDeps {
   onOpened(open: OpenRound): void;
   /** Something about the open attempt changed (a report, a drop, a rejection). */
   onChanged(open: OpenRound): void;
+  /** round:start bytes in flight at once (default START_BUDGET_BYTES). */
+  startBudgetBytes?: number;
 }
 
 /**
@@ -98,7 +104,9 @@ export class RoundRunner {
     signal.addEventListener('abort', onAbort, { once: true });
     this.deps.onOpened(open);
     try {
-      for (const clientId of plan.selected) this.start(open, plan, clientId, { weights, ...(control ? { control } : {}) }, privacy);
+      // One pacer per attempt: sends still unacked from an earlier attempt don't hold this one's back.
+      const pacer = new StartPacer(this.deps.startBudgetBytes ?? START_BUDGET_BYTES);
+      for (const clientId of plan.selected) this.start(open, pacer, plan, clientId, { weights, ...(control ? { control } : {}) }, privacy);
       log.info('round started', { run: context.runId, round: plan.key.round, attempt: plan.key.attempt, selected: plan.selected.length, target: plan.target });
       let secureFailure: string | undefined;
       if (settings.secureAggregation) {
@@ -116,7 +124,7 @@ export class RoundRunner {
   }
 
   /** Sends round:start; a client that refuses it, or does not ack in time, is dropped at once. */
-  private start(open: OpenRound, plan: RoundPlan, clientId: string, tensors: { weights: Uint8Array; control?: Uint8Array }, privacy: RoundPrivacyPlan | undefined): void {
+  private start(open: OpenRound, pacer: StartPacer, plan: RoundPlan, clientId: string, tensors: { weights: Uint8Array; control?: Uint8Array }, privacy: RoundPrivacyPlan | undefined): void {
     const { registry, context } = this.deps;
     const local = privacy?.mode === 'local' ? { privacy: { mode: 'local' as const, clip: privacy.clip, noiseStd: privacy.noiseMultiplier * privacy.clip } } : {};
     // Two binary attachments at most (weights, control): socket.io allows 10 a packet.
@@ -125,17 +133,30 @@ export class RoundRunner {
       open.drop(clientId);
       return;
     }
-    open.bytesOut += tensors.weights.length + (tensors.control?.length ?? 0);
-    registry.request(clientId, EVENTS.roundStart, msg, START_ACK_TIMEOUT_MS).then(
-      (reply) => {
-        try {
-          parseServerAck(EVENTS.roundStart, reply);
-        } catch {
-          this.dropFrom(open, clientId, 'refused round:start');
-        }
-      },
-      () => this.dropFrom(open, clientId, 'no ack for round:start'),
-    );
+    const bytes = tensors.weights.length + (tensors.control?.length ?? 0);
+    // Plain rounds are paced: the send (and its ack deadline) starts when the round:starts in front
+    // of it are acked. Secure rounds are not: their SecAgg+ setup must follow every round:start.
+    const send = (): Promise<unknown> => {
+      // The round closed (target reached, deadline, abort) or the client left while this send waited: nothing to send.
+      if (open.isClosed) return Promise.resolve();
+      if (!registry.get(clientId)) {
+        open.drop(clientId);
+        return Promise.resolve();
+      }
+      open.bytesOut += bytes;
+      return registry.request(clientId, EVENTS.roundStart, msg, START_ACK_TIMEOUT_MS).then(
+        (reply) => {
+          try {
+            parseServerAck(EVENTS.roundStart, reply);
+          } catch {
+            this.dropFrom(open, clientId, 'refused round:start');
+          }
+        },
+        () => this.dropFrom(open, clientId, 'no ack for round:start'),
+      );
+    };
+    if (context.settings.secureAggregation) void send();
+    else pacer.submit(bytes, send);
   }
 
   private dropFrom(open: OpenRound, clientId: string, why: string): void {

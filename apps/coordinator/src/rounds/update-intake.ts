@@ -156,7 +156,10 @@ export class UpdateIntake {
     // Under SCAFFOLD the update is [delta y, delta c] (the run's update manifest): a payload of
     // the model's manifest alone, or control tensors of other shapes, is a shape_mismatch.
     // The plaintext is this call's own fresh buffer: the delta can be a view of it (no copy).
-    const delta = decodeTensors(plaintext, this.context.updateManifest, { shareMemory: true }).flat;
+    // Compressed encodings (sq8, topk) decode to a fresh dense vector, their header and indices checked by the codec.
+    const decoded = decodeTensors(plaintext, this.context.updateManifest, { shareMemory: true });
+    if (decoded.encoding !== this.context.settings.encoding) fail('bad_request', `update is encoded as ${decoded.encoding}; this run's deltas are ${this.context.settings.encoding}`);
+    const delta = decoded.flat;
     const bad = firstNonFinite(delta);
     if (bad >= 0) fail('non_finite', `${bad < this.context.model.numParams ? 'delta' : 'control variate delta'} has a non-finite value at element ${bad % this.context.model.numParams}`);
     const bound = this.context.settings.maxUpdateNorm;
