@@ -260,7 +260,7 @@ async function start(
       // discard that message from their send buffers.
       await registry.waitForEmpty(2_000);
       await app.close();
-      persistent?.flushClients();
+      await persistent?.flushClients();
       db?.close();
       model.dispose();
     },
