@@ -29,6 +29,7 @@ export const serveSpec: CommandSpec = {
     'private-status': { type: 'boolean', default: false, description: 'require the admin token for /api/status, /api/rounds, /api/model and /metrics too' },
     'keep-checkpoints': { type: 'int', min: 0, default: 5, description: 'checkpoints kept per run, newest first (0 = all)' },
     fresh: { type: 'boolean', default: false, description: 'start a new run even if the state dir holds an unfinished one (it is marked stopped)' },
+    database: { type: 'string', placeholder: 'postgres://user@host/db', description: 'record runs, rounds, clients and checkpoints in PostgreSQL instead of the state dir (resume reads it too)' },
     'exit-on-finish': { type: 'boolean', default: false, description: 'exit when the run ends (default: keep serving the API)' },
     'log-level': { type: 'string', choices: LOG_LEVELS, default: 'info', description: 'log verbosity (logs go to stderr)' },
     'log-format': { type: 'string', choices: LOG_FORMATS, placeholder: 'json|pretty', description: 'log lines as JSON objects or for people (default: pretty on a terminal, else json)' },
@@ -38,6 +39,7 @@ export const serveSpec: CommandSpec = {
     'fedlink serve --model mlp --rounds 50 --min-fit 5 --fraction 0.5',
     'fedlink serve --host 0.0.0.0 --token my-secret-token --private-status',
     'fedlink serve --allow-keys devices.txt --log-format json',
+    'fedlink serve --database postgres://fedlink@db-host/fedlink   # runs and checkpoints in PostgreSQL',
     'fedlink serve --host 0.0.0.0 --tls-cert cert.pem --tls-key key.pem   # https/wss (docs/SECURITY.md: a private CA)',
   ],
 };
@@ -90,6 +92,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     logLevel: level,
     keepCheckpoints: v['keep-checkpoints'] as number,
     fresh: v.fresh as boolean,
+    ...(v.database !== undefined ? { database: v.database as string } : {}),
   };
   const out = (s: string) => process.stdout.write(s + '\n');
 
@@ -161,6 +164,7 @@ function banner(coord: RunningCoordinator, v: Record<string, unknown>, token: st
   out('fedlink coordinator');
   out(`  run          ${coord.runId}  (${m.name}, ${m.numParams.toLocaleString('en-US')} parameters, ${describeStrategy(s.strategy)}, ${s.rounds} rounds)`);
   if (coord.resumedFrom !== undefined) out(`  resumed      after round ${coord.resumedFrom} of ${s.rounds} (from its checkpoint)`);
+  if (coord.records && !coord.archive) out(`  records      ${coord.records.location}`);
   out(`  listening    ${coord.url}   REST: ${coord.url}/api/status   metrics: ${coord.url}/metrics`);
   out(`  dashboard    ${coord.url}/`);
   out(`  fingerprint  ${coord.fingerprint}`);
