@@ -75,6 +75,8 @@ export interface StartOptions {
   onNewRun?: (runId: string) => void;
   /** Rounds come from a parent (an edge aggregator's upstream link, see edge/): the engine's run loop does not start. */
   delegated?: boolean;
+  /** The run id to use when no run is resumed (a cluster's nodes all serve the cluster's run). */
+  runId?: string;
 }
 
 /** Transport cap: room for the largest legitimate message, and a margin for framing. */
@@ -135,7 +137,7 @@ async function start(
   const model = new GlobalModel(settings.model, settings.seed);
   if (resume?.weights) model.weights = resume.weights;
   const maxUpdateBytes = encodedSize(updateManifestOf(settings, model.manifest), settings.encoding) + ENVELOPE_OVERHEAD;
-  const runId = resume ? resume.run.runId : randomId('run_');
+  const runId = resume ? resume.run.runId : (options.runId ?? randomId('run_'));
   const context = new RunContext(runId, identity, model, settings, maxUpdateBytes);
   const registry = new ClientRegistry();
   const allowlist = config.allowKeysFile ? new KeyAllowlist(config.allowKeysFile) : undefined;

@@ -37,3 +37,7 @@ export * from './rounds/secure-aggregation.js';
 export * from './edge/edge-node.js';
 export * from './edge/edge-policy.js';
 export * from './edge/edge-trainer.js';
+export * from './cluster/cluster-keys.js';
+export * from './cluster/cluster-node.js';
+export * from './cluster/leader-lease.js';
+export * from './cluster/redis-blobs.js';
