@@ -13,7 +13,7 @@ import { PersistentRunStore } from '../storage/persistent-run-store.js';
 import { PostgresRunRecords } from '../storage/postgres-run-records.js';
 import { findResumePoint } from '../storage/resume.js';
 import { LEDGER_ADD_ALL_OR_NONE, type NodeInfo, type PartialAnnouncement, type RoundRequest, clusterKeys } from './cluster-keys.js';
-import { LeaderLease } from './leader-lease.js';
+import { LeaderLease, parseLease } from './leader-lease.js';
 import { floats, getBlob, putBlob } from './redis-blobs.js';
 
 /**
@@ -171,6 +171,8 @@ export async function startClusterNode(config: ClusterNodeConfig): Promise<Runni
         const req = JSON.parse(raw) as RoundRequest;
         const id = `${req.fence}:${req.key.round}:${req.key.attempt}`;
         if (req.runId !== runId || id === lastHandled || Date.now() > req.deadline) break;
+        // Only the current leader's requests: one from a lapsed leader (or a cluster before a restart) is nobody's to collect.
+        if (parseLease(await redis.get(keys.lease))?.token !== req.fence) break;
         lastHandled = id;
         await answer(req);
       }
