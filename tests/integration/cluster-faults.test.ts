@@ -195,7 +195,7 @@ describe('cluster nodes killed mid-round', () => {
     for (const p of c.nodes.values()) expect(await p.exit(180_000)).toBe(0);
     for (const end of await Promise.all(runs)) expect(end.status).toBe('finished');
     const leader = [...c.nodes.values()].find((p) => /leading/.test(p.stdout))!;
-    expect(leader.stderr).toMatch(/cluster: resuming.*"round":2/);
+    expect(leader.stderr).toMatch(/"round":2,"msg":"cluster: resuming"/);
     expect(leader.stdout).not.toMatch(/round [12]\/4/);
     const { run, rounds } = await completedRounds(c);
     expect(run).toMatchObject({ runId: before.run.runId, status: 'finished', round: ROUNDS });
