@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +7,7 @@ import { FedlinkClient, type FitOutcome, type Trainer } from '@fedlink/client';
 import { PostgresRunRecords } from '@fedlink/coordinator';
 import { generateIdentity } from '@fedlink/crypto';
 import type { RunEnd } from '@fedlink/protocol';
-import { type Proc, freePort, spawnFedlink } from '../helpers/processes.js';
+import { FEDLINK_BIN, type Proc, freePort, spawnFedlink } from '../helpers/processes.js';
 import { type PostgresService, type RedisService, startPostgres, startRedis } from '../helpers/services.js';
 import { type Balancer, startBalancer } from '../helpers/tcp-balancer.js';
 
@@ -136,6 +137,14 @@ describe('cluster nodes killed mid-round', () => {
     const old = leaderOf(c);
     const oldToken = Number(/leading \(fencing token (\d+)\)/.exec(c.nodes.get(old)!.stdout)![1]);
     expect(c.nodes.get(old)!.stdout).toMatch(/round 1\/4 {2}clients 9\/9/);
+    // fedlink cluster status sees the three nodes, the leader, the 9 clients and the open round 2.
+    const status = spawnSync(process.execPath, [FEDLINK_BIN, 'cluster', 'status', '--redis', redis.url, '--cluster-name', c.name, '--json'], { encoding: 'utf8', timeout: 60_000 });
+    expect(status.status).toBe(0);
+    const st = JSON.parse(status.stdout);
+    expect(st.leader).toEqual({ nodeId: old, token: oldToken });
+    expect(st.nodes.map((n: { nodeId: string }) => n.nodeId).sort()).toEqual(['n0', 'n1', 'n2']);
+    expect(st.nodes.reduce((a: number, n: { clients: number }) => a + n.clients, 0)).toBe(CLIENTS);
+    expect(st.openRound).toMatchObject({ round: 2, attempt: 1, fence: oldToken });
     const killedAt = Date.now();
     c.nodes.get(old)!.kill('SIGKILL');
     await c.nodes.get(old)!.exited;

@@ -41,3 +41,4 @@ export * from './cluster/cluster-keys.js';
 export * from './cluster/cluster-node.js';
 export * from './cluster/leader-lease.js';
 export * from './cluster/redis-blobs.js';
+export * from './cluster/cluster-status.js';
