@@ -12,6 +12,8 @@ export function clusterKeys(cluster: string) {
     /** Hash nodeId -> NodeInfo JSON (status; liveness is the node key's TTL). */
     nodes: `${p}nodes`,
     node: (id: string) => `${p}node:${id}`,
+    /** JSON array of the client ids joined to a node (the leader plans over their union). */
+    nodeClients: (id: string) => `${p}node:${id}:clients`,
     /** The open round request (JSON RoundRequest). */
     round: `${p}round`,
     weights: (fence: number, k: RoundKey) => `${p}weights:${att(fence, k)}`,
@@ -46,6 +48,8 @@ export interface RoundRequest {
   deadline: number;
   weightsKey: string;
   startedAt: number;
+  /** The leader's plan over every node's clients: who trains and with which config (as one coordinator would plan it). */
+  assigned: Record<string, TrainConfig>;
 }
 
 /** A node's answer to an attempt: its partial sum (float64 blob under `sumKey`) or why it has none. */

@@ -6,6 +6,7 @@ import { type RunningCoordinator, startCoordinator } from '../bootstrap.js';
 import { type CoordinatorConfig, type RunSettings, validateRunSettings } from '../config.js';
 import { type Log, consoleLog } from '../log.js';
 import type { ClientOutcome } from '../rounds/open-round.js';
+import { planRound } from '../rounds/round-plan.js';
 import { RoundRecords } from '../rounds/round-record.js';
 import type { RoundRecord, RunStore } from '../state/run-history.js';
 import { randomId } from '../state/secrets.js';
@@ -125,7 +126,12 @@ export async function startClusterNode(config: ClusterNodeConfig): Promise<Runni
   // ---- liveness and status
   const beat = async () => {
     const info: NodeInfo = { nodeId, url: coordinator.url, clients: coordinator.registry.size, at: Date.now() };
-    await redis.multi().set(keys.node(nodeId), JSON.stringify(info), 'PX', 3 * heartbeatMs).hset(keys.nodes, nodeId, JSON.stringify(info)).exec();
+    await redis
+      .multi()
+      .set(keys.node(nodeId), JSON.stringify(info), 'PX', 3 * heartbeatMs)
+      .set(keys.nodeClients(nodeId), JSON.stringify(coordinator.registry.ids()), 'PX', 3 * heartbeatMs)
+      .hset(keys.nodes, nodeId, JSON.stringify(info))
+      .exec();
   };
   await beat();
   const heartbeat = setInterval(() => void beat().catch(() => undefined), heartbeatMs);
@@ -147,7 +153,8 @@ export async function startClusterNode(config: ClusterNodeConfig): Promise<Runni
       const remaining = req.deadline - Date.now();
       const reserve = Math.max(500, Math.floor(remaining / 10));
       const key = localKey(req.key);
-      const out = await coordinator.engine.runDelegated({ key, weights, config: req.config, deadline: req.deadline - reserve });
+      if (!coordinator.registry.ids().some((id) => Object.hasOwn(req.assigned, id))) throw new Error('none of the clients the leader selected is connected to this node');
+      const out = await coordinator.engine.runDelegated({ key, weights, config: req.config, deadline: req.deadline - reserve, assigned: req.assigned });
       const local = outcomes.get(`${key.round}:${key.attempt}`) ?? [];
       outcomes.clear();
       if (!out.ok) a = { nodeId, ok: false, reason: out.reason, record: out.record };
@@ -244,7 +251,11 @@ export async function startClusterNode(config: ClusterNodeConfig): Promise<Runni
         const deadline = startedAt + settings.roundTimeoutMs;
         const weightsKey = keys.weights(token, key);
         await putBlob(redis, weightsKey, floats.bytes(weights), settings.roundTimeoutMs + 60_000);
-        const req: RoundRequest = { runId, fence: token, key, config: { ...settings.fit, seed: (Math.imul(settings.seed, 0x9e3779b1) ^ Math.imul(key.round, 0x85ebca6b) ^ key.attempt) | 0 }, deadline, weightsKey, startedAt };
+        // One plan over every node's clients, as one coordinator with all of them connected would make it.
+        const ids = [...new Set((await redis.mget(...live.map((x) => keys.nodeClients(x.nodeId)))).flatMap((v) => (v === null ? [] : (JSON.parse(v) as string[]))))];
+        const plan = planRound(settings, key, ids);
+        const assigned = Object.fromEntries(plan.selected.map((id) => [id, plan.configFor(id)]));
+        const req: RoundRequest = { runId, fence: token, key, config: { ...settings.fit, seed: settings.seed }, deadline, weightsKey, startedAt, assigned };
         await redis.multi().set(keys.round, JSON.stringify(req), 'PX', settings.roundTimeoutMs + 60_000).publish(keys.events, 'round').exec();
         // Collect until every node that was live at the start answered, or died, or the deadline.
         const expected = new Set(live.map((x) => x.nodeId));

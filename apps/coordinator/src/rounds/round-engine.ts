@@ -8,7 +8,7 @@ import type { Log } from '../log.js';
 import type { RoundRecord, RunStore } from '../state/run-history.js';
 import type { EngineEvents, FederationEngine } from './engine.js';
 import type { OpenRound } from './open-round.js';
-import { planRound } from './round-plan.js';
+import { assignedPlan, planRound } from './round-plan.js';
 import { PrivacyBudget, expectedSurvivors, privacyOf } from './privacy-budget.js';
 import { RoundRecords, metricsOf } from './round-record.js';
 import { RoundRunner } from './round-runner.js';
@@ -39,6 +39,8 @@ export interface DelegatedRound {
   config: TrainConfig;
   /** Epoch ms this level's round closes at (inside the parent's deadline). */
   deadline: number;
+  /** The parent's own plan (a cluster leader's): who of this level's clients trains, with which config. */
+  assigned?: Readonly<Record<string, TrainConfig>>;
 }
 
 /** What a delegated round produced: the reduction of this level's updates, or why there is none; and its record. */
@@ -159,7 +161,7 @@ export class RoundEngine extends EventEmitter<EngineEvents> implements Federatio
     } else {
       context.model.weights = req.weights;
       const { seed, ...fit } = req.config;
-      const plan = planRound({ seed, fit, selection: settings.selection }, req.key, registry.ids());
+      const plan = req.assigned ? assignedPlan(req.key, req.assigned, registry.ids()) : planRound({ seed, fit, selection: settings.selection }, req.key, registry.ids());
       const aggregate = strategy.aggregator.begin(context.model.numParams);
       this.state.update({ phase: 'training' });
       const { open, secureFailure } = await this.runner.runRound({ plan, weights: context.model.encodedWeights(), aggregate, signal, deadline: req.deadline });
