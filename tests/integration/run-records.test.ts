@@ -5,6 +5,7 @@ import pg from 'pg';
 import {
   DEFAULT_RUN,
   PersistentRunStore,
+  FencedError,
   PostgresError,
   PostgresRunRecords,
   type RoundRecord,
@@ -192,6 +193,32 @@ describe('postgres records: opening', () => {
     expect((await c.run('r'))!.settings).toEqual(DEFAULT_RUN);
     await a.close();
     await c.close();
+  });
+
+  test('fencing: once a newer leader claimed the run, an older leader\'s round, checkpoint and status writes are refused and leave nothing', async () => {
+    const admin = new pg.Client({ connectionString: postgres.url });
+    await admin.connect();
+    await admin.query('CREATE DATABASE records_fence');
+    await admin.end();
+    const url = postgres.url.replace(/\/fedlink$/, '/records_fence');
+    const base = await PostgresRunRecords.open(url);
+    const old = base.fenced(1);
+    const store = new PersistentRunStore(old, { keepCheckpoints: 0, serverState: () => ({}) });
+    await store.startRun({ runId: 'run_f', createdAt: 1, settings: DEFAULT_RUN, status: 'running', round: 0 }, new Float32Array([0, 0]));
+    await store.recordRound('run_f', record(1), new Float32Array([1, 1]));
+    const newer = base.fenced(2);
+    expect(await newer.claim('run_f')).toBe(true);
+    // The old leader, not yet aware it lost the lease, finishes round 2: refused whole.
+    await expect(store.recordRound('run_f', record(2), new Float32Array([2, 2]))).rejects.toBeInstanceOf(FencedError);
+    await expect(old.setRunStatus('run_f', 'finished')).rejects.toThrow(/fencing token 1 is older/);
+    expect(await old.claim('run_f')).toBe(false);
+    expect((await base.rounds('run_f')).map((r) => r.round)).toEqual([1]);
+    expect((await base.checkpoints('run_f')).map((c) => c.round)).toEqual([1, 0]);
+    expect(await base.run('run_f')).toMatchObject({ status: 'running', round: 1 });
+    // The newer leader writes as usual.
+    await new PersistentRunStore(newer, { keepCheckpoints: 0, serverState: () => ({}) }).recordRound('run_f', record(2), new Float32Array([2, 2]));
+    expect((await base.run('run_f'))!.round).toBe(2);
+    await base.close();
   });
 
   test('an unreachable database is a PostgresError naming it (without the password)', async () => {

@@ -214,13 +214,19 @@ export async function startClusterNode(config: ClusterNodeConfig): Promise<Runni
     log.info('cluster: leading', { node: nodeId, token, run: runId });
     node.emit('leading', token);
     const leaderStrategy = Strategy.fromSpec(settings.strategy);
-    const store = new PersistentRunStore(records, { keepCheckpoints: config.coordinator.keepCheckpoints ?? 5, serverState: () => leaderStrategy.serverState(), strategy: leaderStrategy.spec });
+    // Every write of this leader carries its token; PostgreSQL refuses it once a newer leader claimed the run.
+    const fenced = records.fenced(token);
+    const store = new PersistentRunStore(fenced, { keepCheckpoints: config.coordinator.keepCheckpoints ?? 5, serverState: () => leaderStrategy.serverState(), strategy: leaderStrategy.spec });
     let weights: Float32Array = initialWeights;
     let round = 0;
     if (!(await records.run(runId))) {
       await store.startRun({ runId, createdAt: Date.now(), settings, status: 'running', round: 0 }, initialWeights);
     } else {
-      const resume = await findResumePoint({ latestUnfinished: () => records.run(runId), loadLatestCheckpoint: (id, at) => records.loadLatestCheckpoint(id, at), rewindTo: (id, r) => records.rewindTo(id, r) }, log);
+      if (!(await fenced.claim(runId))) {
+        log.warn('cluster: a newer leader holds the run; stepping down', { node: nodeId, token });
+        return;
+      }
+      const resume = await findResumePoint({ latestUnfinished: () => fenced.run(runId), loadLatestCheckpoint: (id, at) => fenced.loadLatestCheckpoint(id, at), rewindTo: (id, r) => fenced.rewindTo(id, r) }, log);
       if (resume) {
         round = resume.round;
         if (resume.weights) weights = resume.weights;

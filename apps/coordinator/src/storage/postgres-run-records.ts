@@ -62,6 +62,8 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (run_id, round, attempt, client_id)
   );
   `,
+  // The fencing token of the cluster leader that last wrote the run: writes of an older one are refused.
+  `ALTER TABLE runs ADD COLUMN fence BIGINT NOT NULL DEFAULT 0;`,
 ];
 
 /** Any 64-bit key for pg_advisory_xact_lock: "fedlink" in ASCII. */
@@ -114,6 +116,11 @@ export class PostgresError extends Error {
   override readonly name = 'PostgresError';
 }
 
+/** A write by a cluster leader whose fencing token is older than the run's: a newer leader took over. */
+export class FencedError extends Error {
+  override readonly name = 'FencedError';
+}
+
 /** RunRecords in PostgreSQL, shared by the nodes of a cluster. */
 export class PostgresRunRecords implements RunRecords {
   readonly location: string;
@@ -121,10 +128,30 @@ export class PostgresRunRecords implements RunRecords {
   private constructor(
     private readonly pool: pg.Pool,
     url: string,
+    /** Set on a leader's view (fenced()): every write checks it against the run's, in its transaction. */
+    private readonly fence?: number,
   ) {
     const u = new URL(url);
     u.password = '';
     this.location = u.toString();
+  }
+
+  /** A view of the same database whose writes carry this fencing token (FencedError once a newer one claimed the run). */
+  fenced(token: number): PostgresRunRecords {
+    return new PostgresRunRecords(this.pool, this.location, token);
+  }
+
+  /** Raises the run's fence to this view's token; false when a newer leader already holds a higher one (or there is no such run). */
+  async claim(runId: string): Promise<boolean> {
+    if (this.fence === undefined) throw new Error('claim() needs a fenced() view');
+    const r = await this.pool.query('UPDATE runs SET fence = $1 WHERE run_id = $2 AND fence <= $1', [this.fence, runId]);
+    return r.rowCount === 1;
+  }
+
+  private async checkFence(c: pg.PoolClient, runId: string): Promise<void> {
+    if (this.fence === undefined) return;
+    const r = await c.query('UPDATE runs SET fence = $1 WHERE run_id = $2 AND fence <= $1', [this.fence, runId]);
+    if (r.rowCount !== 1) throw new FencedError(`run ${runId}: fencing token ${this.fence} is older than the run's (a newer leader took over); nothing written`);
   }
 
   /** Connects, and creates or upgrades the schema. A database that can't be reached is a PostgresError saying where. */
@@ -187,7 +214,10 @@ export class PostgresRunRecords implements RunRecords {
   }
 
   async setRunStatus(runId: string, status: RunInfo['status'], at = Date.now()): Promise<void> {
-    await this.pool.query('UPDATE runs SET status = $1, finished_at = $2 WHERE run_id = $3', [status, status === 'running' ? null : at, runId]);
+    await this.tx(async (c) => {
+      await this.checkFence(c, runId);
+      await c.query('UPDATE runs SET status = $1, finished_at = $2 WHERE run_id = $3', [status, status === 'running' ? null : at, runId]);
+    });
   }
 
   async markInterrupted(runId: string, at = Date.now()): Promise<void> {
@@ -211,11 +241,15 @@ export class PostgresRunRecords implements RunRecords {
   // ---- rounds and checkpoints
 
   async saveCheckpoint(c: EncodedCheckpoint): Promise<void> {
-    await this.tx((client) => this.insertCheckpoint(client, c));
+    await this.tx(async (client) => {
+      await this.checkFence(client, c.runId);
+      await this.insertCheckpoint(client, c);
+    });
   }
 
   async saveRound(runId: string, record: RoundRecord, checkpoint?: EncodedCheckpoint): Promise<void> {
     await this.tx(async (c) => {
+      await this.checkFence(c, runId);
       await c.query('INSERT INTO rounds (run_id, round, attempt, status, reason, started_at, ended_at, record) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)', [
         runId,
         record.round,
@@ -245,6 +279,7 @@ export class PostgresRunRecords implements RunRecords {
 
   async rewindTo(runId: string, round: number): Promise<void> {
     await this.tx(async (c) => {
+      await this.checkFence(c, runId);
       await c.query("DELETE FROM rounds WHERE run_id = $1 AND round > $2 AND status = 'completed'", [runId, round]);
       await c.query('DELETE FROM checkpoints WHERE run_id = $1 AND round > $2', [runId, round]);
       await c.query('UPDATE runs SET round = $1 WHERE run_id = $2', [round, runId]);
