@@ -136,7 +136,7 @@ describe('cluster nodes killed mid-round', () => {
     await held;
     const old = leaderOf(c);
     const oldToken = Number(/leading \(fencing token (\d+)\)/.exec(c.nodes.get(old)!.stdout)![1]);
-    expect(c.nodes.get(old)!.stdout).toMatch(/round 1\/4 {2}clients 9\/9/);
+    await c.nodes.get(old)!.waitFor(/round 1\/4 {2}clients 9\/9/);
     // fedlink cluster status sees the three nodes, the leader, the 9 clients and the open round 2.
     const status = spawnSync(process.execPath, [FEDLINK_BIN, 'cluster', 'status', '--redis', redis.url, '--cluster-name', c.name, '--json'], { encoding: 'utf8', timeout: 60_000 });
     expect(status.status).toBe(0);
