@@ -10,7 +10,7 @@ const LOAD_MODEL = fileURLToPath(new URL('../helpers/load-model.mjs', import.met
 const fedlink = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
 
 describe('fedlink command line', () => {
-  test.each(['serve', 'join', 'edge', 'simulate', 'keygen', 'runs', 'token'])('%s --help lists its options', (cmd) => {
+  test.each(['serve', 'join', 'edge', 'simulate', 'keygen', 'runs', 'token', 'cluster'])('%s --help lists its options', (cmd) => {
     const r = fedlink([cmd, '--help']);
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`Usage: fedlink ${cmd}`));
@@ -35,6 +35,8 @@ describe('fedlink command line', () => {
     [['runs', 'explode'], /unknown sub-command 'explode'|no run database/],
     [['token', 'create', '--ttl', 'forever'], /--ttl: 'forever' is not a duration/],
     [['token', 'create', '--uses', '0'], /--uses: must be at least 1/],
+    [['cluster', 'status'], /--redis is required/],
+    [['cluster', 'explode', '--redis', 'redis://127.0.0.1:1'], /unknown sub-command 'explode'/],
   ])('%j fails with one line naming the problem', (args, message) => {
     const r = fedlink(args);
     expect(r.status).toBe(2);

@@ -1,6 +1,7 @@
 import { FedlinkError } from '@fedlink/protocol';
 import { DatasetError } from '@fedlink/ml';
 import { UsageError } from './args.js';
+import { clusterCommand, clusterSpec } from './commands/cluster.js';
 import { edgeCommand, edgeSpec } from './commands/edge.js';
 import { joinCommand, joinSpec } from './commands/join.js';
 import { keygenCommand, keygenSpec } from './commands/keygen.js';
@@ -19,6 +20,7 @@ const COMMANDS = {
   runs: { spec: runsSpec, run: runsCommand },
   token: { spec: tokenSpec, run: tokenCommand },
   privacy: { spec: privacySpec, run: privacyCommand },
+  cluster: { spec: clusterSpec, run: clusterCommand },
 } as const;
 
 function usage(): string {

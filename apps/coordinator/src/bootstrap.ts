@@ -20,6 +20,9 @@ import { FederationMetrics } from './metrics/federation-metrics.js';
 import { type Db, openDatabase } from './storage/database.js';
 import { JoinTokenStore } from './storage/join-tokens.js';
 import { PersistentRunStore } from './storage/persistent-run-store.js';
+import { PostgresRunRecords } from './storage/postgres-run-records.js';
+import type { RunRecords } from './storage/run-records.js';
+import { SqliteRunRecords } from './storage/sqlite-run-records.js';
 import { type ResumePoint, findResumePoint, settingsDiff } from './storage/resume.js';
 import { RunArchive } from './storage/run-archive.js';
 import { RoundEngine } from './rounds/round-engine.js';
@@ -46,8 +49,10 @@ export interface RunningCoordinator {
   metrics: FederationMetrics;
   /** Bearer token for the control endpoints. */
   adminToken: string;
-  /** Runs, rounds, checkpoints and clients on disk (absent with `persist: false`). */
+  /** Runs, rounds, checkpoints and clients on disk (absent with `persist: false` or a `database`). */
   archive?: RunArchive;
+  /** Where runs, rounds and checkpoints are recorded: the state dir's SQLite, or `config.database`'s PostgreSQL. */
+  records?: RunRecords;
   tokens?: JoinTokenStore;
   /** Set when this start picked up an unfinished run: the round it resumed after. */
   resumedFrom?: number;
@@ -70,6 +75,8 @@ export interface StartOptions {
   onNewRun?: (runId: string) => void;
   /** Rounds come from a parent (an edge aggregator's upstream link, see edge/): the engine's run loop does not start. */
   delegated?: boolean;
+  /** The run id to use when no run is resumed (a cluster's nodes all serve the cluster's run). */
+  runId?: string;
 }
 
 /** Transport cap: room for the largest legitimate message, and a margin for framing. */
@@ -85,11 +92,15 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
   await ensureEvalBackend();
 
   const db: Db | undefined = config.persist === false ? undefined : openDatabase(config.stateDir);
-  const archive = db ? new RunArchive(db, config.stateDir) : undefined;
+  // With a database URL the run records live there (shared by a cluster's nodes); join tokens stay in the state dir.
+  const postgres = db && config.database ? await PostgresRunRecords.open(config.database).catch((e: unknown) => (db.close(), Promise.reject(e))) : undefined;
+  const archive = db && !postgres ? new RunArchive(db, config.stateDir) : undefined;
+  const records: RunRecords | undefined = postgres ?? (archive ? new SqliteRunRecords(archive) : undefined);
   const tokens = db ? new JoinTokenStore(db) : undefined;
   try {
-    return await start(config, options, log, identity, db, archive, tokens);
+    return await start(config, options, log, identity, db, archive, tokens, records);
   } catch (e) {
+    await postgres?.close();
     db?.close();
     throw e;
   }
@@ -103,17 +114,18 @@ async function start(
   db: Db | undefined,
   archive: RunArchive | undefined,
   tokens: JoinTokenStore | undefined,
+  records: RunRecords | undefined,
 ): Promise<RunningCoordinator> {
   // Resume the newest unfinished run of the state directory, unless told to start afresh.
   let resume: ResumePoint | undefined;
-  if (archive) {
+  if (records) {
     if (config.fresh) {
-      for (const r of archive.runs().filter((x) => x.status === 'running')) {
-        archive.setRunStatus(r.runId, 'stopped');
+      for (const r of (await records.runs()).filter((x) => x.status === 'running')) {
+        await records.setRunStatus(r.runId, 'stopped');
         log.warn('unfinished run marked stopped (--fresh)', { run: r.runId, round: r.round });
       }
     } else {
-      resume = await findResumePoint(archive, log);
+      resume = await findResumePoint(records, log);
     }
   }
   const settings = resume ? resume.run.settings : config.run;
@@ -125,7 +137,7 @@ async function start(
   const model = new GlobalModel(settings.model, settings.seed);
   if (resume?.weights) model.weights = resume.weights;
   const maxUpdateBytes = encodedSize(updateManifestOf(settings, model.manifest), settings.encoding, settings.topkFraction) + ENVELOPE_OVERHEAD;
-  const runId = resume ? resume.run.runId : randomId('run_');
+  const runId = resume ? resume.run.runId : (options.runId ?? randomId('run_'));
   const context = new RunContext(runId, identity, model, settings, maxUpdateBytes);
   const registry = new ClientRegistry();
   const allowlist = config.allowKeysFile ? new KeyAllowlist(config.allowKeysFile) : undefined;
@@ -142,8 +154,8 @@ async function start(
     strategy.restoreServerState(resume.serverState);
   }
   const memory = new InMemoryRunStore();
-  const persistent = archive
-    ? new PersistentRunStore(archive, { keepCheckpoints: config.keepCheckpoints ?? 5, serverState: () => strategy.serverState(), strategy: strategy.spec })
+  const persistent = records
+    ? new PersistentRunStore(records, { keepCheckpoints: config.keepCheckpoints ?? 5, serverState: () => strategy.serverState(), strategy: strategy.spec })
     : undefined;
   let suspending = false;
   const stores: RunStore[] = [memory, ...(persistent ? [persistent] : []), ...(options.stores ?? [])];
@@ -157,7 +169,7 @@ async function start(
     finishRun: async (id, st) => {
       // A graceful shutdown is not the end of the run: it stays 'running' on disk, to be resumed.
       if (suspending) {
-        archive?.markInterrupted(id);
+        await records?.markInterrupted(id);
         return;
       }
       for (const s of stores) await s.finishRun(id, st);
@@ -169,7 +181,7 @@ async function start(
     registry,
     store,
     log,
-    ...(resume ? { startRound: resume.round + 1, history: archive?.rounds(runId) ?? [] } : {}),
+    ...(resume ? { startRound: resume.round + 1, history: (await records?.rounds(runId)) ?? [] } : {}),
     ...(config.testData ? { testData: config.testData } : {}),
   });
   persistent?.trackClients(registry);
@@ -219,7 +231,7 @@ async function start(
   if (resume && resume.round > 0) {
     // The dashboard's /api/rounds shows the whole run, not just what happened since the restart.
     memory.startRun({ ...resume.run, status: 'running' });
-    for (const r of archive!.rounds(runId)) memory.recordRound(runId, r);
+    for (const r of await records!.rounds(runId)) memory.recordRound(runId, r);
     metrics.resumedAt(resume.round);
     log.info('run resumed', { run: runId, round: resume.round, next: resume.round + 1, rounds: settings.rounds });
   } else {
@@ -242,6 +254,7 @@ async function start(
     metrics,
     adminToken,
     ...(archive ? { archive } : {}),
+    ...(records ? { records } : {}),
     ...(tokens ? { tokens } : {}),
     ...(resume && resume.round > 0 ? { resumedFrom: resume.round } : {}),
     done,
@@ -261,7 +274,8 @@ async function start(
       // discard that message from their send buffers.
       await registry.waitForEmpty(2_000);
       await app.close();
-      persistent?.flushClients();
+      await persistent?.flushClients();
+      if (records && !archive) await records.close();
       db?.close();
       model.dispose();
     },

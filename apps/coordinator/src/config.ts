@@ -65,6 +65,11 @@ export interface CoordinatorConfig {
   logLevel: LogLevel;
   /** Record runs in SQLite + checkpoint files under `stateDir` and resume unfinished ones (default true). */
   persist?: boolean;
+  /**
+   * A postgres:// URL: runs, rounds, checkpoints (bytea + sha256) and clients are recorded there
+   * instead of the state dir's SQLite (join tokens, identity and admin token stay in the state dir).
+   */
+  database?: string;
   /** Start a new run even if the state dir holds an unfinished one (which is marked stopped). */
   fresh?: boolean;
   /** Checkpoints kept per run, newest first; 0 keeps all (default 5). */

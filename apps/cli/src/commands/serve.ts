@@ -1,6 +1,6 @@
 import { describeStrategy } from '@fedlink/core';
 import { readFile } from 'node:fs/promises';
-import { CONNECTION_DEFAULTS, type CoordinatorConfig, LOG_FORMATS, type LogFormat, type LogLevel, type RunningCoordinator, createLog, loadOrCreateJoinToken, startCoordinator } from '@fedlink/coordinator';
+import { CONNECTION_DEFAULTS, type CoordinatorConfig, LOG_FORMATS, type Log, type LogFormat, type LogLevel, type RunningCoordinator, createLog, loadOrCreateJoinToken, startClusterNode, startCoordinator } from '@fedlink/coordinator';
 import { loadDataset } from '@fedlink/ml/node';
 import { type CommandSpec, type ParsedValue, UsageError, parseArgs } from '../args.js';
 import { LOG_LEVELS, formatRoundLine, runOptions, runSettingsFrom } from '../run-options.js';
@@ -30,6 +30,10 @@ export const serveSpec: CommandSpec = {
     'private-status': { type: 'boolean', default: false, description: 'require the admin token for /api/status, /api/rounds, /api/model and /metrics too' },
     'keep-checkpoints': { type: 'int', min: 0, default: 5, description: 'checkpoints kept per run, newest first (0 = all)' },
     fresh: { type: 'boolean', default: false, description: 'start a new run even if the state dir holds an unfinished one (it is marked stopped)' },
+    database: { type: 'string', placeholder: 'postgres://user@host/db', description: 'record runs, rounds, clients and checkpoints in PostgreSQL instead of the state dir (resume reads it too)' },
+    cluster: { type: 'string', placeholder: 'redis://host:6379', description: 'run as one node of a cluster sharing this Redis (needs --database; every node the same options and state-dir identity)' },
+    'cluster-name': { type: 'string', default: 'default', description: 'name of the cluster in Redis (several clusters may share one Redis)' },
+    'node-id': { type: 'string', placeholder: '<id>', description: 'this node\'s name in the cluster (default: a random one)' },
     'exit-on-finish': { type: 'boolean', default: false, description: 'exit when the run ends (default: keep serving the API)' },
     'log-level': { type: 'string', choices: LOG_LEVELS, default: 'info', description: 'log verbosity (logs go to stderr)' },
     'log-format': { type: 'string', choices: LOG_FORMATS, placeholder: 'json|pretty', description: 'log lines as JSON objects or for people (default: pretty on a terminal, else json)' },
@@ -39,6 +43,8 @@ export const serveSpec: CommandSpec = {
     'fedlink serve --model mlp --rounds 50 --min-fit 5 --fraction 0.5',
     'fedlink serve --host 0.0.0.0 --token my-secret-token --private-status',
     'fedlink serve --allow-keys devices.txt --log-format json',
+    'fedlink serve --database postgres://fedlink@db-host/fedlink   # runs and checkpoints in PostgreSQL',
+    'fedlink serve --cluster redis://redis:6379 --database postgres://fedlink@db/fedlink --host 0.0.0.0   # one node of N (docs/OPERATIONS.md)',
     'fedlink serve --host 0.0.0.0 --tls-cert cert.pem --tls-key key.pem   # https/wss (docs/SECURITY.md: a private CA)',
   ],
 };
@@ -92,8 +98,10 @@ export async function serveCommand(argv: string[]): Promise<number> {
     logLevel: level,
     keepCheckpoints: v['keep-checkpoints'] as number,
     fresh: v.fresh as boolean,
+    ...(v.database !== undefined ? { database: v.database as string } : {}),
   };
   const out = (s: string) => process.stdout.write(s + '\n');
+  if (v.cluster !== undefined) return serveClusterNode(v, config, log, out);
 
   // POST /api/runs records a new run and asks for a restart on it; the same port is kept.
   let newRun: (() => void) | undefined;
@@ -163,6 +171,7 @@ function banner(coord: RunningCoordinator, v: Record<string, unknown>, token: st
   out('fedlink coordinator');
   out(`  run          ${coord.runId}  (${m.name}, ${m.numParams.toLocaleString('en-US')} parameters, ${describeStrategy(s.strategy)}, ${s.rounds} rounds)`);
   if (coord.resumedFrom !== undefined) out(`  resumed      after round ${coord.resumedFrom} of ${s.rounds} (from its checkpoint)`);
+  if (coord.records && !coord.archive) out(`  records      ${coord.records.location}`);
   out(`  listening    ${coord.url}   REST: ${coord.url}/api/status   metrics: ${coord.url}/metrics`);
   out(`  dashboard    ${coord.url}/`);
   out(`  fingerprint  ${coord.fingerprint}`);
@@ -178,4 +187,35 @@ function banner(coord: RunningCoordinator, v: Record<string, unknown>, token: st
   out(`  ${coord.url}/join${v.open || allowKeys ? '' : `?token=${encodeURIComponent(token)}`}`);
   out('');
   coord.engine.on('roundEnded', (r) => out(formatRoundLine(r, s.rounds)));
+}
+
+/** `serve --cluster`: this process is one node; the node holding the lease runs the rounds. */
+async function serveClusterNode(v: Record<string, ParsedValue>, config: CoordinatorConfig, log: Log, out: (s: string) => void): Promise<number> {
+  const database = config.database;
+  if (database === undefined) throw new UsageError('--cluster needs --database postgres://... (the nodes share their records there)');
+  const nodeId = v['node-id'] as string | undefined;
+  const node = await startClusterNode({ coordinator: { ...config, database }, redisUrl: v.cluster as string, database, cluster: v['cluster-name'] as string, ...(nodeId ? { nodeId } : {}), log });
+  const settings = node.coordinator.context.settings;
+  out('fedlink cluster node');
+  out(`  node         ${node.nodeId}  (cluster ${v['cluster-name'] as string})`);
+  out(`  run          ${node.runId}  (${settings.model}, ${settings.rounds} rounds)`);
+  out(`  listening    ${node.coordinator.url}`);
+  out(`  fingerprint  ${node.coordinator.fingerprint}`);
+  node.on('leading', (token) => out(`leading (fencing token ${token})`));
+  node.on('roundEnded', (r) => out(formatRoundLine(r, settings.rounds)));
+  let stopping = false;
+  const shutdown = () => {
+    if (stopping) return;
+    stopping = true;
+    void node.close().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+  const end = await node.done;
+  out(`run ${end.status} after ${end.rounds} round(s)`);
+  if (v['exit-on-finish']) {
+    await node.close();
+    return 0;
+  }
+  return new Promise<number>(() => undefined);
 }

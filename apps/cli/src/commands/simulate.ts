@@ -23,6 +23,9 @@ export const simulateSpec: CommandSpec = {
     'join-rate': { type: 'number', min: 0, default: 0, description: "the coordinator's join rate, joins a second (0 = no limit); clients retry when it tells them" },
     backend: { type: 'string', choices: BACKEND_CHOICES, default: 'auto', description: "clients' TensorFlow.js backend" },
     edges: { type: 'int', min: 1, description: "a two-level tree: this many edge aggregators (in-process, each its own coordinator and port) between the root and the clients; the root's FedAvg is the flat one" },
+    nodes: { type: 'int', min: 1, description: 'a cluster: this many coordinator nodes (in-process, each its own port) sharing --redis and --database; clients spread over them' },
+    redis: { type: 'string', placeholder: 'redis://host:6379', description: 'with --nodes: the Redis the nodes share' },
+    database: { type: 'string', placeholder: 'postgres://user@host/db', description: 'with --nodes: the PostgreSQL the nodes record to (use an empty database: an unfinished run there is resumed)' },
     'save-model': { type: 'string', placeholder: '<dir>', description: 'write the final global model there as tfjs artifacts (model.json, weights.bin)' },
     json: { type: 'string', placeholder: '<file>', description: 'write config and per-round metrics as JSON' },
     'log-level': { type: 'string', choices: LOG_LEVELS, default: 'silent', description: 'coordinator log verbosity (stderr)' },
@@ -32,6 +35,7 @@ export const simulateSpec: CommandSpec = {
     'fedlink simulate --clients 100 --fraction 0.1 --partition dirichlet:0.3 --rounds 50',
     'fedlink simulate --clients 20 --attack scale:10 --attackers 0.2 --aggregator median',
     'fedlink simulate --edges 3 --clients 9 --rounds 3 --save-model ./model   # root -> 3 edges -> 9 clients',
+    'fedlink simulate --nodes 3 --redis redis://127.0.0.1:6379 --database postgres://fedlink@127.0.0.1/sim --clients 30 --save-model ./model',
   ],
 };
 
@@ -52,6 +56,10 @@ export async function simulateCommand(argv: string[]): Promise<number> {
   const clients = v.clients as number;
   const edges = v.edges as number | undefined;
   if (edges !== undefined && edges > clients) throw new UsageError(`--edges (${edges}) exceeds --clients (${clients}): every edge needs a client`);
+  const nodes = v.nodes as number | undefined;
+  if (nodes !== undefined && (v.redis === undefined || v.database === undefined)) throw new UsageError('--nodes needs --redis and --database');
+  if (nodes === undefined && (v.redis !== undefined || v.database !== undefined)) throw new UsageError('--redis and --database go with --nodes');
+  if (nodes !== undefined && edges !== undefined) throw new UsageError('--nodes and --edges do not combine');
   const run = runSettingsFrom(v, v.data as string);
   if (run.selection.minAvailable > clients) throw new UsageError(`--min-available/--min-fit (${run.selection.minAvailable}) exceeds --clients (${clients})`);
   // Simulations start once every client is connected (--wait-timeout, 10 min by default: 10,000
@@ -81,6 +89,7 @@ export async function simulateCommand(argv: string[]): Promise<number> {
     ...(attack ? { attack: { spec: attack, share: v.attackers as number } } : {}),
     ...(level !== 'silent' ? { log: consoleLog(level) } : {}),
     ...(edges !== undefined ? { edges } : {}),
+    ...(nodes !== undefined ? { cluster: { nodes, redis: v.redis as string, database: v.database as string } } : {}),
     ...(v['save-model'] !== undefined ? { saveModel: v['save-model'] as string } : {}),
     onInfo: out,
     onRound: (r) => {

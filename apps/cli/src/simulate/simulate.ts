@@ -12,6 +12,7 @@ import type { CollusionReply, WorkerReport, WorkerStart } from './protocol.js';
 import { type EdgeRoundReport, type SimulatedEdges, type SimulatedTree, flatLeafSeeds, rootSettings, startSimulatedEdges } from './tree.js';
 import { simulatedClientId } from './identity.js';
 import { loopbackLimits } from './loopback.js';
+import { type ClusterUrls, type SimulatedCluster, startSimulatedCluster } from './cluster.js';
 
 export interface SimulationOptions {
   clients: number;
@@ -33,6 +34,8 @@ export interface SimulationOptions {
   edges?: number;
   /** Write the final global model here as tfjs artifacts (model.json, weights.bin). */
   saveModel?: string;
+  /** A cluster: this many in-process coordinator nodes sharing the Redis and PostgreSQL given (cluster.ts). */
+  cluster?: ClusterUrls;
   onRound?: (r: RoundRecord) => void;
   /** A tree: each edge's report to the root, as it is sent (before the root's round ends). */
   onEdgeReport?: (edge: string, report: EdgeRoundReport) => void;
@@ -89,24 +92,25 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), 'fedlink-sim-')));
   const edgeCount = options.edges ?? 0;
   const run = edgeCount > 0 ? rootSettings(options.run, edgeCount) : options.run;
-  const coord = await startCoordinator(
-    {
-      host: '127.0.0.1',
-      port: 0,
-      stateDir,
-      run,
-      joinTokens: [token],
-      open: false,
-      testData: data.test,
-      ...loopbackLimits(options.clients),
-      ...(options.joinRate ? { joinRatePerSecond: options.joinRate } : {}),
-      logLevel: 'silent',
-    },
-    { log: options.log ?? silentLog },
-  );
+  const coordinatorConfig = {
+    host: '127.0.0.1',
+    port: 0,
+    stateDir,
+    run,
+    joinTokens: [token],
+    open: false,
+    testData: data.test,
+    ...loopbackLimits(options.clients),
+    ...(options.joinRate ? { joinRatePerSecond: options.joinRate } : {}),
+    logLevel: 'silent' as const,
+  };
+  const cluster: SimulatedCluster | undefined = options.cluster ? await startSimulatedCluster(coordinatorConfig, options.cluster, options.log ?? silentLog, options.onRound) : undefined;
+  // With a cluster, its first node stands for "the coordinator" (its model, its end); the rounds are the leader's.
+  const coord = cluster ? cluster.nodes[0]!.coordinator : await startCoordinator(coordinatorConfig, { log: options.log ?? silentLog });
   info(`coordinator ${coord.url}  run ${coord.runId}  model ${options.run.model} (${coord.context.model.numParams.toLocaleString('en-US')} params)`);
   info(`data ${data.name}: ${data.train.count} train / ${data.test.count} test, partition ${options.partition} over ${options.clients} clients, ${workers} worker process(es)`);
-  if (options.onRound) coord.engine.on('roundEnded', options.onRound);
+  if (cluster) info(`cluster: ${cluster.nodes.length} in-process node(s) on ${options.cluster!.redis} and ${options.cluster!.database.replace(/:[^:@/]*@/, '@')}: ${cluster.endpoints.map((e) => e.url).join(', ')}`);
+  if (options.onRound && !cluster) coord.engine.on('roundEnded', options.onRound);
   let edges: SimulatedEdges | undefined;
   if (edgeCount > 0) {
     try {
@@ -195,7 +199,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         url: coord.url,
         token,
         fingerprint: coord.fingerprint,
-        ...(edges ? { edges: edges.endpoints } : {}),
+        ...(edges ? { edges: edges.endpoints } : cluster ? { edges: cluster.endpoints } : {}),
         data: options.data,
         partition: options.partition,
         seed: options.run.seed,
@@ -214,11 +218,16 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     // A worker dying mid-run must not leave the run waiting forever: the round deadlines cover it.
     const end = await coord.done;
     for (const f of failures) info(`warning: ${f}`);
+    if (cluster) {
+      const final = await cluster.finalWeights();
+      if (final) coord.context.model.weights = final;
+    }
     if (options.saveModel) {
       await writeModelArtifacts(options.saveModel, coord.context.model);
       info(`final model written to ${options.saveModel} (model.json, weights.bin: tf.loadLayersModel('file://${options.saveModel}/model.json'))`);
     }
-    const last = [...coord.store.rounds].reverse().find((r) => r.status === 'completed');
+    const history = cluster ? cluster.rounds : coord.store.rounds;
+    const last = [...history].reverse().find((r) => r.status === 'completed');
     return {
       config: { clients: options.clients, data: options.data, partition: options.partition, workers, backend, dropout: options.dropout ?? 0, run },
       ...(edges ? { tree: edges.tree } : {}),
@@ -234,7 +243,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       dataset: { train: data.train.count, test: data.test.count },
       clientExamples: parts.map((p) => p.length),
       clientLabelHistograms: parts.map((p) => labelHistogram(data.train.labels, p, data.train.numClasses)),
-      rounds: coord.store.rounds,
+      rounds: history,
       final: {
         status: end.status,
         rounds: end.rounds,
@@ -247,7 +256,8 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     };
   } finally {
     for (const key of [...board.keys()]) release(key);
-    await coord.close();
+    if (cluster) await cluster.close();
+    else await coord.close();
     await edges?.close();
     for (const c of children) if (c.exitCode === null) c.kill();
     if (!options.stateDir) await rm(stateDir, { recursive: true, force: true });

@@ -8,7 +8,7 @@ import type { Log } from '../log.js';
 import type { RoundRecord, RunStore } from '../state/run-history.js';
 import type { EngineEvents, FederationEngine } from './engine.js';
 import type { OpenRound } from './open-round.js';
-import { planRound } from './round-plan.js';
+import { assignedPlan, planRound } from './round-plan.js';
 import { PrivacyBudget, expectedSurvivors, privacyOf } from './privacy-budget.js';
 import { RoundRecords, metricsOf } from './round-record.js';
 import { RoundRunner } from './round-runner.js';
@@ -44,6 +44,8 @@ export interface DelegatedRound {
    * (simulate: the seed the flat run of the same clients gives that client); undefined keeps the plan's.
    */
   leafSeed?: (clientId: string) => number | undefined;
+  /** The parent's own plan (a cluster leader's): who of this level's clients trains, with which config. */
+  assigned?: Readonly<Record<string, TrainConfig>>;
 }
 
 /** What a delegated round produced: the reduction of this level's updates, or why there is none; and its record. */
@@ -164,7 +166,7 @@ export class RoundEngine extends EventEmitter<EngineEvents> implements Federatio
     } else {
       context.model.weights = req.weights;
       const { seed, ...fit } = req.config;
-      const drawn = planRound({ seed, fit, selection: settings.selection }, req.key, registry.ids());
+      const drawn = req.assigned ? assignedPlan(req.key, req.assigned, registry.ids()) : planRound({ seed, fit, selection: settings.selection }, req.key, registry.ids());
       const leafSeed = req.leafSeed;
       const plan = leafSeed
         ? { ...drawn, configFor: (id: string) => { const c = drawn.configFor(id); const s = leafSeed(id); return s === undefined ? c : { ...c, seed: s }; } }

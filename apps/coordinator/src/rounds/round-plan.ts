@@ -14,6 +14,15 @@ export interface RoundPlan extends Selection {
  * attempt and who is connected; each client's training seed on the run's seed, the round and
  * its place in the draw, so the same seed reproduces a run exactly.
  */
+/**
+ * A plan decided elsewhere (a cluster's leader planned the attempt over every node's clients):
+ * of the clients it assigned, those connected here train, each with the config it was given.
+ */
+export function assignedPlan(key: RoundKey, assigned: Readonly<Record<string, TrainConfig>>, available: readonly string[]): RoundPlan {
+  const selected = available.filter((id) => Object.hasOwn(assigned, id)).sort();
+  return { selected, target: selected.length, key, configFor: (clientId: string): TrainConfig => ({ ...assigned[clientId]! }) };
+}
+
 export function planRound(settings: Pick<RunSettings, 'seed' | 'selection' | 'fit'>, key: RoundKey, available: readonly string[]): RoundPlan {
   const rng = createRng(Math.imul(settings.seed, 0x9e3779b1) ^ Math.imul(key.round, 0x85ebca6b) ^ key.attempt);
   const selection = selectClients(available, settings.selection, rng);

@@ -1,11 +1,11 @@
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { RoundRecord, RunInfo, RunStore } from '../state/run-history.js';
 import type { RegistryEvents } from '../federation/client-registry.js';
 import type { ClientOutcome } from '../rounds/open-round.js';
 import type { EventEmitter } from 'node:events';
-import { encodeCheckpoint, removeFile, writeCheckpointFile } from './checkpoint-file.js';
-import type { ClientEvent, Participation, RunArchive, StoredCheckpoint } from './run-archive.js';
+import { encodeCheckpoint } from './checkpoint-file.js';
+import { type ClientEvent, type Participation, RunArchive } from './run-archive.js';
+import type { EncodedCheckpoint, RunRecords } from './run-records.js';
+import { SqliteRunRecords } from './sqlite-run-records.js';
 import { toBase64 } from '@fedlink/protocol';
 import type { StrategySpec } from '@fedlink/core';
 
@@ -23,9 +23,9 @@ export interface PersistentRunStoreOptions {
 }
 
 /**
- * The embedded persistent RunStore: every attempt goes to SQLite, and every completed round
- * also to a checkpoint file (weights + server state + sha256), written before its row is
- * committed, so a committed round always has its file.
+ * The persistent RunStore: every attempt goes to the run records (SQLite by default, PostgreSQL
+ * in a cluster), and every completed round also a checkpoint (weights + server state + sha256),
+ * stored with its row, so a committed round always has its checkpoint.
  */
 export class PersistentRunStore implements RunStore {
   /**
@@ -36,11 +36,16 @@ export class PersistentRunStore implements RunStore {
    */
   private clientEvents: ClientEvent[] = [];
   private clientTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The last client write in flight (PostgreSQL writes are asynchronous); rounds wait for it. */
+  private clientWrite: Promise<void> = Promise.resolve();
+  readonly records: RunRecords;
 
   constructor(
-    readonly archive: RunArchive,
+    records: RunRecords | RunArchive,
     private readonly options: PersistentRunStoreOptions,
-  ) {}
+  ) {
+    this.records = records instanceof RunArchive ? new SqliteRunRecords(records) : records;
+  }
 
   /** Follows the registry for the clients table. */
   trackClients(registry: EventEmitter<RegistryEvents>): void {
@@ -59,64 +64,53 @@ export class PersistentRunStore implements RunStore {
     registry.on('left', (s) => this.queueClient({ kind: 'left', clientId: s.clientId, at: Date.now() }));
   }
 
-  /** Writes the client joins and leaves queued so far (in one transaction). */
-  flushClients(): void {
+  /** Writes the client joins and leaves queued so far (in one transaction); resolves when written. */
+  flushClients(): Promise<void> {
     clearTimeout(this.clientTimer);
     this.clientTimer = undefined;
     const events = this.clientEvents;
     this.clientEvents = [];
-    this.archive.writeClients(events);
+    if (events.length === 0) return this.clientWrite;
+    // In order: each batch after the one before; a failed batch is logged by nobody but must not
+    // block the next ones (the clients table is a record, not the round's state).
+    this.clientWrite = this.clientWrite.then(() => this.records.writeClients(events)).catch(() => undefined);
+    return this.clientWrite;
   }
 
   private queueClient(e: ClientEvent): void {
     this.clientEvents.push(e);
-    if (this.clientEvents.length >= MAX_QUEUED_CLIENT_EVENTS) this.flushClients();
+    if (this.clientEvents.length >= MAX_QUEUED_CLIENT_EVENTS) void this.flushClients();
     else if (!this.clientTimer) {
-      this.clientTimer = setTimeout(() => this.flushClients(), CLIENT_WRITE_DELAY_MS);
+      this.clientTimer = setTimeout(() => void this.flushClients(), CLIENT_WRITE_DELAY_MS);
       this.clientTimer.unref?.();
     }
   }
 
   async startRun(info: RunInfo, initialWeights: Float32Array): Promise<void> {
-    this.archive.insertRun(info);
+    await this.records.insertRun(info);
     // Round 0 is the seeded initial model: a run whose first checkpoint is corrupt restarts from it.
-    const c = await this.writeCheckpoint(info.runId, 0, initialWeights, {});
-    this.archive.insertCheckpoint(c);
+    await this.records.saveCheckpoint(this.encode(info.runId, 0, initialWeights, {}));
   }
 
   async recordRound(runId: string, record: RoundRecord, weights?: Float32Array, participation?: readonly { clientId: string; outcome: ClientOutcome }[]): Promise<void> {
-    const checkpoint = record.status === 'completed' && weights ? await this.writeCheckpoint(runId, record.round, weights, this.options.serverState()) : undefined;
-    this.flushClients();
-    this.archive.recordRound(runId, record, checkpoint);
+    const checkpoint = record.status === 'completed' && weights ? this.encode(runId, record.round, weights, this.options.serverState()) : undefined;
+    await this.flushClients();
+    await this.records.saveRound(runId, record, checkpoint);
     if (participation && participation.length > 0) {
       const rows: Participation[] = participation.map((p) => ({ round: record.round, attempt: record.attempt, clientId: p.clientId, outcome: p.outcome }));
-      this.archive.recordParticipation(runId, rows);
+      await this.records.recordParticipation(runId, rows);
     }
-    if (checkpoint) await this.prune(runId);
+    if (checkpoint) await this.records.pruneCheckpoints(runId, this.options.keepCheckpoints);
   }
 
-  finishRun(runId: string, status: 'finished' | 'stopped'): void {
-    this.flushClients();
-    this.archive.setRunStatus(runId, status);
+  async finishRun(runId: string, status: 'finished' | 'stopped'): Promise<void> {
+    await this.flushClients();
+    await this.records.setRunStatus(runId, status);
   }
 
-  private async writeCheckpoint(runId: string, round: number, weights: Float32Array, serverState: Record<string, Float32Array>): Promise<StoredCheckpoint> {
-    const rel = join('checkpoints', runId, `round-${String(round).padStart(6, '0')}.ckpt`);
-    const path = join(this.archive.stateDir, rel);
-    await mkdir(join(this.archive.stateDir, 'checkpoints', runId), { recursive: true, mode: 0o700 });
+  private encode(runId: string, round: number, weights: Float32Array, serverState: Record<string, Float32Array>): EncodedCheckpoint {
     const strategy = this.options.strategy;
     const { bytes, sha256 } = encodeCheckpoint({ runId, round, weights, serverState, ...(strategy ? { strategy } : {}) });
-    await writeCheckpointFile(path, bytes);
-    return { runId, round, file: rel, sha256, bytes: bytes.length, createdAt: Date.now() };
-  }
-
-  /** Retention: drop all but the newest `keepCheckpoints` (row first, then file). */
-  private async prune(runId: string): Promise<void> {
-    const keep = this.options.keepCheckpoints;
-    if (keep <= 0) return;
-    for (const old of this.archive.checkpoints(runId).slice(keep)) {
-      this.archive.deleteCheckpoint(runId, old.round);
-      await removeFile(this.archive.checkpointPath(old));
-    }
+    return { runId, round, bytes, sha256 };
   }
 }

@@ -1,7 +1,8 @@
 import type { StrategySpec } from '@fedlink/core';
 import type { RunSettings } from '../config.js';
 import type { Log } from '../log.js';
-import type { RunArchive, StoredRun } from './run-archive.js';
+import type { StoredRun } from './run-archive.js';
+import type { RunRecords } from './run-records.js';
 
 /** Where a restarted coordinator picks a run up. */
 export interface ResumePoint {
@@ -16,13 +17,13 @@ export interface ResumePoint {
 }
 
 /**
- * The newest unfinished run and the newest checkpoint of it that verifies. Corrupt or missing
+ * The newest unfinished run (SQLite or PostgreSQL records) and the newest checkpoint of it that verifies. Corrupt or missing
  * checkpoints are skipped (and logged), falling back to the previous one; rounds recorded after
  * the checkpoint used are rewound, since the model they produced is gone. With no usable
  * checkpoint at all the run restarts from round 0, whose model is regenerated from the seed.
  */
-export async function findResumePoint(archive: RunArchive, log: Log): Promise<ResumePoint | undefined> {
-  const run = archive.latestUnfinished();
+export async function findResumePoint(archive: Pick<RunRecords, 'latestUnfinished' | 'loadLatestCheckpoint' | 'rewindTo'>, log: Log): Promise<ResumePoint | undefined> {
+  const run = await archive.latestUnfinished();
   if (!run) return undefined;
   const loaded = await archive.loadLatestCheckpoint(run.runId);
   for (const s of loaded?.skipped ?? []) {
@@ -32,7 +33,7 @@ export async function findResumePoint(archive: RunArchive, log: Log): Promise<Re
   if (!loaded && run.round > 0) log.warn('no usable checkpoint: restarting the run from its seeded initial model', { run: run.runId, lostRounds: run.round });
   if (round < run.round) {
     log.warn('rewinding the run to its last verified checkpoint', { run: run.runId, from: run.round, to: round });
-    archive.rewindTo(run.runId, round);
+    await archive.rewindTo(run.runId, round);
   }
   return {
     run: { ...run, round },
