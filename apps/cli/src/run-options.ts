@@ -1,14 +1,19 @@
 import { AGGREGATOR_FORMS, OPTIMIZER_FORMS, STRATEGY_PRESETS, type StrategySpec, refineStrategy } from '@fedlink/core';
-import { DEFAULT_RUN, type RunSettings, type LogLevel, strategyOf } from '@fedlink/coordinator';
-import { MODEL_NAMES, type ModelName } from '@fedlink/ml';
+import { resolve } from 'node:path';
+import { DEFAULT_RUN, isZooModel, type RunSettings, type LogLevel, strategyOf } from '@fedlink/coordinator';
 import { TENSOR_ENCODINGS, type TensorEncoding } from '@fedlink/protocol';
 import { type OptionSpec, type ParsedValue, UsageError } from './args.js';
 import { privacyOptions, withPrivacy } from './privacy-options.js';
 
 /** Options shared by `serve` and `simulate`: what the run trains and how rounds work. */
-export function runOptions(defaults: Partial<{ model: ModelName; rounds: number; roundTimeout: string; waitTimeout: string }> = {}): Record<string, OptionSpec> {
+export function runOptions(defaults: Partial<{ model: string; rounds: number; roundTimeout: string; waitTimeout: string }> = {}): Record<string, OptionSpec> {
   return {
-    model: { type: 'string', choices: MODEL_NAMES, default: defaults.model ?? DEFAULT_RUN.model, description: 'model: mlp (2NN, 199,210 params) or cnn (1,663,370 params)' },
+    model: {
+      type: 'string',
+      default: defaults.model ?? DEFAULT_RUN.model,
+      placeholder: 'mlp|cnn|<model.json>',
+      description: 'model: mlp (2NN, 199,210 params), cnn (1,663,370 params), or the path of any tfjs Layers model.json (its weight files beside it): a classifier of the data\'s images, logits or softmax out',
+    },
     rounds: { type: 'int', min: 1, default: defaults.rounds ?? DEFAULT_RUN.rounds, description: 'rounds to run' },
     strategy: {
       type: 'string',
@@ -51,6 +56,11 @@ export function runOptions(defaults: Partial<{ model: ModelName; rounds: number;
   };
 }
 
+/** `--model`: a zoo name as given, a model.json path made absolute (a resumed run finds it from any directory). */
+export function modelRefFrom(text: string): string {
+  return isZooModel(text) ? text : resolve(text);
+}
+
 /** `--fraction --min-fit --min-available --over-select` as a selection policy (min-available defaults to min-fit). */
 export function selectionFrom(v: Record<string, ParsedValue>): RunSettings['selection'] {
   const minFit = v['min-fit'] as number;
@@ -78,7 +88,7 @@ export function collectionSettingsFrom(
 export function runSettingsFrom(v: Record<string, ParsedValue>, dataset: string): RunSettings {
   return withPrivacy({
     ...DEFAULT_RUN,
-    model: v.model as ModelName,
+    model: modelRefFrom(v.model as string),
     dataset,
     rounds: v.rounds as number,
     strategy: strategyFrom(v.strategy as string, v['server-lr'] as number | undefined, v),

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig, TrainMetrics, Welcome } from '@fedlink/protocol';
-import { type BatchProgress, type ImageDataset, modelFromTopology, readFlatWeights, setFlatWeights, trainLocal } from '@fedlink/ml';
+import { type BatchProgress, type ImageDataset, assertDataFits, modelFromTopology, readFlatWeights, setFlatWeights, trainLocal } from '@fedlink/ml';
 
 export interface FitOutcome {
   /** local - global, in manifest order. */
@@ -60,11 +60,8 @@ export class TfjsTrainer implements Trainer {
         `the ${backend} backend can't train ${welcome.model.name} (no Conv2DBackpropFilter kernel); use --backend auto or fedlink`,
       );
     }
-    const input = this.model.inputs[0]!.shape; // [null, h, w, c]
-    const { height, width, channels } = this.data;
-    if (input[1] !== height || input[2] !== width || input[3] !== channels) {
-      throw new Error(`the run's model takes ${input.slice(1).join('x')} inputs, this client's data is ${height}x${width}x${channels}`);
-    }
+    // A ModelError naming the mismatch: input shape, or labels beyond the model's classes.
+    assertDataFits(this.model, this.data, "this client's data");
   }
 
   async fit(global: Float32Array, config: TrainConfig, hooks: FitHooks = {}): Promise<FitOutcome> {

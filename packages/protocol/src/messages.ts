@@ -124,6 +124,8 @@ export const WelcomeSchema = z.strictObject({
     topology: z.record(z.string(), z.unknown()),
     manifest: z.array(TensorSpecSchema),
     numParams: z.number().int(),
+    /** SHA-256 (hex) of the canonical topology JSON and manifest (@fedlink/ml modelHash); a client refuses a model that doesn't hash to it. */
+    hash: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   }),
   round: round,
   rounds: z.number().int(),

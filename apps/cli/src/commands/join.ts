@@ -15,6 +15,7 @@ export const joinSpec: CommandSpec = {
     server: { type: 'string', placeholder: '<url>', description: 'coordinator URL (required)' },
     token: { type: 'string', placeholder: '<token>', description: 'join token printed by fedlink serve' },
     'server-key': { type: 'string', placeholder: '<fingerprint>', description: "pin the coordinator's key fingerprint (refuse any other)" },
+    'model-hash': { type: 'string', placeholder: '<sha256>', description: 'refuse a run whose model does not have this hash (serve prints it; a model_mismatch error)' },
     data: { type: 'string', default: 'mnist', placeholder: 'mnist|idx:<dir>', description: 'local training data' },
     shard: { type: 'string', placeholder: '<i>/<n>', description: 'train on shard i of n (1-based) of the data' },
     partition: { type: 'string', default: 'iid', placeholder: 'iid|shards|dirichlet:<a>', description: 'how the data is cut into shards' },
@@ -85,6 +86,7 @@ export async function joinCommand(argv: string[]): Promise<number> {
     backend,
     ...(v.token !== undefined ? { token: v.token as string } : {}),
     ...(v['server-key'] !== undefined ? { serverFingerprint: v['server-key'] as string } : {}),
+    ...(v['model-hash'] !== undefined ? { modelHash: v['model-hash'] as string } : {}),
     ...(identity ? { identity } : {}),
     ...(ca !== undefined ? { ca } : {}),
     ...(v.name !== undefined ? { name: v.name as string } : {}),
@@ -92,7 +94,7 @@ export async function joinCommand(argv: string[]): Promise<number> {
     ...(v['local-dp-noise'] !== undefined ? { localPrivacy: { clip: v['local-dp-clip'] as number, noiseMultiplier: v['local-dp-noise'] as number } } : {}),
   });
   client.on('welcome', (w) => {
-    out(`joined run ${w.runId} as ${w.clientId}: model ${w.model.name} (${w.model.numParams.toLocaleString('en-US')} params), round ${w.round}/${w.rounds}`);
+    out(`joined run ${w.runId} as ${w.clientId}: model ${w.model.name} (${w.model.numParams.toLocaleString('en-US')} params${w.model.hash ? `, hash ${w.model.hash}` : ''}), round ${w.round}/${w.rounds}`);
     out(`coordinator key ${w.server.fingerprint}${v['server-key'] ? ' (pinned)' : ' (not pinned: pass --server-key to pin it)'}`);
   });
   client.on('trained', (round, m) => out(`round ${round}: trained ${mine.count} examples in ${(m.trainSeconds ?? 0).toFixed(1)}s, loss ${m.loss.toFixed(4)}`));

@@ -36,6 +36,7 @@ export const serveSpec: CommandSpec = {
   examples: [
     'fedlink serve                                  # CNN on MNIST, 20 rounds, port 7070; resumes an unfinished run',
     'fedlink serve --model mlp --rounds 50 --min-fit 5 --fraction 0.5',
+    'fedlink serve --model ./my-model/model.json --data idx:./my-data   # your own tfjs Layers model (model.json + weight files)',
     'fedlink serve --host 0.0.0.0 --token my-secret-token --private-status',
     'fedlink serve --allow-keys devices.txt --log-format json',
     'fedlink serve --host 0.0.0.0 --tls-cert cert.pem --tls-key key.pem   # https/wss (docs/SECURITY.md: a private CA)',
@@ -164,12 +165,13 @@ function banner(coord: RunningCoordinator, v: Record<string, unknown>, token: st
   out(`  listening    ${coord.url}   REST: ${coord.url}/api/status   metrics: ${coord.url}/metrics`);
   out(`  dashboard    ${coord.url}/`);
   out(`  fingerprint  ${coord.fingerprint}`);
+  if (m.hash !== undefined) out(`  model hash   ${m.hash}`);
   out(`  join token   ${allowKeys ? `(allowlist mode: keys in ${allowKeys})` : v.open ? '(open run: no token needed)' : token}`);
   out(`  admin token  ${coord.adminToken}   (Authorization: Bearer ...; also in the state dir's admin-token file)`);
   out('');
   out('Join as a device client (each device takes its own shard):');
   out(
-    `  npx fedlink join --server ${coord.url}${v.open || allowKeys ? '' : ` --token ${token}`} --server-key ${coord.fingerprint} --data mnist --shard 1/10`,
+    `  npx fedlink join --server ${coord.url}${v.open || allowKeys ? '' : ` --token ${token}`} --server-key ${coord.fingerprint}${m.hash !== undefined ? ` --model-hash ${m.hash}` : ''} --data mnist --shard 1/10`,
   );
   if (coord.url.startsWith('https:')) out("  (add --ca <your CA's PEM file> if the certificate is not from a CA the device already trusts)");
   out('Or from a browser (the data stays in the tab):');

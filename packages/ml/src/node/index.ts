@@ -2,3 +2,5 @@
 export * from './datasets.js';
 // Node-only backend selection: the fedlink backend with worker_threads, tfjs-node when installed.
 export * from './backend.js';
+// Models from model.json files (any tfjs Layers model), read with plain file IO.
+export * from './model-file.js';
