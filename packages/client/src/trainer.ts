@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig, TrainMetrics, Welcome } from '@fedlink/protocol';
-import { type BatchProgress, type ImageDataset, assertDataFits, modelFromTopology, readFlatWeights, setFlatWeights, trainLocal } from '@fedlink/ml';
+import { type BatchProgress, DatasetError, type ImageDataset, assertDataFits, modelFromTopology, readFlatWeights, setFlatWeights, trainLocal } from '@fedlink/ml';
 
 export interface FitOutcome {
   /** local - global, in manifest order. */
@@ -43,7 +43,9 @@ export interface Trainer {
 export class TfjsTrainer implements Trainer {
   private model: tf.LayersModel | undefined;
 
-  constructor(private readonly data: ImageDataset) {}
+  constructor(private readonly data: ImageDataset) {
+    if (data.count === 0) throw new DatasetError('no training examples: this client\'s data (or its shard) is empty');
+  }
 
   get numExamples(): number {
     return this.data.count;
