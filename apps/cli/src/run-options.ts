@@ -1,6 +1,7 @@
 import { AGGREGATOR_FORMS, OPTIMIZER_FORMS, STRATEGY_PRESETS, type StrategySpec, refineStrategy } from '@fedlink/core';
 import { resolve } from 'node:path';
 import { DEFAULT_RUN, isZooModel, type RunSettings, type LogLevel, strategyOf } from '@fedlink/coordinator';
+import { MODEL_NAMES } from '@fedlink/ml';
 import { TENSOR_ENCODINGS, type TensorEncoding } from '@fedlink/protocol';
 import { type OptionSpec, type ParsedValue, UsageError } from './args.js';
 import { privacyOptions, withPrivacy } from './privacy-options.js';
@@ -12,7 +13,7 @@ export function runOptions(defaults: Partial<{ model: string; rounds: number; ro
       type: 'string',
       default: defaults.model ?? DEFAULT_RUN.model,
       placeholder: 'mlp|cnn|<model.json>',
-      description: 'model: mlp (2NN, 199,210 params), cnn (1,663,370 params), or the path of any tfjs Layers model.json (its weight files beside it): a classifier of the data\'s images, logits or softmax out',
+      description: 'model: mlp (2NN, 199,210 params), cnn (1,663,370 params), cifar-cnn (RGB 32x32x3, 136,874 params), or the path of any tfjs Layers model.json (its weight files beside it): a classifier of the data\'s images, logits or softmax out',
     },
     rounds: { type: 'int', min: 1, default: defaults.rounds ?? DEFAULT_RUN.rounds, description: 'rounds to run' },
     strategy: {
@@ -58,7 +59,9 @@ export function runOptions(defaults: Partial<{ model: string; rounds: number; ro
 
 /** `--model`: a zoo name as given, a model.json path made absolute (a resumed run finds it from any directory). */
 export function modelRefFrom(text: string): string {
-  return isZooModel(text) ? text : resolve(text);
+  if (isZooModel(text)) return text;
+  if (!text.endsWith('.json')) throw new UsageError(`--model: '${text}' is not one of ${MODEL_NAMES.join(', ')} nor the path of a model.json`);
+  return resolve(text);
 }
 
 /** `--fraction --min-fit --min-available --over-select` as a selection policy (min-available defaults to min-fit). */

@@ -3,7 +3,7 @@ import { FedlinkClient, TfjsTrainer } from '@fedlink/client';
 import { parsePartitionSpec, partition } from '@fedlink/core';
 import { identityFromJson } from '@fedlink/crypto';
 import { subset } from '@fedlink/ml';
-import { loadDataset } from '@fedlink/ml/node';
+import { DATA_SPECS, loadDataset, parseImageShape } from '@fedlink/ml/node';
 import { type CommandSpec, UsageError, parseArgs } from '../args.js';
 import { BACKEND_CHOICES, type BackendChoice, selectBackendInfo } from '../backend.js';
 
@@ -16,7 +16,8 @@ export const joinSpec: CommandSpec = {
     token: { type: 'string', placeholder: '<token>', description: 'join token printed by fedlink serve' },
     'server-key': { type: 'string', placeholder: '<fingerprint>', description: "pin the coordinator's key fingerprint (refuse any other)" },
     'model-hash': { type: 'string', placeholder: '<sha256>', description: 'refuse a run whose model does not have this hash (serve prints it; a model_mismatch error)' },
-    data: { type: 'string', default: 'mnist', placeholder: 'mnist|idx:<dir>', description: 'local training data' },
+    data: { type: 'string', default: 'mnist', placeholder: DATA_SPECS, description: 'local training data' },
+    'image-size': { type: 'string', default: '32x32x3', placeholder: '<h>x<w>x<1|3>', description: 'images:<dir>: the size photos are resized to (the model\'s input: 28x28x1 for mlp/cnn, 32x32x3 for cifar-cnn)' },
     shard: { type: 'string', placeholder: '<i>/<n>', description: 'train on shard i of n (1-based) of the data' },
     partition: { type: 'string', default: 'iid', placeholder: 'iid|shards|dirichlet:<a>', description: 'how the data is cut into shards' },
     'partition-seed': { type: 'int', default: 1, description: 'seed of the shard split (same on every device)' },
@@ -74,7 +75,7 @@ export async function joinCommand(argv: string[]): Promise<number> {
   if (ca !== undefined && !(v.server as string).startsWith('https:')) throw new UsageError('--ca applies to an https:// --server');
   const identity = v.identity ? identityFromJson(JSON.parse(await readFile(v.identity as string, 'utf8'))) : undefined;
   const { name: backend, detail: backendDetail } = await selectBackendInfo(v.backend as BackendChoice);
-  const data = await loadDataset(v.data as string);
+  const data = await loadDataset(v.data as string, { imageShape: parseImageShape(v['image-size'] as string) });
   const mine = shard ? subset(data.train, partition(data.train.labels, shard.count, spec, v['partition-seed'] as number)[shard.index - 1]!) : data.train;
   const out = (s: string) => process.stdout.write(s + '\n');
   out(`backend ${backend} (${backendDetail}); data ${data.name}${shard ? ` shard ${shard.index}/${shard.count}` : ''}: ${mine.count} training examples (they never leave this device)`);

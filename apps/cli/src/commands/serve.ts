@@ -1,7 +1,7 @@
 import { describeStrategy } from '@fedlink/core';
 import { readFile } from 'node:fs/promises';
 import { CONNECTION_DEFAULTS, type CoordinatorConfig, LOG_FORMATS, type LogFormat, type LogLevel, type RunningCoordinator, createLog, loadOrCreateJoinToken, startCoordinator } from '@fedlink/coordinator';
-import { loadDataset } from '@fedlink/ml/node';
+import { DATA_SPECS, loadDataset, parseImageShape } from '@fedlink/ml/node';
 import { type CommandSpec, type ParsedValue, UsageError, parseArgs } from '../args.js';
 import { LOG_LEVELS, formatRoundLine, runOptions, runSettingsFrom } from '../run-options.js';
 
@@ -13,7 +13,8 @@ export const serveSpec: CommandSpec = {
     host: { type: 'string', default: '127.0.0.1', description: 'address to listen on (0.0.0.0 to accept other machines)' },
     port: { type: 'int', min: 0, max: 65535, default: 7070, description: 'port (0 picks a free one)' },
     'state-dir': { type: 'string', default: './.fedlink', description: 'where identity, tokens, the run database and checkpoints live' },
-    data: { type: 'string', default: 'mnist', placeholder: 'mnist|idx:<dir>', description: "held-out test data the coordinator evaluates on" },
+    data: { type: 'string', default: 'mnist', placeholder: DATA_SPECS, description: "held-out test data the coordinator evaluates on" },
+    'image-size': { type: 'string', default: '32x32x3', placeholder: '<h>x<w>x<1|3>', description: 'images:<dir>: the size photos are resized to (the model\'s input: 28x28x1 for mlp/cnn, 32x32x3 for cifar-cnn)' },
     ...runOptions({ model: 'cnn', rounds: 20 }),
     token: { type: 'list', default: [], placeholder: '<token>', description: 'join token to accept (repeatable; default: one stored in the state dir)' },
     open: { type: 'boolean', default: false, description: 'let clients join without a token (trusted networks only)' },
@@ -76,7 +77,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const v = parseArgs(serveSpec, argv);
   if (!v) return 0;
   const stateDir = v['state-dir'] as string;
-  const data = await loadDataset(v.data as string);
+  const data = await loadDataset(v.data as string, { imageShape: parseImageShape(v['image-size'] as string) });
   const settings = runSettingsFrom(v, data.name);
   const tokens = v.token as string[];
   const tls = await readTls(v['tls-cert'] as string | undefined, v['tls-key'] as string | undefined);

@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { parsePartitionSpec } from '@fedlink/core';
+import { DATA_SPECS, parseImageShape } from '@fedlink/ml/node';
 import { consoleLog, type LogLevel } from '@fedlink/coordinator';
 import { type CommandSpec, UsageError, parseArgs } from '../args.js';
 import { BACKEND_CHOICES } from '../backend.js';
@@ -13,7 +14,8 @@ export const simulateSpec: CommandSpec = {
   usage: 'fedlink simulate [options]',
   options: {
     clients: { type: 'int', min: 1, default: 10, description: 'simulated clients' },
-    data: { type: 'string', default: 'mnist', placeholder: 'mnist|idx:<dir>', description: 'dataset (train split is partitioned, test split evaluates)' },
+    data: { type: 'string', default: 'mnist', placeholder: DATA_SPECS, description: 'dataset (train split is partitioned, test split evaluates)' },
+    'image-size': { type: 'string', default: '32x32x3', placeholder: '<h>x<w>x<1|3>', description: 'images:<dir>: the size photos are resized to (the model\'s input: 28x28x1 for mlp/cnn, 32x32x3 for cifar-cnn)' },
     partition: { type: 'string', default: 'iid', placeholder: 'iid|shards|dirichlet:<alpha>', description: 'how the training data is split across clients' },
     ...runOptions({ model: 'mlp', rounds: 10, roundTimeout: '10m', waitTimeout: '10m' }),
     dropout: { type: 'number', min: 0, max: 1, default: 0, description: 'chance a selected client vanishes at a random point of a round' },
@@ -30,6 +32,7 @@ export const simulateSpec: CommandSpec = {
     'fedlink simulate --clients 10 --rounds 10 --model mlp --partition iid --json out.json',
     'fedlink simulate --clients 100 --fraction 0.1 --partition dirichlet:0.3 --rounds 50',
     'fedlink simulate --clients 20 --attack scale:10 --attackers 0.2 --aggregator median',
+    'fedlink simulate --model cifar-cnn --data images:./photos --image-size 32x32x3 --clients 4   # a folder of photos, one sub-folder per class',
     'fedlink simulate --edges 3 --clients 9 --rounds 3 --save-model ./model   # root -> 3 edges -> 9 clients',
   ],
 };
@@ -69,6 +72,7 @@ export async function simulateCommand(argv: string[]): Promise<number> {
   const result = await simulate({
     clients,
     data: v.data as string,
+    imageShape: parseImageShape(v['image-size'] as string),
     partition: v.partition as string,
     run: settings,
     ...(v.workers !== undefined ? { workers: v.workers as number } : {}),

@@ -15,6 +15,8 @@ import { loopbackLimits } from './loopback.js';
 export interface SimulationOptions {
   clients: number;
   data: string;
+  /** images:<dir>: the size photos are resized to (default 32x32x3). */
+  imageShape?: [number, number, number];
   partition: string;
   run: RunSettings;
   /** Worker processes hosting the clients (default: one per core, at most one per client). */
@@ -78,7 +80,7 @@ const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
 export async function simulate(options: SimulationOptions): Promise<SimulationResult> {
   const started = Date.now();
   const info = options.onInfo ?? (() => undefined);
-  const data = await loadDataset(options.data);
+  const data = await loadDataset(options.data, options.imageShape ? { imageShape: options.imageShape } : {});
   const spec = parsePartitionSpec(options.partition);
   const parts = partition(data.train.labels, options.clients, spec, options.run.seed);
   const workers = Math.max(1, Math.min(options.clients, options.workers ?? availableParallelism()));
@@ -191,6 +193,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         fingerprint: coord.fingerprint,
         ...(edges ? { edges: edges.endpoints } : {}),
         data: options.data,
+        ...(options.imageShape ? { imageShape: options.imageShape } : {}),
         partition: options.partition,
         seed: options.run.seed,
         numClients: options.clients,

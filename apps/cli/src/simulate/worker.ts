@@ -37,7 +37,7 @@ process.on('message', (m: CollusionReply | WorkerStart) => {
 
 async function run(start: WorkerStart): Promise<void> {
   const backend = await selectBackend(start.backend as BackendChoice);
-  const data = await loadDataset(start.data);
+  const data = await loadDataset(start.data, start.imageShape ? { imageShape: start.imageShape } : {});
   const parts = partition(data.train.labels, start.numClients, parsePartitionSpec(start.partition), start.seed);
   send({ type: 'ready', backend, clients: start.clients.length });
   // Peak memory for the simulator's summary, every 2 s (unref'd: it never keeps the worker alive).

@@ -47,10 +47,10 @@ export class GlobalModel {
     readonly name: string,
     source: number | tf.LayersModel,
     numClasses = 10,
-    inputShape: [number, number, number] = [28, 28, 1],
+    inputShape?: [number, number, number],
   ) {
     if (typeof source === 'number' && !isZooModel(name)) throw new RangeError(`'${name}' is not a zoo model (${MODEL_NAMES.join(', ')})`);
-    this.model = typeof source === 'number' ? createModel(name as ModelName, { seed: source, numClasses, inputShape }) : source;
+    this.model = typeof source === 'number' ? createModel(name as ModelName, { seed: source, numClasses, ...(inputShape ? { inputShape } : {}) }) : source;
     this.manifest = weightManifest(this.model);
     this.topology = modelTopology(this.model);
     this.numParams = countParams(this.manifest);
