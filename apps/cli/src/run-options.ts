@@ -153,10 +153,12 @@ export function formatRoundLine(r: {
   testLoss?: number;
   seconds: number;
   privacy?: { epsilon: number; delta: number };
+  federatedEval?: { loss: number; accuracy: number; examples: number; clients: number };
 }, rounds: number): string {
   const head = `round ${String(r.round).padStart(String(rounds).length)}/${rounds}`;
   if (r.status !== 'completed') return `${head}  ABANDONED (attempt ${r.attempt}): ${r.reason ?? 'no reason'}  ${r.seconds.toFixed(1)}s`;
   const f = (x: number | undefined, d = 4) => (x === undefined ? '-' : x.toFixed(d));
+  const fed = r.federatedEval ? `  client_eval_acc ${f(r.federatedEval.accuracy)} client_eval_loss ${f(r.federatedEval.loss)} (${r.federatedEval.examples} held-out ex)` : '';
   const eps = r.privacy ? `  epsilon ${f(r.privacy.epsilon, 3)} (delta ${r.privacy.delta})` : '';
-  return `${head}  clients ${r.reported}/${r.selected}  train_loss ${f(r.trainLoss)}  test_acc ${f(r.testAccuracy)}  test_loss ${f(r.testLoss)}${eps}  ${r.seconds.toFixed(1)}s`;
+  return `${head}  clients ${r.reported}/${r.selected}  train_loss ${f(r.trainLoss)}  test_acc ${f(r.testAccuracy)}  test_loss ${f(r.testLoss)}${fed}${eps}  ${r.seconds.toFixed(1)}s`;
 }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig, TrainMetrics, Welcome } from '@fedlink/protocol';
-import { type BatchProgress, DatasetError, type ImageDataset, assertDataFits, modelFromTopology, readFlatWeights, setFlatWeights, trainLocal } from '@fedlink/ml';
+import { type BatchProgress, DatasetError, type ImageDataset, assertDataFits, evaluate, modelFromTopology, readFlatWeights, setFlatWeights, trainLocal } from '@fedlink/ml';
 
 export interface FitOutcome {
   /** local - global, in manifest order. */
@@ -43,7 +43,12 @@ export interface Trainer {
 export class TfjsTrainer implements Trainer {
   private model: tf.LayersModel | undefined;
 
-  constructor(private readonly data: ImageDataset) {
+  /** `holdout`: this client's held-out examples; each round it evaluates the global model it received on them (federated evaluation). */
+  constructor(
+    private readonly data: ImageDataset,
+    private readonly holdout?: ImageDataset,
+  ) {
+    if (holdout !== undefined && holdout.count === 0) throw new DatasetError("this client's held-out split is empty");
     if (data.count === 0) throw new DatasetError('no training examples: this client\'s data (or its shard) is empty');
   }
 
@@ -70,6 +75,7 @@ export class TfjsTrainer implements Trainer {
     const model = this.model;
     if (!model) throw new Error('trainer used before prepare()');
     setFlatWeights(model, global);
+    const ev = this.holdout ? await evaluate(model, this.holdout) : undefined;
     const r = await trainLocal(model, this.data, hooks.correction ? { ...config, correction: hooks.correction } : config, hooks);
     const local = await readFlatWeights(model);
     for (let i = 0; i < local.length; i++) local[i]! -= global[i]!;
@@ -77,7 +83,13 @@ export class TfjsTrainer implements Trainer {
       delta: local,
       numExamples: r.numExamples,
       steps: r.steps,
-      metrics: { loss: r.loss, accuracy: r.accuracy, trainSeconds: r.seconds, samplesPerSecond: r.samplesPerSecond },
+      metrics: {
+        loss: r.loss,
+        accuracy: r.accuracy,
+        trainSeconds: r.seconds,
+        samplesPerSecond: r.samplesPerSecond,
+        ...(ev ? { evalLoss: ev.loss, evalAccuracy: ev.accuracy, evalExamples: ev.count } : {}),
+      },
     };
   }
 

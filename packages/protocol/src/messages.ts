@@ -167,6 +167,13 @@ export const TrainMetricsSchema = z.strictObject({
   accuracy: finite().optional(),
   trainSeconds: finite().optional(),
   samplesPerSecond: finite().optional(),
+  /**
+   * Federated evaluation: the global model this client received, evaluated on its own held-out
+   * split before training (loss, accuracy, and how many held-out examples).
+   */
+  evalLoss: finite().optional(),
+  evalAccuracy: finite().optional(),
+  evalExamples: z.number().int().min(1).max(1_000_000_000).optional(),
 });
 export type TrainMetrics = z.infer<typeof TrainMetricsSchema>;
 

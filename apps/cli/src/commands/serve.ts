@@ -13,7 +13,7 @@ export const serveSpec: CommandSpec = {
     host: { type: 'string', default: '127.0.0.1', description: 'address to listen on (0.0.0.0 to accept other machines)' },
     port: { type: 'int', min: 0, max: 65535, default: 7070, description: 'port (0 picks a free one)' },
     'state-dir': { type: 'string', default: './.fedlink', description: 'where identity, tokens, the run database and checkpoints live' },
-    data: { type: 'string', default: 'mnist', placeholder: DATA_SPECS, description: "held-out test data the coordinator evaluates on" },
+    data: { type: 'string', default: 'mnist', placeholder: `${DATA_SPECS}|none`, description: "held-out test data the coordinator evaluates on; none: no server-side evaluation (clients joined with --holdout evaluate the global model on their own data, client_eval_acc)" },
     'image-size': { type: 'string', default: '32x32x3', placeholder: '<h>x<w>x<1|3>', description: 'images:<dir>: the size photos are resized to (the model\'s input: 28x28x1 for mlp/cnn, 32x32x3 for cifar-cnn)' },
     ...runOptions({ model: 'cnn', rounds: 20 }),
     token: { type: 'list', default: [], placeholder: '<token>', description: 'join token to accept (repeatable; default: one stored in the state dir)' },
@@ -77,8 +77,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const v = parseArgs(serveSpec, argv);
   if (!v) return 0;
   const stateDir = v['state-dir'] as string;
-  const data = await loadDataset(v.data as string, { imageShape: parseImageShape(v['image-size'] as string) });
-  const settings = runSettingsFrom(v, data.name);
+  // --data none: the coordinator holds no test data; joined clients with --holdout evaluate instead.
+  const data = v.data === 'none' ? undefined : await loadDataset(v.data as string, { imageShape: parseImageShape(v['image-size'] as string) });
+  const settings = runSettingsFrom(v, data?.name ?? 'none');
   const tokens = v.token as string[];
   const tls = await readTls(v['tls-cert'] as string | undefined, v['tls-key'] as string | undefined);
   const joinTokens = tokens.length > 0 ? tokens : [await loadOrCreateJoinToken(stateDir)];
@@ -88,7 +89,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const config: CoordinatorConfig = {
     ...gatewayConfigFrom(v, stateDir, joinTokens, tls),
     run: settings,
-    testData: data.test,
+    ...(data ? { testData: data.test } : {}),
     logLevel: level,
     keepCheckpoints: v['keep-checkpoints'] as number,
     fresh: v.fresh as boolean,

@@ -12,6 +12,8 @@ export interface WorkerStart {
   /** images:<dir>: the size photos are resized to ([h, w, c]). */
   imageShape?: [number, number, number];
   partition: string;
+  /** Federated evaluation: each client holds out this share of its examples and evaluates the global model on it. */
+  holdout?: number;
   seed: number;
   numClients: number;
   /** Which simulated clients this worker hosts (indices into the partition). */

@@ -17,6 +17,10 @@ export interface SimulationOptions {
   data: string;
   /** images:<dir>: the size photos are resized to (default 32x32x3). */
   imageShape?: [number, number, number];
+  /** Federated evaluation: each client's held-out share. */
+  holdout?: number;
+  /** false: the coordinator does not evaluate on the test split (federated evaluation only). Default true. */
+  serverTest?: boolean;
   partition: string;
   run: RunSettings;
   /** Worker processes hosting the clients (default: one per core, at most one per client). */
@@ -96,7 +100,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       run,
       joinTokens: [token],
       open: false,
-      testData: data.test,
+      ...(options.serverTest === false ? {} : { testData: data.test }),
       ...loopbackLimits(options.clients),
       logLevel: 'silent',
     },
@@ -195,6 +199,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         data: options.data,
         ...(options.imageShape ? { imageShape: options.imageShape } : {}),
         partition: options.partition,
+        ...(options.holdout ? { holdout: options.holdout } : {}),
         seed: options.run.seed,
         numClients: options.clients,
         clients: mine,

@@ -2,7 +2,7 @@ import { FedlinkClient, type FedlinkClientOptions, TfjsTrainer, type Trainer } f
 import { parsePartitionSpec, partition } from '@fedlink/core';
 import { identityFromSeed } from '@fedlink/crypto';
 import nacl from 'tweetnacl';
-import { subset } from '@fedlink/ml';
+import { splitHoldout, subset } from '@fedlink/ml';
 import { loadDataset } from '@fedlink/ml/node';
 import { type BackendChoice, selectBackend } from '../backend.js';
 import { type Collude, attackingTrainer, flipLabels } from './attacks.js';
@@ -83,7 +83,11 @@ async function run(start: WorkerStart): Promise<void> {
 /** Client i's trainer: honest, or (an attacker) wrapped by its attack; label-flip flips its data instead. */
 function trainerFor(start: WorkerStart, i: number, data: ReturnType<typeof subset>): Trainer {
   const attack = start.attack;
-  if (!attack || !start.attackers.includes(i)) return new TfjsTrainer(data);
+  if (!attack || !start.attackers.includes(i)) {
+    if (!start.holdout) return new TfjsTrainer(data);
+    const { train, holdout } = splitHoldout(data, start.holdout, Math.imul(start.seed, 7919) + i);
+    return new TfjsTrainer(train, holdout);
+  }
   if (attack.kind === 'label-flip') return new TfjsTrainer(flipLabels(data));
   return attackingTrainer(new TfjsTrainer(data), attack, { seed: Math.imul(start.seed, 31) + i, z: start.alieZ, collude });
 }
