@@ -6,7 +6,7 @@ import { type PrivacySettings, privacyProblem } from './rounds/privacy-budget.js
 
 /** What a run trains and how (persisted with the run, shown on the dashboard). */
 export interface RunSettings {
-  /** A zoo name (mlp, cnn) or the path of a tfjs Layers model.json (its topology and initial weights). */
+  /** A zoo name (mlp, cnn, cifar-cnn) or the path of a tfjs Layers model.json (its topology and initial weights). */
   model: ModelRef;
   /** Dataset name, for display: the coordinator only holds the test split. */
   dataset: string;

@@ -18,7 +18,7 @@ import {
 import { loadModelFile } from '@fedlink/ml/node';
 import { type TensorSpec, encodeTensors } from '@fedlink/protocol';
 
-/** A run's model: a zoo name (mlp, cnn) or the path of a tfjs Layers model.json. */
+/** A run's model: a zoo name (MODEL_NAMES) or the path of a tfjs Layers model.json. */
 export type ModelRef = string;
 
 export function isZooModel(ref: ModelRef): ref is ModelName {
