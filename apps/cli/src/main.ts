@@ -1,5 +1,5 @@
 import { FedlinkError } from '@fedlink/protocol';
-import { DatasetError } from '@fedlink/ml';
+import { DatasetError, ModelError } from '@fedlink/ml';
 import { UsageError } from './args.js';
 import { clusterCommand, clusterSpec } from './commands/cluster.js';
 import { edgeCommand, edgeSpec } from './commands/edge.js';
@@ -51,7 +51,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`fedlink ${name}: ${err.code}: ${err.message}\n`);
       return 1;
     }
-    if (err instanceof DatasetError || err instanceof RangeError) {
+    if (err instanceof DatasetError || err instanceof ModelError || err instanceof RangeError) {
       process.stderr.write(`fedlink ${name}: ${err.message}\n`);
       return 1;
     }

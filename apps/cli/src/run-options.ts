@@ -1,14 +1,20 @@
 import { AGGREGATOR_FORMS, OPTIMIZER_FORMS, STRATEGY_PRESETS, type StrategySpec, refineStrategy } from '@fedlink/core';
-import { DEFAULT_RUN, type RunSettings, type LogLevel, strategyOf } from '@fedlink/coordinator';
-import { MODEL_NAMES, type ModelName } from '@fedlink/ml';
+import { resolve } from 'node:path';
+import { DEFAULT_RUN, isZooModel, type RunSettings, type LogLevel, strategyOf } from '@fedlink/coordinator';
+import { MODEL_NAMES } from '@fedlink/ml';
 import { TENSOR_ENCODINGS, type TensorEncoding } from '@fedlink/protocol';
 import { type OptionSpec, type ParsedValue, UsageError } from './args.js';
 import { privacyOptions, withPrivacy } from './privacy-options.js';
 
 /** Options shared by `serve` and `simulate`: what the run trains and how rounds work. */
-export function runOptions(defaults: Partial<{ model: ModelName; rounds: number; roundTimeout: string; waitTimeout: string }> = {}): Record<string, OptionSpec> {
+export function runOptions(defaults: Partial<{ model: string; rounds: number; roundTimeout: string; waitTimeout: string }> = {}): Record<string, OptionSpec> {
   return {
-    model: { type: 'string', choices: MODEL_NAMES, default: defaults.model ?? DEFAULT_RUN.model, description: 'model: mlp (2NN, 199,210 params) or cnn (1,663,370 params)' },
+    model: {
+      type: 'string',
+      default: defaults.model ?? DEFAULT_RUN.model,
+      placeholder: 'mlp|cnn|<model.json>',
+      description: 'model: mlp (2NN, 199,210 params), cnn (1,663,370 params), cifar-cnn (RGB 32x32x3, 136,874 params), or the path of any tfjs Layers model.json (its weight files beside it): a classifier of the data\'s images, logits or softmax out',
+    },
     rounds: { type: 'int', min: 1, default: defaults.rounds ?? DEFAULT_RUN.rounds, description: 'rounds to run' },
     strategy: {
       type: 'string',
@@ -52,6 +58,13 @@ export function runOptions(defaults: Partial<{ model: ModelName; rounds: number;
   };
 }
 
+/** `--model`: a zoo name as given, a model.json path made absolute (a resumed run finds it from any directory). */
+export function modelRefFrom(text: string): string {
+  if (isZooModel(text)) return text;
+  if (!text.endsWith('.json')) throw new UsageError(`--model: '${text}' is not one of ${MODEL_NAMES.join(', ')} nor the path of a model.json`);
+  return resolve(text);
+}
+
 /** `--fraction --min-fit --min-available --over-select` as a selection policy (min-available defaults to min-fit). */
 export function selectionFrom(v: Record<string, ParsedValue>): RunSettings['selection'] {
   const minFit = v['min-fit'] as number;
@@ -80,7 +93,7 @@ export function collectionSettingsFrom(
 export function runSettingsFrom(v: Record<string, ParsedValue>, dataset: string): RunSettings {
   return withPrivacy({
     ...DEFAULT_RUN,
-    model: v.model as ModelName,
+    model: modelRefFrom(v.model as string),
     dataset,
     rounds: v.rounds as number,
     strategy: strategyFrom(v.strategy as string, v['server-lr'] as number | undefined, v),
@@ -142,10 +155,12 @@ export function formatRoundLine(r: {
   testLoss?: number;
   seconds: number;
   privacy?: { epsilon: number; delta: number };
+  federatedEval?: { loss: number; accuracy: number; examples: number; clients: number };
 }, rounds: number): string {
   const head = `round ${String(r.round).padStart(String(rounds).length)}/${rounds}`;
   if (r.status !== 'completed') return `${head}  ABANDONED (attempt ${r.attempt}): ${r.reason ?? 'no reason'}  ${r.seconds.toFixed(1)}s`;
   const f = (x: number | undefined, d = 4) => (x === undefined ? '-' : x.toFixed(d));
+  const fed = r.federatedEval ? `  client_eval_acc ${f(r.federatedEval.accuracy)} client_eval_loss ${f(r.federatedEval.loss)} (${r.federatedEval.examples} held-out ex)` : '';
   const eps = r.privacy ? `  epsilon ${f(r.privacy.epsilon, 3)} (delta ${r.privacy.delta})` : '';
-  return `${head}  clients ${r.reported}/${r.selected}  train_loss ${f(r.trainLoss)}  test_acc ${f(r.testAccuracy)}  test_loss ${f(r.testLoss)}${eps}  ${r.seconds.toFixed(1)}s`;
+  return `${head}  clients ${r.reported}/${r.selected}  train_loss ${f(r.trainLoss)}  test_acc ${f(r.testAccuracy)}  test_loss ${f(r.testLoss)}${fed}${eps}  ${r.seconds.toFixed(1)}s`;
 }

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { assertDataFits } from '@fedlink/ml';
 import { NestFactory } from '@nestjs/core';
 import type { INestApplication, LogLevel as NestLogLevel } from '@nestjs/common';
 import { Strategy, describeStrategy } from '@fedlink/core';
@@ -134,7 +135,14 @@ async function start(
     const ignored = settingsDiff(resume.run.settings, { ...config.run, dataset: resume.run.settings.dataset });
     if (ignored.length > 0) log.warn('resuming with the run\'s stored settings; differing options ignored', { run: resume.run.runId, ignored });
   }
-  const model = new GlobalModel(settings.model, settings.seed);
+  const model = await GlobalModel.load(settings.model, settings.seed);
+  try {
+    // The coordinator's own test data must fit the model: a ModelError at start, not in round 1.
+    if (config.testData) assertDataFits(model.layers, config.testData, 'the test data');
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
   if (resume?.weights) model.weights = resume.weights;
   const maxUpdateBytes = encodedSize(updateManifestOf(settings, model.manifest), settings.encoding, settings.topkFraction) + ENVELOPE_OVERHEAD;
   const runId = resume ? resume.run.runId : (options.runId ?? randomId('run_'));

@@ -1,11 +1,13 @@
 import { type SelectionPolicy, Strategy, type StrategySpec, minUpdatesOf, parseStrategySpec, presetSpec, validateSelectionPolicy } from '@fedlink/core';
-import type { ModelName, ImageDataset } from '@fedlink/ml';
+import type { ImageDataset } from '@fedlink/ml';
+import type { ModelRef } from './model/global-model.js';
 import { type FitSettings, FitSettingsSchema, type TensorEncoding, parseMessage } from '@fedlink/protocol';
 import { type PrivacySettings, privacyProblem } from './rounds/privacy-budget.js';
 
 /** What a run trains and how (persisted with the run, shown on the dashboard). */
 export interface RunSettings {
-  model: ModelName;
+  /** A zoo name (mlp, cnn, cifar-cnn) or the path of a tfjs Layers model.json (its topology and initial weights). */
+  model: ModelRef;
   /** Dataset name, for display: the coordinator only holds the test split. */
   dataset: string;
   rounds: number;

@@ -30,7 +30,7 @@ import {
   toBase64,
 } from '@fedlink/protocol';
 import { type Identity, assertBoxKey, clientIdOf, fingerprint, generateIdentity, sameFingerprint, seal, sharedKey, signHello, updateContext } from '@fedlink/crypto';
-import type { BatchProgress } from '@fedlink/ml';
+import { type BatchProgress, modelHash } from '@fedlink/ml';
 import { firstNonFinite, scaffoldClientControl, scaffoldCorrection } from '@fedlink/core';
 import { UpdateEncoder } from './compression.js';
 import { ClientControl } from './control.js';
@@ -54,6 +54,8 @@ export interface FedlinkClientOptions {
   identity?: Identity;
   /** Expected coordinator fingerprint; without it the client trusts the key it first sees. */
   serverFingerprint?: string;
+  /** Refuse a run whose model (topology and manifest) doesn't hash to this (@fedlink/ml modelHash, hex). */
+  modelHash?: string;
   name?: string;
   /** Reconnect with backoff when the connection drops (default true). */
   reconnect?: boolean;
@@ -105,7 +107,7 @@ export interface ClientEvents {
 type SecAggServerEvent = (typeof SECAGG_EVENTS)['setup' | 'keys' | 'routedShares' | 'unmaskRequest' | 'abort'];
 
 /** Errors after which retrying the same connection can't help. */
-const FATAL_CODES = new Set(['protocol_mismatch', 'unauthorized', 'bad_signature', 'weak_key', 'server_key_mismatch', 'run_finished', 'unsupported']);
+const FATAL_CODES = new Set(['protocol_mismatch', 'unauthorized', 'bad_signature', 'weak_key', 'server_key_mismatch', 'run_finished', 'unsupported', 'model_mismatch']);
 // Not fatal: `too_many_connections` and a handshake `timeout` (a full or busy coordinator) are retried after a backoff.
 
 /**
@@ -182,6 +184,24 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
 
   get status(): ClientState {
     return this.state;
+  }
+
+  /**
+   * The model received must hash to the welcome's stated hash and to the one this client was told
+   * to expect (--model-hash): a topology altered on the way, or another model than the one agreed
+   * on, is refused before any training.
+   */
+  private async checkModelHash(welcome: Welcome): Promise<void> {
+    const stated = welcome.model.hash;
+    const expected = this.options.modelHash?.toLowerCase();
+    if (stated === undefined && expected === undefined) return;
+    const actual = await modelHash(welcome.model.topology, welcome.model.manifest);
+    if (stated !== undefined && stated !== actual) {
+      throw new FedlinkError('model_mismatch', `the model received hashes to ${actual.slice(0, 16)}…, the welcome says ${stated.slice(0, 16)}…`);
+    }
+    if (expected !== undefined && expected !== actual) {
+      throw new FedlinkError('model_mismatch', `the run's model ${welcome.model.name} hashes to ${actual.slice(0, 16)}…, not the expected ${expected.slice(0, 16)}…`);
+    }
   }
 
   get serverFingerprint(): string | undefined {
@@ -335,6 +355,7 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
       if (welcome.protocol !== PROTOCOL_VERSION) throw new FedlinkError('protocol_mismatch', `coordinator speaks protocol ${welcome.protocol}, this client ${PROTOCOL_VERSION}`);
       const fresh = this.welcome?.runId !== welcome.runId;
       if (fresh) {
+        await this.checkModelHash(welcome);
         // Before anything else: a client whose data or backend can't train this model stops here.
         try {
           await this.options.trainer.prepare(welcome);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig, TrainMetrics, Welcome } from '@fedlink/protocol';
-import { type BatchProgress, type ImageDataset, modelFromTopology, readFlatWeights, setFlatWeights, trainLocal } from '@fedlink/ml';
+import { type BatchProgress, DatasetError, type ImageDataset, assertDataFits, evaluate, modelFromTopology, readFlatWeights, setFlatWeights, trainLocal } from '@fedlink/ml';
 
 export interface FitOutcome {
   /** local - global, in manifest order. */
@@ -103,11 +103,22 @@ export class ModelPool {
 export class TfjsTrainer implements Trainer {
   private model: tf.LayersModel | undefined;
   private topology: Record<string, unknown> | undefined;
+  private readonly pool: ModelPool | undefined;
+  private readonly holdout: ImageDataset | undefined;
 
+  /**
+   * `pool`: borrow the model for each fit (many clients in one process). `holdout`: this client's
+   * held-out examples; each round it evaluates the global model it received on them (federated evaluation).
+   */
   constructor(
     private readonly data: ImageDataset,
-    private readonly pool?: ModelPool,
-  ) {}
+    options: { pool?: ModelPool; holdout?: ImageDataset } = {},
+  ) {
+    this.pool = options.pool;
+    this.holdout = options.holdout;
+    if (this.holdout !== undefined && this.holdout.count === 0) throw new DatasetError("this client's held-out split is empty");
+    if (data.count === 0) throw new DatasetError('no training examples: this client\'s data (or its shard) is empty');
+  }
 
   get numExamples(): number {
     return this.data.count;
@@ -132,11 +143,8 @@ export class TfjsTrainer implements Trainer {
         `the ${backend} backend can't train ${welcome.model.name} (no Conv2DBackpropFilter kernel); use --backend auto or fedlink`,
       );
     }
-    const input = model.inputs[0]!.shape; // [null, h, w, c]
-    const { height, width, channels } = this.data;
-    if (input[1] !== height || input[2] !== width || input[3] !== channels) {
-      throw new Error(`the run's model takes ${input.slice(1).join('x')} inputs, this client's data is ${height}x${width}x${channels}`);
-    }
+    // A ModelError naming the mismatch: input shape, or labels beyond the model's classes.
+    assertDataFits(model, this.data, "this client's data");
   }
 
   async fit(global: Float32Array, config: TrainConfig, hooks: FitHooks = {}): Promise<FitOutcome> {
@@ -144,6 +152,7 @@ export class TfjsTrainer implements Trainer {
     const model = this.pool ? await this.pool.acquire(this.topology) : this.model!;
     try {
       setFlatWeights(model, global);
+      const ev = this.holdout ? await evaluate(model, this.holdout) : undefined;
       const r = await trainLocal(model, this.data, hooks.correction ? { ...config, correction: hooks.correction } : config, hooks);
       const local = await readFlatWeights(model);
       for (let i = 0; i < local.length; i++) local[i]! -= global[i]!;
@@ -151,7 +160,13 @@ export class TfjsTrainer implements Trainer {
         delta: local,
         numExamples: r.numExamples,
         steps: r.steps,
-        metrics: { loss: r.loss, accuracy: r.accuracy, trainSeconds: r.seconds, samplesPerSecond: r.samplesPerSecond },
+        metrics: {
+          loss: r.loss,
+          accuracy: r.accuracy,
+          trainSeconds: r.seconds,
+          samplesPerSecond: r.samplesPerSecond,
+          ...(ev ? { evalLoss: ev.loss, evalAccuracy: ev.accuracy, evalExamples: ev.count } : {}),
+        },
       };
     } finally {
       if (this.pool) this.pool.release(model);

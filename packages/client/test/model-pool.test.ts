@@ -25,7 +25,7 @@ const config: TrainConfig = { epochs: 1, batchSize: 10, learningRate: 0.05, prox
 test('pooled trainers train exactly as trainers with their own model; idle ones hold none, the pool holds as many as ran at once', async () => {
   const pool = new ModelPool();
   const datas = [dataset(1), dataset(2), dataset(3)];
-  const pooled = datas.map((d) => new TfjsTrainer(d, pool));
+  const pooled = datas.map((d) => new TfjsTrainer(d, { pool }));
   const own = datas.map((d) => new TfjsTrainer(d));
   // Many clients joining at once: one model is built to check them all.
   await Promise.all(pooled.map((t) => t.prepare(welcome)));

@@ -58,6 +58,18 @@ export function splitTrainTest(ds: ImageDataset, testCount: number, seed: number
   return { test: subset(ds, idx.subarray(0, testCount)), train: subset(ds, idx.subarray(testCount)) };
 }
 
+/**
+ * A client's own held-out split for federated evaluation: `share` of its examples (at least one,
+ * leaving at least one to train on), drawn deterministically from `seed`.
+ */
+export function splitHoldout(ds: ImageDataset, share: number, seed: number): { train: ImageDataset; holdout: ImageDataset } {
+  if (!(share > 0 && share < 1)) throw new DatasetError(`held-out share ${share} must be in (0, 1)`);
+  if (ds.count < 2) throw new DatasetError(`${ds.count} example(s) can't be split into training and held-out parts`);
+  const testCount = Math.min(ds.count - 1, Math.max(1, Math.round(ds.count * share)));
+  const { train, test } = splitTrainTest(ds, testCount, seed);
+  return { train, holdout: test };
+}
+
 /** Copies the given examples into one contiguous batch buffer. */
 export function gatherBatch(ds: ImageDataset, order: ArrayLike<number>, start: number, end: number, into?: Float32Array): { x: Float32Array; y: Int32Array } {
   const size = exampleSize(ds);

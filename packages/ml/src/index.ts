@@ -19,3 +19,4 @@ export {
   type InitBackendOptions,
   type NodeBackendChoice,
 } from './backend-select.js';
+export * from './model-spec.js';

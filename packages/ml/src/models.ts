@@ -1,14 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 
 /** The model zoo. Names are what users type after `--model`. */
-export const MODEL_NAMES = ['mlp', 'cnn'] as const;
+export const MODEL_NAMES = ['mlp', 'cnn', 'cifar-cnn'] as const;
 export type ModelName = (typeof MODEL_NAMES)[number];
 
 export interface ModelOptions {
   /** Seed for the initializers, so a run's initial global model is reproducible. */
   seed?: number;
   numClasses?: number;
-  /** Input image shape [height, width, channels]. */
+  /** Input image shape [height, width, channels] (default 28x28x1; cifar-cnn 32x32x3). */
   inputShape?: [number, number, number];
 }
 
@@ -22,7 +22,7 @@ export interface ModelOptions {
  * names form the wire manifest, which must be the same in every process.
  */
 export function createModel(name: ModelName, options: ModelOptions = {}): tf.Sequential {
-  const { seed = 1, numClasses = 10, inputShape = [28, 28, 1] } = options;
+  const { seed = 1, numClasses = 10, inputShape = name === 'cifar-cnn' ? [32, 32, 3] : [28, 28, 1] } = options;
   // Each layer gets its own seed so layers are not initialised with the same stream.
   let layerSeed = seed * 1000;
   const kernelInitializer = () => tf.initializers.glorotUniform({ seed: layerSeed++ });
@@ -32,6 +32,15 @@ export function createModel(name: ModelName, options: ModelOptions = {}): tf.Seq
     model.add(tf.layers.flatten({ name: 'flatten', inputShape }));
     model.add(tf.layers.dense({ name: 'fc1', units: 200, activation: 'relu', kernelInitializer: kernelInitializer() }));
     model.add(tf.layers.dense({ name: 'fc2', units: 200, activation: 'relu', kernelInitializer: kernelInitializer() }));
+  } else if (name === 'cifar-cnn') {
+    // A CIFAR-style RGB CNN, narrower than the FedAvg paper's CIFAR model so a CPU trains it:
+    // conv3x3x16 - pool2 - conv3x3x32 - pool2 - dense64 - logits (136,874 parameters at 32x32x3).
+    model.add(tf.layers.conv2d({ name: 'conv1', inputShape, filters: 16, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: kernelInitializer() }));
+    model.add(tf.layers.maxPooling2d({ name: 'pool1', poolSize: 2, strides: 2 }));
+    model.add(tf.layers.conv2d({ name: 'conv2', filters: 32, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: kernelInitializer() }));
+    model.add(tf.layers.maxPooling2d({ name: 'pool2', poolSize: 2, strides: 2 }));
+    model.add(tf.layers.flatten({ name: 'flatten' }));
+    model.add(tf.layers.dense({ name: 'fc1', units: 64, activation: 'relu', kernelInitializer: kernelInitializer() }));
   } else {
     model.add(
       tf.layers.conv2d({

@@ -64,6 +64,8 @@ export async function trainLocal(model: tf.LayersModel, data: ImageDataset, conf
   const corrections = config.correction ? correctionSteps(model, config.correction, config.learningRate) : [];
   const mu = config.proximalMu;
   const shape = [data.height, data.width, data.channels];
+  const depth = classesOf(model, data.numClasses);
+  const toLogits = logitsOf(model);
   const batches = Math.ceil(data.count / config.batchSize);
   const started = performance.now();
   let lastYield = started;
@@ -87,11 +89,11 @@ export async function trainLocal(model: tf.LayersModel, data: ImageDataset, conf
         const n = end - start;
         const [lossT, correctT] = tf.tidy(() => {
           const xs = tf.tensor4d(x, [n, ...shape] as [number, number, number, number]);
-          const ys = tf.oneHot(tf.tensor1d(y, 'int32'), data.numClasses);
+          const ys = tf.oneHot(tf.tensor1d(y, 'int32'), depth);
           let hits: tf.Tensor | undefined;
           const cost = optimizer.minimize(
             () => {
-              const logits = model.apply(xs, { training: true }) as tf.Tensor;
+              const logits = toLogits(model.apply(xs, { training: true }) as tf.Tensor);
               // Kept: minimize disposes everything inside except the cost.
               hits = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, -1), tf.argMax(ys, -1)), 'int32')));
               let loss = tf.losses.softmaxCrossEntropy(ys, logits) as tf.Scalar;
@@ -150,6 +152,29 @@ function correctionSteps(model: tf.LayersModel, correction: Float32Array, learni
   });
 }
 
+/**
+ * Zoo models output logits; a model from a model.json may end in a softmax (Keras classifiers
+ * usually do). Its log-probabilities are logits of the same softmax (log p - log sum p, sum p = 1),
+ * so one loss, softmax cross-entropy, serves both.
+ */
+function logitsOf(model: tf.LayersModel): (out: tf.Tensor) => tf.Tensor {
+  const last = model.layers[model.layers.length - 1];
+  const activation = last?.getConfig().activation;
+  if (activation !== 'softmax') return (out) => out;
+  return (out) => tf.log(tf.clipByValue(out, 1e-7, 1));
+}
+
+/**
+ * The one-hot depth: the model's output width (a model may have more classes than a dataset
+ * holds); `fallback` for a model whose output width is unknown.
+ */
+function classesOf(model: tf.LayersModel, fallback: number): number {
+  const out = model.outputs[0]?.shape;
+  const units = out ? out[out.length - 1] : null;
+  if (typeof units === 'number' && units < fallback) throw new RangeError(`the data has ${fallback} classes, the model only ${units} outputs`);
+  return typeof units === 'number' ? units : fallback;
+}
+
 export class TrainingStopped extends Error {
   override readonly name = 'TrainingStopped';
   constructor() {
@@ -167,6 +192,8 @@ export interface EvalResult {
 export async function evaluate(model: tf.LayersModel, data: ImageDataset, batchSize = 500): Promise<EvalResult> {
   const shape = [data.height, data.width, data.channels];
   const size = exampleSize(data);
+  const depth = classesOf(model, data.numClasses);
+  const toLogits = logitsOf(model);
   let lossSum = 0;
   let correct = 0;
   for (let start = 0; start < data.count; start += batchSize) {
@@ -174,8 +201,8 @@ export async function evaluate(model: tf.LayersModel, data: ImageDataset, batchS
     const n = end - start;
     const [l, c] = tf.tidy(() => {
       const xs = tf.tensor4d(data.images.subarray(start * size, end * size), [n, ...shape] as [number, number, number, number]);
-      const ys = tf.oneHot(tf.tensor1d(Int32Array.from(data.labels.subarray(start, end)), 'int32'), data.numClasses);
-      const logits = model.predict(xs) as tf.Tensor;
+      const ys = tf.oneHot(tf.tensor1d(Int32Array.from(data.labels.subarray(start, end)), 'int32'), depth);
+      const logits = toLogits(model.predict(xs) as tf.Tensor);
       const loss = tf.mul(tf.losses.softmaxCrossEntropy(ys, logits), n);
       const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, -1), tf.argMax(ys, -1)), 'int32'));
       return [loss, hits];

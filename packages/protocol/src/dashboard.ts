@@ -88,6 +88,11 @@ export interface DashboardRound {
   trainAccuracy?: number;
   testLoss?: number;
   testAccuracy?: number;
+  /**
+   * Federated evaluation: the global model this round started from, evaluated by the reporting
+   * clients on their held-out splits, weighted by their held-out example counts.
+   */
+  federatedEval?: { loss: number; accuracy: number; examples: number; clients: number };
   bytesIn: number;
   bytesOut: number;
   /** What the strategy's aggregator reported of the round (e.g. `clipped`), when it reported anything. */

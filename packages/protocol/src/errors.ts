@@ -27,6 +27,7 @@ export const ERROR_CODES = [
   'server_key_mismatch', // the coordinator's key is not the one the client pinned
   'timeout', // an ack or a stage did not arrive before its deadline
   'unsupported', // this client can't take part: its data, backend or platform don't fit the run's model
+  'model_mismatch', // the model received doesn't hash to the welcome's (or the pinned) model hash
   'internal',
   'shutting_down', // the coordinator is stopping (graceful shutdown); reconnect later
 ] as const;

@@ -124,6 +124,8 @@ export const WelcomeSchema = z.strictObject({
     topology: z.record(z.string(), z.unknown()),
     manifest: z.array(TensorSpecSchema),
     numParams: z.number().int(),
+    /** SHA-256 (hex) of the canonical topology JSON and manifest (@fedlink/ml modelHash); a client refuses a model that doesn't hash to it. */
+    hash: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   }),
   round: round,
   rounds: z.number().int(),
@@ -167,6 +169,13 @@ export const TrainMetricsSchema = z.strictObject({
   accuracy: finite().optional(),
   trainSeconds: finite().optional(),
   samplesPerSecond: finite().optional(),
+  /**
+   * Federated evaluation: the global model this client received, evaluated on its own held-out
+   * split before training (loss, accuracy, and how many held-out examples).
+   */
+  evalLoss: finite().optional(),
+  evalAccuracy: finite().optional(),
+  evalExamples: z.number().int().min(1).max(1_000_000_000).optional(),
 });
 export type TrainMetrics = z.infer<typeof TrainMetricsSchema>;
 

@@ -2,8 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { FedlinkClient, TfjsTrainer } from '@fedlink/client';
 import { parsePartitionSpec, partition } from '@fedlink/core';
 import { identityFromJson } from '@fedlink/crypto';
-import { subset } from '@fedlink/ml';
-import { loadDataset } from '@fedlink/ml/node';
+import { splitHoldout, subset } from '@fedlink/ml';
+import { DATA_SPECS, loadDataset, parseImageShape } from '@fedlink/ml/node';
 import { type CommandSpec, UsageError, parseArgs } from '../args.js';
 import { BACKEND_CHOICES, type BackendChoice, selectBackendInfo } from '../backend.js';
 
@@ -15,9 +15,12 @@ export const joinSpec: CommandSpec = {
     server: { type: 'string', placeholder: '<url>', description: 'coordinator URL (required)' },
     token: { type: 'string', placeholder: '<token>', description: 'join token printed by fedlink serve' },
     'server-key': { type: 'string', placeholder: '<fingerprint>', description: "pin the coordinator's key fingerprint (refuse any other)" },
-    data: { type: 'string', default: 'mnist', placeholder: 'mnist|idx:<dir>', description: 'local training data' },
+    'model-hash': { type: 'string', placeholder: '<sha256>', description: 'refuse a run whose model does not have this hash (serve prints it; a model_mismatch error)' },
+    data: { type: 'string', default: 'mnist', placeholder: DATA_SPECS, description: 'local training data' },
+    'image-size': { type: 'string', default: '32x32x3', placeholder: '<h>x<w>x<1|3>', description: 'images:<dir>: the size photos are resized to (the model\'s input: 28x28x1 for mlp/cnn, 32x32x3 for cifar-cnn)' },
     shard: { type: 'string', placeholder: '<i>/<n>', description: 'train on shard i of n (1-based) of the data' },
     partition: { type: 'string', default: 'iid', placeholder: 'iid|shards|dirichlet:<a>', description: 'how the data is cut into shards' },
+    holdout: { type: 'number', min: 0, max: 0.9, default: 0, description: "federated evaluation: hold out this share of the device's examples and evaluate each round's global model on it (reported with the update)" },
     'partition-seed': { type: 'int', default: 1, description: 'seed of the shard split (same on every device)' },
     'local-dp-noise': { type: 'number', min: 0, description: 'local differential privacy this device enforces itself: noise multiplier z (N(0, (zC)^2) per entry)' },
     'local-dp-clip': { type: 'number', min: 0, default: 1, description: 'local DP: L2 clipping bound C of this device\'s delta' },
@@ -73,18 +76,20 @@ export async function joinCommand(argv: string[]): Promise<number> {
   if (ca !== undefined && !(v.server as string).startsWith('https:')) throw new UsageError('--ca applies to an https:// --server');
   const identity = v.identity ? identityFromJson(JSON.parse(await readFile(v.identity as string, 'utf8'))) : undefined;
   const { name: backend, detail: backendDetail } = await selectBackendInfo(v.backend as BackendChoice);
-  const data = await loadDataset(v.data as string);
+  const data = await loadDataset(v.data as string, { imageShape: parseImageShape(v['image-size'] as string) });
   const mine = shard ? subset(data.train, partition(data.train.labels, shard.count, spec, v['partition-seed'] as number)[shard.index - 1]!) : data.train;
+  const held = (v.holdout as number) > 0 ? splitHoldout(mine, v.holdout as number, v['partition-seed'] as number) : undefined;
   const out = (s: string) => process.stdout.write(s + '\n');
-  out(`backend ${backend} (${backendDetail}); data ${data.name}${shard ? ` shard ${shard.index}/${shard.count}` : ''}: ${mine.count} training examples (they never leave this device)`);
+  out(`backend ${backend} (${backendDetail}); data ${data.name}${shard ? ` shard ${shard.index}/${shard.count}` : ''}: ${held ? held.train.count : mine.count} training examples${held ? ` + ${held.holdout.count} held out for evaluation` : ''} (they never leave this device)`);
 
   const client = new FedlinkClient({
     url: v.server as string,
-    trainer: new TfjsTrainer(mine),
+    trainer: held ? new TfjsTrainer(held.train, { holdout: held.holdout }) : new TfjsTrainer(mine),
     platform: 'node',
     backend,
     ...(v.token !== undefined ? { token: v.token as string } : {}),
     ...(v['server-key'] !== undefined ? { serverFingerprint: v['server-key'] as string } : {}),
+    ...(v['model-hash'] !== undefined ? { modelHash: v['model-hash'] as string } : {}),
     ...(identity ? { identity } : {}),
     ...(ca !== undefined ? { ca } : {}),
     ...(v.name !== undefined ? { name: v.name as string } : {}),
@@ -92,7 +97,7 @@ export async function joinCommand(argv: string[]): Promise<number> {
     ...(v['local-dp-noise'] !== undefined ? { localPrivacy: { clip: v['local-dp-clip'] as number, noiseMultiplier: v['local-dp-noise'] as number } } : {}),
   });
   client.on('welcome', (w) => {
-    out(`joined run ${w.runId} as ${w.clientId}: model ${w.model.name} (${w.model.numParams.toLocaleString('en-US')} params), round ${w.round}/${w.rounds}`);
+    out(`joined run ${w.runId} as ${w.clientId}: model ${w.model.name} (${w.model.numParams.toLocaleString('en-US')} params${w.model.hash ? `, hash ${w.model.hash}` : ''}), round ${w.round}/${w.rounds}`);
     out(`coordinator key ${w.server.fingerprint}${v['server-key'] ? ' (pinned)' : ' (not pinned: pass --server-key to pin it)'}`);
   });
   client.on('trained', (round, m) => out(`round ${round}: trained ${mine.count} examples in ${(m.trainSeconds ?? 0).toFixed(1)}s, loss ${m.loss.toFixed(4)}`));

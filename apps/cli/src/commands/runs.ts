@@ -92,7 +92,7 @@ export async function runsCommand(argv: string[]): Promise<number> {
         for (const s of loaded?.skipped ?? []) process.stderr.write(`warning: checkpoint of round ${s.round} unusable (${s.reason}); using an older one\n`);
         if (!loaded) throw new UsageError(`run ${run.runId} has no usable checkpoint`);
         await ensureEvalBackend();
-        const model = new GlobalModel(run.settings.model, run.settings.seed);
+        const model = await GlobalModel.load(run.settings.model, run.settings.seed);
         try {
           model.weights = loaded.checkpoint.weights;
           await writeModelArtifacts(dir, model);

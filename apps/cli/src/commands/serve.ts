@@ -1,7 +1,7 @@
 import { describeStrategy } from '@fedlink/core';
 import { readFile } from 'node:fs/promises';
 import { CONNECTION_DEFAULTS, type CoordinatorConfig, LOG_FORMATS, type Log, type LogFormat, type LogLevel, type RunningCoordinator, createLog, loadOrCreateJoinToken, startClusterNode, startCoordinator } from '@fedlink/coordinator';
-import { loadDataset } from '@fedlink/ml/node';
+import { DATA_SPECS, loadDataset, parseImageShape } from '@fedlink/ml/node';
 import { type CommandSpec, type ParsedValue, UsageError, parseArgs } from '../args.js';
 import { LOG_LEVELS, formatRoundLine, runOptions, runSettingsFrom } from '../run-options.js';
 
@@ -13,7 +13,8 @@ export const serveSpec: CommandSpec = {
     host: { type: 'string', default: '127.0.0.1', description: 'address to listen on (0.0.0.0 to accept other machines)' },
     port: { type: 'int', min: 0, max: 65535, default: 7070, description: 'port (0 picks a free one)' },
     'state-dir': { type: 'string', default: './.fedlink', description: 'where identity, tokens, the run database and checkpoints live' },
-    data: { type: 'string', default: 'mnist', placeholder: 'mnist|idx:<dir>', description: "held-out test data the coordinator evaluates on" },
+    data: { type: 'string', default: 'mnist', placeholder: `${DATA_SPECS}|none`, description: "held-out test data the coordinator evaluates on; none: no server-side evaluation (clients joined with --holdout evaluate the global model on their own data, client_eval_acc)" },
+    'image-size': { type: 'string', default: '32x32x3', placeholder: '<h>x<w>x<1|3>', description: 'images:<dir>: the size photos are resized to (the model\'s input: 28x28x1 for mlp/cnn, 32x32x3 for cifar-cnn)' },
     ...runOptions({ model: 'cnn', rounds: 20 }),
     token: { type: 'list', default: [], placeholder: '<token>', description: 'join token to accept (repeatable; default: one stored in the state dir)' },
     open: { type: 'boolean', default: false, description: 'let clients join without a token (trusted networks only)' },
@@ -41,6 +42,7 @@ export const serveSpec: CommandSpec = {
   examples: [
     'fedlink serve                                  # CNN on MNIST, 20 rounds, port 7070; resumes an unfinished run',
     'fedlink serve --model mlp --rounds 50 --min-fit 5 --fraction 0.5',
+    'fedlink serve --model ./my-model/model.json --data idx:./my-data   # your own tfjs Layers model (model.json + weight files)',
     'fedlink serve --host 0.0.0.0 --token my-secret-token --private-status',
     'fedlink serve --allow-keys devices.txt --log-format json',
     'fedlink serve --database postgres://fedlink@db-host/fedlink   # runs and checkpoints in PostgreSQL',
@@ -83,8 +85,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const v = parseArgs(serveSpec, argv);
   if (!v) return 0;
   const stateDir = v['state-dir'] as string;
-  const data = await loadDataset(v.data as string);
-  const settings = runSettingsFrom(v, data.name);
+  // --data none: the coordinator holds no test data; joined clients with --holdout evaluate instead.
+  const data = v.data === 'none' ? undefined : await loadDataset(v.data as string, { imageShape: parseImageShape(v['image-size'] as string) });
+  const settings = runSettingsFrom(v, data?.name ?? 'none');
   const tokens = v.token as string[];
   const tls = await readTls(v['tls-cert'] as string | undefined, v['tls-key'] as string | undefined);
   const joinTokens = tokens.length > 0 ? tokens : [await loadOrCreateJoinToken(stateDir)];
@@ -94,7 +97,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const config: CoordinatorConfig = {
     ...gatewayConfigFrom(v, stateDir, joinTokens, tls),
     run: settings,
-    testData: data.test,
+    ...(data ? { testData: data.test } : {}),
     logLevel: level,
     keepCheckpoints: v['keep-checkpoints'] as number,
     fresh: v.fresh as boolean,
@@ -175,12 +178,13 @@ function banner(coord: RunningCoordinator, v: Record<string, unknown>, token: st
   out(`  listening    ${coord.url}   REST: ${coord.url}/api/status   metrics: ${coord.url}/metrics`);
   out(`  dashboard    ${coord.url}/`);
   out(`  fingerprint  ${coord.fingerprint}`);
+  if (m.hash !== undefined) out(`  model hash   ${m.hash}`);
   out(`  join token   ${allowKeys ? `(allowlist mode: keys in ${allowKeys})` : v.open ? '(open run: no token needed)' : token}`);
   out(`  admin token  ${coord.adminToken}   (Authorization: Bearer ...; also in the state dir's admin-token file)`);
   out('');
   out('Join as a device client (each device takes its own shard):');
   out(
-    `  npx fedlink join --server ${coord.url}${v.open || allowKeys ? '' : ` --token ${token}`} --server-key ${coord.fingerprint} --data mnist --shard 1/10`,
+    `  npx fedlink join --server ${coord.url}${v.open || allowKeys ? '' : ` --token ${token}`} --server-key ${coord.fingerprint}${m.hash !== undefined ? ` --model-hash ${m.hash}` : ''} --data mnist --shard 1/10`,
   );
   if (coord.url.startsWith('https:')) out("  (add --ca <your CA's PEM file> if the certificate is not from a CA the device already trusts)");
   out('Or from a browser (the data stays in the tab):');

@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { parsePartitionSpec } from '@fedlink/core';
+import { DATA_SPECS, parseImageShape } from '@fedlink/ml/node';
 import { consoleLog, type LogLevel } from '@fedlink/coordinator';
 import { type CommandSpec, UsageError, parseArgs } from '../args.js';
 import { BACKEND_CHOICES } from '../backend.js';
@@ -13,9 +14,12 @@ export const simulateSpec: CommandSpec = {
   usage: 'fedlink simulate [options]',
   options: {
     clients: { type: 'int', min: 1, default: 10, description: 'simulated clients' },
-    data: { type: 'string', default: 'mnist', placeholder: 'mnist|idx:<dir>', description: 'dataset (train split is partitioned, test split evaluates)' },
+    data: { type: 'string', default: 'mnist', placeholder: DATA_SPECS, description: 'dataset (train split is partitioned, test split evaluates)' },
+    'image-size': { type: 'string', default: '32x32x3', placeholder: '<h>x<w>x<1|3>', description: 'images:<dir>: the size photos are resized to (the model\'s input: 28x28x1 for mlp/cnn, 32x32x3 for cifar-cnn)' },
     partition: { type: 'string', default: 'iid', placeholder: 'iid|shards|dirichlet:<alpha>', description: 'how the training data is split across clients' },
     ...runOptions({ model: 'mlp', rounds: 10, roundTimeout: '10m', waitTimeout: '10m' }),
+    'client-holdout': { type: 'number', min: 0, max: 0.9, default: 0, description: 'federated evaluation: each client holds out this share of its examples and evaluates the global model it receives on it every round (client_eval_acc)' },
+    'no-server-test': { type: 'boolean', default: false, description: 'the coordinator keeps no test data (as a real deployment): evaluation comes only from --client-holdout' },
     dropout: { type: 'number', min: 0, max: 1, default: 0, description: 'chance a selected client vanishes at a random point of a round' },
     attack: { type: 'string', placeholder: ATTACK_FORMS.join('|'), description: 'Byzantine clients: scale:<k> sends -k times its delta, gaussian noise, flipped labels, ALIE (Baruch et al. 2019)' },
     attackers: { type: 'number', min: 0, max: 1, default: 0.2, description: 'share of clients that attack (drawn from --seed; in the results JSON, never told to the coordinator)' },
@@ -34,6 +38,8 @@ export const simulateSpec: CommandSpec = {
     'fedlink simulate --clients 10 --rounds 10 --model mlp --partition iid --json out.json',
     'fedlink simulate --clients 100 --fraction 0.1 --partition dirichlet:0.3 --rounds 50',
     'fedlink simulate --clients 20 --attack scale:10 --attackers 0.2 --aggregator median',
+    'fedlink simulate --model cifar-cnn --data images:./photos --image-size 32x32x3 --clients 4   # a folder of photos, one sub-folder per class',
+    'fedlink simulate --client-holdout 0.2 --no-server-test   # federated evaluation: clients evaluate the global model on their own held-out data',
     'fedlink simulate --edges 3 --clients 9 --rounds 3 --save-model ./model   # root -> 3 edges -> 9 clients',
     'fedlink simulate --nodes 3 --redis redis://127.0.0.1:6379 --database postgres://fedlink@127.0.0.1/sim --clients 30 --save-model ./model',
   ],
@@ -80,6 +86,9 @@ export async function simulateCommand(argv: string[]): Promise<number> {
   const result = await simulate({
     clients,
     data: v.data as string,
+    imageShape: parseImageShape(v['image-size'] as string),
+    holdout: v['client-holdout'] as number,
+    serverTest: !(v['no-server-test'] as boolean),
     partition: v.partition as string,
     run: settings,
     ...(v.workers !== undefined ? { workers: v.workers as number } : {}),

@@ -9,7 +9,11 @@ export interface WorkerStart {
   /** A tree: client i joins edges[edgeOf(i, edges.length)] instead of `url` (see tree.ts). */
   edges?: { url: string; fingerprint: string }[];
   data: string;
+  /** images:<dir>: the size photos are resized to ([h, w, c]). */
+  imageShape?: [number, number, number];
   partition: string;
+  /** Federated evaluation: each client holds out this share of its examples and evaluates the global model on it. */
+  holdout?: number;
   seed: number;
   numClients: number;
   /** Which simulated clients this worker hosts (indices into the partition). */

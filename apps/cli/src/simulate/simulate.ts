@@ -17,6 +17,12 @@ import { type ClusterUrls, type SimulatedCluster, startSimulatedCluster } from '
 export interface SimulationOptions {
   clients: number;
   data: string;
+  /** images:<dir>: the size photos are resized to (default 32x32x3). */
+  imageShape?: [number, number, number];
+  /** Federated evaluation: each client's held-out share. */
+  holdout?: number;
+  /** false: the coordinator does not evaluate on the test split (federated evaluation only). Default true. */
+  serverTest?: boolean;
   partition: string;
   run: RunSettings;
   /** Worker processes hosting the clients (default: one per core, at most one per client). */
@@ -84,7 +90,7 @@ const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
 export async function simulate(options: SimulationOptions): Promise<SimulationResult> {
   const started = Date.now();
   const info = options.onInfo ?? (() => undefined);
-  const data = await loadDataset(options.data);
+  const data = await loadDataset(options.data, options.imageShape ? { imageShape: options.imageShape } : {});
   const spec = parsePartitionSpec(options.partition);
   const parts = partition(data.train.labels, options.clients, spec, options.run.seed);
   const workers = Math.max(1, Math.min(options.clients, options.workers ?? availableParallelism()));
@@ -99,7 +105,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     run,
     joinTokens: [token],
     open: false,
-    testData: data.test,
+    ...(options.serverTest === false ? {} : { testData: data.test }),
     ...loopbackLimits(options.clients),
     ...(options.joinRate ? { joinRatePerSecond: options.joinRate } : {}),
     logLevel: 'silent' as const,
@@ -201,7 +207,9 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         fingerprint: coord.fingerprint,
         ...(edges ? { edges: edges.endpoints } : cluster ? { edges: cluster.endpoints } : {}),
         data: options.data,
+        ...(options.imageShape ? { imageShape: options.imageShape } : {}),
         partition: options.partition,
+        ...(options.holdout ? { holdout: options.holdout } : {}),
         seed: options.run.seed,
         numClients: options.clients,
         clients: mine,

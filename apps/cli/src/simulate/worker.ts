@@ -1,6 +1,6 @@
 import { FedlinkClient, type FedlinkClientOptions, ModelPool, TfjsTrainer, type Trainer } from '@fedlink/client';
 import { parsePartitionSpec, partition } from '@fedlink/core';
-import { subset } from '@fedlink/ml';
+import { splitHoldout, subset } from '@fedlink/ml';
 import { loadDataset } from '@fedlink/ml/node';
 import { type BackendChoice, selectBackend } from '../backend.js';
 import { type Collude, attackingTrainer, flipLabels } from './attacks.js';
@@ -32,7 +32,7 @@ process.on('message', (m: CollusionReply | WorkerStart) => {
 
 async function run(start: WorkerStart): Promise<void> {
   const backend = await selectBackend(start.backend as BackendChoice);
-  const data = await loadDataset(start.data);
+  const data = await loadDataset(start.data, start.imageShape ? { imageShape: start.imageShape } : {});
   const parts = partition(data.train.labels, start.numClients, parsePartitionSpec(start.partition), start.seed);
   send({ type: 'ready', backend, clients: start.clients.length });
   // Peak memory for the simulator's summary, every 2 s (unref'd: it never keeps the worker alive).
@@ -78,9 +78,13 @@ async function run(start: WorkerStart): Promise<void> {
 /** Client i's trainer: honest, or (an attacker) wrapped by its attack; label-flip flips its data instead. */
 function trainerFor(start: WorkerStart, i: number, data: ReturnType<typeof subset>): Trainer {
   const attack = start.attack;
-  if (!attack || !start.attackers.includes(i)) return new TfjsTrainer(data, models);
-  if (attack.kind === 'label-flip') return new TfjsTrainer(flipLabels(data), models);
-  return attackingTrainer(new TfjsTrainer(data, models), attack, { seed: Math.imul(start.seed, 31) + i, z: start.alieZ, collude });
+  if (!attack || !start.attackers.includes(i)) {
+    if (!start.holdout) return new TfjsTrainer(data, { pool: models });
+    const { train, holdout } = splitHoldout(data, start.holdout, Math.imul(start.seed, 7919) + i);
+    return new TfjsTrainer(train, { pool: models, holdout });
+  }
+  if (attack.kind === 'label-flip') return new TfjsTrainer(flipLabels(data), { pool: models });
+  return attackingTrainer(new TfjsTrainer(data, { pool: models }), attack, { seed: Math.imul(start.seed, 31) + i, z: start.alieZ, collude });
 }
 
 /** The worker's tfjs models, lent to its clients one fit at a time: an idle client holds none. */

@@ -3,7 +3,9 @@ import {
   type ImageDataset,
   type ModelName,
   type EvalResult,
+  MODEL_NAMES,
   createModel,
+  modelHash,
   evaluate,
   getFlatWeights,
   modelJson,
@@ -13,7 +15,15 @@ import {
   weightsBin,
   countParams,
 } from '@fedlink/ml';
+import { loadModelFile } from '@fedlink/ml/node';
 import { type TensorSpec, encodeTensors } from '@fedlink/protocol';
+
+/** A run's model: a zoo name (MODEL_NAMES) or the path of a tfjs Layers model.json. */
+export type ModelRef = string;
+
+export function isZooModel(ref: ModelRef): ref is ModelName {
+  return (MODEL_NAMES as readonly string[]).includes(ref);
+}
 
 /**
  * The run's global model: architecture, manifest and current flat weights. Holds one tfjs model
@@ -25,19 +35,38 @@ export class GlobalModel {
   readonly numParams: number;
   private flat: Float32Array;
   private encoded: Uint8Array | undefined;
+  /** modelHash of topology and manifest (sent in welcome); set by GlobalModel.load. */
+  hash: string | undefined;
   private readonly model: tf.LayersModel;
 
+  /**
+   * A zoo model initialised from `seed`, or a model already built (from a model.json: its own
+   * initial weights), which this object then owns.
+   */
   constructor(
-    readonly name: ModelName,
-    seed: number,
+    readonly name: string,
+    source: number | tf.LayersModel,
     numClasses = 10,
-    inputShape: [number, number, number] = [28, 28, 1],
+    inputShape?: [number, number, number],
   ) {
-    this.model = createModel(name, { seed, numClasses, inputShape });
+    if (typeof source === 'number' && !isZooModel(name)) throw new RangeError(`'${name}' is not a zoo model (${MODEL_NAMES.join(', ')})`);
+    this.model = typeof source === 'number' ? createModel(name as ModelName, { seed: source, numClasses, ...(inputShape ? { inputShape } : {}) }) : source;
     this.manifest = weightManifest(this.model);
     this.topology = modelTopology(this.model);
     this.numParams = countParams(this.manifest);
     this.flat = getFlatWeights(this.model);
+  }
+
+  /** The run's model from `--model`: a zoo name built from `seed`, or a model.json file (a ModelError when unusable), with its hash. */
+  static async load(ref: ModelRef, seed: number): Promise<GlobalModel> {
+    const model = isZooModel(ref) ? new GlobalModel(ref, seed) : new GlobalModel(ref, await loadModelFile(ref));
+    model.hash = await modelHash(model.topology, model.manifest);
+    return model;
+  }
+
+  /** The tfjs model itself (read-only use: shape checks). */
+  get layers(): tf.LayersModel {
+    return this.model;
   }
 
   get weights(): Float32Array {

@@ -39,6 +39,8 @@ export interface Contribution {
   numExamples: number;
   loss: number;
   accuracy?: number;
+  /** The client's evaluation of the global model it received, on its held-out split. */
+  evaluation?: { loss: number; accuracy: number; examples: number };
   bytes: number;
   /** An edge's update: `delta` is the mean over this many leaf clients with `numExamples` in all. Absent: one client. */
   contributors?: number;
@@ -75,6 +77,8 @@ export class OpenRound {
   lossSum = 0;
   accSum = 0;
   accWeight = 0;
+  /** Held-out-example-weighted sums of the clients' evaluations of the global model. */
+  readonly evaluation = { lossSum: 0, accSum: 0, examples: 0, clients: 0 };
 
   constructor(private readonly options: OpenRoundOptions) {
     this.key = options.key;
@@ -156,6 +160,12 @@ export class OpenRound {
     if (c.accuracy !== undefined) {
       this.accSum += c.accuracy * c.numExamples;
       this.accWeight += c.numExamples;
+    }
+    if (c.evaluation) {
+      this.evaluation.lossSum += c.evaluation.loss * c.evaluation.examples;
+      this.evaluation.accSum += c.evaluation.accuracy * c.evaluation.examples;
+      this.evaluation.examples += c.evaluation.examples;
+      this.evaluation.clients++;
     }
     this.bytesIn += c.bytes;
   }

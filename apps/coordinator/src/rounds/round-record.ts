@@ -3,7 +3,7 @@ import type { RoundRecord } from '../state/run-history.js';
 import type { OpenRound } from './open-round.js';
 
 /** The figures of an attempt that every record carries, completed or abandoned. */
-export type RecordBase = Omit<RoundRecord, 'status' | 'reason' | 'trainLoss' | 'trainAccuracy' | 'testLoss' | 'testAccuracy'>;
+export type RecordBase = Omit<RoundRecord, 'status' | 'reason' | 'trainLoss' | 'trainAccuracy' | 'testLoss' | 'testAccuracy' | 'federatedEval'>;
 
 /** Builds the one record of each attempt; the record type is the protocol's (`DashboardRound`). */
 export const RoundRecords = {
@@ -61,6 +61,16 @@ export const RoundRecords = {
       status: 'completed',
       ...(open.lossSum > 0 || !secure ? { trainLoss: open.lossSum / open.totalExamples } : {}),
       ...(open.accWeight > 0 ? { trainAccuracy: open.accSum / open.accWeight } : {}),
+      ...(open.evaluation.examples > 0
+        ? {
+            federatedEval: {
+              loss: open.evaluation.lossSum / open.evaluation.examples,
+              accuracy: open.evaluation.accSum / open.evaluation.examples,
+              examples: open.evaluation.examples,
+              clients: open.evaluation.clients,
+            },
+          }
+        : {}),
     };
   },
 
@@ -79,6 +89,10 @@ export function metricsOf(r: RoundRecord): Record<string, number> {
   if (r.trainAccuracy !== undefined) m.trainAccuracy = r.trainAccuracy;
   if (r.testLoss !== undefined) m.testLoss = r.testLoss;
   if (r.testAccuracy !== undefined) m.testAccuracy = r.testAccuracy;
+  if (r.federatedEval) {
+    m.clientEvalLoss = r.federatedEval.loss;
+    m.clientEvalAccuracy = r.federatedEval.accuracy;
+  }
   if (r.privacy) {
     m.epsilon = r.privacy.epsilon;
     m.delta = r.privacy.delta;

@@ -174,6 +174,9 @@ export class UpdateIntake {
       numExamples: msg.numExamples,
       loss: msg.metrics.loss,
       ...(msg.metrics.accuracy !== undefined ? { accuracy: msg.metrics.accuracy } : {}),
+      ...(msg.metrics.evalExamples !== undefined && msg.metrics.evalLoss !== undefined && msg.metrics.evalAccuracy !== undefined
+        ? { evaluation: { loss: msg.metrics.evalLoss, accuracy: msg.metrics.evalAccuracy, examples: msg.metrics.evalExamples } }
+        : {}),
       bytes: ciphertext.length,
       ...(msg.contributors !== undefined ? { contributors: msg.contributors } : {}),
     };

@@ -4,6 +4,10 @@ import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { DatasetError, type ImageDataset, splitTrainTest } from '../dataset.js';
 import { idxToDataset, parseIdx } from '../idx.js';
+import { loadCifar10 } from './data/cifar10.js';
+import { type ImageShape, loadImageFolder } from './data/images.js';
+
+export type { ImageShape } from './data/images.js';
 
 /** Train and test parts of a dataset, as every fedlink command uses them. */
 export interface DatasetSplit {
@@ -92,9 +96,53 @@ export async function loadIdxDirectory(dir: string): Promise<DatasetSplit> {
   return { name: `idx:${dir}`, train, test };
 }
 
-/** `mnist` or `idx:<dir>`, as typed after `--data`. */
-export async function loadDataset(spec: string): Promise<DatasetSplit> {
+export interface LoadOptions {
+  /** images:<dir> resizes every photo to this [height, width, channels] (default 32x32x3). */
+  imageShape?: ImageShape;
+}
+
+/** The share of an images:<dir> folder held out as its test split (deterministic, MNIST_SPLIT_SEED). */
+export const IMAGE_TEST_SHARE = 0.2;
+
+/** One kind of data source: what follows `<prefix>:` in a `--data` spec, loaded into train and test parts. */
+interface DataSource {
+  prefix: string;
+  usage: string;
+  load(arg: string, options: LoadOptions): Promise<DatasetSplit>;
+}
+
+/** Every source `--data` accepts, one module each (idx, cifar10, images); `mnist` takes no argument. */
+const SOURCES: readonly DataSource[] = [
+  { prefix: 'idx', usage: 'idx:<dir>', load: (dir) => loadIdxDirectory(dir) },
+  { prefix: 'cifar10', usage: 'cifar10:<dir>', load: async (dir) => ({ name: `cifar10:${dir}`, ...(await loadCifar10(dir)) }) },
+  {
+    prefix: 'images',
+    usage: 'images:<dir>',
+    load: async (dir, options) => {
+      const all = await loadImageFolder(dir, options.imageShape ?? [32, 32, 3]);
+      const testCount = Math.max(1, Math.round(all.count * IMAGE_TEST_SHARE));
+      if (all.count < 2) throw new DatasetError(`images:${dir}: ${all.count} image(s); a train and a test split need at least 2`);
+      return { name: `images:${dir}`, ...splitTrainTest(all, testCount, MNIST_SPLIT_SEED) };
+    },
+  },
+];
+
+/** The specs `--data` accepts, for help texts. */
+export const DATA_SPECS = ['mnist', ...SOURCES.map((s) => s.usage)].join('|');
+
+/** `mnist`, `idx:<dir>`, `cifar10:<dir>` or `images:<dir>`, as typed after `--data`. */
+export async function loadDataset(spec: string, options: LoadOptions = {}): Promise<DatasetSplit> {
   if (spec === 'mnist') return loadMnistPackage();
-  if (spec.startsWith('idx:') && spec.length > 4) return loadIdxDirectory(spec.slice(4));
-  throw new DatasetError(`unknown dataset '${spec}': use mnist or idx:<dir>`);
+  const colon = spec.indexOf(':');
+  const source = colon > 0 ? SOURCES.find((s) => s.prefix === spec.slice(0, colon)) : undefined;
+  if (!source || spec.length === colon + 1) throw new DatasetError(`unknown dataset '${spec}': use ${DATA_SPECS}`);
+  return source.load(spec.slice(colon + 1), options);
+}
+
+/** `--image-size <h>x<w>x<c>` (channels 1 or 3). */
+export function parseImageShape(text: string): ImageShape {
+  const m = /^(\d+)x(\d+)x([13])$/.exec(text);
+  const dims = m ? [Number(m[1]), Number(m[2]), Number(m[3])] : [];
+  if (!m || dims[0]! < 1 || dims[1]! < 1 || dims[0]! > 1024 || dims[1]! > 1024) throw new DatasetError(`image size '${text}' is not <height>x<width>x<1|3> (at most 1024x1024)`);
+  return dims as ImageShape;
 }
