@@ -1,8 +1,7 @@
 import pg from 'pg';
-import { normalizeRunSettings } from '../config.js';
 import type { RoundRecord, RunInfo } from '../state/run-history.js';
 import { CheckpointError, decodeCheckpoint } from './checkpoint-file.js';
-import type { ClientEvent, LoadedCheckpoint, Participation, StoredCheckpoint, StoredClient, StoredRun } from './run-archive.js';
+import { type ClientEvent, type LoadedCheckpoint, type Participation, type RunRow, type StoredCheckpoint, type StoredClient, type StoredRun, toRun } from './run-archive.js';
 import type { EncodedCheckpoint, RunRecords } from './run-records.js';
 
 /**
@@ -75,15 +74,6 @@ const types = {
     oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as unknown as pg.CustomTypesConfig['getTypeParser'],
 };
 
-interface RunRow {
-  run_id: string;
-  created_at: number;
-  settings: string;
-  status: RunInfo['status'];
-  round: number;
-  finished_at: number | null;
-  interrupted_at: number | null;
-}
 
 interface CheckpointRow {
   run_id: string;
@@ -93,15 +83,6 @@ interface CheckpointRow {
   created_at: number;
 }
 
-const toRun = (r: RunRow): StoredRun => ({
-  runId: r.run_id,
-  createdAt: r.created_at,
-  settings: normalizeRunSettings(JSON.parse(r.settings)),
-  status: r.status,
-  round: r.round,
-  ...(r.finished_at !== null ? { finishedAt: r.finished_at } : {}),
-  ...(r.interrupted_at !== null ? { interruptedAt: r.interrupted_at } : {}),
-});
 
 const toCheckpoint = (r: CheckpointRow): StoredCheckpoint => ({
   runId: r.run_id,

@@ -44,7 +44,8 @@ export interface LoadedCheckpoint {
   skipped: { round: number; reason: string }[];
 }
 
-interface RunRow {
+/** A `runs` row as both stores (SQLite, PostgreSQL) read it. */
+export interface RunRow {
   run_id: string;
   created_at: number;
   settings: string;
@@ -63,7 +64,8 @@ interface CheckpointRow {
   created_at: number;
 }
 
-const toRun = (r: RunRow): StoredRun => ({
+/** A stored run from its row (either store). */
+export const toRun = (r: RunRow): StoredRun => ({
   runId: r.run_id,
   createdAt: r.created_at,
   // Runs stored before strategies were specs carry a preset name; they load in today's shape.
