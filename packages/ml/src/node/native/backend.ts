@@ -1,33 +1,31 @@
 /**
- * The `native` backend: tfjs's cpu backend whose hot kernels (GEMM, convolutions and their
- * gradients, max-pool) run in fedlink's C++ addon (@fedlink/native, AVX2/FMA where the CPU has
- * it). Tensor values stay ordinary JS typed arrays, which the addon reads and writes in place,
- * so every inherited cpu kernel keeps working on them unchanged.
+ * The `native` backend: the fedlink backend (tfjs cpu with tensor values in the wasm kernels'
+ * shared memory, so its SIMD elementwise and reduction kernels run without copies), whose big
+ * kernels (GEMM, convolutions and their gradients, max-pool) run in fedlink's C++ addon
+ * (@fedlink/native, AVX2/FMA where the CPU has it) instead. The addon reads and writes the same
+ * shared-memory views in place, so no op copies its operands.
  */
-import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { TensorInfo } from '@tensorflow/tfjs';
 import type { NativeKernels } from '@fedlink/native';
+import { BackendFedlink } from '../../fast/backend.js';
+import type { KernelRuntime } from '../../fast/runtime.js';
+import { sizeOf } from '../../fast/kernels/kernel-util.js';
 
 export const NATIVE_BACKEND = 'native';
 
-export class BackendNative extends MathBackendCPU {
-  constructor(readonly addon: NativeKernels) {
-    super();
-    // MathBackendCPU prints an "install tfjs-node" banner on first write; library code must not print.
-    (this as unknown as { firstUse: boolean }).firstUse = false;
+export class BackendNative extends BackendFedlink {
+  constructor(runtime: KernelRuntime, readonly addon: NativeKernels) {
+    super(runtime);
   }
 
-  /** A float32 tensor's values, or undefined if they are not held as a Float32Array. */
-  f32(t: TensorInfo): Float32Array | undefined {
-    const values = this.data.get(t.dataId)?.values;
-    return values instanceof Float32Array ? values : undefined;
+  /** A float32 tensor's values as a view into shared memory (copied in on first use). */
+  f32(t: TensorInfo): Float32Array {
+    return this.runtime.heap.f32(this.f32Ptr(t), sizeOf(t.shape));
   }
 
-  /** A new float32 tensor of `shape` and the array the kernel fills. */
+  /** A new float32 tensor of `shape` and the view the kernel fills. */
   output(shape: number[]): { info: TensorInfo; values: Float32Array } {
-    let n = 1;
-    for (const d of shape) n *= d;
-    const values = new Float32Array(n);
-    return { info: this.makeTensorInfo(shape, 'float32', values), values };
+    const { info, ptr } = this.allocF32(shape);
+    return { info, values: this.runtime.heap.f32(ptr, sizeOf(shape)) };
   }
 }

@@ -1,5 +1,5 @@
 /**
- * The native backend's kernels. Shapes and the inputs each fast path takes are the fedlink
+ * The native backend's C++ kernels. Shapes and the inputs each fast path takes are the fedlink
  * kernels' (conv-util, matmul-util); what differs is only where the arithmetic runs.
  * Anything a fast path does not take goes to the stock cpu kernel (fastKernel).
  */
@@ -32,10 +32,10 @@ const kernel = (name: string, fast: FastPath<BackendNative>): KernelConfig => fa
 function matmul(backend: BackendNative, a: TensorInfo, b: TensorInfo, transA: boolean, transB: boolean, bias: TensorInfo | undefined, relu: boolean): TensorInfo | undefined {
   const plan = planMatmul(a, b, transA, transB);
   if (!plan) return undefined;
+  if (bias !== undefined && !isChannelBias(bias, plan.n)) return undefined;
   const av = backend.f32(a);
   const bv = backend.f32(b);
-  const biasV = bias === undefined ? null : isChannelBias(bias, plan.n) ? backend.f32(bias) : undefined;
-  if (!av || !bv || biasV === undefined) return undefined;
+  const biasV = bias === undefined ? null : backend.f32(bias);
   const out = backend.output(plan.outShape);
   backend.addon.matmul(av, bv, out.values, biasV, relu, plan.batch, plan.aBatchStride, plan.bBatchStride, plan.m, plan.n, plan.k, transA, transB);
   return out.info;
@@ -56,10 +56,10 @@ const fusedMatMul = kernel(_FusedMatMul, ({ inputs: { a, b, bias, preluActivatio
 function convForward(backend: BackendNative, x: TensorInfo | undefined, filter: TensorInfo | undefined, attrs: Conv2DAttrs, bias: TensorInfo | undefined, relu: boolean): TensorInfo | undefined {
   const info = forwardConvInfo(x, filter, attrs);
   if (!info) return undefined;
+  if (bias !== undefined && !isChannelBias(bias, info.outChannels)) return undefined;
   const xv = backend.f32(x!);
   const wv = backend.f32(filter!);
-  const biasV = bias === undefined ? null : isChannelBias(bias, info.outChannels) ? backend.f32(bias) : undefined;
-  if (!xv || !wv || biasV === undefined) return undefined;
+  const biasV = bias === undefined ? null : backend.f32(bias);
   const out = backend.output(info.outShape);
   backend.addon.conv2dForward(xv, wv, out.values, biasV, relu, Int32Array.from(convDims(info)));
   return out.info;
@@ -77,11 +77,9 @@ const fusedConv2D = kernel(FusedConv2D, ({ inputs: { x, filter, bias, preluActiv
 /** dx = col2im(dy * W^T). */
 const conv2DBackpropInput = kernel(Conv2DBackpropInput, ({ inputs: { dy, filter }, backend, attrs }) => {
   const info = inputGradConvInfo(dy, filter, attrs as unknown as Conv2DBackpropInputAttrs);
-  const dyv = info && backend.f32(dy!);
-  const wv = info && backend.f32(filter!);
-  if (!info || !dyv || !wv) return undefined;
+  if (!info) return undefined;
   const out = backend.output(info.inShape);
-  backend.addon.conv2dBackpropInput(dyv, wv, out.values, Int32Array.from(convDims(info)));
+  backend.addon.conv2dBackpropInput(backend.f32(dy!), backend.f32(filter!), out.values, Int32Array.from(convDims(info)));
   return out.info;
 });
 
@@ -89,31 +87,26 @@ const conv2DBackpropInput = kernel(Conv2DBackpropInput, ({ inputs: { dy, filter 
 const conv2DBackpropFilter = kernel(Conv2DBackpropFilter, ({ inputs: { x, dy }, backend, attrs }) => {
   const a = attrs as unknown as Conv2DBackpropFilterAttrs;
   const info = filterGradConvInfo(x, dy, a);
-  const xv = info && backend.f32(x!);
-  const dyv = info && backend.f32(dy!);
-  if (!info || !xv || !dyv) return undefined;
+  if (!info) return undefined;
   const out = backend.output(a.filterShape);
-  backend.addon.conv2dBackpropFilter(xv, dyv, out.values, Int32Array.from(convDims(info)));
+  backend.addon.conv2dBackpropFilter(backend.f32(x!), backend.f32(dy!), out.values, Int32Array.from(convDims(info)));
   return out.info;
 });
 
 const maxPool = kernel(MaxPool, ({ inputs: { x }, backend, attrs }) => {
   const c = maxPoolInfo(x, attrs as unknown as MaxPoolAttrs);
-  const xv = c && backend.f32(x!);
-  if (!c || !xv) return undefined;
+  if (!c) return undefined;
   const out = backend.output(c.outShape);
-  backend.addon.maxpoolForward(xv, out.values, Int32Array.from(poolDims(c)));
+  backend.addon.maxpoolForward(backend.f32(x!), out.values, Int32Array.from(poolDims(c)));
   return out.info;
 });
 
 /** Each dy value to the first maximum of its window (tfjs cpu's rule). */
 const maxPoolGrad = kernel(MaxPoolGrad, ({ inputs: { dy, input }, backend, attrs }) => {
   const c = maxPoolInfo(input, attrs as unknown as MaxPoolAttrs);
-  const dyv = c && nonEmptyF32(dy) ? backend.f32(dy!) : undefined;
-  const xv = c && backend.f32(input!);
-  if (!c || !dyv || !xv) return undefined;
+  if (!c || !nonEmptyF32(dy)) return undefined;
   const out = backend.output(input!.shape);
-  backend.addon.maxpoolBackward(dyv, xv, out.values, Int32Array.from(poolDims(c)));
+  backend.addon.maxpoolBackward(backend.f32(dy!), backend.f32(input!), out.values, Int32Array.from(poolDims(c)));
   return out.info;
 });
 
