@@ -16,6 +16,8 @@ export interface NativeKernels {
   /** Kernel threads, the calling thread included. */
   setThreads(n: number): void;
   threads(): number;
+  /** Bytes the addon holds in scratch buffers (im2col, GEMM packing), all threads: grows to a plateau, never per call. */
+  scratchBytes(): number;
   /** The GEMM micro-kernel in use: 'avx2+fma' or 'portable'. */
   isa(): string;
   /** true: use the portable micro-kernel even where AVX2+FMA exist (tests). */

@@ -220,6 +220,12 @@ napi_value Threads(napi_env env, napi_callback_info) {
   return out;
 }
 
+napi_value ScratchBytes(napi_env env, napi_callback_info) {
+  napi_value out;
+  napi_create_double(env, static_cast<double>(fl::scratch_bytes()), &out);
+  return out;
+}
+
 napi_value Isa(napi_env env, napi_callback_info) {
   napi_value out;
   napi_create_string_utf8(env, fl::gemm_isa(), NAPI_AUTO_LENGTH, &out);
@@ -245,6 +251,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"maxpoolBackward", nullptr, MaxpoolBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"threads", nullptr, Threads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"scratchBytes", nullptr, ScratchBytes, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"isa", nullptr, Isa, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"forcePortable", nullptr, ForcePortable, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };

@@ -61,7 +61,7 @@ void conv2d_forward(const ConvDims& d, const float* x, const float* w, float* y,
   const long P = pixels(d), K = patch(d), inImg = static_cast<long>(d.inH) * d.inW * d.inC;
   parallel_for(d.batch, [&](int n) {
     thread_local std::vector<float> col;
-    col.resize(static_cast<size_t>(P * K));
+    scratch_resize(col, static_cast<size_t>(P * K));
     im2col(d, x + n * inImg, col.data());
     float* yi = y + n * P * d.outC;
     gemm(static_cast<int>(P), d.outC, static_cast<int>(K), col.data(), K, 1, w, d.outC, 1, yi, d.outC, false);
@@ -73,7 +73,7 @@ void conv2d_backprop_input(const ConvDims& d, const float* dy, const float* w, f
   const long P = pixels(d), K = patch(d), inImg = static_cast<long>(d.inH) * d.inW * d.inC;
   parallel_for(d.batch, [&](int n) {
     thread_local std::vector<float> col;
-    col.resize(static_cast<size_t>(P * K));
+    scratch_resize(col, static_cast<size_t>(P * K));
     gemm(static_cast<int>(P), static_cast<int>(K), d.outC, dy + n * P * d.outC, d.outC, 1, w, 1, d.outC, col.data(), K,
          false);
     float* dxi = dx + n * inImg;
@@ -91,7 +91,7 @@ void conv2d_backprop_filter(const ConvDims& d, const float* x, const float* dy, 
     std::vector<float>& acc = partial[t];
     acc.assign(static_cast<size_t>(wSize), 0.f);
     thread_local std::vector<float> col;
-    col.resize(static_cast<size_t>(P * K));
+    scratch_resize(col, static_cast<size_t>(P * K));
     for (int n = t; n < d.batch; n += tasks) {
       im2col(d, x + n * inImg, col.data());
       gemm(static_cast<int>(K), d.outC, static_cast<int>(P), col.data(), 1, K, dy + n * P * d.outC, d.outC, 1,

@@ -124,8 +124,8 @@ void gemm(int m, int n, int k, const float* a, long ars, long acs, const float* 
     return;
   }
   thread_local std::vector<float> pa, pb;
-  pa.resize(static_cast<size_t>(MC + MR) * KC);
-  pb.resize(static_cast<size_t>(NC + NR) * KC);
+  scratch_resize(pa, static_cast<size_t>(MC + MR) * KC);
+  scratch_resize(pb, static_cast<size_t>(NC + NR) * KC);
   MicroKernel micro = g_micro;
   for (int jc = 0; jc < n; jc += NC) {
     int nc = std::min(NC, n - jc);

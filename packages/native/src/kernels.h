@@ -2,8 +2,13 @@
 #pragma once
 #include <cstddef>
 #include <functional>
+#include <vector>
 
 namespace fl {
+
+// Resizes a scratch buffer, counting what the addon's scratch holds in total (scratch_bytes).
+void scratch_resize(std::vector<float>& v, size_t n);
+long long scratch_bytes();
 
 // Runs fn(task) for task in [0, tasks) on the pool (the calling thread takes part).
 void parallel_for(int tasks, const std::function<void(int)>& fn);

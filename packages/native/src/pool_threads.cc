@@ -64,6 +64,15 @@ int g_threads = 1;
 
 }  // namespace
 
+std::atomic<long long> g_scratch{0};
+
+void scratch_resize(std::vector<float>& v, size_t n) {
+  size_t before = v.capacity();
+  v.resize(n);
+  g_scratch.fetch_add(static_cast<long long>(v.capacity() - before) * static_cast<long long>(sizeof(float)));
+}
+long long scratch_bytes() { return g_scratch.load(); }
+
 int pool_threads() { return g_threads; }
 
 void set_pool_threads(int n) {
