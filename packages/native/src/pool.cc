@@ -2,6 +2,7 @@
 // window (the position tfjs's cpu kernel picks), summing where windows overlap.
 #include <algorithm>
 #include <limits>
+#include <vector>
 #include "kernels.h"
 
 namespace fl {
@@ -36,26 +37,35 @@ void maxpool_backward(const PoolDims& d, const float* dy, const float* x, float*
     const float* dyi = dy + n * outImg;
     float* dxi = dx + n * inImg;
     std::fill(dxi, dxi + inImg, 0.f);
+    // Channels innermost: each window position is one contiguous read of ch values.
+    thread_local std::vector<float> best;
+    thread_local std::vector<long> at;
+    best.resize(d.ch);
+    at.resize(d.ch);
     for (int oy = 0; oy < d.outH; oy++)
-      for (int ox = 0; ox < d.outW; ox++)
-        for (int c = 0; c < d.ch; c++) {
-          float best = -std::numeric_limits<float>::infinity();
-          long at = -1;
-          for (int fy = 0; fy < d.fH; fy++) {
-            int iy = oy * d.strideH + fy - d.padTop;
-            if (iy < 0 || iy >= d.inH) continue;
-            for (int fx = 0; fx < d.fW; fx++) {
-              int ix = ox * d.strideW + fx - d.padLeft;
-              if (ix < 0 || ix >= d.inW) continue;
-              long idx = (static_cast<long>(iy) * d.inW + ix) * d.ch + c;
-              if (at < 0 || xi[idx] > best) {
-                best = xi[idx];
-                at = idx;
+      for (int ox = 0; ox < d.outW; ox++) {
+        std::fill(at.begin(), at.end(), -1L);
+        for (int fy = 0; fy < d.fH; fy++) {
+          int iy = oy * d.strideH + fy - d.padTop;
+          if (iy < 0 || iy >= d.inH) continue;
+          for (int fx = 0; fx < d.fW; fx++) {
+            int ix = ox * d.strideW + fx - d.padLeft;
+            if (ix < 0 || ix >= d.inW) continue;
+            const long base = (static_cast<long>(iy) * d.inW + ix) * d.ch;
+            const float* in = xi + base;
+            for (int c = 0; c < d.ch; c++) {
+              // The first maximum wins (strictly greater replaces), as in tfjs's cpu kernel.
+              if (at[c] < 0 || in[c] > best[c]) {
+                best[c] = in[c];
+                at[c] = base + c;
               }
             }
           }
-          if (at >= 0) dxi[at] += dyi[(static_cast<long>(oy) * d.outW + ox) * d.ch + c];
         }
+        const float* g = dyi + (static_cast<long>(oy) * d.outW + ox) * d.ch;
+        for (int c = 0; c < d.ch; c++)
+          if (at[c] >= 0) dxi[at[c]] += g[c];
+      }
   });
 }
 
