@@ -1,16 +1,21 @@
 /**
- * Local training throughput per backend, model and batch size, against PyTorch on the
- * same machine (run right after the tfjs rows of the same batch size, never concurrently),
- * plus memory over a long run.
+ * Local training throughput per backend, model and batch size, against PyTorch and TensorFlow
+ * on the same machine (run right after the tfjs rows of the same batch size, never concurrently),
+ * a roofline line per native kernel, plus memory over a long run.
  *
- *   npm run bench:train -- [--json out.json] [--seconds 5] [--backends fedlink,wasm,cpu]
+ *   npm run bench:train -- [--json out.json] [--seconds 5] [--backends native,fedlink,wasm,cpu]
  *                          [--models cnn,mlp] [--batches 10,50] [--rss-steps 2000]
  *                          [--torch-samples 2000] [--threads N] [--repeat 1]
+ *                          [--python PATH] [--anchors torch,tf] [--peak-gflops 150]
  *
- * With --repeat N every figure (PyTorch's too) is the best of N measurements, taken in
+ * The anchors (/work/shared/anchors) run with --python, else $FEDLINK_ANCHOR_PYTHON, else
+ * /work/venv-anchors/bin/python if it exists, else /usr/bin/python3; an anchor whose module is
+ * missing is skipped with a line saying so.
+ * With --repeat N every figure (the anchors' too) is the best of N measurements, taken in
  * alternation, which filters out other processes' bursts on a shared machine.
  *
- * Prints `backend=<name> model=<m> batch=<b> samples_per_s=<x>` lines; never fails on time.
+ * Prints `backend=<name> model=<m> batch=<b> samples_per_s=<x>` lines and
+ * `ratio ... <backend>/<anchor>=<r>`; never fails on time.
  */
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -18,7 +23,9 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, isBackendChoice, type BackendInfo, type ModelName } from '@fedlink/ml';
 import { machineInfo } from './lib/machine.js';
-import { anchorUnavailable, runTorchAnchor } from './lib/torch-anchor.js';
+import { loadNative } from '@fedlink/native';
+import { anchorModels, anchorPython, anchorUnavailable, runAnchor, type AnchorName } from './lib/anchors.js';
+import { measureRoofline } from './lib/roofline.js';
 import { makeTrainer, timeTraining } from './lib/train-step.js';
 
 interface Row {
@@ -40,10 +47,10 @@ function arg(name: string, fallback: string): string {
 const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
-const anchorScript = resolve(repoRoot, '../shared/anchors/torch_cnn.py');
+const anchorDir = resolve(repoRoot, '../shared/anchors');
 const seconds = Number(arg('seconds', '5'));
 // webgpu: Dawn in Node; on a machine without a GPU it runs only with FEDLINK_WEBGPU_SOFTWARE=1 (SwiftShader), labelled software.
-const backends = list(arg('backends', 'webgpu,tensorflow,fedlink,wasm,cpu'));
+const backends = list(arg('backends', 'webgpu,native,tensorflow,fedlink,wasm,cpu'));
 const models = list(arg('models', 'cnn,mlp')) as ModelName[];
 const batches = list(arg('batches', '10,50')).map(Number);
 const rssSteps = Number(arg('rss-steps', '2000'));
@@ -51,6 +58,13 @@ const torchSamples = Number(arg('torch-samples', '2000'));
 const repeat = Math.max(1, Number(arg('repeat', '1')));
 const threadsArg = arg('threads', '');
 const jsonPath = arg('json', '');
+const python = anchorPython(arg('python', ''));
+const peakGflops = Number(arg('peak-gflops', '150'));
+const anchorNames = list(arg('anchors', 'torch,tf')).filter((a): a is AnchorName => a === 'torch' || a === 'tf'); // 'none': no anchors
+if (process.argv.includes('--help')) {
+  console.log('usage: npm run bench:train -- [--json out.json] [--seconds 5] [--backends native,fedlink,wasm,cpu] [--models cnn,mlp] [--batches 10,50] [--rss-steps 2000] [--torch-samples 2000] [--threads N] [--repeat 1] [--python PATH] [--anchors torch,tf] [--peak-gflops 150]');
+  process.exit(0);
+}
 
 const fmt = (x: number) => x.toFixed(1);
 const rows: Row[] = [];
@@ -80,8 +94,13 @@ for (const backend of backends) {
   available.push(backend);
   console.log(`backend=${backend}: ${infos[backend]!.detail}`);
 }
-const noTorch = models.includes('cnn') ? anchorUnavailable(anchorScript) : 'cnn not measured';
-if (noTorch) console.log(`backend=torch: not available (${noTorch})`);
+const anchors: AnchorName[] = [];
+for (const a of anchorNames) {
+  const why = anchorUnavailable(a, python, anchorDir);
+  if (why) console.log(`backend=${a}: anchor skipped (${why})`);
+  else anchors.push(a);
+}
+if (anchors.length) console.log(`anchors: ${anchors.join(', ')} with ${python}`);
 const ratios: Record<string, number | string>[] = [];
 
 /** Best of `repeat` measurements: on a shared machine, the least-disturbed one. */
@@ -91,10 +110,10 @@ function keepBest(best: Row | undefined, row: Row): Row {
 }
 
 /**
- * Measures `which` backends for every model and batch (each backend, then PyTorch if asked,
+ * Measures `which` backends for every model and batch (each backend, then the anchors if asked,
  * back to back per batch size, `repeat` times alternated).
  */
-async function measure(which: string[], withTorch: boolean): Promise<void> {
+async function measure(which: string[], withAnchors: boolean): Promise<void> {
   for (const model of models) {
     for (const batch of batches) {
       const best = new Map<string, Row>();
@@ -116,12 +135,14 @@ async function measure(which: string[], withTorch: boolean): Promise<void> {
           }
           best.set(backend, keepBest(prior, row));
         }
-        if (withTorch && model === 'cnn' && !noTorch) {
-          const r = runTorchAnchor(anchorScript, batch, machine.cores, torchSamples);
+        for (const anchor of withAnchors ? anchors : []) {
+          if (!anchorModels(anchor).includes(model)) continue;
+          const r = runAnchor(anchor, python, anchorDir, model, batch, machine.cores, torchSamples);
           const row: Row = r.ok
-            ? { backend: 'torch', model, batch, samples_per_s: r.samplesPerS }
-            : { backend: 'torch', model, batch, samples_per_s: null, error: r.reason };
-          best.set('torch', keepBest(best.get('torch'), row));
+            ? { backend: anchor, model, batch, samples_per_s: r.samplesPerS }
+            : { backend: anchor, model, batch, samples_per_s: null, error: r.reason };
+          if (r.ok) for (const l of r.lines) console.log(`  ${l}`);
+          best.set(anchor, keepBest(best.get(anchor), row));
         }
       }
       for (const row of best.values()) {
@@ -130,14 +151,15 @@ async function measure(which: string[], withTorch: boolean): Promise<void> {
         else console.log(`backend=${row.backend} model=${model} batch=${batch} samples_per_s=${fmt(row.samples_per_s)}${runs}${infos[row.backend]?.detail.includes('software') ? ' adapter=software' : ''}`);
         rows.push(row);
       }
-      const torch = best.get('torch') ?? torchRows.get(`${model}/${batch}`);
-      if (best.has('torch')) torchRows.set(`${model}/${batch}`, best.get('torch')!);
-      if (torch?.samples_per_s) {
+      for (const anchor of anchorNames) {
+        const ref = best.get(anchor) ?? anchorRows.get(`${anchor}/${model}/${batch}`);
+        if (best.has(anchor)) anchorRows.set(`${anchor}/${model}/${batch}`, best.get(anchor)!);
+        if (!ref?.samples_per_s) continue;
         for (const row of best.values()) {
-          if (row.backend === 'torch' || !row.samples_per_s) continue;
-          const ratio = Math.round((row.samples_per_s / torch.samples_per_s) * 100) / 100;
-          ratios.push({ model, batch, backend: row.backend, vs: 'torch', ratio });
-          console.log(`ratio model=${model} batch=${batch} ${row.backend}/torch=${ratio.toFixed(2)}`);
+          if ((anchorNames as string[]).includes(row.backend) || !row.samples_per_s) continue;
+          const ratio = Math.round((row.samples_per_s / ref.samples_per_s) * 100) / 100;
+          ratios.push({ model, batch, backend: row.backend, vs: anchor, ratio });
+          console.log(`ratio model=${model} batch=${batch} ${row.backend}/${anchor}=${ratio.toFixed(2)}`);
         }
       }
       console.log(`  (load ${machineInfo().loadavg.join(' ')})`);
@@ -148,12 +170,27 @@ async function measure(which: string[], withTorch: boolean): Promise<void> {
 // Backends slower than a step per second run last, so the rows that are compared with each
 // other and with PyTorch, and the long memory run, fall in one stretch of machine load.
 const SLOW = new Set(['cpu']);
-const torchRows = new Map<string, Row>();
+const anchorRows = new Map<string, Row>();
 await measure(available.filter((b) => !SLOW.has(b)), true);
 
-// Memory over a long run on the default Node backend (fedlink here), CNN at batch 10.
+// Roofline: the native kernels alone, at each batch size, against the machine's fp32 peak.
+const roofline: Record<string, number | string>[] = [];
+const addon = available.includes('native') ? loadNative() : undefined;
+if (addon) {
+  if (threadsArg) addon.setThreads(Number(threadsArg));
+  for (const batch of batches) {
+    for (const k of measureRoofline(addon, batch)) {
+      const pct = (100 * k.gflops) / peakGflops;
+      roofline.push({ batch, kernel: k.kernel, gflops: Math.round(k.gflops * 10) / 10, ms: Math.round(k.ms * 1000) / 1000 });
+      console.log(`roofline batch=${batch} kernel="${k.kernel}" gflops=${k.gflops.toFixed(1)} (${pct.toFixed(0)}% of ${peakGflops} peak, ${k.ms.toFixed(3)} ms, ${addon.isa()}, ${addon.threads()} threads)`);
+    }
+  }
+}
+
+// Memory over a long run on the default Node backend (native if built, else fedlink), CNN at batch 10.
 let rss: Record<string, number | string> | undefined;
-if (rssSteps > 0 && (await use('fedlink'))) {
+const rssBackend = available.includes('native') ? 'native' : 'fedlink';
+if (rssSteps > 0 && (await use(rssBackend))) {
   const trainer = makeTrainer('cnn', 10);
   for (let i = 0; i < 20; i++) trainer.step();
   const rss0 = process.memoryUsage().rss;
@@ -166,11 +203,11 @@ if (rssSteps > 0 && (await use('fedlink'))) {
   trainer.dispose();
   const mb = (b: number) => Math.round((b / 2 ** 20) * 10) / 10;
   rss = {
-    backend: 'fedlink', model: 'cnn', batch: 10, steps: rssSteps, rss_start_mb: mb(rss0), rss_end_mb: mb(rss1),
+    backend: rssBackend, model: 'cnn', batch: 10, steps: rssSteps, rss_start_mb: mb(rss0), rss_end_mb: mb(rss1),
     rss_growth_mb: mb(rss1 - rss0), tensors_start: tensors0, tensors_end: tensors1, samples_per_s: Math.round((rssSteps * 10) / secs),
   };
   console.log(
-    `memory: backend=fedlink model=cnn batch=10 steps=${rssSteps} rss_start_mb=${rss.rss_start_mb} rss_end_mb=${rss.rss_end_mb} ` +
+    `memory: backend=${rssBackend} model=cnn batch=10 steps=${rssSteps} rss_start_mb=${rss.rss_start_mb} rss_end_mb=${rss.rss_end_mb} ` +
       `rss_growth_mb=${rss.rss_growth_mb} tensors_start=${tensors0} tensors_end=${tensors1} (samples_per_s=${rss.samples_per_s})`,
   );
 }
@@ -180,7 +217,7 @@ await measure(available.filter((b) => SLOW.has(b)), false);
 const end = machineInfo();
 console.log(`load at end: ${end.loadavg.join(' ')}`);
 if (jsonPath) {
-  const doc = { date: new Date().toISOString(), machine, load_end: end.loadavg, backends: infos, rows, ratios, memory: rss };
+  const doc = { date: new Date().toISOString(), machine, load_end: end.loadavg, backends: infos, rows, ratios, roofline, memory: rss };
   writeFileSync(jsonPath, JSON.stringify(doc, null, 2) + '\n');
   console.log(`wrote ${jsonPath}`);
 }

@@ -7,14 +7,17 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu', 'webgl', 'webgpu', 'fedlink'] as const;
-/** `fedlink`: tfjs cpu plus fedlink's multithreaded wasm SIMD kernels (Node default without tfjs-node). */
+export const BACKEND_CHOICES = ['auto', 'native', 'tensorflow', 'wasm', 'cpu', 'webgl', 'webgpu', 'fedlink'] as const;
+/**
+ * `native`: tfjs cpu plus fedlink's C++ kernels (@fedlink/native, Node only; the default when the addon built).
+ * `fedlink`: tfjs cpu plus fedlink's multithreaded wasm SIMD kernels (Node default without the addon or tfjs-node).
+ */
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 /** A backend itself, not the choice to pick one. */
 export type BackendName = Exclude<BackendChoice, 'auto'>;
 
 /** What Node can run, as `--backend` lists it. */
-export const NODE_BACKEND_CHOICES = ['auto', 'webgpu', 'tensorflow', 'fedlink', 'wasm', 'cpu'] as const satisfies readonly BackendChoice[];
+export const NODE_BACKEND_CHOICES = ['auto', 'webgpu', 'native', 'tensorflow', 'fedlink', 'wasm', 'cpu'] as const satisfies readonly BackendChoice[];
 export type NodeBackendChoice = (typeof NODE_BACKEND_CHOICES)[number];
 
 /** What a browser can run, fastest first: the order `auto` tries there. */
@@ -25,18 +28,19 @@ export const BROWSER_BACKEND_CHOICES = ['auto', ...BROWSER_BACKENDS] as const sa
 type Platform = 'node' | 'browser';
 
 /**
- * What `auto` tries, in order. Node leaves stock wasm out: its kernels lack the conv filter
+ * What `auto` tries, in order. Node: a hardware GPU, then fedlink's native kernels (when the addon
+ * built), tfjs-node, fedlink's wasm kernels, cpu. Node leaves stock wasm out: its kernels lack the conv filter
  * gradient (Conv2DBackpropFilter), so it can't train the CNN. Node's `webgpu` (Dawn) is taken by
  * `auto` only on a hardware adapter, never a software one such as SwiftShader.
  */
 const AUTO_ORDER: Record<Platform, readonly BackendName[]> = {
-  node: ['webgpu', 'tensorflow', 'fedlink', 'cpu'],
+  node: ['webgpu', 'native', 'tensorflow', 'fedlink', 'cpu'],
   browser: BROWSER_BACKENDS,
 };
 
 /** With `fallback`, what is tried after the choice: everything the platform runs, fastest first. */
 const FALLBACK_ORDER: Record<Platform, readonly BackendName[]> = {
-  node: ['tensorflow', 'fedlink', 'wasm', 'cpu'],
+  node: ['native', 'tensorflow', 'fedlink', 'wasm', 'cpu'],
   browser: BROWSER_BACKENDS,
 };
 
@@ -101,7 +105,7 @@ interface NodeEntry {
 
 /**
  * Initialises a backend and makes it current.
- * `auto` in Node: tfjs-node if installed, else fedlink, else cpu.
+ * `auto` in Node: a hardware WebGPU adapter, else native (addon built), else tfjs-node if installed, else fedlink, else cpu.
  * `auto` in a browser: webgpu > webgl > wasm > cpu.
  * Rejects if an explicitly chosen backend cannot start (unless `fallback`).
  */
@@ -156,6 +160,7 @@ const BROWSER_DETAIL: Record<BackendName, string> = {
   wasm: 'tfjs-backend-wasm',
   cpu: 'tfjs cpu (plain JavaScript)',
   fedlink: 'fedlink wasm kernels on tfjs cpu',
+  native: 'fedlink native C++ kernels on tfjs cpu',
   tensorflow: 'tfjs-node',
 };
 
@@ -186,7 +191,8 @@ async function prepareBrowser(name: BackendName, options: InitBackendOptions): P
       return tf.findBackendFactory('fedlink') != null;
     }
     case 'tensorflow':
-      return false; // tfjs-node: Node only
+    case 'native':
+      return false; // tfjs-node and the C++ addon: Node only
     case 'webgl':
     case 'cpu':
       return tf.findBackendFactory(name) != null; // both ship with @tensorflow/tfjs

@@ -1,6 +1,6 @@
 /**
  * `@fedlink/ml/node`: the Node-only half of backend selection: how each backend starts in Node.
- * Registers the `fedlink` backend with worker threads, and loads tfjs-node (an optional peer
+ * Registers the `native` backend (C++ addon) when it built, the `fedlink` backend with worker threads, and loads tfjs-node (an optional peer
  * dependency) when it is installed. Which ones are tried, in what order, is backend-select's.
  */
 import { availableParallelism } from 'node:os';
@@ -10,6 +10,8 @@ import { BackendFedlink, FEDLINK_BACKEND } from '../fast/backend.js';
 import { nodeThreadSpawner } from '../fast/node-threads.js';
 import { describeFedlink, registerFedlinkBackend as registerWith } from '../fast/register.js';
 import { adapterLabel, startWebgpu } from './webgpu.js';
+import { NATIVE_BACKEND } from './native/backend.js';
+import { describeNative, registerNativeBackend } from './native/register.js';
 
 export { adapterLabel, describeAdapter, probeWebgpuAdapter, type WebgpuAdapterDescription } from './webgpu.js';
 export { findSwiftShaderIcd, hasGpuDeviceNode, isDawnInstalled } from './vulkan-icd.js';
@@ -18,6 +20,9 @@ export { BackendFedlink, FEDLINK_BACKEND } from '../fast/backend.js';
 export { FEDLINK_KERNELS } from '../fast/register.js';
 export { Tune } from '../fast/wasm-kernels.js';
 export { kernelCallCounts, type KernelCounts } from '../fast/kernels/kernel-util.js';
+export { BackendNative, NATIVE_BACKEND } from './native/backend.js';
+export { NATIVE_KERNELS } from './native/kernels.js';
+export { registerNativeBackend, describeNative, type NativeRegistration } from './native/register.js';
 
 /** Threads for fedlink's kernels: FEDLINK_THREADS, else every core (at most 8). */
 export function defaultKernelThreads(): number {
@@ -66,6 +71,15 @@ export async function startNodeBackend(name: BackendName, options: InitBackendOp
         return undefined;
       }
       return { name: 'webgpu', detail: `WebGPU on ${adapterLabel(started.adapter)} (Dawn, the webgpu package)` };
+    }
+    case 'native': {
+      const r = registerNativeBackend(options.threads ?? defaultKernelThreads());
+      if (!r.registered) {
+        backendRefusals.set('native', r.reason);
+        return undefined;
+      }
+      if (!(await trySet(NATIVE_BACKEND))) return undefined;
+      return { name: NATIVE_BACKEND, detail: describeNative(r.addon) };
     }
     case 'tensorflow':
       if (!(await loadTfjsNode()) || !(await trySet('tensorflow'))) return undefined;

@@ -1,4 +1,4 @@
-/** Test helpers: run the same computation on tfjs `cpu` and on `fedlink` and compare. */
+/** Test helpers: run the same computation on tfjs `cpu` and on `fedlink` (or `native`) and compare. */
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '@fedlink/ml';
 
@@ -44,10 +44,10 @@ async function runOn(backend: string, f: () => tf.Tensor[]): Promise<Float32Arra
   return values;
 }
 
-/** Runs f on cpu and on fedlink (f must build its inputs itself) and compares outputs. */
-export async function compareBackends(f: () => tf.Tensor[]): Promise<Comparison> {
+/** Runs f on cpu and on `other` (default fedlink; f must build its inputs itself) and compares outputs. */
+export async function compareBackends(f: () => tf.Tensor[], other = 'fedlink'): Promise<Comparison> {
   const ref = await runOn('cpu', f);
-  const got = await runOn('fedlink', f);
+  const got = await runOn(other, f);
   let maxAbsDiff = 0;
   let maxAbsRef = 0;
   let nanMismatches = 0;

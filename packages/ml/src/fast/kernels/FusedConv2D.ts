@@ -1,6 +1,6 @@
-import { FusedConv2D, backend_util, type FusedConv2DAttrs } from '@tensorflow/tfjs';
-import { convDims } from './conv-util.js';
-import { fedlinkKernel, nonEmptyF32, sizeOf } from './kernel-util.js';
+import { FusedConv2D, type FusedConv2DAttrs } from '@tensorflow/tfjs';
+import { convDims, forwardConvInfo, isChannelBias } from './conv-util.js';
+import { fedlinkKernel } from './kernel-util.js';
 
 /**
  * conv2d + per-channel bias + linear/relu in one pass: what tfjs-layers runs for Conv2D at
@@ -9,19 +9,13 @@ import { fedlinkKernel, nonEmptyF32, sizeOf } from './kernel-util.js';
  */
 export const fusedConv2DConfig = fedlinkKernel(FusedConv2D, ({ inputs, backend, attrs }) => {
   const { x, filter, bias, preluActivationWeights } = inputs;
-  const { strides, pad, dataFormat, dilations, dimRoundingMode, activation } = attrs as unknown as FusedConv2DAttrs;
-  if (!nonEmptyF32(x, filter) || x!.shape.length !== 4 || dataFormat === 'NCHW') return undefined;
-  if (preluActivationWeights !== undefined || (activation !== 'linear' && activation !== 'relu')) return undefined;
-  const info = backend_util.computeConv2DInfo(
-    x!.shape as [number, number, number, number],
-    filter!.shape as [number, number, number, number],
-    strides, dilations, pad, dimRoundingMode, false, 'channelsLast',
-  );
-  if (info.outHeight <= 0 || info.outWidth <= 0) return undefined;
+  const a = attrs as unknown as FusedConv2DAttrs;
+  if (preluActivationWeights !== undefined || (a.activation !== 'linear' && a.activation !== 'relu')) return undefined;
+  const info = forwardConvInfo(x, filter, a);
+  if (!info) return undefined;
   let biasPtr = 0;
   if (bias !== undefined) {
-    // Only a bias of one value per output channel (what Conv2D layers have).
-    if (bias.dtype !== 'float32' || sizeOf(bias.shape) !== info.outChannels || bias.shape[bias.shape.length - 1] !== info.outChannels) return undefined;
+    if (!isChannelBias(bias, info.outChannels)) return undefined;
     biasPtr = backend.f32Ptr(bias);
   }
   const xPtr = backend.f32Ptr(x!);
@@ -29,7 +23,7 @@ export const fusedConv2DConfig = fedlinkKernel(FusedConv2D, ({ inputs, backend, 
   const out = backend.allocF32(info.outShape);
   const dims = convDims(info);
   backend.runtime.withWorkspace((ws, wsBytes) =>
-    backend.runtime.exports.conv2d_forward(xPtr, wPtr, out.ptr, biasPtr, activation === 'relu' ? 1 : 0, ...dims, ws, wsBytes),
+    backend.runtime.exports.conv2d_forward(xPtr, wPtr, out.ptr, biasPtr, a.activation === 'relu' ? 1 : 0, ...dims, ws, wsBytes),
   );
   return out.info;
 });

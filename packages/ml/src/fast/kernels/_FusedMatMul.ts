@@ -1,5 +1,6 @@
 import { _FusedMatMul, type _FusedMatMulAttrs } from '@tensorflow/tfjs';
-import { fedlinkKernel, nonEmptyF32, sizeOf } from './kernel-util.js';
+import { isChannelBias } from './conv-util.js';
+import { fedlinkKernel, nonEmptyF32 } from './kernel-util.js';
 import { planMatmul, runMatmul } from './matmul-util.js';
 
 /** matmul + per-column bias + linear/relu activation in one pass over the output. */
@@ -13,8 +14,7 @@ export const fusedMatMulConfig = fedlinkKernel(_FusedMatMul, ({ inputs, backend,
   let biasPtr = 0;
   if (bias !== undefined) {
     // Only a bias along the last axis (the usual dense-layer bias).
-    const last = bias.shape[bias.shape.length - 1];
-    if (bias.dtype !== 'float32' || sizeOf(bias.shape) !== plan.n || last !== plan.n) return undefined;
+    if (!isChannelBias(bias, plan.n)) return undefined;
     biasPtr = backend.f32Ptr(bias);
   }
   return runMatmul(backend, a!, b!, plan, transposeA, transposeB, biasPtr, activation === 'relu');

@@ -13,12 +13,12 @@ import {
 } from '@tensorflow/tfjs';
 import { FEDLINK_BACKEND, type BackendFedlink } from '../backend.js';
 
-export interface FastArgs {
+export interface FastArgs<B = BackendFedlink> {
   inputs: NamedTensorInfoMap;
-  backend: BackendFedlink;
+  backend: B;
   attrs: NamedAttrMap;
 }
-export type FastPath = (args: FastArgs) => TensorInfo | undefined;
+export type FastPath<B = BackendFedlink> = (args: FastArgs<B>) => TensorInfo | undefined;
 
 export interface KernelCounts {
   /** Calls served by the wasm kernel. */
@@ -26,31 +26,41 @@ export interface KernelCounts {
   /** Calls handed to the cpu kernel (unsupported dtype, layout or broadcast). */
   fallback: number;
 }
-const counts = new Map<string, KernelCounts>();
+/** backend name -> kernel name -> counts. */
+const counts = new Map<string, Map<string, KernelCounts>>();
 
-/** How often each fedlink kernel took its wasm path, so tests can prove it ran. */
-export function kernelCallCounts(): Record<string, KernelCounts> {
+/** How often each kernel of a backend (default fedlink) took its fast path, so tests can prove it ran. */
+export function kernelCallCounts(backendName: string = FEDLINK_BACKEND): Record<string, KernelCounts> {
   const out: Record<string, KernelCounts> = {};
-  for (const [name, c] of counts) out[name] = { ...c };
+  for (const [name, c] of counts.get(backendName) ?? []) out[name] = { ...c };
   return out;
 }
 
 export function fedlinkKernel(kernelName: string, fast: FastPath): KernelConfig {
+  return fastKernel(FEDLINK_BACKEND, kernelName, fast);
+}
+
+/**
+ * A kernel of a backend built on tfjs cpu (fedlink, native): its fast path, else the stock cpu
+ * kernel on the same backend. `B` is the backend class the kernel is registered for.
+ */
+export function fastKernel<B>(backendName: string, kernelName: string, fast: FastPath<B>): KernelConfig {
   let cpu: KernelFunc | undefined;
   const count: KernelCounts = { fast: 0, fallback: 0 };
-  counts.set(kernelName, count);
+  if (!counts.has(backendName)) counts.set(backendName, new Map());
+  counts.get(backendName)!.set(kernelName, count);
   const kernelFunc: KernelFunc = (args) => {
-    const out = fast({ inputs: args.inputs, backend: args.backend as BackendFedlink, attrs: args.attrs ?? {} });
+    const out = fast({ inputs: args.inputs, backend: args.backend as B, attrs: args.attrs ?? {} });
     if (out !== undefined) {
       count.fast++;
       return out;
     }
     count.fallback++;
     cpu ??= getKernel(kernelName, 'cpu')?.kernelFunc;
-    if (!cpu) throw new Error(`fedlink: no cpu fallback for kernel ${kernelName}`);
+    if (!cpu) throw new Error(`${backendName}: no cpu fallback for kernel ${kernelName}`);
     return cpu(args);
   };
-  return { kernelName, backendName: FEDLINK_BACKEND, kernelFunc };
+  return { kernelName, backendName, kernelFunc };
 }
 
 export function sizeOf(shape: readonly number[]): number {

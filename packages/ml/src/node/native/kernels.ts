@@ -1,0 +1,116 @@
+/**
+ * The native backend's C++ kernels. Shapes and the inputs each fast path takes are the fedlink
+ * kernels' (conv-util, matmul-util); what differs is only where the arithmetic runs.
+ * Anything a fast path does not take goes to the stock cpu kernel (fastKernel).
+ */
+import {
+  BatchMatMul,
+  Conv2D,
+  Conv2DBackpropFilter,
+  Conv2DBackpropInput,
+  FusedConv2D,
+  MaxPool,
+  MaxPoolGrad,
+  _FusedMatMul,
+  type BatchMatMulAttrs,
+  type Conv2DAttrs,
+  type Conv2DBackpropFilterAttrs,
+  type Conv2DBackpropInputAttrs,
+  type FusedConv2DAttrs,
+  type KernelConfig,
+  type MaxPoolAttrs,
+  type TensorInfo,
+  type _FusedMatMulAttrs,
+} from '@tensorflow/tfjs';
+import { convDims, filterGradConvInfo, forwardConvInfo, inputGradConvInfo, isChannelBias, maxPoolInfo, poolDims } from '../../fast/kernels/conv-util.js';
+import { fastKernel, nonEmptyF32, type FastPath } from '../../fast/kernels/kernel-util.js';
+import { planMatmul } from '../../fast/kernels/matmul-util.js';
+import { NATIVE_BACKEND, type BackendNative } from './backend.js';
+
+const kernel = (name: string, fast: FastPath<BackendNative>): KernelConfig => fastKernel(NATIVE_BACKEND, name, fast);
+
+function matmul(backend: BackendNative, a: TensorInfo, b: TensorInfo, transA: boolean, transB: boolean, bias: TensorInfo | undefined, relu: boolean): TensorInfo | undefined {
+  const plan = planMatmul(a, b, transA, transB);
+  if (!plan) return undefined;
+  if (bias !== undefined && !isChannelBias(bias, plan.n)) return undefined;
+  const av = backend.f32(a);
+  const bv = backend.f32(b);
+  const biasV = bias === undefined ? null : backend.f32(bias);
+  const out = backend.output(plan.outShape);
+  backend.addon.matmul(av, bv, out.values, biasV, relu, plan.batch, plan.aBatchStride, plan.bBatchStride, plan.m, plan.n, plan.k, transA, transB);
+  return out.info;
+}
+
+const batchMatMul = kernel(BatchMatMul, ({ inputs: { a, b }, backend, attrs }) => {
+  const { transposeA, transposeB } = attrs as unknown as BatchMatMulAttrs;
+  return nonEmptyF32(a, b) ? matmul(backend, a!, b!, transposeA, transposeB, undefined, false) : undefined;
+});
+
+/** matmul + per-column bias + linear/relu in one call. */
+const fusedMatMul = kernel(_FusedMatMul, ({ inputs: { a, b, bias, preluActivationWeights }, backend, attrs }) => {
+  const { transposeA, transposeB, activation } = attrs as unknown as _FusedMatMulAttrs;
+  if (!nonEmptyF32(a, b) || preluActivationWeights !== undefined || (activation !== 'linear' && activation !== 'relu')) return undefined;
+  return matmul(backend, a!, b!, transposeA, transposeB, bias, activation === 'relu');
+});
+
+function convForward(backend: BackendNative, x: TensorInfo | undefined, filter: TensorInfo | undefined, attrs: Conv2DAttrs, bias: TensorInfo | undefined, relu: boolean): TensorInfo | undefined {
+  const info = forwardConvInfo(x, filter, attrs);
+  if (!info) return undefined;
+  if (bias !== undefined && !isChannelBias(bias, info.outChannels)) return undefined;
+  const xv = backend.f32(x!);
+  const wv = backend.f32(filter!);
+  const biasV = bias === undefined ? null : backend.f32(bias);
+  const out = backend.output(info.outShape);
+  backend.addon.conv2dForward(xv, wv, out.values, biasV, relu, Int32Array.from(convDims(info)));
+  return out.info;
+}
+
+const conv2D = kernel(Conv2D, ({ inputs: { x, filter }, backend, attrs }) => convForward(backend, x, filter, attrs as unknown as Conv2DAttrs, undefined, false));
+
+/** conv2d + per-channel bias + linear/relu (tfjs-layers' inference path). */
+const fusedConv2D = kernel(FusedConv2D, ({ inputs: { x, filter, bias, preluActivationWeights }, backend, attrs }) => {
+  const a = attrs as unknown as FusedConv2DAttrs;
+  if (preluActivationWeights !== undefined || (a.activation !== 'linear' && a.activation !== 'relu')) return undefined;
+  return convForward(backend, x, filter, a, bias, a.activation === 'relu');
+});
+
+/** dx = col2im(dy * W^T). */
+const conv2DBackpropInput = kernel(Conv2DBackpropInput, ({ inputs: { dy, filter }, backend, attrs }) => {
+  const info = inputGradConvInfo(dy, filter, attrs as unknown as Conv2DBackpropInputAttrs);
+  if (!info) return undefined;
+  const out = backend.output(info.inShape);
+  backend.addon.conv2dBackpropInput(backend.f32(dy!), backend.f32(filter!), out.values, Int32Array.from(convDims(info)));
+  return out.info;
+});
+
+/** dW = sum over images of im2col(x)^T * dy. */
+const conv2DBackpropFilter = kernel(Conv2DBackpropFilter, ({ inputs: { x, dy }, backend, attrs }) => {
+  const a = attrs as unknown as Conv2DBackpropFilterAttrs;
+  const info = filterGradConvInfo(x, dy, a);
+  if (!info) return undefined;
+  const out = backend.output(a.filterShape);
+  backend.addon.conv2dBackpropFilter(backend.f32(x!), backend.f32(dy!), out.values, Int32Array.from(convDims(info)));
+  return out.info;
+});
+
+const maxPool = kernel(MaxPool, ({ inputs: { x }, backend, attrs }) => {
+  const c = maxPoolInfo(x, attrs as unknown as MaxPoolAttrs);
+  if (!c) return undefined;
+  const out = backend.output(c.outShape);
+  backend.addon.maxpoolForward(backend.f32(x!), out.values, Int32Array.from(poolDims(c)));
+  return out.info;
+});
+
+/** Each dy value to the first maximum of its window (tfjs cpu's rule). */
+const maxPoolGrad = kernel(MaxPoolGrad, ({ inputs: { dy, input }, backend, attrs }) => {
+  const c = maxPoolInfo(input, attrs as unknown as MaxPoolAttrs);
+  if (!c || !nonEmptyF32(dy)) return undefined;
+  const out = backend.output(input!.shape);
+  backend.addon.maxpoolBackward(backend.f32(dy!), backend.f32(input!), out.values, Int32Array.from(poolDims(c)));
+  return out.info;
+});
+
+/** The kernels the native backend runs in C++; all others are tfjs cpu's. */
+export const NATIVE_KERNELS: readonly KernelConfig[] = [
+  batchMatMul, fusedMatMul, conv2D, fusedConv2D, conv2DBackpropInput, conv2DBackpropFilter, maxPool, maxPoolGrad,
+];

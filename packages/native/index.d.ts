@@ -1,0 +1,30 @@
+/** The native addon's functions. Arrays are the caller's; results are written into the output array. */
+export interface NativeKernels {
+  /** c[batch, m, n] = act(op(a) * op(b) + bias); strides in elements between batch items (0 broadcasts). */
+  matmul(
+    a: Float32Array, b: Float32Array, c: Float32Array, bias: Float32Array | null, relu: boolean,
+    batch: number, aBatchStride: number, bBatchStride: number, m: number, n: number, k: number,
+    transA: boolean, transB: boolean,
+  ): void;
+  /** dims: batch, inH, inW, inC, outH, outW, outC, fH, fW, strideH, strideW, dilH, dilW, padTop, padLeft. */
+  conv2dForward(x: Float32Array, w: Float32Array, y: Float32Array, bias: Float32Array | null, relu: boolean, dims: Int32Array): void;
+  conv2dBackpropInput(dy: Float32Array, w: Float32Array, dx: Float32Array, dims: Int32Array): void;
+  conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, dims: Int32Array): void;
+  /** dims: batch, inH, inW, ch, outH, outW, fH, fW, strideH, strideW, padTop, padLeft. */
+  maxpoolForward(x: Float32Array, y: Float32Array, dims: Int32Array): void;
+  maxpoolBackward(dy: Float32Array, x: Float32Array, dx: Float32Array, dims: Int32Array): void;
+  /** Kernel threads, the calling thread included. */
+  setThreads(n: number): void;
+  threads(): number;
+  /** Bytes the addon holds in scratch buffers (im2col, GEMM packing), all threads: grows to a plateau, never per call. */
+  scratchBytes(): number;
+  /** The GEMM micro-kernel in use: 'avx2+fma' or 'portable'. */
+  isa(): string;
+  /** true: use the portable micro-kernel even where AVX2+FMA exist (tests). */
+  forcePortable(on: boolean): void;
+}
+export function addonPath(): string;
+/** The addon, or undefined if it was not built, does not load, or FEDLINK_NATIVE=0. */
+export function loadNative(): NativeKernels | undefined;
+/** Why loadNative() returned undefined, if it did. */
+export function nativeLoadError(): string | undefined;

@@ -1,0 +1,264 @@
+// Node-API surface of the native kernels. Every function is synchronous (tfjs kernels are), takes
+// Float32Arrays the caller owns plus integer geometry, checks that each array is long enough, and
+// writes its result into the output array. Big kernels spread over the addon's thread pool.
+#include <node_api.h>
+#include <cstdint>
+#include <string>
+#include <thread>
+#include "kernels.h"
+
+namespace {
+
+struct Fail {
+  std::string msg;
+  bool range;
+};
+
+napi_value throw_and_null(napi_env env, const Fail& f) {
+  if (f.range) napi_throw_range_error(env, nullptr, f.msg.c_str());
+  else napi_throw_type_error(env, nullptr, f.msg.c_str());
+  return nullptr;
+}
+
+void args(napi_env env, napi_callback_info info, size_t want, napi_value* out) {
+  size_t argc = want;
+  napi_get_cb_info(env, info, &argc, out, nullptr, nullptr);
+  if (argc < want) throw Fail{"fedlink native: expected " + std::to_string(want) + " arguments", false};
+}
+
+bool is_null(napi_env env, napi_value v) {
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  return t == napi_null || t == napi_undefined;
+}
+
+// A Float32Array's data with at least `need` elements.
+float* f32(napi_env env, napi_value v, double need, const char* what) {
+  bool is = false;
+  napi_is_typedarray(env, v, &is);
+  if (!is) throw Fail{std::string("fedlink native: ") + what + " must be a Float32Array", false};
+  napi_typedarray_type type;
+  size_t length;
+  void* data;
+  napi_get_typedarray_info(env, v, &type, &length, &data, nullptr, nullptr);
+  if (type != napi_float32_array) throw Fail{std::string("fedlink native: ") + what + " must be a Float32Array", false};
+  if (static_cast<double>(length) < need)
+    throw Fail{std::string("fedlink native: ") + what + " has " + std::to_string(length) + " elements, needs " +
+                   std::to_string(static_cast<long long>(need)),
+               true};
+  return static_cast<float*>(data);
+}
+
+int i32(napi_env env, napi_value v) {
+  int32_t out;
+  if (napi_get_value_int32(env, v, &out) != napi_ok) throw Fail{"fedlink native: expected an integer", false};
+  return out;
+}
+
+bool boolean(napi_env env, napi_value v) {
+  bool out = false;
+  napi_value b;
+  napi_coerce_to_bool(env, v, &b);
+  napi_get_value_bool(env, b, &out);
+  return out;
+}
+
+// An Int32Array of exactly n non-negative ints.
+const int32_t* dims(napi_env env, napi_value v, size_t n) {
+  bool is = false;
+  napi_is_typedarray(env, v, &is);
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  if (is) napi_get_typedarray_info(env, v, &type, &length, &data, nullptr, nullptr);
+  if (!is || type != napi_int32_array || length != n)
+    throw Fail{"fedlink native: dims must be an Int32Array of " + std::to_string(n), false};
+  const int32_t* d = static_cast<const int32_t*>(data);
+  for (size_t i = 0; i < n; i++)
+    if (d[i] < 0) throw Fail{"fedlink native: negative dimension", true};
+  return d;
+}
+
+template <typename F>
+napi_value guarded(napi_env env, F&& body) {
+  try {
+    return body();
+  } catch (const Fail& f) {
+    return throw_and_null(env, f);
+  }
+}
+
+napi_value undef(napi_env env) {
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+// matmul(a, b, c, bias|null, relu, batch, aBatchStride, bBatchStride, m, n, k, transA, transB)
+napi_value Matmul(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    napi_value v[13];
+    args(env, info, 13, v);
+    int batch = i32(env, v[5]), as = i32(env, v[6]), bs = i32(env, v[7]);
+    int m = i32(env, v[8]), n = i32(env, v[9]), k = i32(env, v[10]);
+    bool ta = boolean(env, v[11]), tb = boolean(env, v[12]), relu = boolean(env, v[4]);
+    if (batch < 0 || m < 0 || n < 0 || k < 0 || as < 0 || bs < 0) throw Fail{"fedlink native: negative size", true};
+    double last = batch > 0 ? batch - 1.0 : 0.0;
+    const float* a = f32(env, v[0], last * as + 1.0 * m * k, "a");
+    const float* b = f32(env, v[1], last * bs + 1.0 * k * n, "b");
+    float* c = f32(env, v[2], 1.0 * batch * m * n, "c");
+    const float* bias = is_null(env, v[3]) ? nullptr : f32(env, v[3], n, "bias");
+    long ars = ta ? 1 : k, acs = ta ? m : 1, brs = tb ? 1 : n, bcs = tb ? k : 1;
+    if (batch > 1 && 2.0 * m * n * k < 4e5) {
+      fl::parallel_for(batch, [&](int i) {
+        fl::gemm(m, n, k, a + static_cast<long>(i) * as, ars, acs, b + static_cast<long>(i) * bs, brs, bcs,
+                 c + static_cast<long>(i) * m * n, n, false);
+      });
+    } else {
+      for (int i = 0; i < batch; i++)
+        fl::gemm_parallel(m, n, k, a + static_cast<long>(i) * as, ars, acs, b + static_cast<long>(i) * bs, brs, bcs,
+                          c + static_cast<long>(i) * m * n, n);
+    }
+    fl::bias_act(c, batch * m, n, bias, relu);
+    return undef(env);
+  });
+}
+
+fl::ConvDims conv_dims(napi_env env, napi_value v) {
+  const int32_t* d = dims(env, v, 15);
+  fl::ConvDims c{d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11], d[12], d[13], d[14]};
+  if (c.strideH < 1 || c.strideW < 1 || c.dilH < 1 || c.dilW < 1) throw Fail{"fedlink native: stride/dilation < 1", true};
+  return c;
+}
+double in_size(const fl::ConvDims& d) { return 1.0 * d.batch * d.inH * d.inW * d.inC; }
+double out_size(const fl::ConvDims& d) { return 1.0 * d.batch * d.outH * d.outW * d.outC; }
+double w_size(const fl::ConvDims& d) { return 1.0 * d.fH * d.fW * d.inC * d.outC; }
+
+// conv2dForward(x, w, y, bias|null, relu, dims)
+napi_value Conv2dForward(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    napi_value v[6];
+    args(env, info, 6, v);
+    fl::ConvDims d = conv_dims(env, v[5]);
+    const float* x = f32(env, v[0], in_size(d), "x");
+    const float* w = f32(env, v[1], w_size(d), "filter");
+    float* y = f32(env, v[2], out_size(d), "y");
+    const float* bias = is_null(env, v[3]) ? nullptr : f32(env, v[3], d.outC, "bias");
+    fl::conv2d_forward(d, x, w, y, bias, boolean(env, v[4]));
+    return undef(env);
+  });
+}
+
+// conv2dBackpropInput(dy, w, dx, dims)
+napi_value Conv2dBackpropInput(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    napi_value v[4];
+    args(env, info, 4, v);
+    fl::ConvDims d = conv_dims(env, v[3]);
+    fl::conv2d_backprop_input(d, f32(env, v[0], out_size(d), "dy"), f32(env, v[1], w_size(d), "filter"),
+                              f32(env, v[2], in_size(d), "dx"));
+    return undef(env);
+  });
+}
+
+// conv2dBackpropFilter(x, dy, dw, dims)
+napi_value Conv2dBackpropFilter(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    napi_value v[4];
+    args(env, info, 4, v);
+    fl::ConvDims d = conv_dims(env, v[3]);
+    fl::conv2d_backprop_filter(d, f32(env, v[0], in_size(d), "x"), f32(env, v[1], out_size(d), "dy"),
+                               f32(env, v[2], w_size(d), "dw"));
+    return undef(env);
+  });
+}
+
+fl::PoolDims pool_dims(napi_env env, napi_value v) {
+  const int32_t* d = dims(env, v, 12);
+  fl::PoolDims p{d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11]};
+  if (p.strideH < 1 || p.strideW < 1) throw Fail{"fedlink native: stride < 1", true};
+  return p;
+}
+
+// maxpoolForward(x, y, dims)
+napi_value MaxpoolForward(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    napi_value v[3];
+    args(env, info, 3, v);
+    fl::PoolDims d = pool_dims(env, v[2]);
+    fl::maxpool_forward(d, f32(env, v[0], 1.0 * d.batch * d.inH * d.inW * d.ch, "x"),
+                        f32(env, v[1], 1.0 * d.batch * d.outH * d.outW * d.ch, "y"));
+    return undef(env);
+  });
+}
+
+// maxpoolBackward(dy, x, dx, dims)
+napi_value MaxpoolBackward(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    napi_value v[4];
+    args(env, info, 4, v);
+    fl::PoolDims d = pool_dims(env, v[3]);
+    double in = 1.0 * d.batch * d.inH * d.inW * d.ch;
+    fl::maxpool_backward(d, f32(env, v[0], 1.0 * d.batch * d.outH * d.outW * d.ch, "dy"), f32(env, v[1], in, "x"),
+                         f32(env, v[2], in, "dx"));
+    return undef(env);
+  });
+}
+
+napi_value SetThreads(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    napi_value v[1];
+    args(env, info, 1, v);
+    fl::set_pool_threads(i32(env, v[0]));
+    return undef(env);
+  });
+}
+
+napi_value Threads(napi_env env, napi_callback_info) {
+  napi_value out;
+  napi_create_int32(env, fl::pool_threads(), &out);
+  return out;
+}
+
+napi_value ScratchBytes(napi_env env, napi_callback_info) {
+  napi_value out;
+  napi_create_double(env, static_cast<double>(fl::scratch_bytes()), &out);
+  return out;
+}
+
+napi_value Isa(napi_env env, napi_callback_info) {
+  napi_value out;
+  napi_create_string_utf8(env, fl::gemm_isa(), NAPI_AUTO_LENGTH, &out);
+  return out;
+}
+
+napi_value ForcePortable(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    napi_value v[1];
+    args(env, info, 1, v);
+    fl::force_portable(boolean(env, v[0]));
+    return undef(env);
+  });
+}
+
+napi_value Init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"matmul", nullptr, Matmul, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"conv2dForward", nullptr, Conv2dForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"conv2dBackpropInput", nullptr, Conv2dBackpropInput, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"conv2dBackpropFilter", nullptr, Conv2dBackpropFilter, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"maxpoolForward", nullptr, MaxpoolForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"maxpoolBackward", nullptr, MaxpoolBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"threads", nullptr, Threads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"scratchBytes", nullptr, ScratchBytes, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"isa", nullptr, Isa, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"forcePortable", nullptr, ForcePortable, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+  };
+  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

@@ -1,0 +1,72 @@
+// Max pooling, NHWC. The backward pass sends each output's gradient to the first maximum of its
+// window (the position tfjs's cpu kernel picks), summing where windows overlap.
+#include <algorithm>
+#include <limits>
+#include <vector>
+#include "kernels.h"
+
+namespace fl {
+
+void maxpool_forward(const PoolDims& d, const float* x, float* y) {
+  const long inImg = static_cast<long>(d.inH) * d.inW * d.ch, outImg = static_cast<long>(d.outH) * d.outW * d.ch;
+  parallel_for(d.batch, [&](int n) {
+    const float* xi = x + n * inImg;
+    float* yi = y + n * outImg;
+    for (int oy = 0; oy < d.outH; oy++)
+      for (int ox = 0; ox < d.outW; ox++) {
+        float* out = yi + (static_cast<long>(oy) * d.outW + ox) * d.ch;
+        std::fill(out, out + d.ch, -std::numeric_limits<float>::infinity());
+        for (int fy = 0; fy < d.fH; fy++) {
+          int iy = oy * d.strideH + fy - d.padTop;
+          if (iy < 0 || iy >= d.inH) continue;
+          for (int fx = 0; fx < d.fW; fx++) {
+            int ix = ox * d.strideW + fx - d.padLeft;
+            if (ix < 0 || ix >= d.inW) continue;
+            const float* in = xi + (static_cast<long>(iy) * d.inW + ix) * d.ch;
+            for (int c = 0; c < d.ch; c++) out[c] = in[c] > out[c] || in[c] != in[c] ? in[c] : out[c];
+          }
+        }
+      }
+  });
+}
+
+void maxpool_backward(const PoolDims& d, const float* dy, const float* x, float* dx) {
+  const long inImg = static_cast<long>(d.inH) * d.inW * d.ch, outImg = static_cast<long>(d.outH) * d.outW * d.ch;
+  parallel_for(d.batch, [&](int n) {
+    const float* xi = x + n * inImg;
+    const float* dyi = dy + n * outImg;
+    float* dxi = dx + n * inImg;
+    std::fill(dxi, dxi + inImg, 0.f);
+    // Channels innermost: each window position is one contiguous read of ch values.
+    thread_local std::vector<float> best;
+    thread_local std::vector<long> at;
+    best.resize(d.ch);
+    at.resize(d.ch);
+    for (int oy = 0; oy < d.outH; oy++)
+      for (int ox = 0; ox < d.outW; ox++) {
+        std::fill(at.begin(), at.end(), -1L);
+        for (int fy = 0; fy < d.fH; fy++) {
+          int iy = oy * d.strideH + fy - d.padTop;
+          if (iy < 0 || iy >= d.inH) continue;
+          for (int fx = 0; fx < d.fW; fx++) {
+            int ix = ox * d.strideW + fx - d.padLeft;
+            if (ix < 0 || ix >= d.inW) continue;
+            const long base = (static_cast<long>(iy) * d.inW + ix) * d.ch;
+            const float* in = xi + base;
+            for (int c = 0; c < d.ch; c++) {
+              // The first maximum wins (strictly greater replaces), as in tfjs's cpu kernel.
+              if (at[c] < 0 || in[c] > best[c]) {
+                best[c] = in[c];
+                at[c] = base + c;
+              }
+            }
+          }
+        }
+        const float* g = dyi + (static_cast<long>(oy) * d.outW + ox) * d.ch;
+        for (int c = 0; c < d.ch; c++)
+          if (at[c] >= 0) dxi[at[c]] += g[c];
+      }
+  });
+}
+
+}  // namespace fl
