@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { RoundRecord, RunInfo } from '../state/run-history.js';
 import { CheckpointError, decodeCheckpoint } from './checkpoint-file.js';
-import { type ClientEvent, type LoadedCheckpoint, type Participation, type RunRow, type StoredCheckpoint, type StoredClient, type StoredRun, toRun } from './run-archive.js';
+import { type ClientEvent, type ClientRow, type LoadedCheckpoint, type Participation, type RunRow, type StoredCheckpoint, type StoredClient, type StoredRun, toRun, toStoredClient } from './run-archive.js';
 import type { EncodedCheckpoint, RunRecords } from './run-records.js';
 
 /**
@@ -331,31 +331,13 @@ export class PostgresRunRecords implements RunRecords {
   }
 
   async clients(runId: string): Promise<StoredClient[]> {
-    const rows = await this.rows<{
-      client_id: string;
-      sign_public_key: string;
-      first_seen: number;
-      last_seen: number;
-      platform: string | null;
-      backend: string | null;
-      name: string | null;
-      rounds_completed: number;
-    }>(
+    const rows = await this.rows<ClientRow>(
       `SELECT c.*, (SELECT COUNT(*)::int FROM participation p JOIN rounds r ON r.run_id = p.run_id AND r.round = p.round AND r.attempt = p.attempt AND r.status = 'completed'
                     WHERE p.run_id = $1 AND p.client_id = c.client_id AND p.outcome = 'reported') AS rounds_completed
        FROM clients c WHERE c.client_id IN (SELECT client_id FROM participation WHERE run_id = $1) ORDER BY c.first_seen`,
       [runId],
     );
-    return rows.map((r) => ({
-      clientId: r.client_id,
-      signPublicKey: r.sign_public_key,
-      firstSeen: r.first_seen,
-      lastSeen: r.last_seen,
-      platform: r.platform,
-      backend: r.backend,
-      name: r.name,
-      roundsCompleted: r.rounds_completed,
-    }));
+    return rows.map(toStoredClient);
   }
 
   async close(): Promise<void> {

@@ -64,6 +64,29 @@ interface CheckpointRow {
   created_at: number;
 }
 
+/** A run's client as both stores' client query returns it (clients row + its completed rounds). */
+export interface ClientRow {
+  client_id: string;
+  sign_public_key: string;
+  first_seen: number;
+  last_seen: number;
+  platform: string | null;
+  backend: string | null;
+  name: string | null;
+  rounds_completed: number;
+}
+
+export const toStoredClient = (r: ClientRow): StoredClient => ({
+  clientId: r.client_id,
+  signPublicKey: r.sign_public_key,
+  firstSeen: r.first_seen,
+  lastSeen: r.last_seen,
+  platform: r.platform,
+  backend: r.backend,
+  name: r.name,
+  roundsCompleted: r.rounds_completed,
+});
+
 /** A stored run from its row (either store). */
 export const toRun = (r: RunRow): StoredRun => ({
   runId: r.run_id,
@@ -258,25 +281,7 @@ export class RunArchive {
                         WHERE p.run_id = @runId AND p.client_id = c.client_id AND p.outcome = 'reported') AS rounds_completed
            FROM clients c WHERE c.client_id IN (SELECT client_id FROM participation WHERE run_id = @runId) ORDER BY c.first_seen`,
         )
-        .all({ runId }) as {
-        client_id: string;
-        sign_public_key: string;
-        first_seen: number;
-        last_seen: number;
-        platform: string | null;
-        backend: string | null;
-        name: string | null;
-        rounds_completed: number;
-      }[]
-    ).map((r) => ({
-      clientId: r.client_id,
-      signPublicKey: r.sign_public_key,
-      firstSeen: r.first_seen,
-      lastSeen: r.last_seen,
-      platform: r.platform,
-      backend: r.backend,
-      name: r.name,
-      roundsCompleted: r.rounds_completed,
-    }));
+        .all({ runId }) as ClientRow[]
+    ).map(toStoredClient);
   }
 }
