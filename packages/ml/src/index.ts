@@ -20,3 +20,5 @@ export {
   type NodeBackendChoice,
 } from './backend-select.js';
 export * from './model-spec.js';
+export * from './text.js';
+export * from './text-model.js';

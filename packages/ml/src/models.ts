@@ -1,15 +1,49 @@
 import * as tf from '@tensorflow/tfjs';
 
 /** The model zoo. Names are what users type after `--model`. */
-export const MODEL_NAMES = ['mlp', 'cnn', 'cifar-cnn'] as const;
+export const MODEL_NAMES = ['mlp', 'cnn', 'cifar-cnn', 'char-lstm', 'char-lstm-leaf', 'text-classifier'] as const;
 export type ModelName = (typeof MODEL_NAMES)[number];
 
 export interface ModelOptions {
   /** Seed for the initializers, so a run's initial global model is reproducible. */
   seed?: number;
   numClasses?: number;
-  /** Input image shape [height, width, channels] (default 28x28x1; cifar-cnn 32x32x3). */
+  /** Input image shape [height, width, channels] (default 28x28x1; cifar-cnn 32x32x3; text models [80, 1, 1]). */
   inputShape?: [number, number, number];
+}
+
+/** Token ids the zoo's text models embed and (char-lstm) predict: vocabularies up to this many tokens fit them. */
+export const ZOO_VOCAB_SIZE = { 'char-lstm': 100, 'char-lstm-leaf': 100, 'text-classifier': 2000 } as const;
+/** The window length the zoo's text models take (DEFAULT_SEQ_LENGTH of text.ts). */
+export const ZOO_SEQ_LENGTH = 80;
+
+function isTextModel(name: ModelName): name is keyof typeof ZOO_VOCAB_SIZE {
+  return name in ZOO_VOCAB_SIZE;
+}
+
+/**
+ * Text models take windows of token ids shaped [seqLength, 1, 1] (text.ts), reshaped to a
+ * sequence and embedded:
+ * - `char-lstm-leaf`: LEAF's Shakespeare model (Caldas et al. 2018): embedding 8, two LSTM layers
+ *   of 256 units, logits over the vocabulary (100 ids) for the next character (818,020 parameters);
+ * - `char-lstm`: the same with two LSTM layers of 64 units (56,932 parameters), the default because
+ *   a 2-core machine trains it in minutes rather than hours;
+ * - `text-classifier`: embedding 16 of 2,000 word ids, mean over the window, dense 10 logits
+ *   (32,170 parameters), a fastText-style bag of embeddings.
+ */
+function addTextLayers(model: tf.Sequential, name: keyof typeof ZOO_VOCAB_SIZE, inputShape: [number, number, number], kernelInitializer: () => ReturnType<typeof tf.initializers.glorotUniform>, seed: number): void {
+  const [seqLength] = inputShape;
+  const vocab = ZOO_VOCAB_SIZE[name];
+  model.add(tf.layers.reshape({ name: 'tokens', inputShape, targetShape: [seqLength] }));
+  if (name === 'text-classifier') {
+    model.add(tf.layers.embedding({ name: 'embedding', inputDim: vocab, outputDim: 16, embeddingsInitializer: tf.initializers.randomUniform({ minval: -0.05, maxval: 0.05, seed }) }));
+    model.add(tf.layers.globalAveragePooling1d({ name: 'mean' }));
+    return;
+  }
+  const units = name === 'char-lstm-leaf' ? 256 : 64;
+  model.add(tf.layers.embedding({ name: 'embedding', inputDim: vocab, outputDim: 8, embeddingsInitializer: tf.initializers.randomUniform({ minval: -0.05, maxval: 0.05, seed }) }));
+  model.add(tf.layers.lstm({ name: 'lstm1', units, returnSequences: true, kernelInitializer: kernelInitializer(), recurrentInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }) }));
+  model.add(tf.layers.lstm({ name: 'lstm2', units, kernelInitializer: kernelInitializer(), recurrentInitializer: tf.initializers.glorotUniform({ seed: seed + 2 }) }));
 }
 
 /**
@@ -22,13 +56,18 @@ export interface ModelOptions {
  * names form the wire manifest, which must be the same in every process.
  */
 export function createModel(name: ModelName, options: ModelOptions = {}): tf.Sequential {
-  const { seed = 1, numClasses = 10, inputShape = name === 'cifar-cnn' ? [32, 32, 3] : [28, 28, 1] } = options;
+  const text = isTextModel(name);
+  const { seed = 1, inputShape = name === 'cifar-cnn' ? [32, 32, 3] : text ? [ZOO_SEQ_LENGTH, 1, 1] : [28, 28, 1] } = options;
+  // char-lstm predicts a token of its vocabulary: its output is the vocabulary's width.
+  const numClasses = name === 'char-lstm' || name === 'char-lstm-leaf' ? ZOO_VOCAB_SIZE[name] : (options.numClasses ?? 10);
   // Each layer gets its own seed so layers are not initialised with the same stream.
   let layerSeed = seed * 1000;
   const kernelInitializer = () => tf.initializers.glorotUniform({ seed: layerSeed++ });
 
   const model = tf.sequential({ name });
-  if (name === 'mlp') {
+  if (text) {
+    addTextLayers(model, name, inputShape, kernelInitializer, seed * 1000 + 500);
+  } else if (name === 'mlp') {
     model.add(tf.layers.flatten({ name: 'flatten', inputShape }));
     model.add(tf.layers.dense({ name: 'fc1', units: 200, activation: 'relu', kernelInitializer: kernelInitializer() }));
     model.add(tf.layers.dense({ name: 'fc2', units: 200, activation: 'relu', kernelInitializer: kernelInitializer() }));

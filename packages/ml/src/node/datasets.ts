@@ -6,6 +6,9 @@ import { DatasetError, type ImageDataset, splitTrainTest } from '../dataset.js';
 import { idxToDataset, parseIdx } from '../idx.js';
 import { loadCifar10 } from './data/cifar10.js';
 import { type ImageShape, loadImageFolder } from './data/images.js';
+import { type TextSourceOptions, loadTextSplit, readVocabularyFile } from './data/text.js';
+import { type TextExamples, type TextSpec, encodeText, textSpecFor } from '../text.js';
+import { ZOO_VOCAB_SIZE } from '../models.js';
 
 export type { ImageShape } from './data/images.js';
 
@@ -14,6 +17,12 @@ export interface DatasetSplit {
   name: string;
   train: ImageDataset;
   test: ImageDataset;
+  /**
+   * text:<file-or-dir>: the vocabulary spec the coordinator ships (train and test are encoded with
+   * it), the raw examples (a simulated client encodes its share with the spec of its welcome) and
+   * the natural group (speaker, file) of each training example.
+   */
+  text?: { spec: TextSpec; train: TextExamples; test: TextExamples; groups: Int32Array; groupNames: string[] };
 }
 
 /** The fixed seed of the mnist-package split, so every process sees the same test set. */
@@ -99,6 +108,25 @@ export async function loadIdxDirectory(dir: string): Promise<DatasetSplit> {
 export interface LoadOptions {
   /** images:<dir> resizes every photo to this [height, width, channels] (default 32x32x3). */
   imageShape?: ImageShape;
+  /** text:<file-or-dir>: task, window length and stride; a vocabulary file instead of one built from the data; its size cap. */
+  text?: TextSourceOptions & { vocabFile?: string; vocabSize?: number };
+}
+
+/** The vocabulary a text run builds by default: as many tokens as the zoo's models embed. */
+export const DEFAULT_VOCAB_SIZE = { 'next-char': ZOO_VOCAB_SIZE['char-lstm'], classify: ZOO_VOCAB_SIZE['text-classifier'] } as const;
+
+/** text:<file-or-dir>: train and test encoded with the vocabulary built from the train part (or the --vocab file). */
+async function loadText(path: string, options: LoadOptions): Promise<DatasetSplit> {
+  const o = options.text ?? {};
+  const { train, test } = await loadTextSplit(path, o, MNIST_SPLIT_SEED);
+  const vocabulary = o.vocabFile !== undefined ? await readVocabularyFile(o.vocabFile) : undefined;
+  const spec = await textSpecFor(train.examples, { maxVocab: o.vocabSize ?? DEFAULT_VOCAB_SIZE[train.task], ...(vocabulary ? { vocabulary } : {}) });
+  return {
+    name: `text:${path}`,
+    train: encodeText(train.examples, spec),
+    test: encodeText(test, spec),
+    text: { spec, train: train.examples, test, groups: train.groups, groupNames: train.groupNames },
+  };
 }
 
 /** The share of an images:<dir> folder held out as its test split (deterministic, MNIST_SPLIT_SEED). */
@@ -125,12 +153,13 @@ const SOURCES: readonly DataSource[] = [
       return { name: `images:${dir}`, ...splitTrainTest(all, testCount, MNIST_SPLIT_SEED) };
     },
   },
+  { prefix: 'text', usage: 'text:<file-or-dir>', load: loadText },
 ];
 
 /** The specs `--data` accepts, for help texts. */
 export const DATA_SPECS = ['mnist', ...SOURCES.map((s) => s.usage)].join('|');
 
-/** `mnist`, `idx:<dir>`, `cifar10:<dir>` or `images:<dir>`, as typed after `--data`. */
+/** `mnist`, `idx:<dir>`, `cifar10:<dir>`, `images:<dir>` or `text:<file-or-dir>`, as typed after `--data`. */
 export async function loadDataset(spec: string, options: LoadOptions = {}): Promise<DatasetSplit> {
   if (spec === 'mnist') return loadMnistPackage();
   const colon = spec.indexOf(':');

@@ -8,3 +8,4 @@ export * from './model-file.js';
 export * from './data/cifar10.js';
 export * from './data/images.js';
 export * from './data/synthetic-images.js';
+export * from './data/text.js';
