@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { assertDataFits } from '@fedlink/ml';
+import { assertDataFits, assertVocabularyFits } from '@fedlink/ml';
 import { NestFactory } from '@nestjs/core';
 import type { INestApplication, LogLevel as NestLogLevel } from '@nestjs/common';
 import { Strategy, describeStrategy } from '@fedlink/core';
@@ -139,6 +139,7 @@ async function start(
   try {
     // The coordinator's own test data must fit the model: a ModelError at start, not in round 1.
     if (config.testData) assertDataFits(model.layers, config.testData, 'the test data');
+    if (config.text) assertVocabularyFits(model.layers, config.text);
   } catch (e) {
     model.dispose();
     throw e;
@@ -146,7 +147,7 @@ async function start(
   if (resume?.weights) model.weights = resume.weights;
   const maxUpdateBytes = encodedSize(updateManifestOf(settings, model.manifest), settings.encoding, settings.topkFraction) + ENVELOPE_OVERHEAD;
   const runId = resume ? resume.run.runId : (options.runId ?? randomId('run_'));
-  const context = new RunContext(runId, identity, model, settings, maxUpdateBytes);
+  const context = new RunContext(runId, identity, model, settings, maxUpdateBytes, config.text);
   const registry = new ClientRegistry();
   const allowlist = config.allowKeysFile ? new KeyAllowlist(config.allowKeysFile) : undefined;
   const authority =

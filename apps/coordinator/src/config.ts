@@ -1,7 +1,7 @@
 import { type SelectionPolicy, Strategy, type StrategySpec, minUpdatesOf, parseStrategySpec, presetSpec, validateSelectionPolicy } from '@fedlink/core';
 import type { ImageDataset } from '@fedlink/ml';
 import type { ModelRef } from './model/global-model.js';
-import { type FitSettings, FitSettingsSchema, type TensorEncoding, parseMessage } from '@fedlink/protocol';
+import { type FitSettings, FitSettingsSchema, type TensorEncoding, type WelcomeText, parseMessage } from '@fedlink/protocol';
 import { type PrivacySettings, privacyProblem } from './rounds/privacy-budget.js';
 
 /** What a run trains and how (persisted with the run, shown on the dashboard). */
@@ -52,6 +52,8 @@ export interface CoordinatorConfig {
   open: boolean;
   /** Held-out data the coordinator evaluates the global model on after every round. */
   testData?: ImageDataset;
+  /** A text run: the vocabulary every client encodes with, shipped in the welcome (@fedlink/ml TextSpec). */
+  text?: WelcomeText;
   /** Most joined clients at once. */
   maxConnections: number;
   /** Most connections that haven't joined yet (default 1000). */

@@ -107,7 +107,7 @@ export interface ClientEvents {
 type SecAggServerEvent = (typeof SECAGG_EVENTS)['setup' | 'keys' | 'routedShares' | 'unmaskRequest' | 'abort'];
 
 /** Errors after which retrying the same connection can't help. */
-const FATAL_CODES = new Set(['protocol_mismatch', 'unauthorized', 'bad_signature', 'weak_key', 'server_key_mismatch', 'run_finished', 'unsupported', 'model_mismatch']);
+const FATAL_CODES = new Set(['protocol_mismatch', 'unauthorized', 'bad_signature', 'weak_key', 'server_key_mismatch', 'run_finished', 'unsupported', 'model_mismatch', 'vocab_mismatch']);
 // Not fatal: `too_many_connections` and a handshake `timeout` (a full or busy coordinator) are retried after a backoff.
 
 /**
@@ -360,7 +360,8 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
         try {
           await this.options.trainer.prepare(welcome);
         } catch (err) {
-          throw new FedlinkError('unsupported', err instanceof Error ? err.message : String(err));
+          // A trainer's own typed refusal (a text trainer's vocab_mismatch) keeps its code.
+          throw err instanceof FedlinkError ? err : new FedlinkError('unsupported', err instanceof Error ? err.message : String(err));
         }
       }
       // A coordinator that restarted from its last checkpoint runs the rounds after

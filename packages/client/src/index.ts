@@ -5,3 +5,4 @@ export * from './secure.js';
 export * from './socket.js';
 export * from './control.js';
 export * from './compression.js';
+export * from './text-trainer.js';

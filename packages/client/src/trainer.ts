@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig, TrainMetrics, Welcome } from '@fedlink/protocol';
-import { type BatchProgress, DatasetError, type ImageDataset, assertDataFits, evaluate, modelFromTopology, readFlatWeights, setFlatWeights, trainLocal } from '@fedlink/ml';
+import { type BatchProgress, DatasetError, type ImageDataset, assertDataFits, assertVocabularyFits, evaluate, modelFromTopology, readFlatWeights, setFlatWeights, trainLocal } from '@fedlink/ml';
 
 export interface FitOutcome {
   /** local - global, in manifest order. */
@@ -145,6 +145,8 @@ export class TfjsTrainer implements Trainer {
     }
     // A ModelError naming the mismatch: input shape, or labels beyond the model's classes.
     assertDataFits(model, this.data, "this client's data");
+    // A text run: every token id of its vocabulary has a row in the model's embedding.
+    if (welcome.text) assertVocabularyFits(model, welcome.text);
   }
 
   async fit(global: Float32Array, config: TrainConfig, hooks: FitHooks = {}): Promise<FitOutcome> {

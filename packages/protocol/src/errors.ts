@@ -28,6 +28,7 @@ export const ERROR_CODES = [
   'timeout', // an ack or a stage did not arrive before its deadline
   'unsupported', // this client can't take part: its data, backend or platform don't fit the run's model
   'model_mismatch', // the model received doesn't hash to the welcome's (or the pinned) model hash
+  'vocab_mismatch', // a text run's vocabulary doesn't hash to the welcome's (or the pinned) hash, or doesn't fit the client's text
   'internal',
   'shutting_down', // the coordinator is stopping (graceful shutdown); reconnect later
 ] as const;

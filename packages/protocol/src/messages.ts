@@ -113,6 +113,22 @@ export type TrainConfig = z.infer<typeof TrainConfigSchema>;
 export const FitSettingsSchema = TrainConfigSchema.omit({ seed: true });
 export type FitSettings = z.infer<typeof FitSettingsSchema>;
 
+/**
+ * A text run's vocabulary (@fedlink/ml TextSpec): the coordinator builds it from its data (or a
+ * vocabulary file) and every client encodes its own text with it, never a vocabulary of its own.
+ * tokens[i] is id i (0 <pad>, 1 <unk>); classes[i] is label i of a classification run; `hash` is
+ * SHA-256 of the rest (@fedlink/ml textSpecHash), which a client checks.
+ */
+export const WelcomeTextSchema = z.strictObject({
+  task: z.enum(['next-char', 'classify']),
+  unit: z.enum(['char', 'word']),
+  tokens: z.array(z.string().max(64)).min(3).max(65_536),
+  classes: z.array(z.string().min(1).max(200)).min(2).max(256).optional(),
+  seqLength: z.number().int().min(1).max(4096),
+  hash: z.string().regex(/^[0-9a-f]{64}$/),
+});
+export type WelcomeText = z.infer<typeof WelcomeTextSchema>;
+
 export const WelcomeSchema = z.strictObject({
   protocol: z.number().int(),
   runId,
@@ -135,6 +151,8 @@ export const WelcomeSchema = z.strictObject({
   /** topk: share of each tensor's entries a delta keeps (DEFAULT_TOPK_FRACTION when absent). */
   topkFraction: z.number().gt(0).max(1).optional(),
   limits: z.strictObject({ maxUpdateBytes: z.number().int() }),
+  /** A text run: the vocabulary clients encode with. */
+  text: WelcomeTextSchema.optional(),
 });
 export type Welcome = z.infer<typeof WelcomeSchema>;
 

@@ -4,6 +4,7 @@ import { CONNECTION_DEFAULTS, type CoordinatorConfig, LOG_FORMATS, type Log, typ
 import { DATA_SPECS, loadDataset, parseImageShape } from '@fedlink/ml/node';
 import { type CommandSpec, type ParsedValue, UsageError, parseArgs } from '../args.js';
 import { LOG_LEVELS, formatRoundLine, runOptions, runSettingsFrom } from '../run-options.js';
+import { TEXT_READ_OPTIONS, VOCAB_OPTIONS, textLoadOptionsFrom } from '../text-options.js';
 
 export const serveSpec: CommandSpec = {
   name: 'serve',
@@ -15,6 +16,8 @@ export const serveSpec: CommandSpec = {
     'state-dir': { type: 'string', default: './.fedlink', description: 'where identity, tokens, the run database and checkpoints live' },
     data: { type: 'string', default: 'mnist', placeholder: `${DATA_SPECS}|none`, description: "held-out test data the coordinator evaluates on; none: no server-side evaluation (clients joined with --holdout evaluate the global model on their own data, client_eval_acc)" },
     'image-size': { type: 'string', default: '32x32x3', placeholder: '<h>x<w>x<1|3>', description: 'images:<dir>: the size photos are resized to (the model\'s input: 28x28x1 for mlp/cnn, 32x32x3 for cifar-cnn)' },
+    ...TEXT_READ_OPTIONS,
+    ...VOCAB_OPTIONS,
     ...runOptions({ model: 'cnn', rounds: 20 }),
     token: { type: 'list', default: [], placeholder: '<token>', description: 'join token to accept (repeatable; default: one stored in the state dir)' },
     open: { type: 'boolean', default: false, description: 'let clients join without a token (trusted networks only)' },
@@ -43,6 +46,7 @@ export const serveSpec: CommandSpec = {
     'fedlink serve                                  # CNN on MNIST, 20 rounds, port 7070; resumes an unfinished run',
     'fedlink serve --model mlp --rounds 50 --min-fit 5 --fraction 0.5',
     'fedlink serve --model ./my-model/model.json --data idx:./my-data   # your own tfjs Layers model (model.json + weight files)',
+    'fedlink serve --model char-lstm --data shakespeare   # next-character LSTM on the shipped Shakespeare; clients get its vocabulary in the welcome',
     'fedlink serve --host 0.0.0.0 --token my-secret-token --private-status',
     'fedlink serve --allow-keys devices.txt --log-format json',
     'fedlink serve --database postgres://fedlink@db-host/fedlink   # runs and checkpoints in PostgreSQL',
@@ -86,7 +90,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   if (!v) return 0;
   const stateDir = v['state-dir'] as string;
   // --data none: the coordinator holds no test data; joined clients with --holdout evaluate instead.
-  const data = v.data === 'none' ? undefined : await loadDataset(v.data as string, { imageShape: parseImageShape(v['image-size'] as string) });
+  const data = v.data === 'none' ? undefined : await loadDataset(v.data as string, { imageShape: parseImageShape(v['image-size'] as string), text: textLoadOptionsFrom(v) });
   const settings = runSettingsFrom(v, data?.name ?? 'none');
   const tokens = v.token as string[];
   const tls = await readTls(v['tls-cert'] as string | undefined, v['tls-key'] as string | undefined);
@@ -98,6 +102,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     ...gatewayConfigFrom(v, stateDir, joinTokens, tls),
     run: settings,
     ...(data ? { testData: data.test } : {}),
+    ...(data?.text ? { text: data.text.spec } : {}),
     logLevel: level,
     keepCheckpoints: v['keep-checkpoints'] as number,
     fresh: v.fresh as boolean,
@@ -179,12 +184,14 @@ function banner(coord: RunningCoordinator, v: Record<string, unknown>, token: st
   out(`  dashboard    ${coord.url}/`);
   out(`  fingerprint  ${coord.fingerprint}`);
   if (m.hash !== undefined) out(`  model hash   ${m.hash}`);
+  const text = coord.context.text;
+  if (text) out(`  vocabulary   ${text.tokens.length} ${text.unit}s, ${text.task}, ${text.seqLength}-${text.unit} windows${text.classes ? `, classes ${text.classes.join(', ')}` : ''}, hash ${text.hash}`);
   out(`  join token   ${allowKeys ? `(allowlist mode: keys in ${allowKeys})` : v.open ? '(open run: no token needed)' : token}`);
   out(`  admin token  ${coord.adminToken}   (Authorization: Bearer ...; also in the state dir's admin-token file)`);
   out('');
   out('Join as a device client (each device takes its own shard):');
   out(
-    `  npx fedlink join --server ${coord.url}${v.open || allowKeys ? '' : ` --token ${token}`} --server-key ${coord.fingerprint}${m.hash !== undefined ? ` --model-hash ${m.hash}` : ''} --data mnist --shard 1/10`,
+    `  npx fedlink join --server ${coord.url}${v.open || allowKeys ? '' : ` --token ${token}`} --server-key ${coord.fingerprint}${m.hash !== undefined ? ` --model-hash ${m.hash}` : ''}${text ? ` --vocab-hash ${text.hash} --data text:<your text>${text.seqLength !== 80 ? ` --seq-length ${text.seqLength}` : ''}` : ' --data mnist --shard 1/10'}`,
   );
   if (coord.url.startsWith('https:')) out("  (add --ca <your CA's PEM file> if the certificate is not from a CA the device already trusts)");
   out('Or from a browser (the data stays in the tab):');

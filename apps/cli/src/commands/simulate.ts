@@ -5,6 +5,7 @@ import { consoleLog, type LogLevel } from '@fedlink/coordinator';
 import { type CommandSpec, UsageError, parseArgs } from '../args.js';
 import { BACKEND_CHOICES } from '../backend.js';
 import { LOG_LEVELS, formatRoundLine, runOptions, runSettingsFrom } from '../run-options.js';
+import { TEXT_READ_OPTIONS, VOCAB_OPTIONS, isTextSpec, textLoadOptionsFrom } from '../text-options.js';
 import { ATTACK_FORMS, type AttackSpec, parseAttack } from '../simulate/attacks.js';
 import { simulate } from '../simulate/simulate.js';
 
@@ -16,7 +17,9 @@ export const simulateSpec: CommandSpec = {
     clients: { type: 'int', min: 1, default: 10, description: 'simulated clients' },
     data: { type: 'string', default: 'mnist', placeholder: DATA_SPECS, description: 'dataset (train split is partitioned, test split evaluates)' },
     'image-size': { type: 'string', default: '32x32x3', placeholder: '<h>x<w>x<1|3>', description: 'images:<dir>: the size photos are resized to (the model\'s input: 28x28x1 for mlp/cnn, 32x32x3 for cifar-cnn)' },
-    partition: { type: 'string', default: 'iid', placeholder: 'iid|shards|dirichlet:<alpha>', description: 'how the training data is split across clients' },
+    partition: { type: 'string', default: 'iid', placeholder: 'iid|shards|dirichlet:<alpha>|natural', description: 'how the training data is split across clients (natural: text only, one client per speaker or file, largest first)' },
+    ...TEXT_READ_OPTIONS,
+    ...VOCAB_OPTIONS,
     ...runOptions({ model: 'mlp', rounds: 10, roundTimeout: '10m', waitTimeout: '10m' }),
     'client-holdout': { type: 'number', min: 0, max: 0.9, default: 0, description: 'federated evaluation: each client holds out this share of its examples and evaluates the global model it receives on it every round (client_eval_acc)' },
     'no-server-test': { type: 'boolean', default: false, description: 'the coordinator keeps no test data (as a real deployment): evaluation comes only from --client-holdout' },
@@ -39,6 +42,7 @@ export const simulateSpec: CommandSpec = {
     'fedlink simulate --clients 100 --fraction 0.1 --partition dirichlet:0.3 --rounds 50',
     'fedlink simulate --clients 20 --attack scale:10 --attackers 0.2 --aggregator median',
     'fedlink simulate --model cifar-cnn --data images:./photos --image-size 32x32x3 --clients 4   # a folder of photos, one sub-folder per class',
+    'fedlink simulate --model char-lstm --data shakespeare --partition natural --clients 8 --text-stride 20   # LEAF-style: one client per speaker',
     'fedlink simulate --client-holdout 0.2 --no-server-test   # federated evaluation: clients evaluate the global model on their own held-out data',
     'fedlink simulate --edges 3 --clients 9 --rounds 3 --save-model ./model   # root -> 3 edges -> 9 clients',
     'fedlink simulate --nodes 3 --redis redis://127.0.0.1:6379 --database postgres://fedlink@127.0.0.1/sim --clients 30 --save-model ./model',
@@ -49,7 +53,9 @@ export async function simulateCommand(argv: string[]): Promise<number> {
   const v = parseArgs(simulateSpec, argv);
   if (!v) return 0;
   try {
-    parsePartitionSpec(v.partition as string);
+    if (v.partition === 'natural') {
+      if (!isTextSpec(v.data as string)) throw new Error('natural: only text data (text:<file-or-dir>, shakespeare) has speakers or files to split by');
+    } else parsePartitionSpec(v.partition as string);
   } catch (e) {
     throw new UsageError(`--partition: ${(e as Error).message}`);
   }
@@ -87,6 +93,7 @@ export async function simulateCommand(argv: string[]): Promise<number> {
     clients,
     data: v.data as string,
     imageShape: parseImageShape(v['image-size'] as string),
+    ...(isTextSpec(v.data as string) ? { text: textLoadOptionsFrom(v) } : {}),
     holdout: v['client-holdout'] as number,
     serverTest: !(v['no-server-test'] as boolean),
     partition: v.partition as string,

@@ -1,3 +1,4 @@
+import type { LoadOptions } from '@fedlink/ml/node';
 import type { AttackSpec } from './attacks.js';
 
 /** Messages between the simulator and its worker processes (IPC, structured-clone serialization). */
@@ -11,6 +12,8 @@ export interface WorkerStart {
   data: string;
   /** images:<dir>: the size photos are resized to ([h, w, c]). */
   imageShape?: [number, number, number];
+  /** text:<file-or-dir>: how the text is cut (the same as the simulator's). */
+  text?: LoadOptions['text'];
   partition: string;
   /** Federated evaluation: each client holds out this share of its examples and evaluates the global model on it. */
   holdout?: number;

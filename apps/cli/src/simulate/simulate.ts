@@ -4,14 +4,15 @@ import { writeModelArtifacts } from '../model-files.js';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { labelHistogram, parsePartitionSpec, partition } from '@fedlink/core';
+import { labelHistogram } from '@fedlink/core';
 import { type RoundRecord, type RunSettings, randomToken, silentLog, startCoordinator, type Log } from '@fedlink/coordinator';
-import { loadDataset } from '@fedlink/ml/node';
+import { type LoadOptions, loadDataset } from '@fedlink/ml/node';
 import { type AttackSpec, alieZ, attackText, chooseAttackers } from './attacks.js';
 import type { CollusionReply, WorkerReport, WorkerStart } from './protocol.js';
 import { type EdgeRoundReport, type SimulatedEdges, type SimulatedTree, flatLeafSeeds, rootSettings, startSimulatedEdges } from './tree.js';
 import { simulatedClientId } from './identity.js';
 import { loopbackLimits } from './loopback.js';
+import { partsOf } from './parts.js';
 import { type ClusterUrls, type SimulatedCluster, startSimulatedCluster } from './cluster.js';
 
 export interface SimulationOptions {
@@ -19,6 +20,8 @@ export interface SimulationOptions {
   data: string;
   /** images:<dir>: the size photos are resized to (default 32x32x3). */
   imageShape?: [number, number, number];
+  /** text:<file-or-dir>: how the text is cut and the vocabulary built (the coordinator ships it; clients encode with it). */
+  text?: LoadOptions['text'];
   /** Federated evaluation: each client's held-out share. */
   holdout?: number;
   /** false: the coordinator does not evaluate on the test split (federated evaluation only). Default true. */
@@ -90,9 +93,8 @@ const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
 export async function simulate(options: SimulationOptions): Promise<SimulationResult> {
   const started = Date.now();
   const info = options.onInfo ?? (() => undefined);
-  const data = await loadDataset(options.data, options.imageShape ? { imageShape: options.imageShape } : {});
-  const spec = parsePartitionSpec(options.partition);
-  const parts = partition(data.train.labels, options.clients, spec, options.run.seed);
+  const data = await loadDataset(options.data, { ...(options.imageShape ? { imageShape: options.imageShape } : {}), ...(options.text ? { text: options.text } : {}) });
+  const parts = partsOf(data, options.partition, options.clients, options.run.seed);
   const workers = Math.max(1, Math.min(options.clients, options.workers ?? availableParallelism()));
   const token = randomToken();
   const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), 'fedlink-sim-')));
@@ -106,6 +108,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     joinTokens: [token],
     open: false,
     ...(options.serverTest === false ? {} : { testData: data.test }),
+    ...(data.text ? { text: data.text.spec } : {}),
     ...loopbackLimits(options.clients),
     ...(options.joinRate ? { joinRatePerSecond: options.joinRate } : {}),
     logLevel: 'silent' as const,
@@ -208,6 +211,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         ...(edges ? { edges: edges.endpoints } : cluster ? { edges: cluster.endpoints } : {}),
         data: options.data,
         ...(options.imageShape ? { imageShape: options.imageShape } : {}),
+        ...(options.text ? { text: options.text } : {}),
         partition: options.partition,
         ...(options.holdout ? { holdout: options.holdout } : {}),
         seed: options.run.seed,
@@ -271,3 +275,4 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     if (!options.stateDir) await rm(stateDir, { recursive: true, force: true });
   }
 }
+

@@ -1,13 +1,13 @@
-import { FedlinkClient, type FedlinkClientOptions, ModelPool, TfjsTrainer, type Trainer } from '@fedlink/client';
-import { parsePartitionSpec, partition } from '@fedlink/core';
-import { splitHoldout, subset } from '@fedlink/ml';
-import { loadDataset } from '@fedlink/ml/node';
+import { FedlinkClient, type FedlinkClientOptions, ModelPool, TextTrainer, TfjsTrainer, type Trainer } from '@fedlink/client';
+import { splitHoldout, subset, subsetText } from '@fedlink/ml';
+import { type DatasetSplit, loadDataset } from '@fedlink/ml/node';
 import { type BackendChoice, selectBackend } from '../backend.js';
 import { type Collude, attackingTrainer, flipLabels } from './attacks.js';
 import { dropoutPlan, faultyClient } from './faults.js';
 import type { CollusionReply, WorkerReport, WorkerStart } from './protocol.js';
 import { simulatedIdentity } from './identity.js';
 import { edgeOf } from './tree.js';
+import { partsOf } from './parts.js';
 
 /**
  * A simulator worker process: hosts several real clients, each with its own identity, socket.io
@@ -32,8 +32,8 @@ process.on('message', (m: CollusionReply | WorkerStart) => {
 
 async function run(start: WorkerStart): Promise<void> {
   const backend = await selectBackend(start.backend as BackendChoice);
-  const data = await loadDataset(start.data, start.imageShape ? { imageShape: start.imageShape } : {});
-  const parts = partition(data.train.labels, start.numClients, parsePartitionSpec(start.partition), start.seed);
+  const data = await loadDataset(start.data, { ...(start.imageShape ? { imageShape: start.imageShape } : {}), ...(start.text ? { text: start.text } : {}) });
+  const parts = partsOf(data, start.partition, start.numClients, start.seed);
   send({ type: 'ready', backend, clients: start.clients.length });
   // Peak memory for the simulator's summary, every 2 s (unref'd: it never keeps the worker alive).
   const reportRss = () => send({ type: 'rss', maxRssKiB: process.resourceUsage().maxRSS });
@@ -46,7 +46,7 @@ async function run(start: WorkerStart): Promise<void> {
         url: at.url,
         token: start.token,
         serverFingerprint: at.fingerprint,
-        trainer: trainerFor(start, i, subset(data.train, parts[i]!)),
+        trainer: data.text ? textTrainerFor(start, i, data.text, parts[i]!) : trainerFor(start, i, subset(data.train, parts[i]!)),
         platform: 'node',
         backend,
         name: `sim-${i}`,
@@ -85,6 +85,16 @@ function trainerFor(start: WorkerStart, i: number, data: ReturnType<typeof subse
   }
   if (attack.kind === 'label-flip') return new TfjsTrainer(flipLabels(data), { pool: models });
   return attackingTrainer(new TfjsTrainer(data, { pool: models }), attack, { seed: Math.imul(start.seed, 31) + i, z: start.alieZ, collude });
+}
+
+/**
+ * Client i's text trainer: its share of the raw examples, encoded with the vocabulary its welcome
+ * brings (the worker's own encoding of the data only served to partition it). Attacks don't apply.
+ */
+function textTrainerFor(start: WorkerStart, i: number, text: NonNullable<DatasetSplit['text']>, part: Int32Array): Trainer {
+  if (start.attack) throw new Error('simulated attacks are not available for text data');
+  const mine = subsetText(text.train, part);
+  return new TextTrainer(mine, { pool: models, ...(start.holdout ? { holdout: start.holdout, holdoutSeed: Math.imul(start.seed, 7919) + i } : {}) });
 }
 
 /** The worker's tfjs models, lent to its clients one fit at a time: an idle client holds none. */

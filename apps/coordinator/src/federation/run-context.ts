@@ -1,5 +1,5 @@
 import { type Identity, fingerprint } from '@fedlink/crypto';
-import { PROTOCOL_VERSION, type TensorSpec, type Welcome, controlManifest, toBase64 } from '@fedlink/protocol';
+import { PROTOCOL_VERSION, type TensorSpec, type Welcome, type WelcomeText, controlManifest, toBase64 } from '@fedlink/protocol';
 import type { RunSettings } from '../config.js';
 import type { GlobalModel } from '../model/global-model.js';
 
@@ -21,6 +21,8 @@ export class RunContext {
     readonly settings: RunSettings,
     /** Largest sealed update accepted, derived from the model size. */
     readonly maxUpdateBytes: number,
+    /** A text run's vocabulary, sent in every welcome. */
+    readonly text?: WelcomeText,
   ) {
     this.fingerprint = fingerprint(identity);
     this.updateManifest = updateManifestOf(settings, model.manifest);
@@ -49,6 +51,7 @@ export class RunContext {
       encoding: this.settings.encoding,
       ...(this.settings.encoding === 'topk' && this.settings.topkFraction !== undefined ? { topkFraction: this.settings.topkFraction } : {}),
       limits: { maxUpdateBytes: this.maxUpdateBytes },
+      ...(this.text ? { text: this.text } : {}),
     };
   }
 }

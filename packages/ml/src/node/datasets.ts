@@ -1,6 +1,7 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { DatasetError, type ImageDataset, splitTrainTest } from '../dataset.js';
 import { idxToDataset, parseIdx } from '../idx.js';
@@ -156,12 +157,16 @@ const SOURCES: readonly DataSource[] = [
   { prefix: 'text', usage: 'text:<file-or-dir>', load: loadText },
 ];
 
+/** The public-domain corpus this package ships (corpora/tinyshakespeare/README.md): `--data shakespeare`. */
+export const SHAKESPEARE_PATH = fileURLToPath(new URL('../../corpora/tinyshakespeare/input.txt', import.meta.url));
+
 /** The specs `--data` accepts, for help texts. */
-export const DATA_SPECS = ['mnist', ...SOURCES.map((s) => s.usage)].join('|');
+export const DATA_SPECS = ['mnist', 'shakespeare', ...SOURCES.map((s) => s.usage)].join('|');
 
 /** `mnist`, `idx:<dir>`, `cifar10:<dir>`, `images:<dir>` or `text:<file-or-dir>`, as typed after `--data`. */
 export async function loadDataset(spec: string, options: LoadOptions = {}): Promise<DatasetSplit> {
   if (spec === 'mnist') return loadMnistPackage();
+  if (spec === 'shakespeare') return { ...(await loadText(SHAKESPEARE_PATH, options)), name: 'shakespeare' };
   const colon = spec.indexOf(':');
   const source = colon > 0 ? SOURCES.find((s) => s.prefix === spec.slice(0, colon)) : undefined;
   if (!source || spec.length === colon + 1) throw new DatasetError(`unknown dataset '${spec}': use ${DATA_SPECS}`);
