@@ -135,7 +135,8 @@ async function start(
     const ignored = settingsDiff(resume.run.settings, { ...config.run, dataset: resume.run.settings.dataset });
     if (ignored.length > 0) log.warn('resuming with the run\'s stored settings; differing options ignored', { run: resume.run.runId, ignored });
   }
-  const model = await GlobalModel.load(settings.model, settings.seed);
+  // A text run's zoo model takes the run's window length ([seqLength, 1, 1]).
+  const model = await GlobalModel.load(settings.model, settings.seed, config.text ? { inputShape: [config.text.seqLength, 1, 1] } : {});
   try {
     // The coordinator's own test data must fit the model: a ModelError at start, not in round 1.
     if (config.testData) assertDataFits(model.layers, config.testData, 'the test data');

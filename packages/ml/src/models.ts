@@ -25,8 +25,8 @@ function isTextModel(name: ModelName): name is keyof typeof ZOO_VOCAB_SIZE {
  * Text models take windows of token ids shaped [seqLength, 1, 1] (text.ts), reshaped to a
  * sequence and embedded:
  * - `char-lstm-leaf`: LEAF's Shakespeare model (Caldas et al. 2018): embedding 8, two LSTM layers
- *   of 256 units, logits over the vocabulary (100 ids) for the next character (818,020 parameters);
- * - `char-lstm`: the same with two LSTM layers of 64 units (56,932 parameters), the default because
+ *   of 256 units, logits over the vocabulary (100 ids) for the next character (823,172 parameters);
+ * - `char-lstm`: the same with two LSTM layers of 64 units (59,012 parameters), the default because
  *   a 2-core machine trains it in minutes rather than hours;
  * - `text-classifier`: embedding 16 of 2,000 word ids, mean over the window, dense 10 logits
  *   (32,170 parameters), a fastText-style bag of embeddings.

@@ -4,6 +4,7 @@ import {
   type ModelName,
   type EvalResult,
   MODEL_NAMES,
+  ZOO_VOCAB_SIZE,
   createModel,
   modelHash,
   evaluate,
@@ -57,9 +58,11 @@ export class GlobalModel {
     this.flat = getFlatWeights(this.model);
   }
 
-  /** The run's model from `--model`: a zoo name built from `seed`, or a model.json file (a ModelError when unusable), with its hash. */
-  static async load(ref: ModelRef, seed: number): Promise<GlobalModel> {
-    const model = isZooModel(ref) ? new GlobalModel(ref, seed) : new GlobalModel(ref, await loadModelFile(ref));
+  /** The run's model from `--model`: a zoo name built from `seed` (and `zoo.inputShape`), or a model.json file (a ModelError when unusable), with its hash. */
+  static async load(ref: ModelRef, seed: number, zoo: { inputShape?: [number, number, number] } = {}): Promise<GlobalModel> {
+    // `zoo.inputShape`: a zoo model built for the run's data (a text run's window length); model.json files keep their own.
+    const shape = zoo.inputShape && ref in ZOO_VOCAB_SIZE ? zoo.inputShape : undefined;
+    const model = isZooModel(ref) ? new GlobalModel(ref, seed, 10, shape) : new GlobalModel(ref, await loadModelFile(ref));
     model.hash = await modelHash(model.topology, model.manifest);
     return model;
   }

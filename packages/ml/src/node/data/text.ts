@@ -54,7 +54,7 @@ export function splitBySpeaker(text: string): Doc[] | null {
   const bySpeaker = new Map<string, string[]>();
   let spoken = 0;
   for (const block of blocks) {
-    const lines = block.split('\n');
+    const lines = block.replace(/\s+$/, '').split('\n');
     const m = SPEAKER.exec(lines[0]!.trim());
     if (!m || lines.length < 2) continue;
     spoken++;
