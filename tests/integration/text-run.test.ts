@@ -1,5 +1,5 @@
 import { FedlinkClient, TextTrainer } from '@fedlink/client';
-import { type NextCharExamples, type TextExamples, type TextSpec, textSpecFor, windowStarts } from '@fedlink/ml';
+import { ModelError, type NextCharExamples, type TextExamples, type TextSpec, textSpecFor, windowStarts } from '@fedlink/ml';
 import { FedlinkError } from '@fedlink/protocol';
 import { TEST_TOKEN, startTestCoordinator } from '../helpers/coordinator.js';
 
@@ -98,4 +98,13 @@ describe("a text run: the coordinator's vocabulary in the welcome, clients encod
     expect(trainer.numExamples).toBe(windowStarts(0, 120, SEQ, 3).length);
     expect((await coord.done).rounds).toBe(1);
   }, 120_000);
+});
+
+test('a vocabulary wider than the model is refused at start (ModelError), before any client joins', async () => {
+  const wide = Array.from({ length: 150 }, (_, i) => String.fromCharCode(40 + i)).join('');
+  const spec = await textSpecFor(nextChar(wide.repeat(2)), { maxVocab: 200 });
+  expect(spec.tokens).toHaveLength(152);
+  await expect(startTestCoordinator(run, { config: { text: spec } })).rejects.toThrow(
+    new ModelError("the vocabulary has 152 tokens, the model's embedding takes ids below 100 (use --vocab-size 100 or a wider model)"),
+  );
 });
