@@ -15,7 +15,7 @@ export function textPath(spec: string): string {
 /** How text data is cut (serve, join, simulate): the same on the coordinator and every client. */
 export const TEXT_READ_OPTIONS: Record<string, OptionSpec> = {
   'text-task': { type: 'string', choices: ['auto', ...TEXT_TASKS], default: 'auto', description: 'text:<file-or-dir>: next-char (predict the character after each window) or classify (a folder of one sub-folder of .txt files per class, or a label<TAB>text file); auto: classify for a folder of sub-folders' },
-  'seq-length': { type: 'int', min: 1, max: 4096, default: DEFAULT_SEQ_LENGTH, description: "text: characters per window (next-char) or words kept per document (classify); the zoo's text models take 80" },
+  'seq-length': { type: 'int', min: 1, max: 4096, default: DEFAULT_SEQ_LENGTH, description: "text: characters per window (next-char) or words kept per document (classify); a zoo text model is built for it (a model.json must take [seqLength, 1, 1])" },
   'text-stride': { type: 'int', min: 1, default: 1, description: 'text, next-char: a window starts every this many characters (1: every position, as LEAF)' },
 };
 
