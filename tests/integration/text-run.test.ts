@@ -10,7 +10,7 @@ function nextChar(text: string, seqLength = SEQ, stride = 3): NextCharExamples {
   return { task: 'next-char', seqLength, text, starts: Int32Array.from(windowStarts(0, text.length, seqLength, stride)) };
 }
 
-const run = { model: 'char-lstm', rounds: 1, batchSize: 10, selection: { fraction: 1, minFit: 1, minAvailable: 1, overSelect: 0 } };
+const run = { model: 'char-lstm', rounds: 1, fit: { epochs: 1, batchSize: 10, learningRate: 0.05, proximalMu: 0 }, selection: { fraction: 1, minFit: 1, minAvailable: 1, overSelect: 0 } };
 
 /** Joins with `examples`; resolves with the error the client's run ended with. */
 async function joinError(url: string, examples: TextExamples, extra: { vocabHash?: string } = {}): Promise<unknown> {
