@@ -1,12 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
-import type { TrainConfig, TrainMetrics, Welcome } from '@fedlink/protocol';
+import type { TrainConfig, UpdateMetrics, Welcome } from '@fedlink/protocol';
 import { type BatchProgress, DatasetError, type ImageDataset, assertDataFits, evaluate, modelFromTopology, readFlatWeights, setFlatWeights, trainLocal } from '@fedlink/ml';
 
 export interface FitOutcome {
   /** local - global, in manifest order. */
   delta: Float32Array;
   numExamples: number;
-  metrics: TrainMetrics;
+  /** `loss` is left out only by an edge whose group reported none (secure aggregation below it). */
+  metrics: UpdateMetrics;
   /** Local optimizer steps taken (K). SCAFFOLD needs it: a trainer that leaves it out can't take part in a SCAFFOLD run. */
   steps?: number;
   /**
@@ -25,7 +26,7 @@ export interface FitHooks {
    */
   correction?: Float32Array;
   /** The round being trained and its deadline (epoch ms), as round:start gave them. */
-  round?: { round: number; attempt: number; deadline: number };
+  round?: { round: number; attempt: number; deadline: number; share?: number };
 }
 
 /**

@@ -100,7 +100,7 @@ export async function joinCommand(argv: string[]): Promise<number> {
     out(`joined run ${w.runId} as ${w.clientId}: model ${w.model.name} (${w.model.numParams.toLocaleString('en-US')} params${w.model.hash ? `, hash ${w.model.hash}` : ''}), round ${w.round}/${w.rounds}`);
     out(`coordinator key ${w.server.fingerprint}${v['server-key'] ? ' (pinned)' : ' (not pinned: pass --server-key to pin it)'}`);
   });
-  client.on('trained', (round, m) => out(`round ${round}: trained ${mine.count} examples in ${(m.trainSeconds ?? 0).toFixed(1)}s, loss ${m.loss.toFixed(4)}`));
+  client.on('trained', (round, m) => out(`round ${round}: trained ${mine.count} examples in ${(m.trainSeconds ?? 0).toFixed(1)}s, loss ${m.loss?.toFixed(4) ?? 'n/a'}`));
   client.on('uploaded', (u) => out(`round ${u.round}: sent ${(u.bytes / 1024).toFixed(0)} KiB sealed update`));
   client.on('rejected', (round, e) => out(`round ${round}: update not used: ${e.code}: ${e.message}`));
   client.on('roundEnd', (e) =>

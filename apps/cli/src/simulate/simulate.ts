@@ -97,7 +97,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const token = randomToken();
   const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), 'fedlink-sim-')));
   const edgeCount = options.edges ?? 0;
-  const run = edgeCount > 0 ? rootSettings(options.run, edgeCount) : options.run;
+  const run = edgeCount > 0 ? rootSettings(options.run) : options.run;
   const coordinatorConfig = {
     host: '127.0.0.1',
     port: 0,

@@ -15,7 +15,7 @@ export const RoundRecords = {
       startedAt: open.startedAt,
       endedAt,
       seconds: (endedAt - open.startedAt) / 1000,
-      selected: open.selected.size,
+      selected: open.selectedLeaves,
       target: open.target,
       reported: open.count,
       dropped: open.dropped.size,
@@ -52,14 +52,15 @@ export const RoundRecords = {
   },
 
   /**
-   * A completed attempt with the clients' example-weighted training metrics. In secure mode
+   * A completed attempt with the clients' example-weighted training metrics (the loss over the
+   * updates that carried one). In secure mode
    * clients report no individual metrics, so there is no train loss.
    */
-  completed(base: RecordBase, open: OpenRound, secure: boolean): RoundRecord {
+  completed(base: RecordBase, open: OpenRound): RoundRecord {
     return {
       ...base,
       status: 'completed',
-      ...(open.lossSum > 0 || !secure ? { trainLoss: open.lossSum / open.totalExamples } : {}),
+      ...(open.lossWeight > 0 ? { trainLoss: open.lossSum / open.lossWeight } : {}),
       ...(open.accWeight > 0 ? { trainAccuracy: open.accSum / open.accWeight } : {}),
       ...(open.evaluation.examples > 0
         ? {

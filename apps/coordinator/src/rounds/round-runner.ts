@@ -89,6 +89,7 @@ export class RoundRunner {
     const open = new OpenRound({
       key: plan.key,
       selected: plan.selected,
+      ...(plan.leaves !== undefined ? { selectedLeaves: plan.leaves } : {}),
       target: plan.target,
       startedAt,
       deadline: Math.min(startedAt + settings.roundTimeoutMs, inputs.deadline ?? Infinity),
@@ -128,7 +129,9 @@ export class RoundRunner {
     const { registry, context } = this.deps;
     const local = privacy?.mode === 'local' ? { privacy: { mode: 'local' as const, clip: privacy.clip, noiseStd: privacy.noiseMultiplier * privacy.clip } } : {};
     // Two binary attachments at most (weights, control): socket.io allows 10 a packet.
-    const msg: RoundStart = { runId: context.runId, round: plan.key.round, attempt: plan.key.attempt, deadline: open.deadline, config: plan.configFor(clientId), ...tensors, ...local };
+    // Delegated selection: an edge is told its share of the leaf clients (an ordinary client is one).
+    const share = registry.get(clientId)?.edge ? plan.shares?.get(clientId) : undefined;
+    const msg: RoundStart = { runId: context.runId, round: plan.key.round, attempt: plan.key.attempt, deadline: open.deadline, config: plan.configFor(clientId), ...tensors, ...local, ...(share !== undefined ? { share } : {}) };
     if (!registry.get(clientId)) {
       open.drop(clientId);
       return;

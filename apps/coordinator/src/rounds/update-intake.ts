@@ -84,6 +84,7 @@ export const ENVELOPE_CHECKS: readonly EnvelopeCheck[] = [
     codes: ['bad_request'],
     check: ({ msg, session }) => {
       if (msg.contributors !== undefined && !session.edge) fail('bad_request', 'only an edge aggregator (hello role edge) may send an update of several contributors');
+      if (msg.metrics.loss === undefined && !session.edge) fail('bad_request', 'update metrics need a loss (only an edge whose group reported none may leave it out)');
       // An edge's clients come and go: its example total is the sum of this round's, not what it held at hello.
       if (!session.edge && msg.numExamples > session.numExamples) fail('bad_request', `update claims ${msg.numExamples} examples, the client declared ${session.numExamples} in hello`);
     },
@@ -172,7 +173,7 @@ export class UpdateIntake {
       clientId: session.clientId,
       delta,
       numExamples: msg.numExamples,
-      loss: msg.metrics.loss,
+      ...(msg.metrics.loss !== undefined ? { loss: msg.metrics.loss } : {}),
       ...(msg.metrics.accuracy !== undefined ? { accuracy: msg.metrics.accuracy } : {}),
       ...(msg.metrics.evalExamples !== undefined && msg.metrics.evalLoss !== undefined && msg.metrics.evalAccuracy !== undefined
         ? { evaluation: { loss: msg.metrics.evalLoss, accuracy: msg.metrics.evalAccuracy, examples: msg.metrics.evalExamples } }
