@@ -63,10 +63,30 @@ export interface DashboardEdgeRound {
   at: number;
 }
 
+/** One of an edge's own edges, as that edge reported it (the tree one level further down). */
+export interface DashboardEdgeChild {
+  clientId: string;
+  name?: string;
+  /** Leaf clients under it, and their examples. */
+  clients: number;
+  examples: number;
+  /** Where it stands in its parent edge's open round. */
+  state: EdgeState;
+  /** Its own dashboard (http or https), if it told. */
+  dashboardUrl?: string;
+}
+
 export interface DashboardEdgeStatus {
   state: EdgeState;
   /** null until the edge's first group is accepted. */
   lastRound: DashboardEdgeRound | null;
+  /** Eligible leaf clients under the edge and their examples, as it last reported (0 until it does). */
+  clients: number;
+  examples: number;
+  /** The edge's own dashboard (http or https), if it told. */
+  dashboardUrl?: string;
+  /** The edge's own edges, if it has any. */
+  edges?: DashboardEdgeChild[];
 }
 
 /** One attempt at a round: completed, or abandoned with a reason (the coordinator's RoundRecord). */

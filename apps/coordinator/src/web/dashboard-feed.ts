@@ -1,6 +1,7 @@
 import {
   DASHBOARD_EVENTS,
   type DashboardClient,
+  type DashboardEdgeStatus,
   type DashboardOpenRound,
   type DashboardRound,
   type DashboardRun,
@@ -80,6 +81,7 @@ export class DashboardFeed {
     });
     this.on(registry, 'joined', () => this.soon('clients'));
     this.on(registry, 'left', () => this.soon('clients'));
+    this.on(registry, 'summary', () => this.soon('clients'));
   }
 
   snapshot(): DashboardSnapshot {
@@ -147,7 +149,7 @@ export function openRoundView(o: OpenRoundView): DashboardOpenRound {
 /** A client as the dashboard and /api/status show it; an edge also gets its state (from `participation`) and last group. */
 export function clientView(s: ClientSession, participation?: EdgeStateOf): DashboardClient {
   const edge: Pick<DashboardClient, 'edge' | 'edgeStatus'> = s.edge
-    ? { edge: true, edgeStatus: { state: participation?.(s.clientId) ?? 'idle', lastRound: s.lastGroup ? { ...s.lastGroup } : null } }
+    ? { edge: true, edgeStatus: edgeStatusOf(s, participation?.(s.clientId) ?? 'idle') }
     : {};
   return {
     clientId: s.clientId,
@@ -159,6 +161,19 @@ export function clientView(s: ClientSession, participation?: EdgeStateOf): Dashb
     lastSeen: s.lastSeen,
     roundsCompleted: s.roundsCompleted,
     ...edge,
+  };
+}
+
+/** An edge's line: its state here, its last group, and what it reported of its group (counts, dashboard, its own edges). */
+function edgeStatusOf(s: ClientSession, state: DashboardEdgeStatus['state']): DashboardEdgeStatus {
+  const sum = s.edgeSummary;
+  return {
+    state,
+    lastRound: s.lastGroup ? { ...s.lastGroup } : null,
+    clients: sum?.clients ?? 0,
+    examples: sum?.examples ?? 0,
+    ...(sum?.dashboardUrl !== undefined ? { dashboardUrl: sum.dashboardUrl } : {}),
+    ...(sum?.edges ? { edges: sum.edges.map((e) => ({ ...e })) } : {}),
   };
 }
 
