@@ -101,3 +101,18 @@ test('edge summaries are validated at the boundary; a raw edge is sent its share
     await root.cleanup();
   }
 });
+
+test('edges add no process signal listeners (ten in one process stay under the listener limit: no MaxListenersExceededWarning)', async () => {
+  const before = { term: process.listenerCount('SIGTERM'), int: process.listenerCount('SIGINT') };
+  const root = await startTestCoordinator({ rounds: 1, selection: { fraction: 1, minFit: 1, minAvailable: 20, overSelect: 0 } });
+  const edges = await Promise.all(Array.from({ length: 10 }, (_, e) => startTestEdge(root, { selection: { fraction: 1, minFit: 1, minAvailable: 2, overSelect: 0 } }, { name: `edge${e}` })));
+  try {
+    await Promise.all(edges.map((e) => e.ready));
+    // The root (a standalone coordinator) closes itself on a signal; each edge is closed by its host.
+    expect([process.listenerCount('SIGTERM'), process.listenerCount('SIGINT')]).toEqual([before.term + 1, before.int + 1]);
+  } finally {
+    await Promise.all(edges.map((e) => e.cleanup()));
+    await root.cleanup();
+  }
+  expect([process.listenerCount('SIGTERM'), process.listenerCount('SIGINT')]).toEqual([before.term, before.int]);
+});

@@ -78,6 +78,14 @@ export interface StartOptions {
   delegated?: boolean;
   /** The run id to use when no run is resumed (a cluster's nodes all serve the cluster's run). */
   runId?: string;
+  /**
+   * Whether the coordinator closes itself on SIGINT/SIGTERM and the other termination signals
+   * (Nest's shutdown hooks: one listener per signal on `process`). Default true. A coordinator
+   * that is part of a larger process passes false and is closed by its host: an edge aggregator
+   * (its CLI handles the signals, and the simulator runs many edges in one process, where each
+   * coordinator's listeners would pile up on `process` past its listener limit).
+   */
+  shutdownHooks?: boolean;
 }
 
 /** Transport cap: room for the largest legitimate message, and a margin for framing. */
@@ -229,7 +237,7 @@ async function start(
     ...(config.tls ? { httpsOptions: { cert: config.tls.cert, key: config.tls.key } } : {}),
   });
   app.useWebSocketAdapter(new FedlinkIoAdapter(app, transportLimit(maxUpdateBytes, model.encodedWeights().length)));
-  app.enableShutdownHooks();
+  if (options.shutdownHooks ?? true) app.enableShutdownHooks();
   mountWebPages(app);
   await app.listen(config.port, config.host);
   const address = app.getHttpServer().address() as { port: number };

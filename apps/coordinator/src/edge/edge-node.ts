@@ -80,7 +80,7 @@ export interface RunningEdge {
  * welcome starts its own coordinator for the parent's model, with rounds delegated: each parent
  * round is one local round (EdgeTrainer). Edges can be the parents of edges.
  */
-export async function startEdge(config: EdgeConfig, options: Omit<StartOptions, 'delegated'> = {}): Promise<RunningEdge> {
+export async function startEdge(config: EdgeConfig, options: Omit<StartOptions, 'delegated' | 'shutdownHooks'> = {}): Promise<RunningEdge> {
   const { downstream, upstream } = config;
   const problem = edgeStrategyProblem(downstream.run.strategy);
   if (problem !== undefined) throw new RangeError(`edge: ${problem}`);
@@ -99,7 +99,8 @@ export async function startEdge(config: EdgeConfig, options: Omit<StartOptions, 
     const model = welcome.model.name;
     if (!(MODEL_NAMES as readonly string[]).includes(model)) throw new FedlinkError('unsupported', `the parent's model ${model} is not one this edge can build`);
     const run: RunSettings = { ...downstream.run, model: model as ModelName, rounds: welcome.rounds };
-    return startCoordinator({ ...downstream, run }, { ...options, log, delegated: true });
+    // The edge's host closes it (its CLI on a signal, the simulator at the end): no signal listeners of its own.
+    return startCoordinator({ ...downstream, run }, { ...options, log, delegated: true, shutdownHooks: false });
   };
   const trainer = new EdgeTrainer({
     start: async (welcome) => {
