@@ -86,6 +86,11 @@ export interface StartOptions {
    * coordinator's listeners would pile up on `process` past its listener limit).
    */
   shutdownHooks?: boolean;
+  /**
+   * The run's model, built by the host (an edge: from its parent's welcome, GlobalModel.fromTopology)
+   * instead of from `run.model`, which then only names it. The coordinator owns it from here.
+   */
+  model?: GlobalModel;
 }
 
 /** Transport cap: room for the largest legitimate message, and a margin for framing. */
@@ -143,7 +148,7 @@ async function start(
     const ignored = settingsDiff(resume.run.settings, { ...config.run, dataset: resume.run.settings.dataset });
     if (ignored.length > 0) log.warn('resuming with the run\'s stored settings; differing options ignored', { run: resume.run.runId, ignored });
   }
-  const model = await GlobalModel.load(settings.model, settings.seed);
+  const model = options.model ?? (await GlobalModel.load(settings.model, settings.seed));
   try {
     // The coordinator's own test data must fit the model: a ModelError at start, not in round 1.
     if (config.testData) assertDataFits(model.layers, config.testData, 'the test data');

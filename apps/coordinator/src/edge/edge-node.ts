@@ -1,8 +1,8 @@
 import { type Connect, FedlinkClient } from '@fedlink/client';
-import { MODEL_NAMES, type ModelName } from '@fedlink/ml';
 import { type EdgeSummary, FedlinkError, MAX_EDGE_CHILDREN, type RunEnd, type Welcome } from '@fedlink/protocol';
 import { type RunningCoordinator, type StartOptions, startCoordinator } from '../bootstrap.js';
 import type { CoordinatorConfig, RunSettings } from '../config.js';
+import { GlobalModel } from '../model/global-model.js';
 import { consoleLog } from '../log.js';
 import { ensureStateDir, loadOrCreateIdentity } from '../state/state-dir.js';
 import { edgeStrategyProblem } from './edge-policy.js';
@@ -80,7 +80,7 @@ export interface RunningEdge {
  * welcome starts its own coordinator for the parent's model, with rounds delegated: each parent
  * round is one local round (EdgeTrainer). Edges can be the parents of edges.
  */
-export async function startEdge(config: EdgeConfig, options: Omit<StartOptions, 'delegated' | 'shutdownHooks'> = {}): Promise<RunningEdge> {
+export async function startEdge(config: EdgeConfig, options: Omit<StartOptions, 'delegated' | 'shutdownHooks' | 'model'> = {}): Promise<RunningEdge> {
   const { downstream, upstream } = config;
   const problem = edgeStrategyProblem(downstream.run.strategy);
   if (problem !== undefined) throw new RangeError(`edge: ${problem}`);
@@ -95,12 +95,22 @@ export async function startEdge(config: EdgeConfig, options: Omit<StartOptions, 
     failReady = reject;
   });
   ready.catch(() => undefined);
-  const start = (welcome: Welcome): Promise<RunningCoordinator> => {
-    const model = welcome.model.name;
-    if (!(MODEL_NAMES as readonly string[]).includes(model)) throw new FedlinkError('unsupported', `the parent's model ${model} is not one this edge can build`);
-    const run: RunSettings = { ...downstream.run, model: model as ModelName, rounds: welcome.rounds };
+  // The parent's model, whatever it is (a zoo name or its own model.json): built from the welcome's
+  // topology, which this edge serves verbatim, so its clients check the parent's hash.
+  const start = async (welcome: Welcome): Promise<RunningCoordinator> => {
+    let model: GlobalModel;
+    try {
+      model = await GlobalModel.fromTopology(welcome.model.name, welcome.model.topology);
+    } catch (e) {
+      throw new FedlinkError('unsupported', `the parent's model ${welcome.model.name} can't be built here: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    if (welcome.model.hash !== undefined && model.hash !== welcome.model.hash) {
+      model.dispose();
+      throw new FedlinkError('model_mismatch', `the parent's model ${welcome.model.name} hashes to ${model.hash} here, the parent says ${welcome.model.hash}`);
+    }
+    const run: RunSettings = { ...downstream.run, model: welcome.model.name, rounds: welcome.rounds };
     // The edge's host closes it (its CLI on a signal, the simulator at the end): no signal listeners of its own.
-    return startCoordinator({ ...downstream, run }, { ...options, log, delegated: true, shutdownHooks: false });
+    return startCoordinator({ ...downstream, run }, { ...options, log, delegated: true, shutdownHooks: false, model });
   };
   const trainer = new EdgeTrainer({
     start: async (welcome) => {

@@ -14,6 +14,7 @@ import {
   weightManifest,
   weightsBin,
   countParams,
+  modelFromTopology,
 } from '@fedlink/ml';
 import { loadModelFile } from '@fedlink/ml/node';
 import { type TensorSpec, encodeTensors } from '@fedlink/protocol';
@@ -41,18 +42,20 @@ export class GlobalModel {
 
   /**
    * A zoo model initialised from `seed`, or a model already built (from a model.json: its own
-   * initial weights), which this object then owns.
+   * initial weights), which this object then owns. `topology`: the topology it was built from,
+   * kept verbatim (what welcome sends and the hash covers); default: the model's own.
    */
   constructor(
     readonly name: string,
     source: number | tf.LayersModel,
     numClasses = 10,
     inputShape?: [number, number, number],
+    topology?: Record<string, unknown>,
   ) {
     if (typeof source === 'number' && !isZooModel(name)) throw new RangeError(`'${name}' is not a zoo model (${MODEL_NAMES.join(', ')})`);
     this.model = typeof source === 'number' ? createModel(name as ModelName, { seed: source, numClasses, ...(inputShape ? { inputShape } : {}) }) : source;
     this.manifest = weightManifest(this.model);
-    this.topology = modelTopology(this.model);
+    this.topology = topology ?? modelTopology(this.model);
     this.numParams = countParams(this.manifest);
     this.flat = getFlatWeights(this.model);
   }
@@ -60,6 +63,17 @@ export class GlobalModel {
   /** The run's model from `--model`: a zoo name built from `seed`, or a model.json file (a ModelError when unusable), with its hash. */
   static async load(ref: ModelRef, seed: number): Promise<GlobalModel> {
     const model = isZooModel(ref) ? new GlobalModel(ref, seed) : new GlobalModel(ref, await loadModelFile(ref));
+    model.hash = await modelHash(model.topology, model.manifest);
+    return model;
+  }
+
+  /**
+   * The model a parent's welcome describes (an edge serving its parent's model downstream, a zoo
+   * name or not): built from its topology, which is kept verbatim, so this model's hash is the
+   * parent's. Its weights are placeholders until the parent's first round:start sets them.
+   */
+  static async fromTopology(name: string, topology: Record<string, unknown>): Promise<GlobalModel> {
+    const model = new GlobalModel(name, await modelFromTopology(topology), 10, undefined, topology);
     model.hash = await modelHash(model.topology, model.manifest);
     return model;
   }
