@@ -28,7 +28,8 @@ import { type ResumePoint, findResumePoint, settingsDiff } from './storage/resum
 import { RunArchive } from './storage/run-archive.js';
 import { RoundEngine } from './rounds/round-engine.js';
 import { RunContext, updateManifestOf } from './federation/run-context.js';
-import { FedlinkIoAdapter } from './io-adapter.js';
+import { FedlinkIoAdapter, type IoAdapterFactory } from './io-adapter.js';
+import type { SharedRunView } from './state/shared-view.js';
 import { type Log, consoleLog } from './log.js';
 import { GlobalModel } from './model/global-model.js';
 import { InMemoryRunStore, type RunStore } from './state/run-history.js';
@@ -78,6 +79,10 @@ export interface StartOptions {
   delegated?: boolean;
   /** The run id to use when no run is resumed (a cluster's nodes all serve the cluster's run). */
   runId?: string;
+  /** A cluster node's view of the whole run: /api/status, /api/rounds and the dashboard show it instead of this process's own. */
+  shared?: SharedRunView;
+  /** socket.io adapter for every namespace (a cluster's Redis adapter: broadcasts reach every node's sockets). */
+  ioAdapter?: IoAdapterFactory;
 }
 
 /** Transport cap: room for the largest legitimate message, and a margin for framing. */
@@ -222,13 +227,14 @@ async function start(
       access,
       control,
       persistence: new Persistence(archive, tokens),
+      ...(options.shared ? { shared: options.shared } : {}),
     }), {
     logger: config.logLevel === 'silent' ? false : nestLevels,
     cors: true,
     // https and wss on the same port: browsers off localhost need a secure context.
     ...(config.tls ? { httpsOptions: { cert: config.tls.cert, key: config.tls.key } } : {}),
   });
-  app.useWebSocketAdapter(new FedlinkIoAdapter(app, transportLimit(maxUpdateBytes, model.encodedWeights().length)));
+  app.useWebSocketAdapter(new FedlinkIoAdapter(app, transportLimit(maxUpdateBytes, model.encodedWeights().length), options.ioAdapter));
   app.enableShutdownHooks();
   mountWebPages(app);
   await app.listen(config.port, config.host);
