@@ -445,13 +445,12 @@ export async function startClusterNode(config: ClusterNodeConfig): Promise<Runni
   void campaign();
 
   let closed = false;
+  // A getter (Object.assign would copy its value at this instant, not the getter).
+  Object.defineProperty(node, 'leading', { get: () => leading, enumerable: true });
   return Object.assign(node, {
     nodeId,
     runId,
     coordinator,
-    get leading() {
-      return leading;
-    },
     done: coordinator.done,
     async close() {
       if (closed) return;

@@ -1,0 +1,189 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { io } from 'socket.io-client';
+import { FedlinkClient, type FitOutcome, type Trainer } from '@fedlink/client';
+import { type CoordinatorConfig, DEFAULT_RUN, type RunningClusterNode, type RunSettings, consoleLog, silentLog, startClusterNode } from '@fedlink/coordinator';
+import { generateIdentity } from '@fedlink/crypto';
+import { DASHBOARD_EVENTS, type DashboardClient, type DashboardCluster, type DashboardOpenRound, type DashboardRound, type DashboardSnapshot } from '@fedlink/protocol';
+import { type PostgresService, type RedisService, startPostgres, startRedis } from '../helpers/services.js';
+
+/**
+ * What every node of a cluster serves is the cluster's state: a follower's /api/status,
+ * /api/rounds and dashboard show the leader's open round, every node's clients, the rounds
+ * recorded in PostgreSQL and the leader; the dashboard's live events reach a follower's
+ * dashboard through socket.io's Redis adapter.
+ */
+
+const TOKEN = 'cluster-shared-token-0123456789';
+const CLIENTS = 9;
+
+/** Waits at its first fit until released (so the test can look at an open round), then moves the weights a little. */
+class GatedTrainer implements Trainer {
+  private first = true;
+  constructor(
+    private readonly index: number,
+    private readonly gate: Promise<void>,
+  ) {}
+  get numExamples() {
+    return 10 + this.index;
+  }
+  async prepare() {}
+  async fit(global: Float32Array): Promise<FitOutcome> {
+    if (this.first) {
+      this.first = false;
+      await this.gate;
+    }
+    const delta = new Float32Array(global.length).fill(0.001 * (this.index + 1));
+    return { delta, numExamples: this.numExamples, metrics: { loss: 1 } };
+  }
+  dispose() {}
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** Polls an async condition until it holds; fails naming `what`. For state with no event to await. */
+async function eventually<T>(read: () => Promise<T>, cond: (v: T) => boolean, what: string, ms = 30_000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await read();
+    if (cond(v)) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(v)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+interface ClusterStatusBody {
+  runId: string;
+  status: string;
+  round: number;
+  rounds: number;
+  phase: string;
+  openRound: (Omit<DashboardOpenRound, 'rejected'> & { rejected?: number }) | null;
+  clients: DashboardClient[];
+  settings: RunSettings;
+  cluster: DashboardCluster;
+}
+
+const run: RunSettings = {
+  ...DEFAULT_RUN,
+  model: 'mlp',
+  rounds: 2,
+  seed: 5,
+  selection: { ...DEFAULT_RUN.selection, fraction: 1, overSelect: 0, minFit: CLIENTS, minAvailable: CLIENTS },
+  roundTimeoutMs: 60_000,
+  waitTimeoutMs: 60_000,
+};
+
+const coordinatorConfig = (stateDir: string): CoordinatorConfig => ({
+  host: '127.0.0.1',
+  port: 0,
+  stateDir,
+  run,
+  joinTokens: [TOKEN],
+  open: false,
+  maxConnections: 100,
+  logLevel: 'silent',
+});
+
+describe('every node serves the cluster state', () => {
+  let redis: RedisService;
+  let postgres: PostgresService;
+  let dir: string;
+  beforeAll(async () => {
+    [redis, postgres] = await Promise.all([startRedis(), startPostgres()]);
+    dir = await mkdtemp(join(tmpdir(), 'fedlink-cluster-shared-'));
+  }, 120_000);
+  afterAll(async () => {
+    await redis?.stop();
+    await postgres?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test("a follower's /api/status, /api/rounds and dashboard show the leader's round, every node's clients and the leader", async () => {
+    const nodes: RunningClusterNode[] = [];
+    for (let n = 0; n < 3; n++) {
+      nodes.push(await startClusterNode({ coordinator: coordinatorConfig(join(dir, `node${n}`)), redisUrl: redis.url, database: postgres.url, cluster: 'shared', nodeId: `n${n}`, log: process.env.DEBUG_CLUSTER ? consoleLog("info") : silentLog }));
+    }
+    const dashboards: { close(): void }[] = [];
+    try {
+      const leader = await eventually(async () => nodes.find((x) => x.leading), (x) => x !== undefined, 'a leader');
+      const li = nodes.indexOf(leader!);
+      const follower = nodes[(li + 1) % 3]!;
+      const status = async () => (await (await fetch(`${follower.coordinator.url}/api/status`)).json()) as ClusterStatusBody;
+
+      // The follower's dashboard: its snapshot is the cluster's, then the cluster's events.
+      const seen: { event: string; payload: unknown }[] = [];
+      const followerDash = io(`${follower.coordinator.url}/dashboard`, { transports: ['websocket'], reconnection: false, forceNew: true });
+      dashboards.push(followerDash);
+      followerDash.onAny((event: string, payload: unknown) => void seen.push({ event, payload }));
+      const snapshot = await new Promise<DashboardSnapshot>((resolve) => followerDash.once(DASHBOARD_EVENTS.snapshot, resolve));
+      expect(snapshot.cluster).toEqual({ node: follower.nodeId, leader: { nodeId: leader!.nodeId, token: expect.any(Number) }, nodes: [0, 1, 2].map((n) => ({ nodeId: `n${n}`, clients: 0 })) });
+      expect(snapshot).toMatchObject({ status: 'running', round: 0, rounds: [], clients: [], run: { runId: leader!.runId, rounds: 2, selection: { minFit: CLIENTS, minAvailable: CLIENTS } } });
+
+      // Nine clients, three on each node; each node's clients wait at their first fit.
+      const gates = [deferred(), deferred(), deferred()];
+      const clients = Array.from({ length: CLIENTS }, (_, i) =>
+        new FedlinkClient({ url: nodes[i % 3]!.coordinator.url, token: TOKEN, identity: generateIdentity(), trainer: new GatedTrainer(i, gates[i % 3]!.promise), platform: 'node', backend: 'test', name: `c${i}` }),
+      );
+      const clientEnds = clients.map((c) => c.run());
+
+      // The follower shows the leader's open round and the clients of all three nodes.
+      const open = await eventually(status, (s) => s.openRound?.round === 1 && s.clients.length === CLIENTS, 'round 1 open with 9 clients on the follower');
+      expect(open.cluster.leader?.nodeId).toBe(leader!.nodeId);
+      expect(open.cluster.node).toBe(follower.nodeId);
+      expect(open.cluster.nodes).toEqual([0, 1, 2].map((n) => ({ nodeId: `n${n}`, clients: 3 })));
+      expect(open.openRound).toMatchObject({ round: 1, attempt: 1, selected: CLIENTS, target: CLIENTS, reported: 0 });
+      expect(open).toMatchObject({ status: 'running', phase: 'training', round: 0, rounds: 2, runId: leader!.runId });
+      // The cluster's settings, not the node's own per-node limits.
+      expect(open.settings.selection).toMatchObject({ minFit: CLIENTS, minAvailable: CLIENTS });
+      const byNode = new Map<string, string[]>();
+      for (const c of open.clients) byNode.set(c.node!, [...(byNode.get(c.node!) ?? []), c.name!]);
+      expect([...byNode.keys()].sort()).toEqual(['n0', 'n1', 'n2']);
+      for (let n = 0; n < 3; n++) expect(byNode.get(`n${n}`)!.sort()).toEqual([n, n + 3, n + 6].map((i) => `c${i}`));
+
+      // The leader's own clients report: the follower sees the cluster-wide count move.
+      gates[li]!.resolve();
+      const partly = await eventually(status, (s) => (s.openRound?.reported ?? 0) >= 3, 'three updates counted on the follower');
+      expect(partly.openRound).toMatchObject({ round: 1, reported: 3 });
+      for (const g of gates) g.resolve();
+
+      const ends = await Promise.all(nodes.map((x) => x.done));
+      for (const e of ends) expect(e.status).toBe('finished');
+      await Promise.all(clientEnds);
+
+      // Completed rounds from PostgreSQL, on the follower.
+      const rounds = (await (await fetch(`${follower.coordinator.url}/api/rounds`)).json()) as { rounds: DashboardRound[] };
+      expect(rounds.rounds.map((r) => [r.round, r.status, r.reported])).toEqual([
+        [1, 'completed', CLIENTS],
+        [2, 'completed', CLIENTS],
+      ]);
+      const after = await eventually(status, (s) => s.status === 'finished', 'the run finished on the follower');
+      expect(after).toMatchObject({ status: 'finished', phase: 'finished', round: 2, openRound: null });
+
+      // The follower's dashboard got the leader's events (through the Redis adapter), and none of its own partial records.
+      await eventually(async () => seen.map((s) => s.event), (ev) => ev.includes(DASHBOARD_EVENTS.runEnded), 'run:ended on the follower dashboard');
+      const records = seen.filter((s) => s.event === DASHBOARD_EVENTS.round).map((s) => s.payload as DashboardRound);
+      expect(records.map((r) => [r.round, r.status, r.reported])).toEqual([
+        [1, 'completed', CLIENTS],
+        [2, 'completed', CLIENTS],
+      ]);
+      expect(records).toEqual(rounds.rounds);
+      const started = seen.filter((s) => s.event === DASHBOARD_EVENTS.roundStarted).map((s) => s.payload as DashboardOpenRound);
+      expect(started.map((o) => [o.round, o.attempt, o.selected])).toEqual([
+        [1, 1, CLIENTS],
+        [2, 1, CLIENTS],
+      ]);
+      // Some client list it got named all nine, on their nodes.
+      const lists = seen.filter((s) => s.event === DASHBOARD_EVENTS.clients).map((s) => s.payload as DashboardClient[]);
+      expect(lists.some((l) => l.length === CLIENTS && new Set(l.map((c) => c.node)).size === 3)).toBe(true);
+    } finally {
+      for (const d of dashboards) d.close();
+      await Promise.all(nodes.map((x) => x.close()));
+    }
+  }, 240_000);
+});
