@@ -4,9 +4,11 @@ import { join } from 'node:path';
 import { io } from 'socket.io-client';
 import { FedlinkClient, type FitOutcome, type Trainer } from '@fedlink/client';
 import { type CoordinatorConfig, DEFAULT_RUN, type RunningClusterNode, type RunSettings, consoleLog, silentLog, startClusterNode } from '@fedlink/coordinator';
-import { generateIdentity } from '@fedlink/crypto';
-import { DASHBOARD_EVENTS, type DashboardClient, type DashboardCluster, type DashboardOpenRound, type DashboardRound, type DashboardSnapshot } from '@fedlink/protocol';
+import { type Identity, clientIdOf, generateIdentity } from '@fedlink/crypto';
+import { DASHBOARD_EVENTS, EVENTS, type DashboardClient, type DashboardCluster, type DashboardOpenRound, type DashboardRound, type DashboardSnapshot } from '@fedlink/protocol';
 import { type PostgresService, type RedisService, startPostgres, startRedis } from '../helpers/services.js';
+import { RawClient } from '../helpers/raw-client.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * What every node of a cluster serves is the cluster's state: a follower's /api/status,
@@ -186,4 +188,62 @@ describe('every node serves the cluster state', () => {
       await Promise.all(nodes.map((x) => x.close()));
     }
   }, 240_000);
+
+  test('a join token made on one node admits on every node; a client that used it is recognised on another node; revoking on any node ends it', async () => {
+    // No round starts (50 clients needed): only admission is exercised.
+    const waiting: CoordinatorConfig['run'] = { ...run, selection: { ...run.selection, minAvailable: 50 } };
+    const nodes: RunningClusterNode[] = [];
+    for (let n = 0; n < 2; n++) {
+      nodes.push(await startClusterNode({ coordinator: { ...coordinatorConfig(join(dir, `tok${n}`)), run: waiting }, redisUrl: redis.url, database: postgres.url, cluster: 'tokens', nodeId: `t${n}`, log: silentLog }));
+    }
+    const [a, b] = nodes as [RunningClusterNode, RunningClusterNode];
+    const opened: RawClient[] = [];
+    const hello = async (node: RunningClusterNode, token: string, identity: Identity) => {
+      const c = await RawClient.connect(node.coordinator.url, identity);
+      opened.push(c);
+      const r = await c.request(EVENTS.hello, await c.signedHello(token));
+      if (r.ok) return { code: 'ok', message: '', client: c };
+      await waitFor(() => c.disconnected, 'the refused socket to be closed');
+      return { code: r.error.code, message: r.error.message, client: c };
+    };
+    const admin = (node: RunningClusterNode, path: string, init: RequestInit = {}) =>
+      fetch(`${node.coordinator.url}${path}`, { ...init, headers: { 'content-type': 'application/json', authorization: `Bearer ${node.coordinator.adminToken}` } });
+    try {
+      // Made against node a (its admin API), one client may use it.
+      const res = await admin(a, '/api/tokens', { method: 'POST', body: JSON.stringify({ uses: 1, label: 'cluster-wide' }) });
+      expect(res.status).toBe(201);
+      const made = (await res.json()) as { token: string; id: string };
+
+      // Accepted by node b.
+      const x = generateIdentity();
+      const first = await hello(b, made.token, x);
+      expect(first.code).toBe('ok');
+      await waitFor(() => b.coordinator.registry.ids().includes(clientIdOf(x.signPublicKey)), 'x joined on b');
+      // Its one use is taken cluster-wide: another client is refused on node a.
+      const other = await hello(a, made.token, generateIdentity());
+      expect(other.code).toBe('unauthorized');
+      expect(other.message).toMatch(/already used by its 1 allowed client/);
+
+      // x reconnects to node a: recognised by its key, not a second use.
+      first.client.close();
+      await waitFor(() => b.coordinator.registry.size === 0, 'x left b');
+      const back = await hello(a, made.token, x);
+      expect(back.code).toBe('ok');
+      // Node b lists it with its one use.
+      const listed = (await (await admin(b, '/api/tokens')).json()) as { tokens: { id: string; uses: number; state: string; label: string }[] };
+      expect(listed.tokens).toEqual([expect.objectContaining({ id: made.id, uses: 1, state: 'used up', label: 'cluster-wide' })]);
+
+      // Revoked on node b: node a admits nobody with it, x included.
+      expect((await admin(b, `/api/tokens/${made.id}`, { method: 'DELETE' })).status).toBe(200);
+      back.client.close();
+      await waitFor(() => a.coordinator.registry.size === 0, 'x left a');
+      const revoked = await hello(a, made.token, x);
+      expect(revoked).toMatchObject({ code: 'unauthorized', message: expect.stringMatching(/revoked/) });
+      // The static token still admits.
+      expect((await hello(b, TOKEN, generateIdentity())).code).toBe('ok');
+    } finally {
+      for (const c of opened) c.close();
+      await Promise.all(nodes.map((x) => x.close()));
+    }
+  }, 120_000);
 });

@@ -19,7 +19,7 @@ import { edgeRefusal } from './edge/edge-policy.js';
 import { KeyAllowlist } from './federation/key-allowlist.js';
 import { FederationMetrics } from './metrics/federation-metrics.js';
 import { type Db, openDatabase } from './storage/database.js';
-import { JoinTokenStore } from './storage/join-tokens.js';
+import { type JoinTokens, JoinTokenStore } from './storage/join-tokens.js';
 import { PersistentRunStore } from './storage/persistent-run-store.js';
 import { PostgresRunRecords } from './storage/postgres-run-records.js';
 import type { RunRecords } from './storage/run-records.js';
@@ -81,6 +81,8 @@ export interface StartOptions {
   runId?: string;
   /** A cluster node's view of the whole run: /api/status, /api/rounds and the dashboard show it instead of this process's own. */
   shared?: SharedRunView;
+  /** Join tokens kept elsewhere than the state directory (a cluster's PostgreSQL): admission and /api/tokens use them. */
+  tokens?: JoinTokens;
   /** socket.io adapter for every namespace (a cluster's Redis adapter: broadcasts reach every node's sockets). */
   ioAdapter?: IoAdapterFactory;
 }
@@ -154,9 +156,10 @@ async function start(
   const context = new RunContext(runId, identity, model, settings, maxUpdateBytes);
   const registry = new ClientRegistry();
   const allowlist = config.allowKeysFile ? new KeyAllowlist(config.allowKeysFile) : undefined;
+  const joinTokens: JoinTokens | undefined = options.tokens ?? tokens;
   const authority =
     options.authority ??
-    new JoinPolicy({ open: config.open, staticTokens: config.joinTokens, ...(tokens ? { tokenStore: tokens } : {}), ...(allowlist ? { allowlist } : {}) });
+    new JoinPolicy({ open: config.open, staticTokens: config.joinTokens, ...(joinTokens ? { tokenStore: joinTokens } : {}), ...(allowlist ? { allowlist } : {}) });
   const strategy = Strategy.fromSpec(settings.strategy);
   const admission = new Admission(identity, authority, registry, edgeRefusal(settings, strategy));
   // FedAvgM/FedAdam continue with the optimizer state saved with the checkpoint they resume from.
@@ -226,7 +229,7 @@ async function start(
       metrics,
       access,
       control,
-      persistence: new Persistence(archive, tokens),
+      persistence: new Persistence(archive, joinTokens),
       ...(options.shared ? { shared: options.shared } : {}),
     }), {
     logger: config.logLevel === 'silent' ? false : nestLevels,

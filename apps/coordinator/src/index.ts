@@ -27,6 +27,7 @@ export * from './metrics/federation-metrics.js';
 export * from './storage/checkpoint-file.js';
 export * from './storage/database.js';
 export * from './storage/join-tokens.js';
+export * from './storage/postgres-join-tokens.js';
 export * from './storage/persistent-run-store.js';
 export * from './storage/resume.js';
 export * from './storage/run-archive.js';

@@ -119,7 +119,7 @@ export async function startClusterNode(config: ClusterNodeConfig): Promise<Runni
   for (const c of [ioPub, ioSub]) c.on('error', () => undefined);
   const coordinator = await startCoordinator(
     { ...config.coordinator, run: nodeSettings(settings), persist: false },
-    { log, delegated: true, runId, stores: [capture], shared: view, ioAdapter: createAdapter(ioPub, ioSub, { key: keys.io }) },
+    { log, delegated: true, runId, stores: [capture], shared: view, ioAdapter: createAdapter(ioPub, ioSub, { key: keys.io }), tokens: records.joinTokens() },
   );
   const initialWeights = coordinator.context.model.weights.slice();
   const node = new EventEmitter<ClusterNodeEvents>() as RunningClusterNode & EventEmitter<ClusterNodeEvents>;
