@@ -1,6 +1,9 @@
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { io } from 'socket.io-client';
 import { FedlinkClient, type FitOutcome, type Trainer } from '@fedlink/client';
 import { type CoordinatorConfig, DEFAULT_RUN, type RunningClusterNode, type RunSettings, consoleLog, silentLog, startClusterNode } from '@fedlink/coordinator';
@@ -18,6 +21,7 @@ import { waitFor } from '../helpers/wait.js';
  */
 
 const TOKEN = 'cluster-shared-token-0123456789';
+const BIN = fileURLToPath(new URL('../../apps/cli/bin/fedlink.js', import.meta.url));
 const CLIENTS = 9;
 
 /** Waits at its first fit until released (so the test can look at an open round), then moves the weights a little. */
@@ -241,6 +245,14 @@ describe('every node serves the cluster state', () => {
       expect(revoked).toMatchObject({ code: 'unauthorized', message: expect.stringMatching(/revoked/) });
       // The static token still admits.
       expect((await hello(b, TOKEN, generateIdentity())).code).toBe('ok');
+
+      // `fedlink token create --database` writes to the same PostgreSQL: both nodes admit with it.
+      const { stdout } = await promisify(execFile)(process.execPath, [BIN, 'token', 'create', '--database', postgres.url, '--label', 'from the cli', '--json'], { encoding: 'utf8', timeout: 60_000 });
+      const cli = JSON.parse(stdout) as { token: string; id: string };
+      expect((await hello(a, cli.token, generateIdentity())).code).toBe('ok');
+      expect((await hello(b, cli.token, generateIdentity())).code).toBe('ok');
+      const all = (await (await admin(a, '/api/tokens')).json()) as { tokens: { id: string; uses: number; label: string }[] };
+      expect(all.tokens.find((t) => t.id === cli.id)).toMatchObject({ uses: 2, label: 'from the cli' });
     } finally {
       for (const c of opened) c.close();
       await Promise.all(nodes.map((x) => x.close()));
