@@ -6,8 +6,10 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { io } from 'socket.io-client';
 import { FedlinkClient, type FitOutcome, type Trainer } from '@fedlink/client';
-import { type CoordinatorConfig, DEFAULT_RUN, type RunningClusterNode, type RunSettings, consoleLog, silentLog, startClusterNode } from '@fedlink/coordinator';
+import { ClusterStrategyError, type CoordinatorConfig, DEFAULT_RUN, PostgresRunRecords, type RunningClusterNode, type RunSettings, consoleLog, silentLog, startClusterNode } from '@fedlink/coordinator';
+import { presetSpec } from '@fedlink/core';
 import { type Identity, clientIdOf, generateIdentity } from '@fedlink/crypto';
+import { Redis } from 'ioredis';
 import { DASHBOARD_EVENTS, EVENTS, type DashboardClient, type DashboardCluster, type DashboardOpenRound, type DashboardRound, type DashboardSnapshot } from '@fedlink/protocol';
 import { type PostgresService, type RedisService, startPostgres, startRedis } from '../helpers/services.js';
 import { RawClient } from '../helpers/raw-client.js';
@@ -258,4 +260,28 @@ describe('every node serves the cluster state', () => {
       await Promise.all(nodes.map((x) => x.close()));
     }
   }, 120_000);
+
+  test('a strategy that needs every update on one process is refused with ClusterStrategyError, from the flags or from the stored run', async () => {
+    for (const name of ['fedmedian', 'krum', 'scaffold'] as const) {
+      const refused = startClusterNode({ coordinator: { ...coordinatorConfig(join(dir, `s-${name}`)), run: { ...run, strategy: presetSpec(name) } }, redisUrl: redis.url, database: postgres.url, cluster: `strategy-${name}`, log: silentLog });
+      await expect(refused).rejects.toThrow(ClusterStrategyError);
+      await expect(refused).rejects.toThrow(new RegExp(`strategy ${name} needs every client's update on one process`));
+    }
+    // Refused before it touched Redis: no run was named for that cluster.
+    const r = new Redis(redis.url);
+    try {
+      expect(await r.keys('fedlink:strategy-*')).toEqual([]);
+      // The cluster's run is stored with fedmedian: a node started with fedavg flags joins that run, so it is refused too.
+      const records = await PostgresRunRecords.open(postgres.url);
+      await records.insertRun({ runId: 'run_stored_median', createdAt: Date.now(), settings: { ...run, strategy: presetSpec('fedmedian') }, status: 'running', round: 0 });
+      await records.close();
+      await r.set('fedlink:stored-median:run', 'run_stored_median');
+      const joined = startClusterNode({ coordinator: coordinatorConfig(join(dir, 's-stored')), redisUrl: redis.url, database: postgres.url, cluster: 'stored-median', log: silentLog });
+      await expect(joined).rejects.toThrow(ClusterStrategyError);
+      // It never joined: no node of it is listed.
+      expect(await r.hkeys('fedlink:stored-median:nodes')).toEqual([]);
+    } finally {
+      r.disconnect();
+    }
+  }, 60_000);
 });

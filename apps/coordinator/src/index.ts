@@ -45,3 +45,5 @@ export * from './cluster/cluster-node.js';
 export * from './cluster/leader-lease.js';
 export * from './cluster/redis-blobs.js';
 export * from './cluster/cluster-status.js';
+export * from './cluster/cluster-strategy.js';
+export * from './cluster/cluster-view.js';

@@ -17,6 +17,7 @@ import { PersistentRunStore } from '../storage/persistent-run-store.js';
 import { PostgresRunRecords } from '../storage/postgres-run-records.js';
 import { findResumePoint } from '../storage/resume.js';
 import { LEDGER_ADD_ALL_OR_NONE, type NodeInfo, type PartialAnnouncement, type RoundRequest, clusterKeys } from './cluster-keys.js';
+import { assertClusterStrategy } from './cluster-strategy.js';
 import { ClusterView } from './cluster-view.js';
 import { LeaderLease, parseLease } from './leader-lease.js';
 import { floats, getBlob, putBlob } from './redis-blobs.js';
@@ -81,6 +82,8 @@ function nodeSettings(settings: RunSettings): RunSettings {
 }
 
 export async function startClusterNode(config: ClusterNodeConfig): Promise<RunningClusterNode> {
+  // Before connecting anything: a strategy that needs every update on one process can't be clustered.
+  assertClusterStrategy(config.coordinator.run);
   const log = config.log ?? consoleLog(config.coordinator.logLevel);
   const keys = clusterKeys(config.cluster ?? 'default');
   const nodeId = config.nodeId ?? randomId('node_');
@@ -101,10 +104,15 @@ export async function startClusterNode(config: ClusterNodeConfig): Promise<Runni
   const runId = (await redis.get(keys.run))!;
   const stored = await records.run(runId);
   const settings = stored?.settings ?? config.coordinator.run;
-  validateRunSettings(settings);
-  const strategy = Strategy.fromSpec(settings.strategy);
-  if (strategy.needsIndividualUpdates) {
-    throw new RangeError(`strategy ${strategy.name} needs every client's update on one process; a cluster adds partial sums (use a mean-based strategy)`);
+  try {
+    validateRunSettings(settings);
+    // The run this node joins may be one stored with another strategy than this node's flags.
+    assertClusterStrategy(settings);
+  } catch (e) {
+    await records.close();
+    sub.disconnect();
+    redis.disconnect();
+    throw e;
   }
   const outcomes = new Map<string, readonly { clientId: string; outcome: ClientOutcome }[]>();
   const capture: RunStore = {
