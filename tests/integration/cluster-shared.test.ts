@@ -284,4 +284,44 @@ describe('every node serves the cluster state', () => {
       r.disconnect();
     }
   }, 60_000);
+
+  test('over-selection: the attempt closes on every node when the cluster-wide count reaches the target, with exactly the updates counted by then', async () => {
+    // 9 selected (fraction 0.5 -> target 5, over-selected to 9); 5 clients answer, 4 hang until the round is recorded.
+    const over: RunSettings = { ...run, rounds: 1, selection: { fraction: 0.5, overSelect: 1, minFit: 5, minAvailable: CLIENTS }, roundTimeoutMs: 120_000 };
+    const nodes: RunningClusterNode[] = [];
+    for (let n = 0; n < 3; n++) {
+      nodes.push(await startClusterNode({ coordinator: { ...coordinatorConfig(join(dir, `over${n}`)), run: over }, redisUrl: redis.url, database: postgres.url, cluster: 'over', nodeId: `o${n}`, log: silentLog }));
+    }
+    const r = new Redis(redis.url);
+    try {
+      const recorded: { round: number; status: string; reported: number; selected: number; target: number }[] = [];
+      const late = deferred();
+      for (const x of nodes) {
+        x.on('roundEnded', (rec) => {
+          recorded.push({ round: rec.round, status: rec.status, reported: rec.reported, selected: rec.selected, target: rec.target });
+          late.resolve();
+        });
+      }
+      const clients = Array.from({ length: CLIENTS }, (_, i) =>
+        new FedlinkClient({ url: nodes[i % 3]!.coordinator.url, token: TOKEN, identity: generateIdentity(), trainer: new GatedTrainer(i, i < 5 ? Promise.resolve() : late.promise), platform: 'node', backend: 'test' }),
+      );
+      const clientEnds = clients.map((c) => c.run());
+      // Recorded while four selected clients still hold their updates: the target closed it, not the deadline or the last answer.
+      const ends = await Promise.all(nodes.map((x) => x.done));
+      for (const e of ends) expect(e.status).toBe('finished');
+      await Promise.all(clientEnds);
+      expect(recorded).toEqual([{ round: 1, status: 'completed', reported: 5, selected: CLIENTS, target: 5 }]);
+      const runId = nodes[0]!.runId;
+      const records = await PostgresRunRecords.open(postgres.url);
+      const participation = (await records.participation(runId)).filter((p) => p.outcome === 'reported');
+      await records.close();
+      expect(participation).toHaveLength(5);
+      expect(await r.keys('fedlink:over:closed:*')).toHaveLength(1);
+      const [ledger] = await r.keys('fedlink:over:ledger:*');
+      expect(await r.scard(ledger!)).toBe(5);
+    } finally {
+      r.disconnect();
+      await Promise.all(nodes.map((x) => x.close()));
+    }
+  }, 90_000);
 });

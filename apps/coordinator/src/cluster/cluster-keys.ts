@@ -26,15 +26,20 @@ export function clusterKeys(cluster: string) {
     ledger: (fence: number, k: RoundKey) => `${p}ledger:${att(fence, k)}`,
     /** Counter: updates the nodes took in the attempt so far (INCRBY as each node accepts one): the cluster-wide progress. */
     reported: (fence: number, k: RoundKey) => `${p}reported:${att(fence, k)}`,
+    /** Set (NX) by the node whose count reached the attempt's target: every node closes its part ("close <attempt>" announces it). */
+    closed: (fence: number, k: RoundKey) => `${p}closed:${att(fence, k)}`,
     /** The run's end (JSON RunEnd), once the leader finished it. */
     end: `${p}end`,
     /** Socket.io's Redis adapter's channel prefix (dashboard events between nodes). */
     io: `${p}io`,
-    /** Pub/sub: small notices only ("round", "partial <node>", "end"); values live under the keys above. */
+    /** Pub/sub: small notices only ("round", "partial <node>", "reported <node>", "clients <node>", "close <attempt>", "end"); values live under the keys above. */
     events: `${p}events`,
   };
 }
 export type ClusterKeys = ReturnType<typeof clusterKeys>;
+
+/** An attempt's id in keys and notices: `<fence>:<round>:<attempt>`. */
+export const attemptId = (fence: number, k: RoundKey) => `${fence}:${k.round}:${k.attempt}`;
 
 /** A node as `cluster status` shows it. */
 export interface NodeInfo {

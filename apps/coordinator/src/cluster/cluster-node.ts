@@ -16,7 +16,7 @@ import { randomId } from '../state/secrets.js';
 import { PersistentRunStore } from '../storage/persistent-run-store.js';
 import { PostgresRunRecords } from '../storage/postgres-run-records.js';
 import { findResumePoint } from '../storage/resume.js';
-import { LEDGER_ADD_ALL_OR_NONE, type NodeInfo, type PartialAnnouncement, type RoundRequest, clusterKeys } from './cluster-keys.js';
+import { LEDGER_ADD_ALL_OR_NONE, attemptId, type NodeInfo, type PartialAnnouncement, type RoundRequest, clusterKeys } from './cluster-keys.js';
 import { assertClusterStrategy } from './cluster-strategy.js';
 import { ClusterView } from './cluster-view.js';
 import { LeaderLease, parseLease } from './leader-lease.js';
@@ -172,6 +172,8 @@ export async function startClusterNode(config: ClusterNodeConfig): Promise<Runni
     const attempt = lastLocal && lastLocal.round === k.round ? Math.max(k.attempt, lastLocal.attempt + 1) : k.attempt;
     return (lastLocal = { round: k.round, attempt });
   };
+  /** This node's open attempts, closed early when the cluster-wide count reaches the target. */
+  const closers = new Map<string, AbortController>();
   const answer = async (req: RoundRequest): Promise<void> => {
     const record = (reason: string) => RoundRecords.notStarted(req.key, Date.now(), Date.now(), reason);
     let a: PartialAnnouncement;
@@ -181,20 +183,41 @@ export async function startClusterNode(config: ClusterNodeConfig): Promise<Runni
       const reserve = Math.max(500, Math.floor(remaining / 10));
       const key = localKey(req.key);
       if (!coordinator.registry.ids().some((id) => Object.hasOwn(req.assigned, id))) throw new Error('none of the clients the leader selected is connected to this node');
-      // The cluster-wide progress: each update this node takes adds to the attempt's counter.
+      // The cluster-wide count: each update this node takes adds to the attempt's counter; the node
+      // whose addition reaches the leader's target closes the attempt on every node (as one
+      // coordinator closes at its target). Secure aggregation closes by its own stages, per node.
+      const id = attemptId(req.fence, req.key);
       const counter = keys.reported(req.fence, req.key);
+      const closer = new AbortController();
+      closers.set(id, closer);
+      const closeAll = async () => {
+        const [set] = (await redis.multi().set(keys.closed(req.fence, req.key), nodeId, 'PX', PARTIAL_TTL_MS, 'NX').publish(keys.events, `close ${id}`).exec()) ?? [];
+        if (set?.[1] === 'OK') log.info('cluster: target reached; closing the attempt on every node', { node: nodeId, round: req.key.round, attempt: req.key.attempt, target: req.target });
+      };
       let counted = 0;
       const onSnapshot = (snap: RoundSnapshot) => {
         const o = snap.openRound;
         if (!o || o.round !== key.round || o.attempt !== key.attempt || o.reported <= counted) return;
         const more = o.reported - counted;
         counted = o.reported;
-        void redis.multi().incrby(counter, more).pexpire(counter, PARTIAL_TTL_MS).publish(keys.events, `reported ${nodeId}`).exec().catch(() => undefined);
+        void redis
+          .multi()
+          .incrby(counter, more)
+          .pexpire(counter, PARTIAL_TTL_MS)
+          .publish(keys.events, `reported ${nodeId}`)
+          .exec()
+          .then((r) => (!settings.secureAggregation && Number(r?.[0]?.[1]) >= req.target ? closeAll() : undefined))
+          .catch(() => undefined);
       };
       coordinator.engine.state.on('snapshot', onSnapshot);
+      // A close announced before this node got here (or a notice it missed) is in the key.
+      if (!settings.secureAggregation && (await redis.exists(keys.closed(req.fence, req.key)))) closer.abort('cluster target reached');
       const out = await coordinator.engine
-        .runDelegated({ key, weights, config: req.config, deadline: req.deadline - reserve, assigned: req.assigned })
-        .finally(() => coordinator.engine.state.off('snapshot', onSnapshot));
+        .runDelegated({ key, weights, config: req.config, deadline: req.deadline - reserve, assigned: req.assigned, ...(settings.secureAggregation ? {} : { close: closer.signal }) })
+        .finally(() => {
+          coordinator.engine.state.off('snapshot', onSnapshot);
+          closers.delete(id);
+        });
       const local = outcomes.get(`${key.round}:${key.attempt}`) ?? [];
       outcomes.clear();
       if (!out.ok) a = { nodeId, ok: false, reason: out.reason, record: out.record };
@@ -257,6 +280,7 @@ export async function startClusterNode(config: ClusterNodeConfig): Promise<Runni
     news++;
     for (const w of [...waiters]) w();
     if (msg === 'round' || msg === 'end') void check();
+    else if (msg.startsWith('close ')) closers.get(msg.slice(6))?.abort('cluster target reached');
   });
   const poll = setInterval(() => void check(), 500);
 
@@ -339,13 +363,12 @@ export async function startClusterNode(config: ClusterNodeConfig): Promise<Runni
           await nextNews(heard, Math.min(SAFETY_POLL_MS, Math.max(1, deadline - Date.now())), signal);
         }
         const round_ = leaderStrategy.beginRound(weights, { population: available });
-        const figures = { selected: 0, target: 0, dropped: 0, rejected: 0, bytesIn: 0, bytesOut: 0, lossSum: 0, lossWeight: 0 };
+        const figures = { selected: 0, dropped: 0, rejected: 0, bytesIn: 0, bytesOut: 0, lossSum: 0, lossWeight: 0 };
         const seen = new Set<string>();
         for (const a of answers) {
           if (seen.has(a.nodeId)) continue;
           seen.add(a.nodeId);
           figures.selected += a.record.selected;
-          figures.target += a.record.target;
           figures.dropped += a.record.dropped;
           figures.rejected += a.record.rejected;
           figures.bytesIn += a.record.bytesIn;
@@ -373,7 +396,8 @@ export async function startClusterNode(config: ClusterNodeConfig): Promise<Runni
           endedAt,
           seconds: (endedAt - startedAt) / 1000,
           selected: figures.selected,
-          target: figures.target,
+          // The cluster plan's target (the nodes' own targets are their shares of the selection).
+          target: plan.target,
           reported: round_.count,
           dropped: figures.dropped,
           rejected: figures.rejected,

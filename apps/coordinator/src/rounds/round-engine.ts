@@ -46,6 +46,8 @@ export interface DelegatedRound {
   leafSeed?: (clientId: string) => number | undefined;
   /** The parent's own plan (a cluster leader's): who of this level's clients trains, with which config. */
   assigned?: Readonly<Record<string, TrainConfig>>;
+  /** The parent closes the round early, keeping its updates (a cluster reached its target over all nodes). */
+  close?: AbortSignal;
 }
 
 /** What a delegated round produced: the reduction of this level's updates, or why there is none; and its record. */
@@ -173,7 +175,7 @@ export class RoundEngine extends EventEmitter<EngineEvents> implements Federatio
         : drawn;
       const aggregate = strategy.aggregator.begin(context.model.numParams);
       this.state.update({ phase: 'training' });
-      const { open, secureFailure } = await this.runner.runRound({ plan, weights: context.model.encodedWeights(), aggregate, signal, deadline: req.deadline });
+      const { open, secureFailure } = await this.runner.runRound({ plan, weights: context.model.encodedWeights(), aggregate, signal, deadline: req.deadline, ...(req.close ? { close: req.close } : {}) });
       const base = RoundRecords.base(open, Date.now());
       if (secureFailure !== undefined) record = RoundRecords.abandoned(base, secureFailure);
       else if (signal.aborted) record = RoundRecords.abandoned(base, open.closeReason ?? 'stopped');
