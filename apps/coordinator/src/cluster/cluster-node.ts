@@ -73,8 +73,9 @@ export interface RunningClusterNode extends EventEmitter<ClusterNodeEvents> {
 const PARTIAL_TTL_MS = 10 * 60_000;
 /** The leader wakes on pub/sub notices (a partial handed over, clients joined, updates taken); this poll is the safety net for a lost one. */
 const SAFETY_POLL_MS = 1000;
-/** Dashboard client lists go out at most once per this period per node. */
+/** Dashboard client lists (per node) and the open round's progress (the leader) go out at most once per this period. */
 const CLIENTS_COALESCE_MS = 250;
+const PROGRESS_COALESCE_MS = 250;
 
 /** Per-node settings: the cluster's selection applies to the whole, each node takes what reports to it. */
 function nodeSettings(settings: RunSettings): RunSettings {
@@ -282,7 +283,7 @@ export async function startClusterNode(config: ClusterNodeConfig): Promise<Runni
     if (msg === 'round' || msg === 'end') void check();
     else if (msg.startsWith('close ')) closers.get(msg.slice(6))?.abort('cluster target reached');
   });
-  const poll = setInterval(() => void check(), 500);
+  const poll = setInterval(() => void check(), SAFETY_POLL_MS);
 
   // ---- the leader: the round loop
   const liveNodes = async (): Promise<NodeInfo[]> => {
@@ -348,6 +349,7 @@ export async function startClusterNode(config: ClusterNodeConfig): Promise<Runni
         const req: RoundRequest = { runId, fence: token, key, config: { ...settings.fit, seed: settings.seed }, deadline, weightsKey, startedAt, assigned, target: plan.target };
         await redis.multi().set(keys.round, JSON.stringify(req), 'PX', settings.roundTimeoutMs + 60_000).publish(keys.events, 'round').exec();
         let progress = await view.progress(req);
+        let progressSentAt = Date.now();
         view.publish(DASHBOARD_EVENTS.roundStarted, progress);
         // Collect until every node that was live at the start answered, or died, or the deadline.
         const expected = new Set(live.map((x) => x.nodeId));
@@ -358,8 +360,13 @@ export async function startClusterNode(config: ClusterNodeConfig): Promise<Runni
           const alive = new Set((await liveNodes()).map((x) => x.nodeId));
           const waiting = [...expected].filter((id) => alive.has(id) && !answers.some((a) => a.nodeId === id));
           if (waiting.length === 0 || Date.now() > deadline || signal.aborted) break;
-          const now = await view.progress(req);
-          if (now.reported !== progress.reported || now.rejected !== progress.rejected) view.publish(DASHBOARD_EVENTS.openRound, (progress = now));
+          if (Date.now() - progressSentAt >= PROGRESS_COALESCE_MS) {
+            const now = await view.progress(req);
+            if (now.reported !== progress.reported || now.rejected !== progress.rejected) {
+              view.publish(DASHBOARD_EVENTS.openRound, (progress = now));
+              progressSentAt = Date.now();
+            }
+          }
           await nextNews(heard, Math.min(SAFETY_POLL_MS, Math.max(1, deadline - Date.now())), signal);
         }
         const round_ = leaderStrategy.beginRound(weights, { population: available });

@@ -35,11 +35,7 @@ export class ClusterView implements SharedRunView {
       this.records.run(this.runId),
     ]);
     const nodes = await this.liveNodes(listed);
-    const views = nodes.length > 0 ? await redis.mget(...nodes.map((n) => keys.nodeView(n.nodeId))) : [];
-    const clients: DashboardClient[] = nodes.flatMap((n, i) => {
-      const raw = views[i];
-      return raw ? (JSON.parse(raw) as DashboardClient[]).map((c) => ({ ...c, node: n.nodeId })) : [];
-    });
+    const clients = await this.clientsOf(nodes);
     const leader = parseLease(leaseValue) ?? null;
     const end = endRaw === null ? null : (JSON.parse(endRaw) as RunEnd);
     let openRound: DashboardOpenRound | null = null;
@@ -76,7 +72,15 @@ export class ClusterView implements SharedRunView {
 
   /** Every live node's clients, each with its node: what the dashboard's client list shows. */
   async clients(): Promise<DashboardClient[]> {
-    return (await this.read()).clients;
+    return this.clientsOf(await this.liveNodes(await this.redis.hkeys(this.keys.nodes)));
+  }
+
+  private async clientsOf(nodes: NodeInfo[]): Promise<DashboardClient[]> {
+    const views = nodes.length > 0 ? await this.redis.mget(...nodes.map((n) => this.keys.nodeView(n.nodeId))) : [];
+    return nodes.flatMap((n, i) => {
+      const raw = views[i];
+      return raw ? (JSON.parse(raw) as DashboardClient[]).map((c) => ({ ...c, node: n.nodeId })) : [];
+    });
   }
 
   /** The open attempt: the leader's plan and the cluster-wide count of updates the nodes took so far. */
