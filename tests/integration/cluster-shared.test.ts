@@ -198,6 +198,9 @@ describe('every node serves the cluster state', () => {
   test('a join token made on one node admits on every node; a client that used it is recognised on another node; revoking on any node ends it', async () => {
     // No round starts (50 clients needed): only admission is exercised.
     const waiting: CoordinatorConfig['run'] = { ...run, selection: { ...run.selection, minAvailable: 50 } };
+    const named = new Redis(redis.url);
+    await named.set('fedlink:tokens:run', 'run_token_test');
+    named.disconnect();
     const nodes: RunningClusterNode[] = [];
     for (let n = 0; n < 2; n++) {
       nodes.push(await startClusterNode({ coordinator: { ...coordinatorConfig(join(dir, `tok${n}`)), run: waiting }, redisUrl: redis.url, database: postgres.url, cluster: 'tokens', nodeId: `t${n}`, log: silentLog }));
@@ -280,6 +283,10 @@ describe('every node serves the cluster state', () => {
       await expect(joined).rejects.toThrow(ClusterStrategyError);
       // It never joined: no node of it is listed.
       expect(await r.hkeys('fedlink:stored-median:nodes')).toEqual([]);
+      // A new cluster resumes the newest unfinished run in the database: this one must not be it for the tests after.
+      const cleanup = await PostgresRunRecords.open(postgres.url);
+      await cleanup.setRunStatus('run_stored_median', 'stopped');
+      await cleanup.close();
     } finally {
       r.disconnect();
     }
@@ -288,6 +295,10 @@ describe('every node serves the cluster state', () => {
   test('over-selection: the attempt closes on every node when the cluster-wide count reaches the target, with exactly the updates counted by then', async () => {
     // 9 selected (fraction 0.5 -> target 5, over-selected to 9); 5 clients answer, 4 hang until the round is recorded.
     const over: RunSettings = { ...run, rounds: 1, selection: { fraction: 0.5, overSelect: 1, minFit: 5, minAvailable: CLIENTS }, roundTimeoutMs: 120_000 };
+    // Its own run: a new cluster would otherwise resume the newest unfinished run in the shared database (the token test's).
+    const named = new Redis(redis.url);
+    await named.set('fedlink:over:run', 'run_over_selection');
+    named.disconnect();
     const nodes: RunningClusterNode[] = [];
     for (let n = 0; n < 3; n++) {
       nodes.push(await startClusterNode({ coordinator: { ...coordinatorConfig(join(dir, `over${n}`)), run: over }, redisUrl: redis.url, database: postgres.url, cluster: 'over', nodeId: `o${n}`, log: silentLog }));

@@ -507,8 +507,8 @@ export async function startClusterNode(config: ClusterNodeConfig): Promise<Runni
       await coordinator.close();
       await records.close();
       sub.disconnect();
-      ioSub.disconnect();
-      ioPub.disconnect();
+      // The adapter's unsubscribe may still be in flight: QUIT answers it first (disconnect would reject it, unhandled).
+      await Promise.allSettled([ioSub.quit(), ioPub.quit()]);
       redis.disconnect();
     },
   });
