@@ -19,7 +19,7 @@ import { edgeRefusal } from './edge/edge-policy.js';
 import { KeyAllowlist } from './federation/key-allowlist.js';
 import { FederationMetrics } from './metrics/federation-metrics.js';
 import { type Db, openDatabase } from './storage/database.js';
-import { JoinTokenStore } from './storage/join-tokens.js';
+import { type JoinTokens, JoinTokenStore } from './storage/join-tokens.js';
 import { PersistentRunStore } from './storage/persistent-run-store.js';
 import { PostgresRunRecords } from './storage/postgres-run-records.js';
 import type { RunRecords } from './storage/run-records.js';
@@ -28,7 +28,8 @@ import { type ResumePoint, findResumePoint, settingsDiff } from './storage/resum
 import { RunArchive } from './storage/run-archive.js';
 import { RoundEngine } from './rounds/round-engine.js';
 import { RunContext, updateManifestOf } from './federation/run-context.js';
-import { FedlinkIoAdapter } from './io-adapter.js';
+import { FedlinkIoAdapter, type IoAdapterFactory } from './io-adapter.js';
+import type { SharedRunView } from './state/shared-view.js';
 import { type Log, consoleLog } from './log.js';
 import { GlobalModel } from './model/global-model.js';
 import { InMemoryRunStore, type RunStore } from './state/run-history.js';
@@ -91,6 +92,12 @@ export interface StartOptions {
    * instead of from `run.model`, which then only names it. The coordinator owns it from here.
    */
   model?: GlobalModel;
+  /** A cluster node's view of the whole run: /api/status, /api/rounds and the dashboard show it instead of this process's own. */
+  shared?: SharedRunView;
+  /** Join tokens kept elsewhere than the state directory (a cluster's PostgreSQL): admission and /api/tokens use them. */
+  tokens?: JoinTokens;
+  /** socket.io adapter for every namespace (a cluster's Redis adapter: broadcasts reach every node's sockets). */
+  ioAdapter?: IoAdapterFactory;
 }
 
 /** Transport cap: room for the largest legitimate message, and a margin for framing. */
@@ -162,9 +169,10 @@ async function start(
   const context = new RunContext(runId, identity, model, settings, maxUpdateBytes);
   const registry = new ClientRegistry();
   const allowlist = config.allowKeysFile ? new KeyAllowlist(config.allowKeysFile) : undefined;
+  const joinTokens: JoinTokens | undefined = options.tokens ?? tokens;
   const authority =
     options.authority ??
-    new JoinPolicy({ open: config.open, staticTokens: config.joinTokens, ...(tokens ? { tokenStore: tokens } : {}), ...(allowlist ? { allowlist } : {}) });
+    new JoinPolicy({ open: config.open, staticTokens: config.joinTokens, ...(joinTokens ? { tokenStore: joinTokens } : {}), ...(allowlist ? { allowlist } : {}) });
   const strategy = Strategy.fromSpec(settings.strategy);
   const admission = new Admission(identity, authority, registry, edgeRefusal(settings, strategy));
   // FedAvgM/FedAdam continue with the optimizer state saved with the checkpoint they resume from.
@@ -234,14 +242,15 @@ async function start(
       metrics,
       access,
       control,
-      persistence: new Persistence(archive, tokens),
+      persistence: new Persistence(archive, joinTokens),
+      ...(options.shared ? { shared: options.shared } : {}),
     }), {
     logger: config.logLevel === 'silent' ? false : nestLevels,
     cors: true,
     // https and wss on the same port: browsers off localhost need a secure context.
     ...(config.tls ? { httpsOptions: { cert: config.tls.cert, key: config.tls.key } } : {}),
   });
-  app.useWebSocketAdapter(new FedlinkIoAdapter(app, transportLimit(maxUpdateBytes, model.encodedWeights().length)));
+  app.useWebSocketAdapter(new FedlinkIoAdapter(app, transportLimit(maxUpdateBytes, model.encodedWeights().length), options.ioAdapter));
   if (options.shutdownHooks ?? true) app.enableShutdownHooks();
   mountWebPages(app);
   await app.listen(config.port, config.host);

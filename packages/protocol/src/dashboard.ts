@@ -40,6 +40,8 @@ export interface DashboardClient {
   edge?: true;
   /** What this coordinator knows of an edge (its state, its last group); only with `edge`. */
   edgeStatus?: DashboardEdgeStatus;
+  /** In a cluster: the node the client is connected to. */
+  node?: string;
 }
 
 /**
@@ -173,6 +175,18 @@ export interface DashboardSnapshot {
   clients: DashboardClient[];
   /** Server clock, so relative times ("12 s ago") survive clock skew. */
   serverTime: number;
+  /** Set when the coordinator is one node of a cluster: then rounds, clients and the open round are the cluster's. */
+  cluster?: DashboardCluster;
+}
+
+/** A cluster as any of its nodes shows it (read from the cluster's Redis and PostgreSQL). */
+export interface DashboardCluster {
+  /** The node that answered. */
+  node: string;
+  /** The lease holder running the round loop, with its fencing token. */
+  leader: { nodeId: string; token: number } | null;
+  /** Live nodes and how many clients each has joined. */
+  nodes: { nodeId: string; clients: number }[];
 }
 
 export interface DashboardPhaseEvent {

@@ -48,6 +48,8 @@ export interface DelegatedRound {
   assigned?: Readonly<Record<string, TrainConfig>>;
   /** Delegated selection: the leaf clients the parent asked this level for (its round:start's `share`). */
   share?: number;
+  /** The parent closes the round early, keeping its updates (a cluster reached its target over all nodes). */
+  close?: AbortSignal;
 }
 
 /** What a delegated round produced: the reduction of this level's updates, or why there is none; and its record. */
@@ -177,7 +179,7 @@ export class RoundEngine extends EventEmitter<EngineEvents> implements Federatio
         : drawn;
       const aggregate = strategy.aggregator.begin(context.model.numParams);
       this.state.update({ phase: 'training' });
-      const { open, secureFailure } = await this.runner.runRound({ plan, weights: context.model.encodedWeights(), aggregate, signal, deadline: req.deadline });
+      const { open, secureFailure } = await this.runner.runRound({ plan, weights: context.model.encodedWeights(), aggregate, signal, deadline: req.deadline, ...(req.close ? { close: req.close } : {}) });
       const base = RoundRecords.base(open, Date.now());
       if (secureFailure !== undefined) record = RoundRecords.abandoned(base, secureFailure);
       else if (signal.aborted) record = RoundRecords.abandoned(base, open.closeReason ?? 'stopped');

@@ -28,6 +28,11 @@ export interface RoundInputs {
   privacy?: RoundPrivacyPlan;
   /** Epoch ms the round closes at, when earlier than the run's round timeout allows (an edge: inside its parent's deadline). */
   deadline?: number;
+  /**
+   * Closes the round early, keeping what it took (unlike `signal`): a parent that counts over
+   * several coordinators (a cluster's nodes) saw its target reached. Its reason is the close reason.
+   */
+  close?: AbortSignal;
 }
 
 /** Local DP: round:start tells each client to clip and noise; distributed DP: the SecAgg+ setup sizes the noise shares. */
@@ -103,6 +108,10 @@ export class RoundRunner {
     this.open = open;
     const onAbort = () => open.close(String(signal.reason ?? 'stopped'));
     signal.addEventListener('abort', onAbort, { once: true });
+    const closer = inputs.close;
+    const onClose = () => open.close(String(closer?.reason ?? 'closed by the parent'));
+    if (closer?.aborted) onClose();
+    else closer?.addEventListener('abort', onClose, { once: true });
     this.deps.onOpened(open);
     try {
       // One pacer per attempt: sends still unacked from an earlier attempt don't hold this one's back.
@@ -121,6 +130,7 @@ export class RoundRunner {
       return { open, ...(secureFailure !== undefined ? { secureFailure } : {}) };
     } finally {
       signal.removeEventListener('abort', onAbort);
+      closer?.removeEventListener('abort', onClose);
     }
   }
 

@@ -14,6 +14,7 @@ import type { RunContext } from '../federation/run-context.js';
 import type { EngineNotifications } from '../rounds/engine.js';
 import type { OpenRoundView, RoundSnapshot, RoundState } from '../rounds/round-state.js';
 import type { RoundRecord } from '../state/run-history.js';
+import type { Publish } from '../state/shared-view.js';
 import { describeStrategy } from '@fedlink/core';
 
 export interface DashboardSources {
@@ -31,7 +32,7 @@ export interface DashboardSources {
 
 export type EdgeStateOf = (clientId: string) => EdgeState;
 
-export type Publish = (event: string, payload: unknown) => void;
+export type { Publish };
 
 /** Events that arrive in bursts (joins, accepted updates) are sent at most once per this period. */
 const COALESCE_MS = 250;
@@ -204,7 +205,8 @@ export function roundView(r: RoundRecord): DashboardRound {
   return v;
 }
 
-export function runView(run: RunContext): DashboardRun {
+/** The run as shown; `settings` may be a cluster's rather than the node's own (see SharedRunView). */
+export function runView(run: Pick<RunContext, 'runId' | 'model' | 'fingerprint' | 'settings'>): DashboardRun {
   const s = run.settings;
   return {
     runId: run.runId,

@@ -37,6 +37,9 @@ function renderPhase(s: DashboardSnapshot): void {
   text += ` Round ${s.round} of ${s.run.rounds} done.`;
   const o = s.openRound;
   if (o && s.phase === 'training') text += ` Round ${o.round}${o.attempt > 1 ? ` (attempt ${o.attempt})` : ''}: ${o.reported} of ${o.target} updates in, ${o.selected} selected${o.rejected ? `, ${o.rejected} rejected` : ''}.`;
+  // A cluster node shows the cluster's state; say which node answered and who leads.
+  const c = s.cluster;
+  if (c) text += ` Cluster of ${c.nodes.length} node${c.nodes.length === 1 ? '' : 's'}, leader ${c.leader?.nodeId ?? 'none yet'}; this page is served by ${c.node}.`;
   byId('phase-text').textContent = text;
 }
 
@@ -114,7 +117,7 @@ function renderClients(clients: DashboardClient[], now: number): void {
             h(
               'th',
               { scope: 'row' },
-              h('span', { class: 'client-name' }, c.name ?? 'unnamed', c.edge ? ' ' : null, c.edge ? h('span', { class: 'badge edge' }, 'edge') : null),
+              h('span', { class: 'client-name' }, c.name ?? 'unnamed', c.edge ? ' ' : null, c.edge ? h('span', { class: 'badge edge' }, 'edge') : null, c.node ? ' ' : null, c.node ? h('span', { class: 'badge node', title: 'the cluster node it is connected to' }, c.node) : null),
               h('span', { class: 'mono muted small' }, c.clientId.slice(0, 8)),
             ),
             h('td', {}, c.platform),
