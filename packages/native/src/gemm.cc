@@ -109,6 +109,7 @@ void pack_a(int mc, int kc, const float* a, long ars, long acs, float* out) {
 
 }  // namespace
 
+bool simd_avx2() { return g_micro == micro_avx2; }
 const char* gemm_isa() { return g_micro == micro_avx2 ? "avx2+fma" : "portable"; }
 void force_portable(bool on) {
   g_force_portable = on;

@@ -30,7 +30,63 @@ void maxpool_forward(const PoolDims& d, const float* x, float* y) {
   });
 }
 
+namespace {
+
+// Windows that tile the input without overlap or padding (e.g. 2x2 stride 2 on an even size):
+// every input position belongs to at most one window, so each dx value is written once (dy or
+// 0) and the first-maximum choice is a branch-free select the compiler vectorises over channels.
+bool tiles(const PoolDims& d) {
+  return d.strideH == d.fH && d.strideW == d.fW && d.padTop == 0 && d.padLeft == 0 && d.fH * d.fW <= 16 &&
+         static_cast<long>(d.outH) * d.fH <= d.inH && static_cast<long>(d.outW) * d.fW <= d.inW;
+}
+
+void maxpool_backward_tiled(const PoolDims& d, const float* dy, const float* x, float* dx) {
+  const long inImg = static_cast<long>(d.inH) * d.inW * d.ch, outImg = static_cast<long>(d.outH) * d.outW * d.ch;
+  const int C = d.ch, taps = d.fH * d.fW;
+  parallel_for(d.batch, [&](int n) {
+    const float* xi = x + n * inImg;
+    const float* dyi = dy + n * outImg;
+    float* dxi = dx + n * inImg;
+    // Rows and columns no window covers get no gradient.
+    if (static_cast<long>(d.outH) * d.fH < d.inH || static_cast<long>(d.outW) * d.fW < d.inW) std::fill(dxi, dxi + inImg, 0.f);
+    thread_local std::vector<float> best;
+    thread_local std::vector<int> at;
+    best.resize(C);
+    at.resize(C);
+    float* bv = best.data();
+    int* av = at.data();
+    long off[16];
+    for (int oy = 0; oy < d.outH; oy++)
+      for (int ox = 0; ox < d.outW; ox++) {
+        for (int fy = 0; fy < d.fH; fy++)
+          for (int fx = 0; fx < d.fW; fx++)
+            off[fy * d.fW + fx] = ((static_cast<long>(oy) * d.fH + fy) * d.inW + static_cast<long>(ox) * d.fW + fx) * C;
+        const float* first = xi + off[0];
+        for (int c = 0; c < C; c++) {
+          bv[c] = first[c];
+          av[c] = 0;
+        }
+        for (int k = 1; k < taps; k++) {
+          const float* in = xi + off[k];
+          for (int c = 0; c < C; c++) {
+            bool gt = in[c] > bv[c];  // strictly greater: the first maximum wins, as in tfjs's cpu kernel
+            bv[c] = gt ? in[c] : bv[c];
+            av[c] = gt ? k : av[c];
+          }
+        }
+        const float* g = dyi + (static_cast<long>(oy) * d.outW + ox) * C;
+        for (int k = 0; k < taps; k++) {
+          float* out = dxi + off[k];
+          for (int c = 0; c < C; c++) out[c] = av[c] == k ? g[c] : 0.f;
+        }
+      }
+  });
+}
+
+}  // namespace
+
 void maxpool_backward(const PoolDims& d, const float* dy, const float* x, float* dx) {
+  if (tiles(d)) return maxpool_backward_tiled(d, dy, x, dx);
   const long inImg = static_cast<long>(d.inH) * d.inW * d.ch, outImg = static_cast<long>(d.outH) * d.outW * d.ch;
   parallel_for(d.batch, [&](int n) {
     const float* xi = x + n * inImg;
