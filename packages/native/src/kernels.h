@@ -49,4 +49,7 @@ struct PoolDims {
 void maxpool_forward(const PoolDims& d, const float* x, float* y);
 void maxpool_backward(const PoolDims& d, const float* dy, const float* x, float* dx);
 
+// out[i] = c * g[i] + v[i], rounded as two float32 operations (update.cc).
+void sgd_update(const float* v, const float* g, float* out, long n, float c);
+
 }  // namespace fl
