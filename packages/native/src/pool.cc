@@ -1,5 +1,6 @@
 // Max pooling, NHWC. The backward pass sends each output's gradient to the first maximum of its
 // window (the position tfjs's cpu kernel picks), summing where windows overlap.
+#include <immintrin.h>
 #include <algorithm>
 #include <limits>
 #include <vector>
@@ -40,9 +41,27 @@ bool tiles(const PoolDims& d) {
          static_cast<long>(d.outH) * d.fH <= d.inH && static_cast<long>(d.outW) * d.fW <= d.inW;
 }
 
+// One window's gradient, 8 channels at a time: the winner's tap index kept as a float vector
+// (the first strict maximum, as below), then each tap's output is dy where it won, else 0.
+__attribute__((target("avx2"))) void window_grad_avx2(const float* xi, const long* off, int taps, const float* g, float* dxi, int C) {
+  for (int c = 0; c < C; c += 8) {
+    __m256 best = _mm256_loadu_ps(xi + off[0] + c), sel = _mm256_setzero_ps();
+    for (int k = 1; k < taps; k++) {
+      __m256 v = _mm256_loadu_ps(xi + off[k] + c);
+      __m256 gt = _mm256_cmp_ps(v, best, _CMP_GT_OQ);
+      best = _mm256_blendv_ps(best, v, gt);
+      sel = _mm256_blendv_ps(sel, _mm256_set1_ps(static_cast<float>(k)), gt);
+    }
+    __m256 gv = _mm256_loadu_ps(g + c);
+    for (int k = 0; k < taps; k++)
+      _mm256_storeu_ps(dxi + off[k] + c, _mm256_and_ps(_mm256_cmp_ps(sel, _mm256_set1_ps(static_cast<float>(k)), _CMP_EQ_OQ), gv));
+  }
+}
+
 void maxpool_backward_tiled(const PoolDims& d, const float* dy, const float* x, float* dx) {
   const long inImg = static_cast<long>(d.inH) * d.inW * d.ch, outImg = static_cast<long>(d.outH) * d.outW * d.ch;
   const int C = d.ch, taps = d.fH * d.fW;
+  const bool vec = simd_avx2() && C % 8 == 0;
   parallel_for(d.batch, [&](int n) {
     const float* xi = x + n * inImg;
     const float* dyi = dy + n * outImg;
@@ -61,6 +80,11 @@ void maxpool_backward_tiled(const PoolDims& d, const float* dy, const float* x, 
         for (int fy = 0; fy < d.fH; fy++)
           for (int fx = 0; fx < d.fW; fx++)
             off[fy * d.fW + fx] = ((static_cast<long>(oy) * d.fH + fy) * d.inW + static_cast<long>(ox) * d.fW + fx) * C;
+        const float* g = dyi + (static_cast<long>(oy) * d.outW + ox) * C;
+        if (vec) {
+          window_grad_avx2(xi, off, taps, g, dxi, C);
+          continue;
+        }
         const float* first = xi + off[0];
         for (int c = 0; c < C; c++) {
           bv[c] = first[c];
@@ -74,7 +98,6 @@ void maxpool_backward_tiled(const PoolDims& d, const float* dy, const float* x, 
             av[c] = gt ? k : av[c];
           }
         }
-        const float* g = dyi + (static_cast<long>(oy) * d.outW + ox) * C;
         for (int k = 0; k < taps; k++) {
           float* out = dxi + off[k];
           for (int c = 0; c < C; c++) out[c] = av[c] == k ? g[c] : 0.f;
