@@ -3,6 +3,7 @@ export * from './idx.js';
 export * from './models.js';
 export * from './train.js';
 export * from './weights.js';
+export { FusedSgdOptimizer, SGD_UPDATE_KERNEL, sgdOptimizer, type SgdUpdateAttrs } from './optimizer.js';
 export {
   BACKEND_CHOICES,
   BROWSER_BACKENDS,

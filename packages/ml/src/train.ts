@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { createRng } from '@fedlink/core';
 import { type ImageDataset, exampleSize, gatherBatch, shuffledOrder } from './dataset.js';
+import { sgdOptimizer } from './optimizer.js';
 
 /** Settings of one round of local training (the wire's TrainConfig). */
 export interface LocalTrainConfig {
@@ -58,7 +59,7 @@ const yieldToEventLoop = (): Promise<void> =>
 export async function trainLocal(model: tf.LayersModel, data: ImageDataset, config: LocalTrainConfig, hooks: TrainHooks = {}): Promise<LocalTrainResult> {
   if (data.count === 0) throw new RangeError('cannot train on an empty dataset');
   const rng = createRng(config.seed);
-  const optimizer = tf.train.sgd(config.learningRate);
+  const optimizer = sgdOptimizer(config.learningRate);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const anchors = config.proximalMu > 0 ? vars.map((v) => tf.keep(v.clone())) : [];
   const corrections = config.correction ? correctionSteps(model, config.correction, config.learningRate) : [];
