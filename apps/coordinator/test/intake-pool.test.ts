@@ -12,6 +12,7 @@ import {
   IntakePool,
   OpenRound,
   type OpenRequest,
+  type OpenedUpdate,
   RoundEngine,
   RunContext,
   type RunSettings,
@@ -183,13 +184,13 @@ function recordingSink(n: number): ContributionSink & { order: number[]; sum: Fl
 /** Opens with the in-thread opener but answers in reverse order of the requests, once `hold` of them are in. */
 class ReversingOpener implements UpdateOpener {
   readonly name = 'pool';
-  private held: { request: OpenRequest; resolve: (d: Float32Array) => void; reject: (e: unknown) => void }[] = [];
+  private held: { request: OpenRequest; resolve: (d: OpenedUpdate) => void; reject: (e: unknown) => void }[] = [];
   constructor(
     private readonly inner: UpdateOpener,
     private readonly hold: number,
   ) {}
 
-  open(request: OpenRequest): Promise<Float32Array> {
+  open(request: OpenRequest): Promise<OpenedUpdate> {
     return new Promise((resolve, reject) => {
       this.held.push({ request, resolve, reject });
       if (this.held.length === this.hold) for (const h of this.held.splice(0).reverse()) this.inner.open(h.request).then(h.resolve, h.reject);
@@ -251,21 +252,62 @@ describe('IntakePool', () => {
     const requests: OpenRequest[] = updates.map((u, i) => ({ nonce: u.envelope.nonce, ciphertext: u.envelope.ciphertext, sharedKey: s.sessions[i]!.sharedKey, associatedData: updateContext(s.context.runId, 1, s.sessions[i]!.clientId) }));
     const size = requests[0]!.ciphertext.byteLength;
     const budget = Math.floor(2.5 * size);
-    const pool = new IntakePool(spec, { workers: 2, budgetBytes: budget });
+    const pool = new IntakePool(spec, { workers: 2, budgetBytes: budget, maxCiphertextBytes: s.context.maxUpdateBytes });
     const inThread = new InThreadOpener(spec);
     try {
-      const settle = (p: Promise<Float32Array>) => p.then((d) => Buffer.from(d.buffer, d.byteOffset, d.byteLength).toString('base64'), (e: FedlinkError) => e.code);
+      const settle = (p: Promise<OpenedUpdate>) =>
+        p.then(
+          ({ delta: d, release }) => {
+            const bytes = Buffer.from(d.buffer, d.byteOffset, d.byteLength).toString('base64');
+            release();
+            return bytes;
+          },
+          (e: FedlinkError) => e.code,
+        );
       const pooled = await Promise.all(requests.map((r) => settle(pool.open(r))));
       const local = await Promise.all(requests.map((r) => settle(inThread.open(r))));
       expect(pooled).toEqual(local);
       expect(pooled[3]).toBe('non_finite');
       expect(pooled[5]).toBe('decrypt_failed');
       expect(pool.workers).toBe(2);
+      expect(pool.slots).toBe(2);
       expect(pool.opened).toBe(kinds.length);
       expect(pool.peakInFlightBytes).toBeLessThanOrEqual(budget);
       expect(pool.peakInFlightBytes).toBeGreaterThanOrEqual(2 * size);
-      // The callers' ciphertexts are untouched (copied, not moved, to the workers).
+      // The callers' ciphertexts are untouched (copied into the slots, not moved).
       expect(requests.every((r) => r.ciphertext.byteLength === size)).toBe(true);
+    } finally {
+      await pool.close();
+      s.model.dispose();
+    }
+  });
+
+  test('float16 updates (decoded to a fresh dense vector) come out of the slots as the event loop decodes them', async () => {
+    const s = setup(['good', 'good', 'good'], { encoding: 'float16' });
+    await withSessionKeys(s);
+    const spec = checkSpecOf(s.context);
+    const requests: OpenRequest[] = await Promise.all(
+      s.sessions.map(async (session, i) => {
+        const key = await sharedKey(coordinator.boxPublicKey, identity(i).boxSecretKey);
+        const aad = updateContext(s.context.runId, 1, session.clientId);
+        const envelope = await seal(encodeTensors(s.model.manifest, deltaOf(i, 1, s.model.numParams), 'float16'), key, aad);
+        return { nonce: envelope.nonce, ciphertext: envelope.ciphertext, sharedKey: session.sharedKey, associatedData: aad };
+      }),
+    );
+    const pool = new IntakePool(spec, { workers: 1, maxCiphertextBytes: s.context.maxUpdateBytes });
+    try {
+      for (const r of requests) {
+        const a = await pool.open(r);
+        const b = await new InThreadOpener(spec).open(r);
+        expect(Buffer.from(a.delta.buffer, a.delta.byteOffset, a.delta.byteLength).equals(Buffer.from(b.delta.buffer, b.delta.byteOffset, b.delta.byteLength))).toBe(true);
+        a.release();
+      }
+      // A float32 update in a float16 run is refused in the worker as on the event loop.
+      const u = await s.update(0, 1);
+      await expect(pool.open({ nonce: u.envelope.nonce, ciphertext: u.envelope.ciphertext, sharedKey: s.sessions[0]!.sharedKey, associatedData: updateContext(s.context.runId, 1, s.sessions[0]!.clientId) })).rejects.toMatchObject({
+        code: 'bad_request',
+        message: expect.stringMatching(/encoded as float32/),
+      });
     } finally {
       await pool.close();
       s.model.dispose();
@@ -277,14 +319,15 @@ describe('IntakePool', () => {
     await withSessionKeys(s);
     const u = await s.update(0, 1);
     const request: OpenRequest = { nonce: u.envelope.nonce, ciphertext: u.envelope.ciphertext, sharedKey: s.sessions[0]!.sharedKey, associatedData: updateContext(s.context.runId, 1, s.sessions[0]!.clientId) };
-    const pool = new IntakePool(checkSpecOf(s.context), { workers: 1 });
+    const pool = new IntakePool(checkSpecOf(s.context), { workers: 1, maxCiphertextBytes: s.context.maxUpdateBytes });
     try {
       const inFlight = pool.open(request);
       await new Promise((r) => setImmediate(r));
       await pool.close();
       await expect(inFlight).rejects.toMatchObject({ code: 'internal' });
       const again = await pool.open(request);
-      expect(again.length).toBe(s.model.numParams);
+      expect(again.delta.length).toBe(s.model.numParams);
+      again.release();
     } finally {
       await pool.close();
       s.model.dispose();
@@ -293,8 +336,10 @@ describe('IntakePool', () => {
 
   test('worker counts: bad values are refused; the default leaves a core to the event loop', () => {
     const s = setup(['good']);
-    expect(() => new IntakePool(checkSpecOf(s.context), { workers: 0 })).toThrow(RangeError);
-    expect(() => new IntakePool(checkSpecOf(s.context), { workers: 1.5 })).toThrow(/positive integer/);
+    const maxCiphertextBytes = s.context.maxUpdateBytes;
+    expect(() => new IntakePool(checkSpecOf(s.context), { workers: 0, maxCiphertextBytes })).toThrow(RangeError);
+    expect(() => new IntakePool(checkSpecOf(s.context), { workers: 1.5, maxCiphertextBytes })).toThrow(/positive integer/);
+    expect(() => new IntakePool(checkSpecOf(s.context), { workers: 1, maxCiphertextBytes: 0 })).toThrow(/max ciphertext bytes/);
     expect([1, 2, 3, 8, 64].map((c) => defaultIntakeWorkers(c))).toEqual([0, 1, 2, 4, 4]);
     s.model.dispose();
   });

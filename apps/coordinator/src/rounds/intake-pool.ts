@@ -12,32 +12,45 @@ export interface OpenRequest {
   associatedData: Uint8Array;
 }
 
+/** A checked delta, lent until `release` (after which its memory may hold another update). */
+export interface OpenedUpdate {
+  delta: Float32Array;
+  release(): void;
+}
+
 /** Opens a sealed update and checks it (update-check.ts): the delta, or a FedlinkError. */
 export interface UpdateOpener {
   readonly name: 'in-thread' | 'pool';
-  open(request: OpenRequest): Promise<Float32Array>;
+  open(request: OpenRequest): Promise<OpenedUpdate>;
   /** Ends the opener's threads (a later open starts them again). */
   close(): Promise<void>;
 }
 
-/** The message a worker gets. */
-export interface IntakeJob extends OpenRequest {
+/** The message a worker gets: the ciphertext is in `input`'s first `length` bytes; the delta goes to `output`. */
+export interface IntakeJob {
   id: number;
+  input: SharedArrayBuffer;
+  output: SharedArrayBuffer;
+  length: number;
+  nonce: Uint8Array;
+  sharedKey: Uint8Array;
+  associatedData: Uint8Array;
 }
 
-/** A worker's answer: the delta's bytes (transferred), or the refusal. */
-export type IntakeReply =
-  | { id: number; ok: true; buffer: ArrayBuffer; byteOffset: number; length: number }
-  | { id: number; ok: false; code: ErrorCode; message: string };
+/** A worker's answer: where in `output` the delta is, or the refusal. */
+export type IntakeReply = { id: number; ok: true; byteOffset: number; length: number } | { id: number; ok: false; code: ErrorCode; message: string };
+
+const NOTHING_TO_RELEASE = (): void => undefined;
 
 /** On the event loop: what the intake did before the pool. */
 export class InThreadOpener implements UpdateOpener {
   readonly name = 'in-thread';
   constructor(private readonly spec: UpdateCheckSpec) {}
 
-  async open(r: OpenRequest): Promise<Float32Array> {
+  async open(r: OpenRequest): Promise<OpenedUpdate> {
     const plaintext = await openEnvelope({ nonce: r.nonce, ciphertext: r.ciphertext }, r.sharedKey, r.associatedData);
-    return checkPlaintext(plaintext, this.spec);
+    // The plaintext is this call's own fresh buffer: the delta can be a view of it, never reused.
+    return { delta: checkPlaintext(plaintext, this.spec), release: NOTHING_TO_RELEASE };
   }
 
   async close(): Promise<void> {}
@@ -48,40 +61,54 @@ export function defaultIntakeWorkers(cores = availableParallelism()): number {
   return Math.max(0, Math.min(4, cores - 1));
 }
 
-/** Default bound on ciphertext bytes handed to the workers and not yet answered. */
-export const INTAKE_BUDGET_BYTES = 64 * 1024 * 1024;
+/** Default bound on the ciphertext bytes in the pool's slots at once (about as much again holds their deltas). */
+export const INTAKE_BUDGET_BYTES = 32 * 1024 * 1024;
 
 export interface IntakePoolOptions {
   workers: number;
-  /** Ciphertext bytes in the workers at once (default INTAKE_BUDGET_BYTES); an update over it waits its turn. */
+  /** The largest ciphertext an update may have (RunContext.maxUpdateBytes): a slot's size. */
+  maxCiphertextBytes: number;
+  /** Ciphertext bytes in the slots at once (default INTAKE_BUDGET_BYTES): `budgetBytes / maxCiphertextBytes` slots, at least one per worker. */
   budgetBytes?: number;
 }
 
 interface Lane {
   worker: Worker;
-  pending: Map<number, { resolve: (d: Float32Array) => void; reject: (e: Error) => void; bytes: number }>;
+  pending: Map<number, { resolve: (r: IntakeReply) => void; reject: (e: Error) => void }>;
+}
+
+/** Shared memory for one update in the pool: its ciphertext in, its delta out. */
+interface Slot {
+  input: SharedArrayBuffer;
+  output: SharedArrayBuffer;
 }
 
 const WORKER_URL = new URL('./intake-worker.js', import.meta.url);
 
 /**
  * Opens and checks sealed updates on worker threads, so ingest scales with cores while the event
- * loop keeps the sockets. Each update's ciphertext is copied once into a buffer that is moved
- * (transferred) to a worker, which opens it, decodes and checks it and moves the delta back;
- * the caller adds it (update-intake.ts adds in arrival order, so a pooled round sums exactly as
- * an in-thread one). At most `budgetBytes` of ciphertext are with the workers at once: further
- * updates wait in arrival order (their sockets' acks wait with them, and a client sends its next
- * update only after the ack). Workers start on the first update, are unref'd while idle, and a
- * worker that dies fails only its own updates (`internal`) and is replaced on the next.
+ * loop keeps the sockets. An update takes a slot, a pair of SharedArrayBuffers: the event loop
+ * copies its ciphertext in (the one copy: the socket's buffer stays the caller's), a worker
+ * opens it piece by piece into the slot's output, decodes and checks it there, and the delta the
+ * caller gets is a view of that output, lent until `release`. No per-update buffer is allocated
+ * on either side, so the garbage collector has nothing large to chase. The caller adds the
+ * delta and releases it (update-intake.ts does so in arrival order, so a pooled round sums
+ * exactly as an in-thread one). The slots are the backpressure: when all are taken, further
+ * updates wait in arrival order (their acks wait with them, and a client sends its next update
+ * only after its ack). Workers start on the first update and are unref'd while idle; a worker
+ * that dies fails only its own updates (`internal`) and is replaced on the next.
  */
 export class IntakePool implements UpdateOpener {
   readonly name = 'pool';
   private lanes: Lane[] = [];
   private nextId = 1;
+  private readonly free: Slot[] = [];
+  private slotsMade = 0;
+  private readonly slotLimit: number;
+  private readonly outputBytes: number;
+  private readonly waiting: ((slot: Slot) => void)[] = [];
   private inFlightBytes = 0;
-  private readonly waiting: { bytes: number; go: () => void }[] = [];
-  private readonly budget: number;
-  /** Most ciphertext bytes that were with the workers at once (tests check the bound). */
+  /** Most ciphertext bytes that were in the slots at once (tests check the bound). */
   peakInFlightBytes = 0;
   /** Updates the workers opened (accepted or refused). */
   opened = 0;
@@ -91,31 +118,55 @@ export class IntakePool implements UpdateOpener {
     private readonly options: IntakePoolOptions,
   ) {
     if (!(Number.isInteger(options.workers) && options.workers >= 1)) throw new RangeError(`intake workers must be a positive integer, got ${options.workers}`);
-    this.budget = options.budgetBytes ?? INTAKE_BUDGET_BYTES;
-    if (!(this.budget > 0)) throw new RangeError(`intake budget must be positive, got ${this.budget}`);
+    if (!(Number.isInteger(options.maxCiphertextBytes) && options.maxCiphertextBytes > 0)) throw new RangeError(`max ciphertext bytes must be a positive integer, got ${options.maxCiphertextBytes}`);
+    const budget = options.budgetBytes ?? INTAKE_BUDGET_BYTES;
+    if (!(budget > 0)) throw new RangeError(`intake budget must be positive, got ${budget}`);
+    this.slotLimit = Math.max(options.workers, Math.floor(budget / options.maxCiphertextBytes));
+    // Room for the opened plaintext, or for a compressed update's dense delta (4 bytes an entry).
+    const entries = spec.manifest.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
+    this.outputBytes = Math.max(options.maxCiphertextBytes, 4 * entries);
   }
 
   get workers(): number {
     return this.lanes.length;
   }
 
-  async open(r: OpenRequest): Promise<Float32Array> {
+  /** Slots that hold an update at most at once. */
+  get slots(): number {
+    return this.slotLimit;
+  }
+
+  async open(r: OpenRequest): Promise<OpenedUpdate> {
     const bytes = r.ciphertext.byteLength;
-    await this.admit(bytes);
+    if (bytes > this.options.maxCiphertextBytes) throw new FedlinkError('payload_too_large', `update is ${bytes} bytes, the limit for this model is ${this.options.maxCiphertextBytes}`);
+    const slot = await this.acquire();
+    this.inFlightBytes += bytes;
+    this.peakInFlightBytes = Math.max(this.peakInFlightBytes, this.inFlightBytes);
+    let lent = false;
+    const release = () => {
+      this.inFlightBytes -= bytes;
+      this.give(slot);
+    };
     try {
+      new Uint8Array(slot.input, 0, bytes).set(r.ciphertext);
       const lane = this.lane();
       const id = this.nextId++;
-      // Exactly the ciphertext's bytes in a buffer of their own, moved to the worker: the
-      // caller's buffer (a socket's, maybe a view of a larger one) stays as it was.
-      const ciphertext = new Uint8Array(bytes);
-      ciphertext.set(r.ciphertext);
-      const job: IntakeJob = { id, nonce: Uint8Array.from(r.nonce), ciphertext, sharedKey: r.sharedKey, associatedData: r.associatedData };
-      const done = new Promise<Float32Array>((resolve, reject) => lane.pending.set(id, { resolve, reject, bytes }));
+      const job: IntakeJob = { id, input: slot.input, output: slot.output, length: bytes, nonce: Uint8Array.from(r.nonce), sharedKey: r.sharedKey, associatedData: r.associatedData };
+      const answered = new Promise<IntakeReply>((resolve, reject) => lane.pending.set(id, { resolve, reject }));
       if (lane.pending.size === 1) lane.worker.ref();
-      lane.worker.postMessage(job, [ciphertext.buffer]);
-      return await done;
+      lane.worker.postMessage(job);
+      const reply = await answered;
+      if (!reply.ok) throw new FedlinkError(reply.code, reply.message);
+      lent = true;
+      let released = false;
+      return {
+        delta: new Float32Array(slot.output, reply.byteOffset, reply.length),
+        release: () => {
+          if (!released) (released = true), release();
+        },
+      };
     } finally {
-      this.release(bytes);
+      if (!lent) release();
     }
   }
 
@@ -125,28 +176,20 @@ export class IntakePool implements UpdateOpener {
     await Promise.all(lanes.map((l) => this.fail(l, 'the intake pool closed').worker.terminate()));
   }
 
-  private admit(bytes: number): Promise<void> {
-    // One update larger than the budget still goes, alone.
-    if (this.waiting.length === 0 && (this.inFlightBytes === 0 || this.inFlightBytes + bytes <= this.budget)) {
-      this.take(bytes);
-      return Promise.resolve();
+  private acquire(): Promise<Slot> {
+    const slot = this.free.pop();
+    if (slot) return Promise.resolve(slot);
+    if (this.slotsMade < this.slotLimit) {
+      this.slotsMade++;
+      return Promise.resolve({ input: new SharedArrayBuffer(this.options.maxCiphertextBytes), output: new SharedArrayBuffer(this.outputBytes) });
     }
-    return new Promise((go) => this.waiting.push({ bytes, go: () => (this.take(bytes), go()) }));
+    return new Promise((resolve) => this.waiting.push(resolve));
   }
 
-  private take(bytes: number): void {
-    this.inFlightBytes += bytes;
-    this.peakInFlightBytes = Math.max(this.peakInFlightBytes, this.inFlightBytes);
-  }
-
-  private release(bytes: number): void {
-    this.inFlightBytes -= bytes;
-    while (this.waiting.length > 0) {
-      const next = this.waiting[0]!;
-      if (this.inFlightBytes > 0 && this.inFlightBytes + next.bytes > this.budget) break;
-      this.waiting.shift();
-      next.go();
-    }
+  private give(slot: Slot): void {
+    const next = this.waiting.shift();
+    if (next) next(slot);
+    else this.free.push(slot);
   }
 
   /** The lane with the fewest updates in hand; a new worker while there are fewer than asked. */
@@ -171,8 +214,7 @@ export class IntakePool implements UpdateOpener {
     lane.pending.delete(reply.id);
     if (lane.pending.size === 0) lane.worker.unref();
     this.opened++;
-    if (reply.ok) job.resolve(new Float32Array(reply.buffer, reply.byteOffset, reply.length));
-    else job.reject(new FedlinkError(reply.code, reply.message));
+    job.resolve(reply);
   }
 
   /** A dead worker: its updates are refused, and the next open starts a new one. */
@@ -189,7 +231,7 @@ export class IntakePool implements UpdateOpener {
 }
 
 /** The opener for `workers` intake threads: 0 keeps the intake on the event loop. */
-export function updateOpener(spec: UpdateCheckSpec, workers: number, budgetBytes?: number): UpdateOpener {
-  if (workers === 0) return new InThreadOpener(spec);
-  return new IntakePool(spec, { workers, ...(budgetBytes !== undefined ? { budgetBytes } : {}) });
+export function updateOpener(spec: UpdateCheckSpec, options: { workers: number; maxCiphertextBytes: number; budgetBytes?: number | undefined }): UpdateOpener {
+  if (options.workers === 0) return new InThreadOpener(spec);
+  return new IntakePool(spec, { workers: options.workers, maxCiphertextBytes: options.maxCiphertextBytes, ...(options.budgetBytes !== undefined ? { budgetBytes: options.budgetBytes } : {}) });
 }

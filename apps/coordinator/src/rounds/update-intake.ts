@@ -95,7 +95,7 @@ export const ENVELOPE_CHECKS: readonly EnvelopeCheck[] = [
 export interface UpdateIntakeOptions {
   /** Worker threads that open and check updates (intake-pool.ts); 0 (the default): on the event loop. */
   workers?: number;
-  /** Ciphertext bytes with the workers at once (default INTAKE_BUDGET_BYTES). */
+  /** Ciphertext bytes in the pool at once (default INTAKE_BUDGET_BYTES). */
   budgetBytes?: number;
   /** Another opener instead (tests); `workers` and `budgetBytes` are then ignored. */
   opener?: UpdateOpener;
@@ -137,7 +137,7 @@ export class UpdateIntake {
     private readonly onAccepted: (update: Contribution & { round: number; attempt: number }) => void,
     options: UpdateIntakeOptions = {},
   ) {
-    this.opener = options.opener ?? updateOpener(checkSpecOf(context), options.workers ?? 0, options.budgetBytes);
+    this.opener = options.opener ?? updateOpener(checkSpecOf(context), { workers: options.workers ?? 0, maxCiphertextBytes: context.maxUpdateBytes, budgetBytes: options.budgetBytes });
   }
 
   /** Ends the intake's worker threads, if any. */
@@ -178,14 +178,19 @@ export class UpdateIntake {
       this.plaintextUpdatesOpened++;
       const opened = this.opener
         .open({ nonce: asBytes(msg.envelope.nonce)!, ciphertext: candidate.ciphertext, sharedKey: session.sharedKey, associatedData: updateContext(this.context.runId, msg.round, session.clientId) })
-        .then((delta) => ({ delta }), (error: unknown) => ({ error }));
+        .then((update) => ({ update }), (error: unknown) => ({ error }));
       const outcome = await opened;
       await before;
       if ('error' in outcome) throw outcome.error;
-      if (open.isClosed) fail('stale', `round ${msg.round} closed while the update was being checked`);
-      const contribution = this.contributionOf(candidate, outcome.delta);
-      open.accept(contribution);
-      this.onAccepted({ ...contribution, round: msg.round, attempt: open.key.attempt });
+      try {
+        if (open.isClosed) fail('stale', `round ${msg.round} closed while the update was being checked`);
+        // The sink adds the delta now and keeps none of it (a pooled delta's memory is reused after release).
+        const contribution = this.contributionOf(candidate, outcome.update.delta);
+        open.accept(contribution);
+        this.onAccepted({ ...contribution, delta: [], round: msg.round, attempt: open.key.attempt });
+      } finally {
+        outcome.update.release();
+      }
     } finally {
       done();
       open.endIntake(session.clientId);
