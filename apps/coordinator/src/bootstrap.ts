@@ -26,6 +26,7 @@ import type { RunRecords } from './storage/run-records.js';
 import { SqliteRunRecords } from './storage/sqlite-run-records.js';
 import { type ResumePoint, findResumePoint, settingsDiff } from './storage/resume.js';
 import { RunArchive } from './storage/run-archive.js';
+import { defaultIntakeWorkers } from './rounds/intake-pool.js';
 import { RoundEngine } from './rounds/round-engine.js';
 import { RunContext, updateManifestOf } from './federation/run-context.js';
 import { FedlinkIoAdapter, type IoAdapterFactory } from './io-adapter.js';
@@ -212,6 +213,7 @@ async function start(
     log,
     ...(resume ? { startRound: resume.round + 1, history: (await records?.rounds(runId)) ?? [] } : {}),
     ...(config.testData ? { testData: config.testData } : {}),
+    intake: { workers: config.intakeWorkers ?? defaultIntakeWorkers() },
   });
   persistent?.trackClients(registry);
   const gatekeeper = new Gatekeeper({

@@ -82,6 +82,11 @@ export interface CoordinatorConfig {
   helloRatePerMinute?: number;
   /** Joins admitted a second over all addresses; a hello over it is refused with a retry-after slot (default 0: no limit). */
   joinRatePerSecond?: number;
+  /**
+   * Worker threads that open and check sealed updates (rounds/intake-pool.ts); 0 keeps the intake
+   * on the event loop. Default: one per core beyond the first, at most 4 (defaultIntakeWorkers).
+   */
+  intakeWorkers?: number;
   /** Read-only HTTP endpoints (status, rounds, model, metrics) without the admin token (default true). */
   publicStatus?: boolean;
   /** Admin token; default: the state dir's admin-token file (created on first start). */

@@ -12,6 +12,8 @@ export * from './rounds/round-runner.js';
 export * from './rounds/start-pacer.js';
 export * from './rounds/round-state.js';
 export * from './rounds/update-intake.js';
+export * from './rounds/intake-pool.js';
+export * from './rounds/update-check.js';
 export * from './rounds/privacy-budget.js';
 export * from './federation/run-context.js';
 export * from './model/global-model.js';

@@ -28,6 +28,7 @@ export const serveSpec: CommandSpec = {
     'tls-key': { type: 'string', placeholder: '<file>', description: 'PEM private key of --tls-cert' },
     'hello-rate': { type: 'int', min: 0, default: 120, description: 'hellos per minute per address, also the burst (0 = no limit)' },
     'join-rate': { type: 'number', min: 0, default: 0, description: 'joins admitted a second over all addresses; a client over it is told when to retry (0 = no limit)' },
+    'intake-workers': { type: 'int', min: 0, description: 'worker threads that open and check sealed updates (0 = on the event loop; default: one per core beyond the first, at most 4)' },
     'private-status': { type: 'boolean', default: false, description: 'require the admin token for /api/status, /api/rounds, /api/model and /metrics too' },
     'keep-checkpoints': { type: 'int', min: 0, default: 5, description: 'checkpoints kept per run, newest first (0 = all)' },
     fresh: { type: 'boolean', default: false, description: 'start a new run even if the state dir holds an unfinished one (it is marked stopped)' },
@@ -76,6 +77,7 @@ export function gatewayConfigFrom(
     ...(tls ? { tls } : {}),
     helloRatePerMinute: v['hello-rate'] as number,
     ...(v['join-rate'] ? { joinRatePerSecond: v['join-rate'] as number } : {}),
+    ...(v['intake-workers'] !== undefined ? { intakeWorkers: v['intake-workers'] as number } : {}),
     publicStatus: !(v['private-status'] as boolean),
     ...(allowKeys !== undefined ? { allowKeysFile: allowKeys } : {}),
   };

@@ -29,6 +29,8 @@ export interface SimulationOptions {
   workers?: number;
   /** The coordinator's join rate (joins a second; clients told to retry later come back when it says). */
   joinRate?: number;
+  /** The coordinator's intake worker threads (default: the coordinator's, defaultIntakeWorkers). */
+  intakeWorkers?: number;
   backend?: string;
   /** Probability that a selected client vanishes at a random point of each round. */
   dropout?: number;
@@ -108,6 +110,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     ...(options.serverTest === false ? {} : { testData: data.test }),
     ...loopbackLimits(options.clients),
     ...(options.joinRate ? { joinRatePerSecond: options.joinRate } : {}),
+    ...(options.intakeWorkers !== undefined ? { intakeWorkers: options.intakeWorkers } : {}),
     logLevel: 'silent' as const,
   };
   const cluster: SimulatedCluster | undefined = options.cluster ? await startSimulatedCluster(coordinatorConfig, options.cluster, options.log ?? silentLog, options.onRound) : undefined;

@@ -5,7 +5,10 @@ export type CloseReason = 'target reached' | 'all selected clients answered or d
 
 /** What an open round adds accepted contributions to (the strategy's round aggregate). */
 export interface ContributionSink {
-  /** `info.loss`: the client's reported training loss (QFedAvg weighs by it). */
+  /**
+   * `info.loss`: the client's reported training loss (QFedAvg weighs by it). `delta` is lent for
+   * the call: a sink that keeps it copies it (the intake pool reuses its memory afterwards).
+   */
   add(delta: ArrayLike<number>, numExamples: number, info?: { loss?: number }): void;
   /** A group summed elsewhere (an edge's update): sum_i n_i d_i over `count` clients. Absent: groups are refused. */
   addWeightedSum?(weightedSum: ArrayLike<number>, totalExamples: number, count: number): void;

@@ -14,7 +14,7 @@ import { RoundRecords, metricsOf } from './round-record.js';
 import { RoundRunner } from './round-runner.js';
 import { type OpenRoundView, type RoundSnapshot, RoundState } from './round-state.js';
 import { SecureAggregation } from './secure-aggregation.js';
-import { UpdateIntake } from './update-intake.js';
+import { UpdateIntake, type UpdateIntakeOptions } from './update-intake.js';
 
 export interface RoundEngineDeps {
   /** The run's facts: ids, keys, model, settings, limits. */
@@ -29,6 +29,8 @@ export interface RoundEngineDeps {
   startRound?: number;
   /** Records of the rounds before startRound (resume): the privacy budget re-charges them. */
   history?: readonly RoundRecord[];
+  /** Where sealed updates are opened and checked (default: on the event loop). */
+  intake?: UpdateIntakeOptions;
 }
 
 /** A round a parent asked for (an edge's upstream): its key, global weights, training config and this level's deadline. */
@@ -88,7 +90,7 @@ export class RoundEngine extends EventEmitter<EngineEvents> implements Federatio
       const from = u.contributors !== undefined ? registry.get(u.clientId) : undefined;
       if (from?.edge) from.lastGroup = { round: u.round, attempt: u.attempt, contributors: u.contributors!, numExamples: u.numExamples, bytesIn: u.bytes, at: Date.now() };
       this.emit('updateAccepted', { round: u.round, clientId: u.clientId, numExamples: u.numExamples, bytes: u.bytes });
-    });
+    }, deps.intake);
     this.runner = new RoundRunner({
       context,
       registry,
@@ -123,6 +125,11 @@ export class RoundEngine extends EventEmitter<EngineEvents> implements Federatio
   /** Individual sealed updates opened so far (stays 0 with secure aggregation). */
   get plaintextUpdatesOpened(): number {
     return this.intake.plaintextUpdatesOpened;
+  }
+
+  /** How sealed updates are opened: 'pool' (worker threads) or 'in-thread'. */
+  get intakeMode(): UpdateIntake['opener']['name'] {
+    return this.intake.opener.name;
   }
 
   /** Envelope nonces held for replay detection: the open round's only. */
@@ -211,6 +218,7 @@ export class RoundEngine extends EventEmitter<EngineEvents> implements Federatio
       await this.deps.store.finishRun(this.runId, status);
       this.state.update({ phase: status, result: end, openRound: null });
       this.deps.registry.broadcast(EVENTS.runEnd, end);
+      await this.intake.close();
       this.emit('runEnded', end);
       return end;
     })());
