@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { labelHistogram, parsePartitionSpec, partition } from '@fedlink/core';
 import { type RoundRecord, type RunSettings, randomToken, silentLog, startCoordinator, type Log } from '@fedlink/coordinator';
-import { loadDataset } from '@fedlink/ml/node';
+import { encodeTable } from '@fedlink/ml';
+import { isTableSpec, loadDataset } from '@fedlink/ml/node';
+import { coordinatorTable, partitionTable } from '../tabular-data.js';
 import { type AttackSpec, alieZ, attackText, chooseAttackers } from './attacks.js';
 import type { CollusionReply, WorkerReport, WorkerStart } from './protocol.js';
 import { type EdgeRoundReport, type SimulatedEdges, type SimulatedTree, flatLeafSeeds, rootSettings, startSimulatedEdges } from './tree.js';
@@ -25,6 +27,8 @@ export interface SimulationOptions {
   serverTest?: boolean;
   partition: string;
   run: RunSettings;
+  /** csv data: --label, --features, --task (the coordinator's statistics are computed from them). */
+  table?: { label?: string; features?: string; task: string };
   /** Worker processes hosting the clients (default: one per core, at most one per client). */
   workers?: number;
   /** The coordinator's join rate (joins a second; clients told to retry later come back when it says). */
@@ -62,7 +66,7 @@ export interface SimulationResult {
   clientExamples: number[];
   clientLabelHistograms: number[][];
   rounds: RoundRecord[];
-  final: { status: string; rounds: number; testAccuracy?: number; testLoss?: number; epsilon?: number; delta?: number };
+  final: { status: string; rounds: number; testAccuracy?: number; testLoss?: number; testRmse?: number; testMae?: number; epsilon?: number; delta?: number };
   totalSeconds: number;
   startedAt: string;
   /** Joining: how many clients got their first welcome, and when the last of them did (seconds after the workers started). */
@@ -90,14 +94,21 @@ const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
 export async function simulate(options: SimulationOptions): Promise<SimulationResult> {
   const started = Date.now();
   const info = options.onInfo ?? (() => undefined);
-  const data = await loadDataset(options.data, options.imageShape ? { imageShape: options.imageShape } : {});
-  const spec = parsePartitionSpec(options.partition);
-  const parts = partition(data.train.labels, options.clients, spec, options.run.seed);
+  // csv data: the coordinator computes the statistics from the train rows (sent in the welcome);
+  // its test rows, encoded with them, are the test split; clients get their rows raw.
+  const table = isTableSpec(options.data) ? await coordinatorTable(options.table ?? { task: 'auto' }, options.data, options.run.model) : undefined;
+  const data = table
+    ? { name: table.split.name, train: encodeTable(table.split.train, table.stats, options.data), test: table.test }
+    : await loadDataset(options.data, options.imageShape ? { imageShape: options.imageShape } : {});
+  const parts = table
+    ? partitionTable(table.split.train, table.stats.label, options.partition, options.clients, options.run.seed, options.data)
+    : partition(data.train.labels, options.clients, parsePartitionSpec(options.partition), options.run.seed);
   const workers = Math.max(1, Math.min(options.clients, options.workers ?? availableParallelism()));
   const token = randomToken();
   const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), 'fedlink-sim-')));
   const edgeCount = options.edges ?? 0;
-  const run = edgeCount > 0 ? rootSettings(options.run, edgeCount) : options.run;
+  const withStats = table ? { ...options.run, data: table.stats } : options.run;
+  const run = edgeCount > 0 ? rootSettings(withStats, edgeCount) : withStats;
   const coordinatorConfig = {
     host: '127.0.0.1',
     port: 0,
@@ -207,6 +218,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         fingerprint: coord.fingerprint,
         ...(edges ? { edges: edges.endpoints } : cluster ? { edges: cluster.endpoints } : {}),
         data: options.data,
+        ...(table ? { label: table.stats.label } : {}),
         ...(options.imageShape ? { imageShape: options.imageShape } : {}),
         partition: options.partition,
         ...(options.holdout ? { holdout: options.holdout } : {}),
@@ -258,6 +270,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         ...(last?.testAccuracy !== undefined ? { testAccuracy: last.testAccuracy } : {}),
         ...(last?.privacy ? { epsilon: last.privacy.epsilon, delta: last.privacy.delta } : {}),
         ...(last?.testLoss !== undefined ? { testLoss: last.testLoss } : {}),
+        ...(last?.testRmse !== undefined ? { testRmse: last.testRmse, testMae: last.testMae } : {}),
       },
       totalSeconds: (Date.now() - started) / 1000,
       startedAt: new Date(started).toISOString(),
