@@ -215,3 +215,27 @@ export function tabularModelOptions(stats: TabularStats): { inputWidth: number; 
     ...(ids.length === 2 && stats.features.length === 2 ? { users: ids[0]!.categories.length, items: ids[1]!.categories.length } : {}),
   };
 }
+
+/**
+ * The trivial predictor a model must beat on `test`: for regression the training mean (the
+ * standardised target 0: RMSE and MAE in the label's units), for classification the majority class
+ * of `train` (its accuracy on `test`).
+ */
+export function baselineOf(train: ImageDataset, test: ImageDataset): { kind: 'mean'; rmse: number; mae: number } | { kind: 'majority'; accuracy: number; label: number } {
+  if (test.targets) {
+    const scale = test.targetScale ?? 1;
+    let sq = 0;
+    let abs = 0;
+    for (const t of test.targets) {
+      sq += t * t;
+      abs += Math.abs(t);
+    }
+    return { kind: 'mean', rmse: Math.sqrt(sq / test.count) * scale, mae: (abs / test.count) * scale };
+  }
+  const counts = new Array<number>(train.numClasses).fill(0);
+  for (const l of train.labels) counts[l]!++;
+  const label = counts.indexOf(Math.max(...counts));
+  let right = 0;
+  for (const l of test.labels) if (l === label) right++;
+  return { kind: 'majority', accuracy: right / test.count, label };
+}

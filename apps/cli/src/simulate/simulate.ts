@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { labelHistogram, parsePartitionSpec, partition } from '@fedlink/core';
 import { type RoundRecord, type RunSettings, randomToken, silentLog, startCoordinator, type Log } from '@fedlink/coordinator';
-import { encodeTable } from '@fedlink/ml';
+import { baselineOf, encodeTable } from '@fedlink/ml';
+import type { TabularStats } from '@fedlink/protocol';
 import { isTableSpec, loadDataset } from '@fedlink/ml/node';
 import { coordinatorTable, partitionTable } from '../tabular-data.js';
 import { type AttackSpec, alieZ, attackText, chooseAttackers } from './attacks.js';
@@ -63,6 +64,10 @@ export interface SimulationResult {
     run: RunSettings;
   };
   dataset: { train: number; test: number };
+  /** csv data: the trivial predictor's test figures (the train mean, or the majority class). */
+  baseline?: ReturnType<typeof baselineOf>;
+  /** csv data: the statistics the coordinator sent in the welcome. */
+  tabular?: TabularStats;
   clientExamples: number[];
   clientLabelHistograms: number[][];
   rounds: RoundRecord[];
@@ -126,6 +131,14 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const coord = cluster ? cluster.nodes[0]!.coordinator : await startCoordinator(coordinatorConfig, { log: options.log ?? silentLog });
   info(`coordinator ${coord.url}  run ${coord.runId}  model ${options.run.model} (${coord.context.model.numParams.toLocaleString('en-US')} params)`);
   info(`data ${data.name}: ${data.train.count} train / ${data.test.count} test, partition ${options.partition} over ${options.clients} clients, ${workers} worker process(es)`);
+  const baseline = table ? baselineOf(data.train, data.test) : undefined;
+  if (baseline) {
+    info(
+      baseline.kind === 'mean'
+        ? `baseline: the train mean as the prediction: test RMSE ${baseline.rmse.toFixed(4)}, MAE ${baseline.mae.toFixed(4)}`
+        : `baseline: the majority class (${table!.stats.classes![baseline.label]}): test accuracy ${baseline.accuracy.toFixed(4)}`,
+    );
+  }
   if (cluster) info(`cluster: ${cluster.nodes.length} in-process node(s) on ${options.cluster!.redis} and ${options.cluster!.database.replace(/:[^:@/]*@/, '@')}: ${cluster.endpoints.map((e) => e.url).join(', ')}`);
   if (options.onRound && !cluster) coord.engine.on('roundEnded', options.onRound);
   let edges: SimulatedEdges | undefined;
@@ -261,6 +274,8 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         ? { attack: { kind: options.attack.spec.kind, text: attackText(options.attack.spec), share: options.attack.share, attackers, ...(options.attack.spec.kind === 'alie' ? { alieZ: options.attack.spec.z ?? z } : {}) } }
         : {}),
       dataset: { train: data.train.count, test: data.test.count },
+      ...(baseline ? { baseline } : {}),
+      ...(table ? { tabular: table.stats } : {}),
       clientExamples: parts.map((p) => p.length),
       clientLabelHistograms: parts.map((p) => labelHistogram(data.train.labels, p, data.train.numClasses)),
       rounds: history,
