@@ -38,10 +38,10 @@ export function createModel(name: ModelName, options: ModelOptions = {}): tf.Seq
 
   const model = tf.sequential({ name });
   if (name === 'recommender') {
-    // Matrix factorisation, 16 factors: (user, item) index pairs in, a (standardised) rating out.
+    // Matrix factorisation, 4 factors: (user, item) index pairs in, a (standardised) rating out.
     const { users, items } = options;
     if (!(users! >= 1 && items! >= 1)) throw new RangeError('recommender: needs the number of users and items (two id feature columns)');
-    model.add(new MatrixFactorization({ name: 'mf', inputShape: [1, 1, 2], users: users!, items: items!, factors: 16, seed }));
+    model.add(new MatrixFactorization({ name: 'mf', inputShape: [1, 1, 2], users: users!, items: items!, factors: 4, seed }));
     return model;
   }
   if (name === 'tabular-mlp') {

@@ -33,7 +33,7 @@ export function housingCsv(rows = 2000, seed = 7): string {
  * rating = 3.5 + <p_u, q_i> + b_u + b_i + noise (rank 3, noise std 0.25), clipped to [1, 5];
  * each user rates `perUser` distinct items. Ids are u000.. and i000.. (as CSV text).
  */
-export function ratingsCsv(users = 60, items = 80, perUser = 40, seed = 11): string {
+export function ratingsCsv(users = 60, items = 80, perUser = 60, seed = 11): string {
   const rng = createRng(seed);
   const next = () => rng.next();
   const rank = 3;

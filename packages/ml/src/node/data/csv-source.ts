@@ -26,7 +26,7 @@ export function isTableSpec(spec: string): boolean {
 
 /**
  * `csv:<file>` (RFC 4180, a header row), `housing` (2,000 synthetic rows, label price) or
- * `ratings` (2,400 synthetic (user, item, rating) rows of 60 users and 80 items), split 80/20.
+ * `ratings` (3,600 synthetic (user, item, rating) rows of 60 users and 80 items), split 80/20.
  */
 export async function loadTable(spec: string): Promise<TableSplit> {
   let text: string;
