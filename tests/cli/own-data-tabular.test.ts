@@ -66,3 +66,26 @@ test('--help documents the csv flags', async () => {
     if (cmd === 'serve') expect(p.stdout).toContain('--stats');
   }
 }, 120_000);
+
+test('serve --data housing + two join --data housing --shard i/2: the join line names the label, clients report the global RMSE', async () => {
+  const serve = spawnFedlink(['serve', '--port', '0', '--state-dir', join(dir, 'serve-state'), '--model', 'tabular-mlp', '--data', 'housing', '--rounds', '2', '--min-fit', '2', '--lr', '0.05', '--log-level', 'warn', '--exit-on-finish']);
+  try {
+    const [, joinLine] = (await serve.waitFor(/npx fedlink join (.*)/, 120_000))!;
+    const args = joinLine!.trim().split(/\s+/);
+    expect(args.slice(args.indexOf('--data'), args.indexOf('--data') + 4)).toEqual(['--data', 'housing', '--label', 'price']);
+    const joins = ['1/2', '2/2'].map((shard) => spawnFedlink(['join', ...args.map((a) => (a === '1/10' ? shard : a))]));
+    expect(await Promise.all(joins.map((j) => j.exit(180_000)))).toEqual([0, 0]);
+    for (const j of joins) {
+      expect(j.stdout).toContain("800 training rows, encoded with the coordinator's statistics at join");
+      expect(j.stdout).toMatch(/round 2 completed: global test RMSE \d+\.\d{4}/);
+    }
+    expect(await serve.exit(60_000)).toBe(0);
+    const rmse = [...serve.stdout.matchAll(/test_rmse (\d+\.\d+)/g)].map((m) => Number(m[1]));
+    expect(rmse).toHaveLength(2);
+    // The mean predictor's test RMSE on housing is 132.0 (docs/RESULTS.md).
+    expect(rmse[1]!).toBeLessThan(rmse[0]!);
+    expect(rmse[1]!).toBeLessThan(60);
+  } finally {
+    serve.kill();
+  }
+}, 300_000);

@@ -123,7 +123,9 @@ export async function joinCommand(argv: string[]): Promise<number> {
   client.on('uploaded', (u) => out(`round ${u.round}: sent ${(u.bytes / 1024).toFixed(0)} KiB sealed update`));
   client.on('rejected', (round, e) => out(`round ${round}: update not used: ${e.code}: ${e.message}`));
   client.on('roundEnd', (e) =>
-    out(`round ${e.round} ${e.status}${e.metrics.testAccuracy !== undefined ? `: global test accuracy ${e.metrics.testAccuracy.toFixed(4)}` : ''}${e.reason ? ` (${e.reason})` : ''}`),
+    out(
+      `round ${e.round} ${e.status}${e.metrics.testAccuracy !== undefined ? `: global test accuracy ${e.metrics.testAccuracy.toFixed(4)}` : ''}${e.metrics.testRmse !== undefined ? `: global test RMSE ${e.metrics.testRmse.toFixed(4)}` : ''}${e.reason ? ` (${e.reason})` : ''}`,
+    ),
   );
   client.on('state', (s, detail) => {
     if (s === 'connecting' && detail) out(detail);
