@@ -4,7 +4,7 @@ import { parsePartitionSpec, partition } from '@fedlink/core';
 import { identityFromJson } from '@fedlink/crypto';
 import { partitionColumnOf, splitHoldout, subset, tableSubset } from '@fedlink/ml';
 import { DATA_SPECS, isTableSpec, loadDataset, loadTable, parseImageShape } from '@fedlink/ml/node';
-import { clientLabel, partitionTable, tabularOptions } from '../tabular-data.js';
+import { clientLabel, partitionTable } from '../tabular-data.js';
 import { type CommandSpec, UsageError, parseArgs } from '../args.js';
 import { BACKEND_CHOICES, type BackendChoice, selectBackendInfo } from '../backend.js';
 
@@ -19,7 +19,8 @@ export const joinSpec: CommandSpec = {
     'model-hash': { type: 'string', placeholder: '<sha256>', description: 'refuse a run whose model does not have this hash (serve prints it; a model_mismatch error)' },
     data: { type: 'string', default: 'mnist', placeholder: DATA_SPECS, description: 'local training data' },
     'image-size': { type: 'string', default: '32x32x3', placeholder: '<h>x<w>x<1|3>', description: 'images:<dir>: the size photos are resized to (the model\'s input: 28x28x1 for mlp/cnn, 32x32x3 for cifar-cnn)' },
-    ...tabularOptions(),
+    // csv data: only the label is read here (to cut shards); features, task and statistics come in the welcome.
+    label: { type: 'string', placeholder: '<column>', description: "csv data: the label column, which shards and dirichlet cut by (default: the source's own: housing price, ratings rating); the features, the task and the statistics rows are encoded with come from the coordinator" },
     shard: { type: 'string', placeholder: '<i>/<n>', description: 'train on shard i of n (1-based) of the data' },
     partition: { type: 'string', default: 'iid', placeholder: 'iid|shards|dirichlet:<a>|by:<column>', description: 'how the data is cut into shards; by:<column> (csv): one shard per distinct value of the column, --shard i/n with n that count' },
     holdout: { type: 'number', min: 0, max: 0.9, default: 0, description: "federated evaluation: hold out this share of the device's examples and evaluate each round's global model on it (reported with the update)" },
