@@ -156,7 +156,7 @@ async function start(
     const ignored = settingsDiff(resume.run.settings, { ...config.run, dataset: resume.run.settings.dataset });
     if (ignored.length > 0) log.warn('resuming with the run\'s stored settings; differing options ignored', { run: resume.run.runId, ignored });
   }
-  const model = options.model ?? (await GlobalModel.load(settings.model, settings.seed));
+  const model = options.model ?? (await GlobalModel.load(settings.model, settings.seed, settings.data));
   try {
     // The coordinator's own test data must fit the model: a ModelError at start, not in round 1.
     if (config.testData) assertDataFits(model.layers, config.testData, 'the test data');

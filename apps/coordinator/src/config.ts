@@ -1,7 +1,7 @@
 import { type SelectionPolicy, Strategy, type StrategySpec, minUpdatesOf, parseStrategySpec, presetSpec, validateSelectionPolicy } from '@fedlink/core';
 import type { ImageDataset } from '@fedlink/ml';
 import type { ModelRef } from './model/global-model.js';
-import { type FitSettings, FitSettingsSchema, type TensorEncoding, parseMessage } from '@fedlink/protocol';
+import { type FitSettings, FitSettingsSchema, type TabularStats, TabularStatsSchema, type TensorEncoding, parseMessage } from '@fedlink/protocol';
 import { type PrivacySettings, privacyProblem } from './rounds/privacy-budget.js';
 
 /** What a run trains and how (persisted with the run, shown on the dashboard). */
@@ -36,6 +36,11 @@ export interface RunSettings {
   secaggClipRange: number;
   /** Secure aggregation: dropout share the neighbour graph must survive (raises k). */
   secaggExpectedDropout?: number;
+  /**
+   * A tabular run (csv data): the statistics every client encodes its rows with, sent in the
+   * welcome; a tabular zoo model (tabular-mlp, recommender) is built from them.
+   */
+  data?: TabularStats;
   /** Differential privacy accounting (with a dp wrapper in the strategy): delta (default 1e-5), target epsilon. */
   privacy?: PrivacySettings;
 }
@@ -134,6 +139,7 @@ export function validateRunSettings(r: RunSettings): void {
     parseMessage(FitSettingsSchema, r.fit, 'fit settings');
     validateSelectionPolicy(r.selection);
     parseStrategySpec(r.strategy);
+    if (r.data !== undefined) parseMessage(TabularStatsSchema, r.data, 'tabular statistics');
   } catch (e) {
     bad((e as Error).message);
   }

@@ -110,11 +110,16 @@ export interface DashboardRound {
   trainAccuracy?: number;
   testLoss?: number;
   testAccuracy?: number;
+  /** Regression runs: the test split's mean absolute and root-mean-square error, in the label's units. */
+  testMae?: number;
+  testRmse?: number;
+  /** Classification: per class, test examples and how many the model got right. */
+  testClassCounts?: { total: number[]; correct: number[] };
   /**
    * Federated evaluation: the global model this round started from, evaluated by the reporting
    * clients on their held-out splits, weighted by their held-out example counts.
    */
-  federatedEval?: { loss: number; accuracy: number; examples: number; clients: number };
+  federatedEval?: { loss: number; accuracy: number; examples: number; clients: number; mae?: number; rmse?: number };
   bytesIn: number;
   bytesOut: number;
   /** What the strategy's aggregator reported of the round (e.g. `clipped`), when it reported anything. */

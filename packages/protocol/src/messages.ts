@@ -3,6 +3,7 @@ import { asBytes, fromBase64 } from './bytes.js';
 import { EDGE_STATES } from './dashboard.js';
 import { ERROR_CODES, FedlinkError, type WireError } from './errors.js';
 import { TENSOR_ENCODINGS, type TensorEncoding } from './tensor-codec.js';
+import { TabularStatsSchema } from './tabular.js';
 
 /**
  * The one source of truth for what travels between clients and the coordinator.
@@ -180,6 +181,8 @@ export const WelcomeSchema = z.strictObject({
   /** topk: share of each tensor's entries a delta keeps (DEFAULT_TOPK_FRACTION when absent). */
   topkFraction: z.number().gt(0).max(1).optional(),
   limits: z.strictObject({ maxUpdateBytes: z.number().int() }),
+  /** A tabular run (csv data): how every client encodes its rows (the coordinator's statistics). */
+  data: TabularStatsSchema.optional(),
 });
 export type Welcome = z.infer<typeof WelcomeSchema>;
 
@@ -226,6 +229,9 @@ export const TrainMetricsSchema = z.strictObject({
   evalLoss: finite().optional(),
   evalAccuracy: finite().optional(),
   evalExamples: z.number().int().min(1).max(1_000_000_000).optional(),
+  /** Regression runs: mean absolute and root-mean-square error on the held-out split, in the label's units. */
+  evalMae: finite().optional(),
+  evalRmse: finite().optional(),
 });
 export type TrainMetrics = z.infer<typeof TrainMetricsSchema>;
 

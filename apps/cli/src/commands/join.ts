@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises';
-import { FedlinkClient, TfjsTrainer } from '@fedlink/client';
+import { FedlinkClient, TabularTrainer, TfjsTrainer, type Trainer } from '@fedlink/client';
 import { parsePartitionSpec, partition } from '@fedlink/core';
 import { identityFromJson } from '@fedlink/crypto';
-import { splitHoldout, subset } from '@fedlink/ml';
-import { DATA_SPECS, loadDataset, parseImageShape } from '@fedlink/ml/node';
+import { partitionColumnOf, splitHoldout, subset, tableSubset } from '@fedlink/ml';
+import { DATA_SPECS, isTableSpec, loadDataset, loadTable, parseImageShape } from '@fedlink/ml/node';
+import { clientLabel, partitionTable } from '../tabular-data.js';
 import { type CommandSpec, UsageError, parseArgs } from '../args.js';
 import { BACKEND_CHOICES, type BackendChoice, selectBackendInfo } from '../backend.js';
 
@@ -18,8 +19,10 @@ export const joinSpec: CommandSpec = {
     'model-hash': { type: 'string', placeholder: '<sha256>', description: 'refuse a run whose model does not have this hash (serve prints it; a model_mismatch error)' },
     data: { type: 'string', default: 'mnist', placeholder: DATA_SPECS, description: 'local training data' },
     'image-size': { type: 'string', default: '32x32x3', placeholder: '<h>x<w>x<1|3>', description: 'images:<dir>: the size photos are resized to (the model\'s input: 28x28x1 for mlp/cnn, 32x32x3 for cifar-cnn)' },
+    // csv data: only the label is read here (to cut shards); features, task and statistics come in the welcome.
+    label: { type: 'string', placeholder: '<column>', description: "csv data: the label column, which shards and dirichlet cut by (default: the source's own: housing price, ratings rating); the features, the task and the statistics rows are encoded with come from the coordinator" },
     shard: { type: 'string', placeholder: '<i>/<n>', description: 'train on shard i of n (1-based) of the data' },
-    partition: { type: 'string', default: 'iid', placeholder: 'iid|shards|dirichlet:<a>', description: 'how the data is cut into shards' },
+    partition: { type: 'string', default: 'iid', placeholder: 'iid|shards|dirichlet:<a>|by:<column>', description: 'how the data is cut into shards; by:<column> (csv): one shard per distinct value of the column, --shard i/n with n that count' },
     holdout: { type: 'number', min: 0, max: 0.9, default: 0, description: "federated evaluation: hold out this share of the device's examples and evaluate each round's global model on it (reported with the update)" },
     'partition-seed': { type: 'int', default: 1, description: 'seed of the shard split (same on every device)' },
     'local-dp-noise': { type: 'number', min: 0, description: 'local differential privacy this device enforces itself: noise multiplier z (N(0, (zC)^2) per entry)' },
@@ -32,6 +35,7 @@ export const joinSpec: CommandSpec = {
   },
   examples: [
     'fedlink join --server http://127.0.0.1:7070 --token flj_... --data mnist --shard 2/10',
+    'fedlink join --server http://127.0.0.1:7070 --token flj_... --data csv:./my-houses.csv --label price   # csv rows, encoded with the coordinator\'s stats',
     'fedlink join --server https://coordinator.lan:7070 --ca ca.pem --token flj_... --server-key 1a2b:...',
   ],
 };
@@ -66,9 +70,11 @@ export async function joinCommand(argv: string[]): Promise<number> {
     throw new UsageError(`--server: '${v.server}' is not a URL`);
   }
   const shard = v.shard ? parseShard(v.shard as string) : undefined;
+  const tabular = isTableSpec(v.data as string);
   let spec;
   try {
-    spec = parsePartitionSpec(v.partition as string);
+    if (partitionColumnOf(v.partition as string) === undefined) spec = parsePartitionSpec(v.partition as string);
+    else if (!tabular) throw new Error('by:<column> needs csv data (--data csv:<file>, housing, ratings)');
   } catch (e) {
     throw new UsageError(`--partition: ${(e as Error).message}`);
   }
@@ -76,15 +82,29 @@ export async function joinCommand(argv: string[]): Promise<number> {
   if (ca !== undefined && !(v.server as string).startsWith('https:')) throw new UsageError('--ca applies to an https:// --server');
   const identity = v.identity ? identityFromJson(JSON.parse(await readFile(v.identity as string, 'utf8'))) : undefined;
   const { name: backend, detail: backendDetail } = await selectBackendInfo(v.backend as BackendChoice);
-  const data = await loadDataset(v.data as string, { imageShape: parseImageShape(v['image-size'] as string) });
-  const mine = shard ? subset(data.train, partition(data.train.labels, shard.count, spec, v['partition-seed'] as number)[shard.index - 1]!) : data.train;
-  const held = (v.holdout as number) > 0 ? splitHoldout(mine, v.holdout as number, v['partition-seed'] as number) : undefined;
   const out = (s: string) => process.stdout.write(s + '\n');
-  out(`backend ${backend} (${backendDetail}); data ${data.name}${shard ? ` shard ${shard.index}/${shard.count}` : ''}: ${held ? held.train.count : mine.count} training examples${held ? ` + ${held.holdout.count} held out for evaluation` : ''} (they never leave this device)`);
+  let trainer: Trainer;
+  let count: number;
+  if (tabular) {
+    // csv rows stay raw until the welcome: they are encoded with the coordinator's statistics.
+    const table = await loadTable(v.data as string);
+    const rows = shard ? tableSubset(table.train, partitionTable(table.train, clientLabel(v, table), v.partition as string, shard.count, v['partition-seed'] as number, table.name)[shard.index - 1]!) : table.train;
+    const holdout = v.holdout as number;
+    trainer = new TabularTrainer(rows, { ...(holdout > 0 ? { holdout, holdoutSeed: v['partition-seed'] as number } : {}), source: table.name });
+    count = trainer.numExamples;
+    out(`backend ${backend} (${backendDetail}); data ${table.name}${shard ? ` shard ${shard.index}/${shard.count}` : ''}: ${count} training rows${holdout > 0 ? ` + ${rows.rows.length - count} held out for evaluation` : ''}, encoded with the coordinator's statistics at join (they never leave this device)`);
+  } else {
+    const data = await loadDataset(v.data as string, { imageShape: parseImageShape(v['image-size'] as string) });
+    const mine = shard ? subset(data.train, partition(data.train.labels, shard.count, spec!, v['partition-seed'] as number)[shard.index - 1]!) : data.train;
+    const held = (v.holdout as number) > 0 ? splitHoldout(mine, v.holdout as number, v['partition-seed'] as number) : undefined;
+    count = mine.count;
+    trainer = held ? new TfjsTrainer(held.train, { holdout: held.holdout }) : new TfjsTrainer(mine);
+    out(`backend ${backend} (${backendDetail}); data ${data.name}${shard ? ` shard ${shard.index}/${shard.count}` : ''}: ${held ? held.train.count : mine.count} training examples${held ? ` + ${held.holdout.count} held out for evaluation` : ''} (they never leave this device)`);
+  }
 
   const client = new FedlinkClient({
     url: v.server as string,
-    trainer: held ? new TfjsTrainer(held.train, { holdout: held.holdout }) : new TfjsTrainer(mine),
+    trainer,
     platform: 'node',
     backend,
     ...(v.token !== undefined ? { token: v.token as string } : {}),
@@ -100,11 +120,13 @@ export async function joinCommand(argv: string[]): Promise<number> {
     out(`joined run ${w.runId} as ${w.clientId}: model ${w.model.name} (${w.model.numParams.toLocaleString('en-US')} params${w.model.hash ? `, hash ${w.model.hash}` : ''}), round ${w.round}/${w.rounds}`);
     out(`coordinator key ${w.server.fingerprint}${v['server-key'] ? ' (pinned)' : ' (not pinned: pass --server-key to pin it)'}`);
   });
-  client.on('trained', (round, m) => out(`round ${round}: trained ${mine.count} examples in ${(m.trainSeconds ?? 0).toFixed(1)}s, loss ${m.loss?.toFixed(4) ?? 'n/a'}`));
+  client.on('trained', (round, m) => out(`round ${round}: trained ${count} examples in ${(m.trainSeconds ?? 0).toFixed(1)}s, loss ${m.loss?.toFixed(4) ?? 'n/a'}`));
   client.on('uploaded', (u) => out(`round ${u.round}: sent ${(u.bytes / 1024).toFixed(0)} KiB sealed update`));
   client.on('rejected', (round, e) => out(`round ${round}: update not used: ${e.code}: ${e.message}`));
   client.on('roundEnd', (e) =>
-    out(`round ${e.round} ${e.status}${e.metrics.testAccuracy !== undefined ? `: global test accuracy ${e.metrics.testAccuracy.toFixed(4)}` : ''}${e.reason ? ` (${e.reason})` : ''}`),
+    out(
+      `round ${e.round} ${e.status}${e.metrics.testAccuracy !== undefined ? `: global test accuracy ${e.metrics.testAccuracy.toFixed(4)}` : ''}${e.metrics.testRmse !== undefined ? `: global test RMSE ${e.metrics.testRmse.toFixed(4)}` : ''}${e.reason ? ` (${e.reason})` : ''}`,
+    ),
   );
   client.on('state', (s, detail) => {
     if (s === 'connecting' && detail) out(detail);

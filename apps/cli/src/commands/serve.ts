@@ -1,9 +1,10 @@
 import { describeStrategy } from '@fedlink/core';
 import { readFile } from 'node:fs/promises';
 import { CONNECTION_DEFAULTS, type CoordinatorConfig, LOG_FORMATS, type Log, type LogFormat, type LogLevel, type RunningCoordinator, createLog, loadOrCreateJoinToken, startClusterNode, startCoordinator } from '@fedlink/coordinator';
-import { DATA_SPECS, loadDataset, parseImageShape } from '@fedlink/ml/node';
+import { DATA_SPECS, isTableSpec, loadDataset, parseImageShape } from '@fedlink/ml/node';
 import { type CommandSpec, type ParsedValue, UsageError, parseArgs } from '../args.js';
-import { LOG_LEVELS, formatRoundLine, runOptions, runSettingsFrom } from '../run-options.js';
+import { LOG_LEVELS, formatRoundLine, modelRefFrom, runOptions, runSettingsFrom } from '../run-options.js';
+import { coordinatorTable, readStatsFile, tabularOptions } from '../tabular-data.js';
 
 export const serveSpec: CommandSpec = {
   name: 'serve',
@@ -15,6 +16,8 @@ export const serveSpec: CommandSpec = {
     'state-dir': { type: 'string', default: './.fedlink', description: 'where identity, tokens, the run database and checkpoints live' },
     data: { type: 'string', default: 'mnist', placeholder: `${DATA_SPECS}|none`, description: "held-out test data the coordinator evaluates on; none: no server-side evaluation (clients joined with --holdout evaluate the global model on their own data, client_eval_acc)" },
     'image-size': { type: 'string', default: '32x32x3', placeholder: '<h>x<w>x<1|3>', description: 'images:<dir>: the size photos are resized to (the model\'s input: 28x28x1 for mlp/cnn, 32x32x3 for cifar-cnn)' },
+    ...tabularOptions(),
+    stats: { type: 'string', placeholder: '<file>', description: "csv data: the normalisation statistics (JSON: label, task, classes or target mean/std, features) instead of computing them from --data; with --data none the coordinator needs them to serve a csv run" },
     ...runOptions({ model: 'cnn', rounds: 20 }),
     token: { type: 'list', default: [], placeholder: '<token>', description: 'join token to accept (repeatable; default: one stored in the state dir)' },
     open: { type: 'boolean', default: false, description: 'let clients join without a token (trusted networks only)' },
@@ -44,6 +47,8 @@ export const serveSpec: CommandSpec = {
     'fedlink serve                                  # CNN on MNIST, 20 rounds, port 7070; resumes an unfinished run',
     'fedlink serve --model mlp --rounds 50 --min-fit 5 --fraction 0.5',
     'fedlink serve --model ./my-model/model.json --data idx:./my-data   # your own tfjs Layers model (model.json + weight files)',
+    'fedlink serve --model tabular-mlp --data csv:./houses.csv --label price --features area,rooms,district:cat --task regression   # your own CSV: stats sent to clients',
+    'fedlink serve --model recommender --data ratings --exit-on-finish   # matrix factorisation on the synthetic (user,item,rating) table',
     'fedlink serve --host 0.0.0.0 --token my-secret-token --private-status',
     'fedlink serve --allow-keys devices.txt --log-format json',
     'fedlink serve --database postgres://fedlink@db-host/fedlink   # runs and checkpoints in PostgreSQL',
@@ -88,8 +93,14 @@ export async function serveCommand(argv: string[]): Promise<number> {
   if (!v) return 0;
   const stateDir = v['state-dir'] as string;
   // --data none: the coordinator holds no test data; joined clients with --holdout evaluate instead.
-  const data = v.data === 'none' ? undefined : await loadDataset(v.data as string, { imageShape: parseImageShape(v['image-size'] as string) });
-  const settings = runSettingsFrom(v, data?.name ?? 'none');
+  const spec = v.data as string;
+  const statsFile = v.stats as string | undefined;
+  // csv data: the coordinator fixes the statistics every client encodes its rows with (sent in the welcome).
+  const table = isTableSpec(spec) ? await coordinatorTable(v, spec, modelRefFrom(v.model as string), statsFile) : undefined;
+  const stats = table?.stats ?? (spec === 'none' && statsFile !== undefined ? await readStatsFile(statsFile) : undefined);
+  if (statsFile !== undefined && stats === undefined) throw new UsageError('--stats goes with csv data (--data csv:<file>, housing, ratings) or --data none');
+  const data = spec === 'none' || table ? undefined : await loadDataset(spec, { imageShape: parseImageShape(v['image-size'] as string) });
+  const settings = { ...runSettingsFrom(v, table?.split.name ?? data?.name ?? 'none'), ...(stats ? { data: stats } : {}) };
   const tokens = v.token as string[];
   const tls = await readTls(v['tls-cert'] as string | undefined, v['tls-key'] as string | undefined);
   const joinTokens = tokens.length > 0 ? tokens : [await loadOrCreateJoinToken(stateDir)];
@@ -99,7 +110,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const config: CoordinatorConfig = {
     ...gatewayConfigFrom(v, stateDir, joinTokens, tls),
     run: settings,
-    ...(data ? { testData: data.test } : {}),
+    ...(data ? { testData: data.test } : table ? { testData: table.test } : {}),
     logLevel: level,
     keepCheckpoints: v['keep-checkpoints'] as number,
     fresh: v.fresh as boolean,
@@ -186,7 +197,7 @@ function banner(coord: RunningCoordinator, v: Record<string, unknown>, token: st
   out('');
   out('Join as a device client (each device takes its own shard):');
   out(
-    `  npx fedlink join --server ${coord.url}${v.open || allowKeys ? '' : ` --token ${token}`} --server-key ${coord.fingerprint}${m.hash !== undefined ? ` --model-hash ${m.hash}` : ''} --data mnist --shard 1/10`,
+    `  npx fedlink join --server ${coord.url}${v.open || allowKeys ? '' : ` --token ${token}`} --server-key ${coord.fingerprint}${m.hash !== undefined ? ` --model-hash ${m.hash}` : ''}${s.data ? ` --data ${s.dataset} --label ${s.data.label}` : ' --data mnist'} --shard 1/10`,
   );
   if (coord.url.startsWith('https:')) out("  (add --ca <your CA's PEM file> if the certificate is not from a CA the device already trusts)");
   out('Or from a browser (the data stays in the tab):');

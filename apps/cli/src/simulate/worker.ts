@@ -1,7 +1,8 @@
-import { FedlinkClient, type FedlinkClientOptions, ModelPool, TfjsTrainer, type Trainer } from '@fedlink/client';
+import { FedlinkClient, type FedlinkClientOptions, ModelPool, TabularTrainer, TfjsTrainer, type Trainer } from '@fedlink/client';
 import { parsePartitionSpec, partition } from '@fedlink/core';
-import { splitHoldout, subset } from '@fedlink/ml';
-import { loadDataset } from '@fedlink/ml/node';
+import { type CsvTable, splitHoldout, subset, tableSubset } from '@fedlink/ml';
+import { isTableSpec, loadDataset, loadTable } from '@fedlink/ml/node';
+import { partitionTable } from '../tabular-data.js';
 import { type BackendChoice, selectBackend } from '../backend.js';
 import { type Collude, attackingTrainer, flipLabels } from './attacks.js';
 import { dropoutPlan, faultyClient } from './faults.js';
@@ -32,8 +33,12 @@ process.on('message', (m: CollusionReply | WorkerStart) => {
 
 async function run(start: WorkerStart): Promise<void> {
   const backend = await selectBackend(start.backend as BackendChoice);
-  const data = await loadDataset(start.data, start.imageShape ? { imageShape: start.imageShape } : {});
-  const parts = partition(data.train.labels, start.numClients, parsePartitionSpec(start.partition), start.seed);
+  // csv data: each client holds its rows raw and encodes them with the welcome's statistics.
+  const table = isTableSpec(start.data) ? await loadTable(start.data) : undefined;
+  const data = table ? undefined : await loadDataset(start.data, start.imageShape ? { imageShape: start.imageShape } : {});
+  const parts = table
+    ? partitionTable(table.train, start.label, start.partition, start.numClients, start.seed, start.data)
+    : partition(data!.train.labels, start.numClients, parsePartitionSpec(start.partition), start.seed);
   send({ type: 'ready', backend, clients: start.clients.length });
   // Peak memory for the simulator's summary, every 2 s (unref'd: it never keeps the worker alive).
   const reportRss = () => send({ type: 'rss', maxRssKiB: process.resourceUsage().maxRSS });
@@ -46,7 +51,7 @@ async function run(start: WorkerStart): Promise<void> {
         url: at.url,
         token: start.token,
         serverFingerprint: at.fingerprint,
-        trainer: trainerFor(start, i, subset(data.train, parts[i]!)),
+        trainer: table ? tabularTrainerFor(start, i, tableSubset(table.train, parts[i]!)) : trainerFor(start, i, subset(data!.train, parts[i]!)),
         platform: 'node',
         backend,
         name: `sim-${i}`,
@@ -85,6 +90,16 @@ function trainerFor(start: WorkerStart, i: number, data: ReturnType<typeof subse
   }
   if (attack.kind === 'label-flip') return new TfjsTrainer(flipLabels(data), { pool: models });
   return attackingTrainer(new TfjsTrainer(data, { pool: models }), attack, { seed: Math.imul(start.seed, 31) + i, z: start.alieZ, collude });
+}
+
+/** Client i's trainer on csv rows: honest, or wrapped by its attack (label-flip needs image labels). */
+function tabularTrainerFor(start: WorkerStart, i: number, rows: CsvTable): Trainer {
+  const holdout = start.holdout ? { holdout: start.holdout, holdoutSeed: Math.imul(start.seed, 7919) + i } : {};
+  const honest = new TabularTrainer(rows, { pool: models, ...holdout, source: start.data });
+  const attack = start.attack;
+  if (!attack || !start.attackers.includes(i)) return honest;
+  if (attack.kind === 'label-flip') throw new Error('the label-flip attack needs image data; csv runs take scale, gaussian or alie');
+  return attackingTrainer(honest, attack, { seed: Math.imul(start.seed, 31) + i, z: start.alieZ, collude });
 }
 
 /** The worker's tfjs models, lent to its clients one fit at a time: an idle client holds none. */

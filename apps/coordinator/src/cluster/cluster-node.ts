@@ -1,3 +1,4 @@
+import type { EvalResult } from '@fedlink/ml';
 import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import { createAdapter } from '@socket.io/redis-adapter';
@@ -416,7 +417,7 @@ export async function startClusterNode(config: ClusterNodeConfig): Promise<Runni
         else if (round_.count < sel.minFit) record = RoundRecords.abandoned(base, `${round_.count} update(s) across ${answers.length} node(s) by the deadline, minFit is ${sel.minFit}`);
         else {
           next = round_.finish().weights;
-          let ev: { loss: number; accuracy: number } | undefined;
+          let ev: EvalResult | undefined;
           if (config.coordinator.testData) {
             const model = coordinator.context.model;
             model.weights = next;

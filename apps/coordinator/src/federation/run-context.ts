@@ -49,6 +49,7 @@ export class RunContext {
       encoding: this.settings.encoding,
       ...(this.settings.encoding === 'topk' && this.settings.topkFraction !== undefined ? { topkFraction: this.settings.topkFraction } : {}),
       limits: { maxUpdateBytes: this.maxUpdateBytes },
+      ...(this.settings.data !== undefined ? { data: this.settings.data } : {}),
     };
   }
 }

@@ -15,9 +15,12 @@ import {
   weightsBin,
   countParams,
   modelFromTopology,
+  ModelError,
+  TABULAR_MODELS,
+  tabularModelOptions,
 } from '@fedlink/ml';
 import { loadModelFile } from '@fedlink/ml/node';
-import { type TensorSpec, encodeTensors } from '@fedlink/protocol';
+import { type TabularStats, type TensorSpec, encodeTensors } from '@fedlink/protocol';
 
 /** A run's model: a zoo name (MODEL_NAMES) or the path of a tfjs Layers model.json. */
 export type ModelRef = string;
@@ -52,7 +55,7 @@ export class GlobalModel {
     inputShape?: [number, number, number],
     topology?: Record<string, unknown>,
   ) {
-    if (typeof source === 'number' && !isZooModel(name)) throw new RangeError(`'${name}' is not a zoo model (${MODEL_NAMES.join(', ')})`);
+    if (typeof source === 'number' && (!isZooModel(name) || TABULAR_MODELS.includes(name))) throw new RangeError(`'${name}' is not a zoo model (${MODEL_NAMES.join(', ')})`);
     this.model = typeof source === 'number' ? createModel(name as ModelName, { seed: source, numClasses, ...(inputShape ? { inputShape } : {}) }) : source;
     this.manifest = weightManifest(this.model);
     this.topology = topology ?? modelTopology(this.model);
@@ -61,8 +64,16 @@ export class GlobalModel {
   }
 
   /** The run's model from `--model`: a zoo name built from `seed`, or a model.json file (a ModelError when unusable), with its hash. */
-  static async load(ref: ModelRef, seed: number): Promise<GlobalModel> {
-    const model = isZooModel(ref) ? new GlobalModel(ref, seed) : new GlobalModel(ref, await loadModelFile(ref));
+  static async load(ref: ModelRef, seed: number, tabular?: TabularStats): Promise<GlobalModel> {
+    let model: GlobalModel;
+    if (isZooModel(ref) && TABULAR_MODELS.includes(ref)) {
+      // tabular-mlp and recommender take their input width, classes, users and items from the run's statistics.
+      if (!tabular) throw new ModelError(`${ref} is a tabular model: it needs csv data (--data csv:<file> --label <column>, or --stats)`);
+      const o = tabularModelOptions(tabular);
+      if (ref === 'recommender' && o.users === undefined) throw new ModelError('recommender: the features must be exactly two id columns, user then item (--features user:id,item:id)');
+      if (ref === 'recommender' && tabular.task !== 'regression') throw new ModelError('recommender: predicts a rating; the task must be regression');
+      model = new GlobalModel(ref, createModel(ref, { seed, ...o }));
+    } else model = isZooModel(ref) ? new GlobalModel(ref, seed) : new GlobalModel(ref, await loadModelFile(ref));
     model.hash = await modelHash(model.topology, model.manifest);
     return model;
   }

@@ -46,7 +46,7 @@ export interface Contribution {
   loss?: number;
   accuracy?: number;
   /** The client's evaluation of the global model it received, on its held-out split. */
-  evaluation?: { loss: number; accuracy: number; examples: number };
+  evaluation?: { loss: number; accuracy?: number; examples: number; mae?: number; rmse?: number };
   bytes: number;
   /** An edge's update: `delta` is the mean over this many leaf clients with `numExamples` in all. Absent: one client. */
   contributors?: number;
@@ -88,7 +88,7 @@ export class OpenRound {
   accSum = 0;
   accWeight = 0;
   /** Held-out-example-weighted sums of the clients' evaluations of the global model. */
-  readonly evaluation = { lossSum: 0, accSum: 0, examples: 0, clients: 0 };
+  readonly evaluation = { lossSum: 0, accSum: 0, examples: 0, clients: 0, maeSum: 0, mseSum: 0, errorExamples: 0 };
 
   constructor(private readonly options: OpenRoundOptions) {
     this.key = options.key;
@@ -177,7 +177,13 @@ export class OpenRound {
     }
     if (c.evaluation) {
       this.evaluation.lossSum += c.evaluation.loss * c.evaluation.examples;
-      this.evaluation.accSum += c.evaluation.accuracy * c.evaluation.examples;
+      this.evaluation.accSum += (c.evaluation.accuracy ?? 0) * c.evaluation.examples;
+      if (c.evaluation.rmse !== undefined && c.evaluation.mae !== undefined) {
+        // Regression: RMSE pools as the example-weighted mean of squared errors, then its root.
+        this.evaluation.maeSum += c.evaluation.mae * c.evaluation.examples;
+        this.evaluation.mseSum += c.evaluation.rmse ** 2 * c.evaluation.examples;
+        this.evaluation.errorExamples += c.evaluation.examples;
+      }
       this.evaluation.examples += c.evaluation.examples;
       this.evaluation.clients++;
     }

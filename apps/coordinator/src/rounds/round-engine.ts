@@ -316,7 +316,7 @@ export class RoundEngine extends EventEmitter<EngineEvents> implements Federatio
       if (Object.keys(result.metrics).length > 0) record.aggregation = { ...result.metrics };
       const spent = charge();
       if (spent) record.privacy = spent;
-      let ev: { loss: number; accuracy: number } | undefined;
+      let ev: Awaited<ReturnType<typeof model.evaluate>> | undefined;
       if (this.deps.testData) {
         this.state.update({ phase: 'evaluating' });
         ev = await model.evaluate(this.deps.testData);

@@ -205,8 +205,15 @@ export class UpdateIntake {
       numExamples: msg.numExamples,
       ...(msg.metrics.loss !== undefined ? { loss: msg.metrics.loss } : {}),
       ...(msg.metrics.accuracy !== undefined ? { accuracy: msg.metrics.accuracy } : {}),
-      ...(msg.metrics.evalExamples !== undefined && msg.metrics.evalLoss !== undefined && msg.metrics.evalAccuracy !== undefined
-        ? { evaluation: { loss: msg.metrics.evalLoss, accuracy: msg.metrics.evalAccuracy, examples: msg.metrics.evalExamples } }
+      ...(msg.metrics.evalExamples !== undefined && msg.metrics.evalLoss !== undefined && (msg.metrics.evalAccuracy !== undefined || msg.metrics.evalRmse !== undefined)
+        ? {
+            evaluation: {
+              loss: msg.metrics.evalLoss,
+              examples: msg.metrics.evalExamples,
+              ...(msg.metrics.evalAccuracy !== undefined ? { accuracy: msg.metrics.evalAccuracy } : {}),
+              ...(msg.metrics.evalRmse !== undefined && msg.metrics.evalMae !== undefined ? { mae: msg.metrics.evalMae, rmse: msg.metrics.evalRmse } : {}),
+            },
+          }
         : {}),
       bytes: ciphertext.length,
       ...(msg.contributors !== undefined ? { contributors: msg.contributors } : {}),

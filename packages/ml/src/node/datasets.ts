@@ -5,6 +5,7 @@ import { gunzipSync } from 'node:zlib';
 import { DatasetError, type ImageDataset, splitTrainTest } from '../dataset.js';
 import { idxToDataset, parseIdx } from '../idx.js';
 import { loadCifar10 } from './data/cifar10.js';
+import { isTableSpec } from './data/csv-source.js';
 import { type ImageShape, loadImageFolder } from './data/images.js';
 
 export type { ImageShape } from './data/images.js';
@@ -128,11 +129,12 @@ const SOURCES: readonly DataSource[] = [
 ];
 
 /** The specs `--data` accepts, for help texts. */
-export const DATA_SPECS = ['mnist', ...SOURCES.map((s) => s.usage)].join('|');
+export const DATA_SPECS = ['mnist', ...SOURCES.map((s) => s.usage), 'csv:<file>', 'housing', 'ratings'].join('|');
 
 /** `mnist`, `idx:<dir>`, `cifar10:<dir>` or `images:<dir>`, as typed after `--data`. */
 export async function loadDataset(spec: string, options: LoadOptions = {}): Promise<DatasetSplit> {
   if (spec === 'mnist') return loadMnistPackage();
+  if (isTableSpec(spec)) throw new DatasetError(`${spec} is a table: load it with loadTable and encode it with the coordinator's statistics (encodeTable)`);
   const colon = spec.indexOf(':');
   const source = colon > 0 ? SOURCES.find((s) => s.prefix === spec.slice(0, colon)) : undefined;
   if (!source || spec.length === colon + 1) throw new DatasetError(`unknown dataset '${spec}': use ${DATA_SPECS}`);

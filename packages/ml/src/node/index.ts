@@ -8,3 +8,5 @@ export * from './model-file.js';
 export * from './data/cifar10.js';
 export * from './data/images.js';
 export * from './data/synthetic-images.js';
+// Tables: csv:<file> and the synthetic housing / ratings tables.
+export * from './data/csv-source.js';
