@@ -15,6 +15,8 @@ export interface HostConfig {
   /** Updates a round waits for (selection fraction = target / clients, no over-selection). */
   target: number;
   token: string;
+  /** The coordinator's intake worker threads (0: on the event loop). */
+  intakeWorkers: number;
 }
 
 export type HostMessage =
@@ -61,6 +63,7 @@ async function coordinator(config: HostConfig): Promise<void> {
       maxPerAddress: 0,
       handshakeTimeoutMs: 600_000,
       logLevel: 'silent',
+      intakeWorkers: config.intakeWorkers,
     },
     { log: silentLog },
   );

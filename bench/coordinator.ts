@@ -1,6 +1,6 @@
 /**
  * Coordinator at scale: `npm run bench:coordinator -- [--clients 1000] [--repeats 3] [--ingest 200]
- * [--only transport,ingest,scale]`.
+ * [--only transport,ingest,scale] [--intake-workers N]`.
  *
  * Everything is real and runs over loopback. The server side (a real coordinator, or a plain
  * socket.io echo server) is a forked process (bench/coordinator-host.ts), so its RSS is its own
@@ -20,7 +20,9 @@
  * - ingest_MBps: the real update intake of the real round engine, in this process with fake
  *   peers (no sockets): `ingest` updates sealed beforehand are submitted at once, and sealed
  *   bytes / seconds until the round ended is the figure (AES-GCM open, decode, finiteness
- *   check, streaming add).
+ *   check, streaming add). Both this and the coordinator process open updates on
+ *   `--intake-workers` threads (default: the coordinator's, one per core beyond the first, at most 4;
+ *   0: on the event loop).
  * - transport_MBps: a plain socket.io server echoing 0.8 MB binary messages in its ack, 8 in
  *   flight: client-to-server payload MB/s (the echo carries as many bytes back). The transport's
  *   own limit, in the same run.
@@ -44,7 +46,7 @@ import {
   updateContext,
   verifyHello,
 } from '@fedlink/crypto';
-import { DEFAULT_RUN, ClientRegistry, GlobalModel, InMemoryRunStore, RoundEngine, RunContext, type RunSettings, silentLog } from '@fedlink/coordinator';
+import { DEFAULT_RUN, ClientRegistry, GlobalModel, InMemoryRunStore, RoundEngine, RunContext, type RunSettings, defaultIntakeWorkers, silentLog } from '@fedlink/coordinator';
 import { EVENTS, PROTOCOL_VERSION, type RoundStart, type Update, type Welcome, decodeTensors, encodeTensors, fromBase64, toBase64 } from '@fedlink/protocol';
 import type { HostCommand, HostConfig, HostMessage } from './coordinator-host.js';
 
@@ -57,10 +59,12 @@ interface Args {
   ingest: number;
   /** Which measurements to run (`--only ingest`); the headline line needs all three. */
   only: Set<Part>;
+  /** Intake worker threads, in the ingest run and the coordinator process. */
+  intakeWorkers: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { clients: 1000, repeats: 3, ingest: 200, only: new Set(PARTS) };
+  const args: Args = { clients: 1000, repeats: 3, ingest: 200, only: new Set(PARTS), intakeWorkers: defaultIntakeWorkers() };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], Number(argv[i + 1])];
     if (flag === '--only') {
@@ -68,6 +72,11 @@ function parseArgs(argv: string[]): Args {
       const unknown = parts.filter((p) => !(PARTS as readonly string[]).includes(p));
       if (unknown.length) throw new Error(`--only takes ${PARTS.join(', ')}; not ${unknown.join(', ')}`);
       args.only = new Set(parts as Part[]);
+      continue;
+    }
+    if (flag === '--intake-workers') {
+      if (!(Number.isInteger(value) && value >= 0)) throw new Error('--intake-workers needs a whole number >= 0');
+      args.intakeWorkers = value;
       continue;
     }
     if (!(value > 0)) throw new Error(`${flag} needs a positive number`);
@@ -209,8 +218,8 @@ interface ScaleResult {
 }
 
 /** A real coordinator in its own process, `clients` real clients, one round of `target` updates. */
-async function scaleRun(identities: readonly Identity[], target: number, payload: Uint8Array): Promise<ScaleResult> {
-  const config: HostConfig = { clients: identities.length, target, token: TOKEN };
+async function scaleRun(identities: readonly Identity[], target: number, payload: Uint8Array, intakeWorkers: number): Promise<ScaleResult> {
+  const config: HostConfig = { clients: identities.length, target, token: TOKEN, intakeWorkers };
   const host = new Host(['coordinator', JSON.stringify(config)]);
   const ready = await host.next('ready');
   const errors: Error[] = [];
@@ -258,7 +267,7 @@ async function transportRun(payload: Uint8Array, messages = 200, inFlight = 8): 
 }
 
 /** The real round engine and update intake with fake peers (no sockets): sealed MB/s through intake. */
-async function ingestRun(n: number): Promise<{ mbps: number; seconds: number; bytes: number }> {
+async function ingestRun(n: number, intakeWorkers: number): Promise<{ mbps: number; seconds: number; bytes: number }> {
   const coordinator = generateIdentity();
   const settings: RunSettings = {
     ...DEFAULT_RUN,
@@ -271,7 +280,7 @@ async function ingestRun(n: number): Promise<{ mbps: number; seconds: number; by
   const model = new GlobalModel(settings.model, settings.seed);
   const context = new RunContext('run_bench', coordinator, model, settings, 4 * model.numParams + 1024);
   const registry = new ClientRegistry();
-  const engine = new RoundEngine({ context, strategy: Strategy.fromSpec(settings.strategy), registry, store: new InMemoryRunStore(), log: silentLog });
+  const engine = new RoundEngine({ context, strategy: Strategy.fromSpec(settings.strategy), registry, store: new InMemoryRunStore(), log: silentLog, intake: { workers: intakeWorkers } });
   const plaintext = encodeTensors(model.manifest, new Float32Array(model.numParams).fill(1e-3));
   const updates: Update[] = [];
   let submitted = 0;
@@ -376,15 +385,15 @@ async function main(): Promise<void> {
     }
     if (args.only.has('ingest')) {
       step(`ingest of ${args.ingest} updates`);
-      const ingest = await ingestRun(args.ingest);
+      const ingest = await ingestRun(args.ingest, args.intakeWorkers);
       run.ingest = ingest.mbps;
       seen.push(`ingest ${fmt(ingest.mbps)} MB/s (${args.ingest} updates in ${fmt(ingest.seconds, 2)} s)`);
     }
     if (args.only.has('scale')) {
       step(`${args.clients} joins and a round of ${target100}`);
-      const small = (run.small = await scaleRun(identities, target100, payload));
+      const small = (run.small = await scaleRun(identities, target100, payload, args.intakeWorkers));
       step(`${args.clients} joins and a round of ${args.clients}`);
-      const large = (run.large = await scaleRun(identities, args.clients, payload));
+      const large = (run.large = await scaleRun(identities, args.clients, payload, args.intakeWorkers));
       seen.push(
         `joins ${fmt(small.joinsPerS)}/s and ${fmt(large.joinsPerS)}/s, round ${target100}: ${fmt(small.round.seconds, 2)} s (last update accepted at ${fmt(small.round.lastUpdateS, 2)} s), ` +
           `round ${args.clients}: ${fmt(large.round.seconds, 2)} s (first/last update at ${fmt(large.round.firstUpdateS, 2)}/${fmt(large.round.lastUpdateS, 2)} s, ` +
@@ -405,7 +414,7 @@ async function main(): Promise<void> {
     `joins_per_s=${mid((r) => [r.small?.joinsPerS, r.large?.joinsPerS])} ingest_MBps=${mid((r) => [r.ingest])} round_s_100=${mid((r) => [r.small?.round.seconds], 2)} ` +
       `round_s_1000=${mid((r) => [r.large?.round.seconds], 2)} rss_per_client_KB=${mid((r) => [r.small?.rssPerClientKB, r.large?.rssPerClientKB])} transport_MBps=${mid((r) => [r.transport])}${clientsNote}`,
   );
-  console.log(`median of ${args.repeats} run(s); ${args.clients} clients in one process, the coordinator in another; MLP 2NN, ${numParams} params (${fmt(payload.byteLength / MB, 2)} MB per update)`);
+  console.log(`median of ${args.repeats} run(s); ${args.clients} clients in one process, the coordinator in another; MLP 2NN, ${numParams} params (${fmt(payload.byteLength / MB, 2)} MB per update); ${args.intakeWorkers ? `${args.intakeWorkers} intake worker thread(s)` : 'intake on the event loop'}`);
   if (args.clients !== 1000) console.log(`round_s_1000 is a round of ${args.clients} updates (--clients ${args.clients})`);
   for (const line of await breakdown(payload, numParams)) console.log(line);
 }

@@ -1,10 +1,10 @@
 /**
- * The bench's own minimal training loop: SGD (lr 0.05) on softmax cross-entropy, one
+ * The bench's own minimal training loop: SGD (lr 0.05, @fedlink/ml's sgdOptimizer as trainLocal) on softmax cross-entropy, one
  * `optimizer.minimize` inside `tf.tidy` per step, on random data of MNIST shape. It
  * measures speed only, so the data is noise.
  */
 import * as tf from '@tensorflow/tfjs';
-import { createModel, type ModelName } from '@fedlink/ml';
+import { createModel, sgdOptimizer, type ModelName } from '@fedlink/ml';
 
 export interface Trainer {
   step(): void;
@@ -16,7 +16,7 @@ const BATCHES = 8;
 
 export function makeTrainer(model: ModelName, batch: number, seed = 1): Trainer {
   const net = createModel(model, { seed });
-  const optimizer = tf.train.sgd(0.05);
+  const optimizer = sgdOptimizer(0.05); // what trainLocal uses: one fused update kernel per weight on native
   const xs: tf.Tensor4D[] = [];
   const ys: tf.Tensor[] = [];
   for (let i = 0; i < BATCHES; i++) {

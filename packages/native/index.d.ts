@@ -13,6 +13,8 @@ export interface NativeKernels {
   /** dims: batch, inH, inW, ch, outH, outW, fH, fW, strideH, strideW, padTop, padLeft. */
   maxpoolForward(x: Float32Array, y: Float32Array, dims: Int32Array): void;
   maxpoolBackward(dy: Float32Array, x: Float32Array, dx: Float32Array, dims: Int32Array): void;
+  /** out = c * gradient + value over value's length (c = -learning rate), rounded like tfjs's add(mul(c, g), v). */
+  sgdUpdate(value: Float32Array, gradient: Float32Array, out: Float32Array, c: number): void;
   /** Kernel threads, the calling thread included. */
   setThreads(n: number): void;
   threads(): number;

@@ -21,7 +21,7 @@ describe('fedlink command line', () => {
     [['simulate', '--clientz', '3'], /unknown option --clientz/],
     [['simulate', '--clients', 'three'], /--clients: 'three' is not a number/],
     [['simulate', '--clients', '0'], /--clients: must be at least 1/],
-    [['simulate', '--model', 'resnet'], /--model: 'resnet' is not one of mlp, cnn, cifar-cnn, char-lstm, char-lstm-leaf, text-classifier nor the path of a model.json/],
+    [['simulate', '--model', 'resnet'], /--model: 'resnet' is not one of mlp, cnn, cifar-cnn, char-lstm, char-lstm-leaf, text-classifier, tabular-mlp, recommender nor the path of a model.json/],
     [['simulate', '--partition', 'dirichlet:-1'], /--partition: invalid partition/],
     [['simulate', '--round-timeout', 'soon'], /--round-timeout: 'soon' is not a duration/],
     [['simulate', '--rounds'], /--rounds needs a value/],

@@ -46,7 +46,8 @@ test('simulate --edges 2 --clients 4: each leaf trains with the flat run\'s seed
       ['edge-0', [0, 2], [1, 2].map((round) => ({ round, contributors: 2, examples: 200, selected: 2 }))],
       ['edge-1', [1, 3], [1, 2].map((round) => ({ round, contributors: 2, examples: 200, selected: 2 }))],
     ]);
-    expect(results.rounds.map((r) => [r.status, r.reported, r.selected])).toEqual([['completed', 4, 2], ['completed', 4, 2]]);
+    // The root's records count leaves (delegated selection): it asked its edges for 4, and 4 reported.
+    expect(results.rounds.map((r) => [r.status, r.reported, r.selected])).toEqual([['completed', 4, 4], ['completed', 4, 4]]);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -17,7 +17,8 @@ const deltaOf = (i: number, round: number, n: number) => testVector(n, 7919 * (i
 const everyone = (n: number) => ({ fraction: 1, minFit: n, minAvailable: n, overSelect: 0 });
 
 test('SIGKILL an edge process mid-round: the round completes without its group; restarted, its clients count again', async () => {
-  const root = await startTestCoordinator({ rounds: 3, selection: everyone(2) });
+  // Leaves: the root waits for all 6 its edges report, and completes a round with 3.
+  const root = await startTestCoordinator({ rounds: 3, selection: { fraction: 1, minFit: 3, minAvailable: 6, overSelect: 0 } });
   const ended: RoundRecord[] = [];
   root.engine.on('roundEnded', (r) => ended.push(r));
   const stable = await startTestEdge(root, { selection: everyone(3) }, { name: 'stable' });
@@ -61,9 +62,9 @@ test('SIGKILL an edge process mid-round: the round completes without its group; 
     expect((await root.done).status).toBe('finished');
     await Promise.all(leaves.map((l) => l.run));
     expect(ended.map((r) => [r.round, r.status, r.selected, r.reported])).toEqual([
-      [1, 'completed', 2, 6],
-      [2, 'completed', 2, 3],
-      [3, 'completed', 2, 6],
+      [1, 'completed', 6, 6],
+      [2, 'completed', 6, 3],
+      [3, 'completed', 6, 6],
     ]);
     // The weights are FedAvg of who counted: all 6 leaves in rounds 1 and 3, the stable edge's 3 in round 2.
     const n = initial.length;
@@ -132,7 +133,7 @@ test('a root restarted mid-round on its state dir is rejoined by its edges; the 
 
   const stateDir = await mkdtemp(join_(tmpdir(), 'fedlink-root-restart-'));
   const port = await freePort();
-  const startRoot = () => startTestCoordinator({ rounds: 3, selection: everyone(2) }, { stateDir, config: { port } });
+  const startRoot = () => startTestCoordinator({ rounds: 3, selection: everyone(4) }, { stateDir, config: { port } });
   let root = await startRoot();
   const edges = await Promise.all([0, 1].map((e) => startTestEdge(root, { selection: everyone(2) }, { name: `edge${e}` })));
   const clients: FedlinkClient[] = [];

@@ -56,27 +56,28 @@ beforeAll(async () => {
 });
 
 test('a two-level tree (root, 3 edges, 9 leaves) gives the flat FedAvg weights; the root counts leaf contributors', async () => {
-  const root = await startTestCoordinator({ rounds: ROUNDS, selection: everyone(3) });
+  // The root's selection counts leaves (delegated selection): it waits for the 9 its edges report.
+  const root = await startTestCoordinator({ rounds: ROUNDS, selection: everyone(9) });
   const reports: [number, number, number][] = [];
   const edges = await Promise.all(
     [0, 1, 2].map((e) => startTestEdge(root, { selection: everyone(3) }, { name: `edge${e}`, onRound: (round, o) => 'contributors' in o && reports.push([round, o.contributors!, o.numExamples]) })),
   );
   try {
-    // Before any leaf joined (no round can complete yet): /api/status and /metrics say which clients are edges.
+    // Before any leaf joined (no round can start yet): /api/status and /metrics say which clients are edges, by id.
     await Promise.all(edges.map((e) => e.ready));
-    const status = (await (await fetch(`${root.url}/api/status`)).json()) as { clients: { name: string; edge?: boolean }[] };
+    // Each edge's first summary (once its coordinator listens) carries its dashboard's URL.
+    await until(async () => root.registry.sessions().every((s) => s.edgeSummary?.dashboardUrl !== undefined));
+    const status = (await (await fetch(`${root.url}/api/status`)).json()) as { clients: DashboardClient[] };
     expect(status.clients.map((c) => [c.name, c.edge]).sort()).toEqual([['edge0', true], ['edge1', true], ['edge2', true]]);
     const metrics = await (await fetch(`${root.url}/metrics`)).text();
     expect(metrics).toMatch(/^fedlink_edges_connected\{run_id="run_\w+"\} 3$/m);
-    // Round 1 opens on the 3 edges; with no leaf behind them yet, each stays 'training' and has no group.
-    await until(async () => {
-      const s = (await (await fetch(`${root.url}/api/status`)).json()) as { clients: DashboardClient[] };
-      return s.clients.every((c) => c.edgeStatus?.state === 'training');
-    });
+    for (const c of status.clients) expect(metrics).toContain(`fedlink_edge_clients{edge_id="${c.clientId}",edge_name="${c.name}",run_id="${root.runId}"} 0`);
+    // With no leaf behind them yet, the root waits: each edge idle, no group, 0 clients reported, its dashboard linked.
     const dash = io(`${root.url}/dashboard`, { transports: ['websocket'], reconnection: false, forceNew: true });
     const live = await new Promise<DashboardSnapshot>((resolve) => dash.once(DASHBOARD_EVENTS.snapshot, resolve)).finally(() => dash.close());
+    const ready = await Promise.all(edges.map((e) => e.ready));
     expect(live.clients.map((c) => [c.name, c.edge, c.edgeStatus]).sort()).toEqual(
-      ['edge0', 'edge1', 'edge2'].map((name) => [name, true, { state: 'training', lastRound: null }]),
+      ['edge0', 'edge1', 'edge2'].map((name, e) => [name, true, { state: 'idle', lastRound: null, clients: 0, examples: 0, dashboardUrl: ready[e]!.url }]),
     );
     // The feed's snapshot the moment each root round is recorded: every edge's group of that round.
     const feed = new DashboardFeed({ run: root.context, state: root.engine.state, events: root.engine, registry: root.registry, rounds: () => root.store.rounds, participation: (id) => root.engine.participation(id) }, () => {});
@@ -119,9 +120,9 @@ test('a two-level tree (root, 3 edges, 9 leaves) gives the flat FedAvg weights; 
 });
 
 test('a three-level tree (an edge of edges) gives the flat FedAvg weights too', async () => {
-  const root = await startTestCoordinator({ rounds: ROUNDS, selection: everyone(2) });
+  const root = await startTestCoordinator({ rounds: ROUNDS, selection: everyone(9) });
   const direct = await startTestEdge(root, { selection: everyone(3) }, { name: 'direct' });
-  const middle = await startTestEdge(root, { selection: everyone(2) }, { name: 'middle' });
+  const middle = await startTestEdge(root, { selection: everyone(6) }, { name: 'middle' });
   const lower: Awaited<ReturnType<typeof startTestEdge>>[] = [];
   try {
     const mid = await middle.ready;
@@ -158,7 +159,7 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 test('SecAgg+ between leaves and their edge: the root gets the flat FedAvg within the quantisation bound, no edge opens an update', async () => {
-  const root = await startTestCoordinator({ rounds: ROUNDS, selection: everyone(3) });
+  const root = await startTestCoordinator({ rounds: ROUNDS, selection: everyone(9) });
   const secure = { secureAggregation: true, secaggStageTimeoutMs: 20_000, selection: everyone(3) };
   const edges = await Promise.all([0, 1, 2].map((e) => startTestEdge(root, secure, { name: `secure${e}` })));
   try {
@@ -172,6 +173,8 @@ test('SecAgg+ between leaves and their edge: the root gets the flat FedAvg withi
     for (const edge of edges) expect((await edge.ready).engine.plaintextUpdatesOpened).toBe(0);
     // What the root opened: one sealed group update per edge and round.
     expect(root.engine.plaintextUpdatesOpened).toBe(3 * ROUNDS);
+    // SecAgg+ carries no individual loss: the edges report none, so the root records none (not 0).
+    expect(root.store.rounds.map((r) => r.trainLoss)).toEqual(Array(ROUNDS).fill(undefined));
   } finally {
     await Promise.all(edges.map((e) => e.cleanup()));
     await root.cleanup();
@@ -179,7 +182,7 @@ test('SecAgg+ between leaves and their edge: the root gets the flat FedAvg withi
 });
 
 test('edges running a robust aggregator (median) over their groups: the root takes the example-weighted mean of the groups\' medians', async () => {
-  const root = await startTestCoordinator({ rounds: 1, selection: everyone(2) });
+  const root = await startTestCoordinator({ rounds: 1, selection: everyone(6) });
   const median = { ...presetSpec('fedavg'), name: 'edge-median', aggregator: { kind: 'median' as const } };
   const edges = await Promise.all([0, 1].map((e) => startTestEdge(root, { strategy: median, selection: everyone(3) }, { name: `edge${e}` })));
   try {
@@ -221,7 +224,8 @@ test('a device that moves to another edge mid-run is the same client there (its 
   // edge0 selects whoever is connected (one at least), edge1 waits for two: round 1 is the mover
   // alone at edge0 and leaves 2, 3 at edge1 (held training until the mover has moved, so edge1's
   // round 1 is still open when it arrives there); round 2 is leaf 0 at edge0 and 2, 3 and the mover at edge1.
-  const root = await startTestCoordinator({ rounds: 2, selection: everyone(2) });
+  // The root waits for 3 leaves (round 1), and closes with 2 at least.
+  const root = await startTestCoordinator({ rounds: 2, selection: { fraction: 1, minFit: 2, minAvailable: 3, overSelect: 0 } });
   const edges = [
     await startTestEdge(root, { selection: { fraction: 1, minFit: 1, minAvailable: 1, overSelect: 0 } }, { name: 'edge0' }),
     await startTestEdge(root, { selection: { fraction: 1, minFit: 2, minAvailable: 2, overSelect: 0 } }, { name: 'edge1' }),
@@ -252,6 +256,9 @@ test('a device that moves to another edge mid-run is the same client there (its 
     // At edge1 the mover is the client its key names: the id edge0 knew, with the name it gave.
     expect(at1!.registry.get(moverId)?.name).toBe('mover');
     expect(at1!.registry.size).toBe(3);
+    // The root plans round 2 on what the edges reported: 1 leaf at edge0, 3 at edge1.
+    const reported = (name: string) => root.registry.sessions().find((s) => s.name === name)?.edgeSummary?.clients;
+    await until(async () => reported('edge0') === 1 && reported('edge1') === 3);
     held.resolve();
     expect((await root.done).status).toBe('finished');
     await Promise.all(edges.map((e) => e.done));

@@ -23,7 +23,7 @@ test('without test data on the coordinator, clients evaluate the global model on
     expect(r1.testAccuracy).toBeUndefined();
     expect(r1.federatedEval).toMatchObject({ examples: 200, clients: 2 });
     expect(r1.federatedEval!.loss).toBeCloseTo((initial[0]!.loss * 50 + initial[1]!.loss * 150) / 200, 4);
-    expect(r1.federatedEval!.accuracy).toBeCloseTo((initial[0]!.accuracy * 50 + initial[1]!.accuracy * 150) / 200, 6);
+    expect(r1.federatedEval!.accuracy).toBeCloseTo((initial[0]!.accuracy! * 50 + initial[1]!.accuracy! * 150) / 200, 6);
     // Round 2 starts from the model trained in round 1: it does better on the held-out digits.
     expect(r2.federatedEval!.accuracy).toBeGreaterThan(r1.federatedEval!.accuracy + 0.2);
     expect((await coord.done).metrics.clientEvalAccuracy).toBeCloseTo(r2.federatedEval!.accuracy, 10);

@@ -90,7 +90,7 @@ describe("a text run: the coordinator's vocabulary in the welcome, clients encod
     const trainer = new TextTrainer(nextChar('THE CAT! the cat sat on the mat. Zzz the rat sat on the hat '.repeat(2)), { vocabHash: spec.hash });
     const client = new FedlinkClient({ url: coord.url, token: TEST_TOKEN, trainer, platform: 'node', backend: 'test', modelHash: coord.context.model.hash! });
     const trained: number[] = [];
-    client.on('trained', (_round, m) => trained.push(m.loss));
+    client.on('trained', (_round, m) => trained.push(m.loss ?? NaN));
     const end = await client.run();
     expect(end.status).toBe('finished');
     expect(trained).toHaveLength(1);

@@ -141,6 +141,7 @@ async function validSamples(): Promise<{ client: Record<string, unknown>; server
     },
     'round:update': { runId: 'run_1', round: 3, numExamples: 600, metrics: { loss: 0.5, accuracy: 0.8 }, envelope },
     'round:withdraw': { runId: 'run_1', round: 3, reason: 'training failed' },
+    'edge:summary': { clients: 3, examples: 900, dashboardUrl: 'https://edge-a.example:7080/', edges: [{ clientId: 'c1', name: 'edge-a1', clients: 2, examples: 600, state: 'idle' }] },
     'secagg:advertise': byStage('advertise'),
     'secagg:shares': byStage('shares'),
     'secagg:masked': byStage('masked'),

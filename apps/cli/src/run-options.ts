@@ -13,7 +13,7 @@ export function runOptions(defaults: Partial<{ model: string; rounds: number; ro
       type: 'string',
       default: defaults.model ?? DEFAULT_RUN.model,
       placeholder: 'mlp|cnn|<model.json>',
-      description: 'model: mlp (2NN, 199,210 params), cnn (1,663,370 params), cifar-cnn (RGB 32x32x3, 136,874 params), or the path of any tfjs Layers model.json (its weight files beside it): a classifier of the data\'s images, logits or softmax out',
+      description: 'model: mlp (2NN, 199,210 params), cnn (1,663,370 params), cifar-cnn (RGB 32x32x3, 136,874 params), tabular-mlp (csv data: two hidden layers of 64, input width from the data), recommender (csv data: matrix factorisation over two id columns, user then item), or the path of any tfjs Layers model.json (its weight files beside it): a classifier of the data (logits or softmax out) or, for csv regression, one linear output',
     },
     rounds: { type: 'int', min: 1, default: defaults.rounds ?? DEFAULT_RUN.rounds, description: 'rounds to run' },
     strategy: {
@@ -153,14 +153,23 @@ export function formatRoundLine(r: {
   trainLoss?: number;
   testAccuracy?: number;
   testLoss?: number;
+  testMae?: number;
+  testRmse?: number;
   seconds: number;
   privacy?: { epsilon: number; delta: number };
-  federatedEval?: { loss: number; accuracy: number; examples: number; clients: number };
+  federatedEval?: { loss: number; accuracy: number; examples: number; clients: number; mae?: number; rmse?: number };
 }, rounds: number): string {
   const head = `round ${String(r.round).padStart(String(rounds).length)}/${rounds}`;
   if (r.status !== 'completed') return `${head}  ABANDONED (attempt ${r.attempt}): ${r.reason ?? 'no reason'}  ${r.seconds.toFixed(1)}s`;
   const f = (x: number | undefined, d = 4) => (x === undefined ? '-' : x.toFixed(d));
-  const fed = r.federatedEval ? `  client_eval_acc ${f(r.federatedEval.accuracy)} client_eval_loss ${f(r.federatedEval.loss)} (${r.federatedEval.examples} held-out ex)` : '';
+  const fe = r.federatedEval;
+  const fed = fe
+    ? fe.rmse !== undefined
+      ? `  client_eval_rmse ${f(fe.rmse)} client_eval_mae ${f(fe.mae)} (${fe.examples} held-out ex)`
+      : `  client_eval_acc ${f(fe.accuracy)} client_eval_loss ${f(fe.loss)} (${fe.examples} held-out ex)`
+    : '';
   const eps = r.privacy ? `  epsilon ${f(r.privacy.epsilon, 3)} (delta ${r.privacy.delta})` : '';
-  return `${head}  clients ${r.reported}/${r.selected}  train_loss ${f(r.trainLoss)}  test_acc ${f(r.testAccuracy)}  test_loss ${f(r.testLoss)}${fed}${eps}  ${r.seconds.toFixed(1)}s`;
+  // Regression runs (the test evaluation gives errors, not accuracy): RMSE and MAE in the label's units.
+  const test = r.testRmse !== undefined ? `test_rmse ${f(r.testRmse)}  test_mae ${f(r.testMae)}` : `test_acc ${f(r.testAccuracy)}  test_loss ${f(r.testLoss)}`;
+  return `${head}  clients ${r.reported}/${r.selected}  train_loss ${f(r.trainLoss)}  ${test}${fed}${eps}  ${r.seconds.toFixed(1)}s`;
 }

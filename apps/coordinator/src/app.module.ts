@@ -15,6 +15,7 @@ import { FederationMetrics } from './metrics/federation-metrics.js';
 import { MetricsController } from './metrics/metrics.controller.js';
 import { ENGINE, type FederationEngine } from './rounds/engine.js';
 import { InMemoryRunStore } from './state/run-history.js';
+import { SHARED_VIEW, type SharedRunView } from './state/shared-view.js';
 import { LOG } from './tokens.js';
 import { DashboardGateway } from './web/dashboard.gateway.js';
 
@@ -34,6 +35,8 @@ export interface CoordinatorParts {
   access: AccessPolicy;
   control: RunControl;
   persistence: Persistence;
+  /** A cluster node's view of the whole run (REST and dashboard read it); absent on a single coordinator. */
+  shared?: SharedRunView;
 }
 
 /** What every feature reads: the run's facts, the log, the clients, the engine and its records, access rules. */
@@ -50,6 +53,7 @@ class RunModule {
       { provide: AccessPolicy, useValue: p.access },
       // Connection budgets span namespaces (federation and dashboard).
       { provide: Gatekeeper, useValue: p.gatekeeper },
+      { provide: SHARED_VIEW, useValue: p.shared ?? null },
     ];
     return { module: RunModule, providers, exports: providers.map((x) => x.provide) };
   }

@@ -19,16 +19,18 @@ import { edgeRefusal } from './edge/edge-policy.js';
 import { KeyAllowlist } from './federation/key-allowlist.js';
 import { FederationMetrics } from './metrics/federation-metrics.js';
 import { type Db, openDatabase } from './storage/database.js';
-import { JoinTokenStore } from './storage/join-tokens.js';
+import { type JoinTokens, JoinTokenStore } from './storage/join-tokens.js';
 import { PersistentRunStore } from './storage/persistent-run-store.js';
 import { PostgresRunRecords } from './storage/postgres-run-records.js';
 import type { RunRecords } from './storage/run-records.js';
 import { SqliteRunRecords } from './storage/sqlite-run-records.js';
 import { type ResumePoint, findResumePoint, settingsDiff } from './storage/resume.js';
 import { RunArchive } from './storage/run-archive.js';
+import { defaultIntakeWorkers } from './rounds/intake-pool.js';
 import { RoundEngine } from './rounds/round-engine.js';
 import { RunContext, updateManifestOf } from './federation/run-context.js';
-import { FedlinkIoAdapter } from './io-adapter.js';
+import { FedlinkIoAdapter, type IoAdapterFactory } from './io-adapter.js';
+import type { SharedRunView } from './state/shared-view.js';
 import { type Log, consoleLog } from './log.js';
 import { GlobalModel } from './model/global-model.js';
 import { InMemoryRunStore, type RunStore } from './state/run-history.js';
@@ -78,6 +80,25 @@ export interface StartOptions {
   delegated?: boolean;
   /** The run id to use when no run is resumed (a cluster's nodes all serve the cluster's run). */
   runId?: string;
+  /**
+   * Whether the coordinator closes itself on SIGINT/SIGTERM and the other termination signals
+   * (Nest's shutdown hooks: one listener per signal on `process`). Default true. A coordinator
+   * that is part of a larger process passes false and is closed by its host: an edge aggregator
+   * (its CLI handles the signals, and the simulator runs many edges in one process, where each
+   * coordinator's listeners would pile up on `process` past its listener limit).
+   */
+  shutdownHooks?: boolean;
+  /**
+   * The run's model, built by the host (an edge: from its parent's welcome, GlobalModel.fromTopology)
+   * instead of from `run.model`, which then only names it. The coordinator owns it from here.
+   */
+  model?: GlobalModel;
+  /** A cluster node's view of the whole run: /api/status, /api/rounds and the dashboard show it instead of this process's own. */
+  shared?: SharedRunView;
+  /** Join tokens kept elsewhere than the state directory (a cluster's PostgreSQL): admission and /api/tokens use them. */
+  tokens?: JoinTokens;
+  /** socket.io adapter for every namespace (a cluster's Redis adapter: broadcasts reach every node's sockets). */
+  ioAdapter?: IoAdapterFactory;
 }
 
 /** Transport cap: room for the largest legitimate message, and a margin for framing. */
@@ -136,7 +157,7 @@ async function start(
     if (ignored.length > 0) log.warn('resuming with the run\'s stored settings; differing options ignored', { run: resume.run.runId, ignored });
   }
   // A text run's zoo model takes the run's window length ([seqLength, 1, 1]).
-  const model = await GlobalModel.load(settings.model, settings.seed, config.text ? { inputShape: [config.text.seqLength, 1, 1] } : {});
+  const model = options.model ?? (await GlobalModel.load(settings.model, settings.seed, settings.data, config.text ? { inputShape: [config.text.seqLength, 1, 1] } : {}));
   try {
     // The coordinator's own test data must fit the model: a ModelError at start, not in round 1.
     if (config.testData) assertDataFits(model.layers, config.testData, 'the test data');
@@ -151,9 +172,10 @@ async function start(
   const context = new RunContext(runId, identity, model, settings, maxUpdateBytes, config.text);
   const registry = new ClientRegistry();
   const allowlist = config.allowKeysFile ? new KeyAllowlist(config.allowKeysFile) : undefined;
+  const joinTokens: JoinTokens | undefined = options.tokens ?? tokens;
   const authority =
     options.authority ??
-    new JoinPolicy({ open: config.open, staticTokens: config.joinTokens, ...(tokens ? { tokenStore: tokens } : {}), ...(allowlist ? { allowlist } : {}) });
+    new JoinPolicy({ open: config.open, staticTokens: config.joinTokens, ...(joinTokens ? { tokenStore: joinTokens } : {}), ...(allowlist ? { allowlist } : {}) });
   const strategy = Strategy.fromSpec(settings.strategy);
   const admission = new Admission(identity, authority, registry, edgeRefusal(settings, strategy));
   // FedAvgM/FedAdam continue with the optimizer state saved with the checkpoint they resume from.
@@ -193,6 +215,7 @@ async function start(
     log,
     ...(resume ? { startRound: resume.round + 1, history: (await records?.rounds(runId)) ?? [] } : {}),
     ...(config.testData ? { testData: config.testData } : {}),
+    intake: { workers: config.intakeWorkers ?? defaultIntakeWorkers() },
   });
   persistent?.trackClients(registry);
   const gatekeeper = new Gatekeeper({
@@ -223,15 +246,16 @@ async function start(
       metrics,
       access,
       control,
-      persistence: new Persistence(archive, tokens),
+      persistence: new Persistence(archive, joinTokens),
+      ...(options.shared ? { shared: options.shared } : {}),
     }), {
     logger: config.logLevel === 'silent' ? false : nestLevels,
     cors: true,
     // https and wss on the same port: browsers off localhost need a secure context.
     ...(config.tls ? { httpsOptions: { cert: config.tls.cert, key: config.tls.key } } : {}),
   });
-  app.useWebSocketAdapter(new FedlinkIoAdapter(app, transportLimit(maxUpdateBytes, model.encodedWeights().length)));
-  app.enableShutdownHooks();
+  app.useWebSocketAdapter(new FedlinkIoAdapter(app, transportLimit(maxUpdateBytes, model.encodedWeights().length), options.ioAdapter));
+  if (options.shutdownHooks ?? true) app.enableShutdownHooks();
   mountWebPages(app);
   await app.listen(config.port, config.host);
   const address = app.getHttpServer().address() as { port: number };

@@ -1,7 +1,7 @@
 import { type SelectionPolicy, Strategy, type StrategySpec, minUpdatesOf, parseStrategySpec, presetSpec, validateSelectionPolicy } from '@fedlink/core';
 import type { ImageDataset } from '@fedlink/ml';
 import type { ModelRef } from './model/global-model.js';
-import { type FitSettings, FitSettingsSchema, type TensorEncoding, type WelcomeText, parseMessage } from '@fedlink/protocol';
+import { type FitSettings, FitSettingsSchema, type TabularStats, TabularStatsSchema, type TensorEncoding, type WelcomeText, parseMessage } from '@fedlink/protocol';
 import { type PrivacySettings, privacyProblem } from './rounds/privacy-budget.js';
 
 /** What a run trains and how (persisted with the run, shown on the dashboard). */
@@ -36,6 +36,11 @@ export interface RunSettings {
   secaggClipRange: number;
   /** Secure aggregation: dropout share the neighbour graph must survive (raises k). */
   secaggExpectedDropout?: number;
+  /**
+   * A tabular run (csv data): the statistics every client encodes its rows with, sent in the
+   * welcome; a tabular zoo model (tabular-mlp, recommender) is built from them.
+   */
+  data?: TabularStats;
   /** Differential privacy accounting (with a dp wrapper in the strategy): delta (default 1e-5), target epsilon. */
   privacy?: PrivacySettings;
 }
@@ -84,6 +89,11 @@ export interface CoordinatorConfig {
   helloRatePerMinute?: number;
   /** Joins admitted a second over all addresses; a hello over it is refused with a retry-after slot (default 0: no limit). */
   joinRatePerSecond?: number;
+  /**
+   * Worker threads that open and check sealed updates (rounds/intake-pool.ts); 0 keeps the intake
+   * on the event loop. Default: one per core beyond the first, at most 4 (defaultIntakeWorkers).
+   */
+  intakeWorkers?: number;
   /** Read-only HTTP endpoints (status, rounds, model, metrics) without the admin token (default true). */
   publicStatus?: boolean;
   /** Admin token; default: the state dir's admin-token file (created on first start). */
@@ -131,6 +141,7 @@ export function validateRunSettings(r: RunSettings): void {
     parseMessage(FitSettingsSchema, r.fit, 'fit settings');
     validateSelectionPolicy(r.selection);
     parseStrategySpec(r.strategy);
+    if (r.data !== undefined) parseMessage(TabularStatsSchema, r.data, 'tabular statistics');
   } catch (e) {
     bad((e as Error).message);
   }

@@ -3,6 +3,7 @@ import {
   type ClientAckBody,
   type ClientEventName,
   type ClientPayload,
+  type EdgeSummary,
   EVENTS,
   FedlinkError,
   SECAGG_CLIENT_EVENTS,
@@ -79,6 +80,8 @@ export interface FedlinkClientOptions {
   localPrivacy?: { clip: number; noiseMultiplier: number };
   /** 'edge': an edge aggregator joining its parent (hello says so; its trainer reports contributors). Default 'client'. */
   role?: 'client' | 'edge';
+  /** An edge's group as it stands (its hello carries it; `reportEdge()` sends changes). Only with role 'edge'. */
+  edgeSummary?: () => EdgeSummary;
 }
 
 export interface UploadInfo {
@@ -152,6 +155,19 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
     this.joined = new Promise((r) => (this.markJoined = r));
     this.secure = new ClientSecureAggregation(this.identity, () => this.welcome?.runId, async (msg) => {
       await this.request(SECAGG_CLIENT_EVENTS[msg.stage], packSmallBinaries(msg));
+    });
+  }
+
+  /**
+   * An edge tells its parent its group changed (`edge:summary` with `edgeSummary()`'s value).
+   * Nothing is sent before the parent welcomed this edge or while disconnected: each hello
+   * carries the summary as it is then. Resolves once the parent acked it (or it wasn't sent).
+   */
+  async reportEdge(): Promise<void> {
+    const summary = this.options.role === 'edge' ? this.options.edgeSummary?.() : undefined;
+    if (!summary || !this.isJoined || !this.socket?.connected) return;
+    await this.request(EVENTS.edgeSummary, summary).catch((e: unknown) => {
+      if (e instanceof FedlinkError) this.emit('error', e);
     });
   }
 
@@ -341,6 +357,7 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
         ...(this.options.token !== undefined ? { token: this.options.token } : {}),
         ...(this.options.name !== undefined ? { name: this.options.name } : {}),
         ...(this.options.role === 'edge' ? { role: 'edge' as const } : {}),
+        ...(this.options.role === 'edge' && this.options.edgeSummary ? { edge: this.options.edgeSummary() } : {}),
       };
       const { welcome } = await this.request(EVENTS.hello, hello);
       const server = { signPublicKey: fromBase64(welcome.server.signPublicKey), boxPublicKey: fromBase64(welcome.server.boxPublicKey) };
@@ -429,7 +446,7 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
         onBatch: (p) => this.emit('progress', msg.round, p),
         shouldStop: () => Date.now() > msg.deadline || this.isOver(),
         ...(scaffold ? { correction: scaffoldCorrection(scaffold.server, scaffold.client) } : {}),
-        round: { round: msg.round, attempt: msg.attempt, deadline: msg.deadline },
+        round: { round: msg.round, attempt: msg.attempt, deadline: msg.deadline, ...(msg.share !== undefined ? { share: msg.share } : {}) },
       });
       this.emit('trained', msg.round, outcome.metrics);
       this.setState('uploading', `round ${msg.round}`);

@@ -1,12 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
-import type { TrainConfig, TrainMetrics, Welcome } from '@fedlink/protocol';
-import { type BatchProgress, DatasetError, type ImageDataset, assertDataFits, assertVocabularyFits, evaluate, modelFromTopology, readFlatWeights, setFlatWeights, trainLocal } from '@fedlink/ml';
+import type { TrainConfig, UpdateMetrics, Welcome } from '@fedlink/protocol';
+import { type BatchProgress, type CsvTable, DatasetError, type ImageDataset, assertDataFits, assertVocabularyFits, encodeTable, evaluate, modelFromTopology, readFlatWeights, setFlatWeights, splitHoldout, trainLocal } from '@fedlink/ml';
 
 export interface FitOutcome {
   /** local - global, in manifest order. */
   delta: Float32Array;
   numExamples: number;
-  metrics: TrainMetrics;
+  /** `loss` is left out only by an edge whose group reported none (secure aggregation below it). */
+  metrics: UpdateMetrics;
   /** Local optimizer steps taken (K). SCAFFOLD needs it: a trainer that leaves it out can't take part in a SCAFFOLD run. */
   steps?: number;
   /**
@@ -25,7 +26,7 @@ export interface FitHooks {
    */
   correction?: Float32Array;
   /** The round being trained and its deadline (epoch ms), as round:start gave them. */
-  round?: { round: number; attempt: number; deadline: number };
+  round?: { round: number; attempt: number; deadline: number; share?: number };
 }
 
 /**
@@ -164,10 +165,12 @@ export class TfjsTrainer implements Trainer {
         steps: r.steps,
         metrics: {
           loss: r.loss,
-          accuracy: r.accuracy,
+          ...(r.accuracy !== undefined ? { accuracy: r.accuracy } : {}),
           trainSeconds: r.seconds,
           samplesPerSecond: r.samplesPerSecond,
-          ...(ev ? { evalLoss: ev.loss, evalAccuracy: ev.accuracy, evalExamples: ev.count } : {}),
+          ...(ev ? { evalLoss: ev.loss, evalExamples: ev.count } : {}),
+          ...(ev?.accuracy !== undefined ? { evalAccuracy: ev.accuracy } : {}),
+          ...(ev?.mae !== undefined && ev.rmse !== undefined ? { evalMae: ev.mae, evalRmse: ev.rmse } : {}),
         },
       };
     } finally {
@@ -178,5 +181,49 @@ export class TfjsTrainer implements Trainer {
   dispose(): void {
     this.model?.dispose();
     this.model = undefined;
+  }
+}
+
+/**
+ * A client of a tabular run: it holds raw CSV rows until the welcome, then encodes them with the
+ * coordinator's statistics (`welcome.data`, never statistics of its own) and trains like any
+ * TfjsTrainer. A run without statistics, or rows that don't fit them (a missing column, a
+ * non-number, a label outside the classes), fail at join with a DatasetError.
+ */
+export class TabularTrainer implements Trainer {
+  private inner: TfjsTrainer | undefined;
+
+  /** `holdout`: the share of the rows held out for federated evaluation, drawn from `holdoutSeed`. */
+  constructor(
+    private readonly table: CsvTable,
+    private readonly options: { pool?: ModelPool; holdout?: number; holdoutSeed?: number; source?: string } = {},
+  ) {
+    if (table.rows.length === 0) throw new DatasetError(`no training rows: this client's data (or its shard) is empty`);
+  }
+
+  get numExamples(): number {
+    return this.inner?.numExamples ?? this.table.rows.length - (this.options.holdout ? Math.min(this.table.rows.length - 1, Math.max(1, Math.round(this.table.rows.length * this.options.holdout))) : 0);
+  }
+
+  async prepare(welcome: Welcome): Promise<void> {
+    if (!welcome.data) throw new DatasetError('this client holds CSV rows, but the coordinator sent no tabular statistics (is it serving csv data?)');
+    const data = encodeTable(this.table, welcome.data, this.options.source ?? 'csv');
+    const pool = this.options.pool ? { pool: this.options.pool } : {};
+    this.inner?.dispose();
+    if (this.options.holdout) {
+      const { train, holdout } = splitHoldout(data, this.options.holdout, this.options.holdoutSeed ?? 1);
+      this.inner = new TfjsTrainer(train, { ...pool, holdout });
+    } else this.inner = new TfjsTrainer(data, pool);
+    await this.inner.prepare(welcome);
+  }
+
+  fit(global: Float32Array, config: TrainConfig, hooks?: FitHooks): Promise<FitOutcome> {
+    if (!this.inner) throw new Error('trainer used before prepare()');
+    return this.inner.fit(global, config, hooks);
+  }
+
+  dispose(): void {
+    this.inner?.dispose();
+    this.inner = undefined;
   }
 }

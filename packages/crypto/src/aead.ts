@@ -15,9 +15,21 @@ export interface EnvelopeCipher {
   seal(shared: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, associatedData: Uint8Array): Promise<Uint8Array>;
   /** Rejects (with any error) when the tag does not verify. */
   open(shared: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, associatedData: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Opens into `out` (at least ciphertext length - 16 bytes; a SharedArrayBuffer's view will do)
+   * and returns the plaintext's length; rejects when the tag does not verify, and `out` then holds
+   * nothing to use. Node's decrypts piece by piece, never holding the whole plaintext twice.
+   */
+  openInto(shared: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, associatedData: Uint8Array, out: Uint8Array): Promise<number>;
 }
 
 const INFO = utf8('fedlink/envelope/v1');
+/** Piece size of Node's openInto: small enough for the young generation, big enough to amortise the calls. */
+const OPEN_PIECE_BYTES = 256 * 1024;
+
+function assertRoom(out: Uint8Array, need: number): void {
+  if (out.length < need) throw new RangeError(`openInto needs ${need} bytes of room, got ${out.length}`);
+}
 const KEY_BYTES = 32;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
@@ -49,6 +61,12 @@ export const WEBCRYPTO_CIPHER: EnvelopeCipher = {
   async open(shared, nonce, ciphertext, associatedData) {
     const { key, iv } = await deriveAesKey(shared, nonce);
     return new Uint8Array(await subtle().decrypt({ name: 'AES-GCM', iv: iv as BufferSource, additionalData: associatedData as BufferSource }, key, ciphertext as BufferSource));
+  },
+  async openInto(shared, nonce, ciphertext, associatedData, out) {
+    const plaintext = await WEBCRYPTO_CIPHER.open(shared, nonce, ciphertext, associatedData);
+    assertRoom(out, plaintext.length);
+    out.set(plaintext);
+    return plaintext.length;
   },
 };
 
@@ -94,6 +112,28 @@ function nodeCipher(c: typeof NodeCrypto): EnvelopeCipher {
         out.set(body);
         out.set(rest, body.length);
         return out;
+      } finally {
+        bits.fill(0);
+      }
+    },
+    async openInto(shared, nonce, ciphertext, associatedData, out) {
+      if (ciphertext.length < TAG_BYTES) throw new Error('ciphertext shorter than its tag');
+      const length = ciphertext.length - TAG_BYTES;
+      assertRoom(out, length);
+      const bits = derive(shared, nonce);
+      try {
+        const decipher = c.createDecipheriv('aes-256-gcm', bits.subarray(0, KEY_BYTES), bits.subarray(KEY_BYTES), { authTagLength: TAG_BYTES });
+        decipher.setAAD(associatedData);
+        decipher.setAuthTag(ciphertext.subarray(length));
+        let at = 0;
+        for (let from = 0; from < length; from += OPEN_PIECE_BYTES) {
+          const piece = decipher.update(ciphertext.subarray(from, Math.min(length, from + OPEN_PIECE_BYTES)));
+          out.set(piece, at);
+          at += piece.length;
+        }
+        const rest = decipher.final(); // throws when the tag does not verify
+        out.set(rest, at);
+        return at + rest.length;
       } finally {
         bits.fill(0);
       }

@@ -58,6 +58,20 @@ export async function open(envelope: SealedEnvelope, shared: Uint8Array, associa
   }
 }
 
+/**
+ * `open` into the caller's buffer (a worker's shared slot: the coordinator's intake pool):
+ * returns the plaintext's length, or throws `decrypt_failed` as `open` does.
+ */
+export async function openInto(envelope: SealedEnvelope, shared: Uint8Array, associatedData: Uint8Array, out: Uint8Array): Promise<number> {
+  if (envelope.nonce.length !== 24) throw new FedlinkError('decrypt_failed', 'envelope nonce must be 24 bytes');
+  try {
+    return await ENVELOPE_CIPHER.openInto(shared, envelope.nonce, envelope.ciphertext, associatedData, out);
+  } catch (err) {
+    if (err instanceof RangeError) throw err;
+    throw new FedlinkError('decrypt_failed', 'sealed payload could not be opened: wrong key, wrong round/run, or tampered');
+  }
+}
+
 /** Associated data of an update envelope: what it is, for which run, round and client. */
 export function updateContext(runId: string, round: number, clientId: string): Uint8Array {
   return utf8(`fedlink/update/v1\0${runId}\0${round}\0${clientId}`);

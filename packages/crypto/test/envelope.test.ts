@@ -1,6 +1,6 @@
 import nacl from 'tweetnacl';
 import { FedlinkError } from '@fedlink/protocol';
-import { ENVELOPE_CIPHER, ENVELOPE_OVERHEAD, NODE_CIPHER, WEBCRYPTO_CIPHER, fingerprint, generateIdentity, identityFromSeed, identityFromJson, identityToJson, open, sameFingerprint, seal, sharedKey, signHello, updateContext, verifyHello } from '@fedlink/crypto';
+import { ENVELOPE_CIPHER, ENVELOPE_OVERHEAD, NODE_CIPHER, WEBCRYPTO_CIPHER, fingerprint, generateIdentity, identityFromSeed, identityFromJson, identityToJson, open, openInto, sameFingerprint, seal, sharedKey, signHello, updateContext, verifyHello } from '@fedlink/crypto';
 
 test('an envelope opens only with the right keys and the same context', async () => {
   const client = generateIdentity();
@@ -85,4 +85,28 @@ test("Node's AES-GCM and WebCrypto's seal to the same bytes and open each other'
     }
   }
   await expect(node.open(shared, nacl.randomBytes(24), new Uint8Array(15), ctx)).rejects.toBeDefined();
+});
+
+test('openInto opens into shared memory exactly what open returns (both ciphers, across its 256 KiB pieces); refusals as open', async () => {
+  const shared = nacl.randomBytes(32);
+  const ctx = updateContext('run_1', 3, 'client-a');
+  for (const size of [0, 5, 262_144, 262_145, 800_003]) {
+    const payload = nacl.randomBytes(size);
+    const envelope = await seal(payload, shared, ctx);
+    for (const c of [NODE_CIPHER!, WEBCRYPTO_CIPHER]) {
+      const out = new Uint8Array(new SharedArrayBuffer(size + 64)).fill(0xee);
+      const n = await c.openInto(shared, envelope.nonce, envelope.ciphertext, ctx, out);
+      expect(n).toBe(size);
+      expect(Buffer.from(out.subarray(0, n)).equals(Buffer.from(payload))).toBe(true);
+      expect(out[n]).toBe(0xee);
+    }
+    expect(await openInto(envelope, shared, ctx, new Uint8Array(size))).toBe(size);
+    const tampered = { nonce: envelope.nonce, ciphertext: envelope.ciphertext.slice() };
+    tampered.ciphertext[0]! ^= 1;
+    await expect(openInto(tampered, shared, ctx, new Uint8Array(size + 16))).rejects.toMatchObject({ code: 'decrypt_failed' });
+    await expect(openInto(envelope, shared, updateContext('run_1', 4, 'client-a'), new Uint8Array(size + 16))).rejects.toMatchObject({ code: 'decrypt_failed' });
+  }
+  const envelope = await seal(new Uint8Array(100), shared, ctx);
+  await expect(openInto(envelope, shared, ctx, new Uint8Array(99))).rejects.toThrow(RangeError);
+  await expect(openInto({ nonce: new Uint8Array(12), ciphertext: envelope.ciphertext }, shared, ctx, new Uint8Array(100))).rejects.toMatchObject({ code: 'decrypt_failed' });
 });

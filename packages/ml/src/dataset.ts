@@ -12,6 +12,13 @@ export interface ImageDataset {
   width: number;
   channels: number;
   numClasses: number;
+  /**
+   * Regression: one target per example (standardised, see tabular.ts); `labels` are then unused
+   * and `numClasses` is 1. Absent: classification by `labels`.
+   */
+  targets?: Float32Array;
+  /** Regression: the label's standard deviation, to report errors in the label's units (default 1). */
+  targetScale?: number;
 }
 
 export class DatasetError extends Error {
@@ -30,6 +37,7 @@ export function validateDataset(ds: ImageDataset): void {
     throw new DatasetError(`images hold ${ds.images.length} values, expected ${ds.count} x ${size}`);
   }
   if (ds.labels.length !== ds.count) throw new DatasetError(`${ds.labels.length} labels for ${ds.count} images`);
+  if (ds.targets && ds.targets.length !== ds.count) throw new DatasetError(`${ds.targets.length} targets for ${ds.count} examples`);
   for (let i = 0; i < ds.count; i++) {
     if (ds.labels[i]! >= ds.numClasses) {
       throw new DatasetError(`label ${ds.labels[i]} of example ${i} is outside the model's ${ds.numClasses} classes`);
@@ -47,7 +55,8 @@ export function subset(ds: ImageDataset, indices: ArrayLike<number>): ImageDatas
     images.set(ds.images.subarray(i * size, (i + 1) * size), k * size);
     labels[k] = ds.labels[i]!;
   }
-  return { ...ds, images, labels, count: indices.length };
+  const targets = ds.targets ? Float32Array.from(indices, (i) => ds.targets![i]!) : undefined;
+  return { ...ds, images, labels, count: indices.length, ...(targets ? { targets } : {}) };
 }
 
 /** A deterministic shuffled split into train and test parts. */
@@ -71,17 +80,19 @@ export function splitHoldout(ds: ImageDataset, share: number, seed: number): { t
 }
 
 /** Copies the given examples into one contiguous batch buffer. */
-export function gatherBatch(ds: ImageDataset, order: ArrayLike<number>, start: number, end: number, into?: Float32Array): { x: Float32Array; y: Int32Array } {
+export function gatherBatch(ds: ImageDataset, order: ArrayLike<number>, start: number, end: number, into?: Float32Array): { x: Float32Array; y: Int32Array; t?: Float32Array } {
   const size = exampleSize(ds);
   const n = end - start;
   const x = into && into.length === n * size ? into : new Float32Array(n * size);
   const y = new Int32Array(n);
+  const t = ds.targets ? new Float32Array(n) : undefined;
   for (let k = 0; k < n; k++) {
     const i = order[start + k]!;
     x.set(ds.images.subarray(i * size, (i + 1) * size), k * size);
     y[k] = ds.labels[i]!;
+    if (t) t[k] = ds.targets![i]!;
   }
-  return { x, y };
+  return t ? { x, y, t } : { x, y };
 }
 
 export function shuffledOrder(count: number, rng: Rng): Int32Array {

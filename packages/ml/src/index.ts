@@ -1,8 +1,13 @@
 export * from './dataset.js';
 export * from './idx.js';
 export * from './models.js';
+export * from './recommender.js';
+export * from './csv.js';
+export * from './tabular.js';
+export * from './synthetic-tabular.js';
 export * from './train.js';
 export * from './weights.js';
+export { FusedSgdOptimizer, SGD_UPDATE_KERNEL, sgdOptimizer, type SgdUpdateAttrs } from './optimizer.js';
 export {
   BACKEND_CHOICES,
   BROWSER_BACKENDS,

@@ -50,16 +50,40 @@ export function modelSignature(model: tf.LayersModel): ModelSignature {
 }
 
 /**
- * Checks that image data of `shape` [h, w, c] with `numClasses` labels fits a classifier; throws a
- * ModelError saying what differs.
+ * Checks that data of `shape` [h, w, c] with `numClasses` labels fits a classifier (or, with
+ * `regression`, a model of one output unit); throws a ModelError saying what differs. Tabular
+ * data ([1, 1, width]) fits any model whose input holds `width` values ([width] or [1, 1, width]).
  */
-export function assertDataFits(model: tf.LayersModel, data: { height: number; width: number; channels: number; numClasses: number }, what = 'the data'): void {
+export function assertDataFits(
+  model: tf.LayersModel,
+  data: { height: number; width: number; channels: number; numClasses: number; targets?: unknown },
+  what = 'the data',
+): void {
   const { inputShape, outputUnits } = modelSignature(model);
   const dataShape = [data.height, data.width, data.channels];
-  if (inputShape.length !== 3 || inputShape.some((d, i) => d !== dataShape[i])) {
+  const tabular = data.height === 1 && data.width === 1 && inputShape.reduce((a, b) => a * b, 1) === data.channels;
+  if (!tabular && (inputShape.length !== 3 || inputShape.some((d, i) => d !== dataShape[i]))) {
     throw new ModelError(`the model takes inputs of shape [${inputShape.join(', ')}], ${what} is [${dataShape.join(', ')}]`);
+  }
+  if (data.targets !== undefined) {
+    if (outputUnits !== 1) throw new ModelError(`${what} is a regression target (one number per example), the model has ${outputUnits} outputs; a regression model has one linear output`);
+    return;
   }
   if (outputUnits < data.numClasses) {
     throw new ModelError(`${what} has labels 0..${data.numClasses - 1}, outside the model's ${outputUnits} classes`);
   }
+}
+
+/** Whether a model is a regressor (one output unit, not a softmax/sigmoid) or a classifier. */
+export function modelTask(model: tf.LayersModel): 'classification' | 'regression' {
+  const { outputUnits } = modelSignature(model);
+  const activation = model.layers[model.layers.length - 1]?.getConfig().activation;
+  return outputUnits === 1 && activation !== 'softmax' && activation !== 'sigmoid' ? 'regression' : 'classification';
+}
+
+/** The model's output width and last activation (what `--task auto` reads). */
+export function modelOutput(model: tf.LayersModel): { units: number; activation?: string } {
+  const { outputUnits } = modelSignature(model);
+  const activation = model.layers[model.layers.length - 1]?.getConfig().activation;
+  return { units: outputUnits, ...(typeof activation === 'string' ? { activation } : {}) };
 }

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
+import { MatrixFactorization } from './recommender.js';
 
 /** The model zoo. Names are what users type after `--model`. */
-export const MODEL_NAMES = ['mlp', 'cnn', 'cifar-cnn', 'char-lstm', 'char-lstm-leaf', 'text-classifier'] as const;
+export const MODEL_NAMES = ['mlp', 'cnn', 'cifar-cnn', 'char-lstm', 'char-lstm-leaf', 'text-classifier', 'tabular-mlp', 'recommender'] as const;
 export type ModelName = (typeof MODEL_NAMES)[number];
 
 export interface ModelOptions {
@@ -10,6 +11,11 @@ export interface ModelOptions {
   numClasses?: number;
   /** Input image shape [height, width, channels] (default 28x28x1; cifar-cnn 32x32x3; text models [80, 1, 1]). */
   inputShape?: [number, number, number];
+  /** tabular-mlp: encoded row width (inputs [1, 1, width]); numClasses 1 is a regressor. */
+  inputWidth?: number;
+  /** recommender: how many users and items (the id columns' category counts). */
+  users?: number;
+  items?: number;
 }
 
 /** Token ids the zoo's text models embed and (char-lstm) predict: vocabularies up to this many tokens fit them. */
@@ -46,6 +52,9 @@ function addTextLayers(model: tf.Sequential, name: keyof typeof ZOO_VOCAB_SIZE, 
   model.add(tf.layers.lstm({ name: 'lstm2', units, kernelInitializer: kernelInitializer(), recurrentInitializer: tf.initializers.glorotUniform({ seed: seed + 2 }) }));
 }
 
+/** Zoo models that need tabular data (csv): their input comes from the coordinator's statistics. */
+export const TABULAR_MODELS: readonly ModelName[] = ['tabular-mlp', 'recommender'];
+
 /**
  * The FedAvg paper's models (McMahan et al. 2017, section 3):
  * - `mlp`, the "2NN": two hidden layers of 200 ReLU units (199,210 parameters on MNIST);
@@ -65,8 +74,22 @@ export function createModel(name: ModelName, options: ModelOptions = {}): tf.Seq
   const kernelInitializer = () => tf.initializers.glorotUniform({ seed: layerSeed++ });
 
   const model = tf.sequential({ name });
+  if (name === 'recommender') {
+    // Matrix factorisation, 4 factors: (user, item) index pairs in, a (standardised) rating out.
+    const { users, items } = options;
+    if (!(users! >= 1 && items! >= 1)) throw new RangeError('recommender: needs the number of users and items (two id feature columns)');
+    model.add(new MatrixFactorization({ name: 'mf', inputShape: [1, 1, 2], users: users!, items: items!, factors: 4, seed }));
+    return model;
+  }
   if (text) {
     addTextLayers(model, name, inputShape, kernelInitializer, seed * 1000 + 500);
+  } else if (name === 'tabular-mlp') {
+    // A tabular MLP: two hidden layers of 64 ReLU units over the encoded row; numClasses logits, or one linear output (regression).
+    const width = options.inputWidth;
+    if (!(width! >= 1)) throw new RangeError('tabular-mlp: needs the encoded row width (csv data)');
+    model.add(tf.layers.flatten({ name: 'flatten', inputShape: [1, 1, width!] }));
+    model.add(tf.layers.dense({ name: 'fc1', units: 64, activation: 'relu', kernelInitializer: kernelInitializer() }));
+    model.add(tf.layers.dense({ name: 'fc2', units: 64, activation: 'relu', kernelInitializer: kernelInitializer() }));
   } else if (name === 'mlp') {
     model.add(tf.layers.flatten({ name: 'flatten', inputShape }));
     model.add(tf.layers.dense({ name: 'fc1', units: 200, activation: 'relu', kernelInitializer: kernelInitializer() }));

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { createRng } from '@fedlink/core';
 import { type ImageDataset, exampleSize, gatherBatch, shuffledOrder } from './dataset.js';
+import { sgdOptimizer } from './optimizer.js';
 
 /** Settings of one round of local training (the wire's TrainConfig). */
 export interface LocalTrainConfig {
@@ -29,8 +30,8 @@ export interface BatchProgress {
 export interface LocalTrainResult {
   /** Mean training loss over the last epoch. */
   loss: number;
-  /** Training accuracy over the last epoch. */
-  accuracy: number;
+  /** Training accuracy over the last epoch (classification; absent for regression). */
+  accuracy?: number;
   numExamples: number;
   /** Optimizer steps taken (K: batches times epochs). */
   steps: number;
@@ -58,13 +59,14 @@ const yieldToEventLoop = (): Promise<void> =>
 export async function trainLocal(model: tf.LayersModel, data: ImageDataset, config: LocalTrainConfig, hooks: TrainHooks = {}): Promise<LocalTrainResult> {
   if (data.count === 0) throw new RangeError('cannot train on an empty dataset');
   const rng = createRng(config.seed);
-  const optimizer = tf.train.sgd(config.learningRate);
+  const optimizer = sgdOptimizer(config.learningRate);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const anchors = config.proximalMu > 0 ? vars.map((v) => tf.keep(v.clone())) : [];
   const corrections = config.correction ? correctionSteps(model, config.correction, config.learningRate) : [];
   const mu = config.proximalMu;
-  const shape = [data.height, data.width, data.channels];
-  const depth = classesOf(model, data.numClasses);
+  const shape = inputShapeOf(model, data);
+  const regression = data.targets !== undefined;
+  const depth = regression ? 1 : classesOf(model, data.numClasses);
   const toLogits = logitsOf(model);
   const batches = Math.ceil(data.count / config.batchSize);
   const started = performance.now();
@@ -85,15 +87,23 @@ export async function trainLocal(model: tf.LayersModel, data: ImageDataset, conf
         if (hooks.shouldStop?.()) throw new TrainingStopped();
         const start = b * config.batchSize;
         const end = Math.min(data.count, start + config.batchSize);
-        const { x, y } = gatherBatch(data, order, start, end);
+        const { x, y, t } = gatherBatch(data, order, start, end);
         const n = end - start;
         const [lossT, correctT] = tf.tidy(() => {
-          const xs = tf.tensor4d(x, [n, ...shape] as [number, number, number, number]);
-          const ys = tf.oneHot(tf.tensor1d(y, 'int32'), depth);
+          const xs = tf.tensor(x, [n, ...shape]);
+          // Regression: mean squared error against the (standardised) targets; else softmax cross-entropy.
+          const ys = t ? tf.tensor2d(t, [n, 1]) : tf.oneHot(tf.tensor1d(y, 'int32'), depth);
           let hits: tf.Tensor | undefined;
           const cost = optimizer.minimize(
             () => {
-              const logits = toLogits(model.apply(xs, { training: true }) as tf.Tensor);
+              const out = model.apply(xs, { training: true }) as tf.Tensor;
+              if (t) {
+                hits = tf.keep(tf.scalar(0, 'int32'));
+                let mse = tf.losses.meanSquaredError(ys, tf.reshape(out, [n, 1])) as tf.Scalar;
+                if (mu > 0) mse = tf.add(mse, tf.mul(mu / 2, tf.addN(vars.map((v, i) => tf.sum(tf.square(tf.sub(v, anchors[i]!)))))));
+                return mse;
+              }
+              const logits = toLogits(out);
               // Kept: minimize disposes everything inside except the cost.
               hits = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, -1), tf.argMax(ys, -1)), 'int32')));
               let loss = tf.losses.softmaxCrossEntropy(ys, logits) as tf.Scalar;
@@ -130,7 +140,7 @@ export async function trainLocal(model: tf.LayersModel, data: ImageDataset, conf
     tf.dispose(corrections);
   }
   const seconds = (performance.now() - started) / 1000;
-  return { loss: lossSum / seen, accuracy: correct / seen, numExamples: data.count, steps, seconds, samplesPerSecond: processed / seconds };
+  return { loss: lossSum / seen, ...(regression ? {} : { accuracy: correct / seen }), numExamples: data.count, steps, seconds, samplesPerSecond: processed / seconds };
 }
 
 /**
@@ -183,34 +193,88 @@ export class TrainingStopped extends Error {
 }
 
 export interface EvalResult {
+  /** Mean softmax cross-entropy (classification) or mean squared error on the standardised targets (regression). */
   loss: number;
-  accuracy: number;
+  /** Classification: the share right. Absent for regression. */
+  accuracy?: number;
   count: number;
+  /** Regression: mean absolute and root-mean-square error, in the label's units (targetScale). */
+  mae?: number;
+  rmse?: number;
+  /** Classification: per class (the model's outputs), examples and how many the model got right. */
+  classCounts?: { total: number[]; correct: number[] };
 }
 
-/** Loss and accuracy on a dataset, in batches, disposing as it goes. */
+/**
+ * The input shape batches take: the model's own when it holds as many values per example as the
+ * data (tabular rows are [1, 1, width], a tabular model may take [width]); else the data's [h, w, c].
+ */
+export function inputShapeOf(model: tf.LayersModel, data: Pick<ImageDataset, 'height' | 'width' | 'channels'>): number[] {
+  const own = model.inputs[0]?.shape.slice(1);
+  if (own && own.every((d): d is number => typeof d === 'number') && own.reduce((a, b) => a * b, 1) === exampleSize(data)) return own;
+  return [data.height, data.width, data.channels];
+}
+
+/** Loss and accuracy (classification, with per-class counts) or MAE and RMSE (regression) on a dataset, in batches, disposing as it goes. */
 export async function evaluate(model: tf.LayersModel, data: ImageDataset, batchSize = 500): Promise<EvalResult> {
-  const shape = [data.height, data.width, data.channels];
+  const shape = inputShapeOf(model, data);
   const size = exampleSize(data);
+  const targets = data.targets;
+  if (targets) return evaluateRegression(model, data, targets, shape, batchSize);
   const depth = classesOf(model, data.numClasses);
   const toLogits = logitsOf(model);
+  const total = new Array<number>(depth).fill(0);
+  const right = new Array<number>(depth).fill(0);
   let lossSum = 0;
   let correct = 0;
   for (let start = 0; start < data.count; start += batchSize) {
     const end = Math.min(data.count, start + batchSize);
     const n = end - start;
-    const [l, c] = tf.tidy(() => {
-      const xs = tf.tensor4d(data.images.subarray(start * size, end * size), [n, ...shape] as [number, number, number, number]);
+    const [l, p] = tf.tidy(() => {
+      const xs = tf.tensor(data.images.subarray(start * size, end * size), [n, ...shape]);
       const ys = tf.oneHot(tf.tensor1d(Int32Array.from(data.labels.subarray(start, end)), 'int32'), depth);
       const logits = toLogits(model.predict(xs) as tf.Tensor);
       const loss = tf.mul(tf.losses.softmaxCrossEntropy(ys, logits), n);
-      const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, -1), tf.argMax(ys, -1)), 'int32'));
-      return [loss, hits];
+      return [loss, tf.argMax(logits, -1)];
     });
-    const [lv, cv] = await Promise.all([l.data(), c.data()]);
-    tf.dispose([l, c]);
+    const [lv, pv] = await Promise.all([l.data(), p.data()]);
+    tf.dispose([l, p]);
     lossSum += lv[0]!;
-    correct += cv[0]!;
+    for (let k = 0; k < n; k++) {
+      const label = data.labels[start + k]!;
+      total[label]!++;
+      if (pv[k] === label) {
+        right[label]!++;
+        correct++;
+      }
+    }
   }
-  return { loss: data.count ? lossSum / data.count : NaN, accuracy: data.count ? correct / data.count : NaN, count: data.count };
+  return {
+    loss: data.count ? lossSum / data.count : NaN,
+    accuracy: data.count ? correct / data.count : NaN,
+    count: data.count,
+    classCounts: { total, correct: right },
+  };
+}
+
+async function evaluateRegression(model: tf.LayersModel, data: ImageDataset, targets: Float32Array, shape: number[], batchSize: number): Promise<EvalResult> {
+  const size = exampleSize(data);
+  const scale = data.targetScale ?? 1;
+  let squared = 0;
+  let absolute = 0;
+  for (let start = 0; start < data.count; start += batchSize) {
+    const end = Math.min(data.count, start + batchSize);
+    const n = end - start;
+    const out = tf.tidy(() => tf.reshape(model.predict(tf.tensor(data.images.subarray(start * size, end * size), [n, ...shape])) as tf.Tensor, [n]));
+    const pv = await out.data();
+    out.dispose();
+    for (let k = 0; k < n; k++) {
+      const e = pv[k]! - targets[start + k]!;
+      squared += e * e;
+      absolute += Math.abs(e);
+    }
+  }
+  if (data.count === 0) return { loss: NaN, count: 0 };
+  const mse = squared / data.count;
+  return { loss: mse, count: data.count, mae: (absolute / data.count) * scale, rmse: Math.sqrt(mse) * scale };
 }

@@ -55,6 +55,12 @@ for (const portable of [false, true]) {
         [64, 6, 7, 4, 1, 1, 9],
         [1, 10, 10, 16, 5, 5, 24],
         [3, 8, 9, 5, 5, 3, 10],
+        // Few input channels, outC a multiple of 8: the direct (no im2col) path on AVX2 hosts.
+        [10, 28, 28, 1, 5, 5, 32],
+        [3, 8, 9, 3, 3, 3, 16],
+        [2, 7, 6, 2, 3, 5, 48],
+        [4, 9, 9, 4, 5, 5, 8],
+        [2, 6, 5, 1, 2, 2, 24],
       ];
       const cases = geometries.flatMap((g) => [1, 2].flatMap((stride) => (['same', 'valid'] as const).map((pad) => ({ g, stride, pad }))));
       test.each(cases)('%j', async ({ g, stride, pad }) => {
@@ -79,6 +85,16 @@ for (const portable of [false, true]) {
         });
       });
 
+      test('direct path: dilated, explicit padding, bias + relu', async () => {
+        await check('direct conv dilation 2, explicit pad, fused', ['Conv2D', 'FusedConv2D'], () => {
+          const x = t4([3, 10, 9, 1], 8);
+          const f = t4([3, 3, 1, 16], 9);
+          const bias = tf.tensor1d(randomValues(16, 10));
+          const explicit: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [1, 2], [0, 1], [0, 0]];
+          return [tf.conv2d(x, f, 1, 'same', 'NHWC', 2), tf.conv2d(x, f, [2, 1], explicit), tf.fused.conv2d({ x, filter: f, strides: 2, pad: 'same', bias, activation: 'relu' })];
+        });
+      });
+
       test('dilated forward and explicit padding', async () => {
         await check('conv dilation 2, explicit pad', ['Conv2D'], () => {
           const x = t4([3, 10, 9, 6], 4);
@@ -90,15 +106,17 @@ for (const portable of [false, true]) {
     });
 
     describe('MaxPool and MaxPoolGrad', () => {
-      const cases: { b: number; c: number; k: number; s: number; pad: 'same' | 'valid' }[] = [];
+      const cases: { b: number; c: number; k: number; s: number; pad: 'same' | 'valid'; h?: number; w?: number }[] = [];
       for (const b of [1, 64])
         for (const c of [3, 8])
           for (const [k, s] of [[2, 2], [3, 2], [3, 1]])
             for (const pad of ['same', 'valid'] as const) cases.push({ b, c, k: k!, s: s!, pad });
-      test.each(cases)('%j', async ({ b, c, k, s, pad }) => {
-        await check(`maxpool b${b} 7x9x${c} k${k} s${s} ${pad}`, ['MaxPool', 'MaxPoolGrad'], () => {
+      // Windows tiling the input exactly (the CNN's 2x2 stride 2 on 28x28 and 14x14): the tiled MaxPoolGrad path.
+      cases.push({ b: 10, c: 32, k: 2, s: 2, pad: 'same', h: 28, w: 28 }, { b: 3, c: 64, k: 2, s: 2, pad: 'valid', h: 14, w: 14 });
+      test.each(cases)('%j', async ({ b, c, k, s, pad, h = 7, w = 9 }) => {
+        await check(`maxpool b${b} ${h}x${w}x${c} k${k} s${s} ${pad}`, ['MaxPool', 'MaxPoolGrad'], () => {
           // Rounded, rectified values: many ties, so the tie rule (first maximum) is exercised.
-          const x = tf.tidy(() => t4([b, 7, 9, c], 6, 2).mul(2).round().div(2).relu() as tf.Tensor4D);
+          const x = tf.tidy(() => t4([b, h, w, c], 6, 2).mul(2).round().div(2).relu() as tf.Tensor4D);
           const dy = tf.tidy(() => {
             const shape = tf.maxPool(x, k, s, pad).shape;
             return tf.tensor(randomValues(shape.reduce((p, d) => p * d, 1), 7), shape);

@@ -1,11 +1,12 @@
 /**
  * The native backend trains: the same small CNN, seed, data and schedule as the fedlink training
- * test reaches the cpu backend's accuracy (within 2 points, final loss within 2%), through the C++
- * kernels; and 2,000 MLP steps (100 CNN steps) leave the tensor count, the shared-memory heap and
+ * test (but 8 first-layer filters, so the direct convolution path runs) reaches the cpu backend's
+ * accuracy (within 2 points, final loss within 2%), through the C++ kernels; and 2,000 MLP steps
+ * (100 CNN steps; tfjs's SGD and the fused update) leave the tensor count, the shared-memory heap and
  * the addon's scratch memory where the warm-up left them. Skipped, saying so, without the addon.
  */
 import * as tf from '@tensorflow/tfjs';
-import { createModel, initBackend, type ModelName } from '@fedlink/ml';
+import { createModel, initBackend, sgdOptimizer, type ModelName } from '@fedlink/ml';
 import { BackendNative, kernelCallCounts } from '@fedlink/ml/node';
 import { loadNative } from '@fedlink/native';
 import { randomValues } from './helpers/backends.js';
@@ -23,7 +24,7 @@ function smallCnn(seed: number): tf.Sequential {
   let s = seed;
   const init = () => tf.initializers.glorotUniform({ seed: s++ });
   const m = tf.sequential();
-  m.add(tf.layers.conv2d({ inputShape: [28, 28, 1], filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: init() }));
+  m.add(tf.layers.conv2d({ inputShape: [28, 28, 1], filters: 8, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: init() }));
   m.add(tf.layers.maxPooling2d({ poolSize: 2, strides: 2 }));
   m.add(tf.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'valid', activation: 'relu', kernelInitializer: init() }));
   m.add(tf.layers.flatten());
@@ -69,9 +70,9 @@ maybe('native backend', () => {
     }
   });
 
-  function trainer(model: ModelName, batch: number) {
+  function trainer(model: ModelName, batch: number, optimizerKind: 'tfjs' | 'fused') {
     const net = createModel(model, { seed: 3 });
-    const optimizer = tf.train.sgd(0.05);
+    const optimizer = optimizerKind === 'fused' ? sgdOptimizer(0.05) : tf.train.sgd(0.05);
     const x = tf.tensor4d(randomValues(batch * 784, 1), [batch, 28, 28, 1]);
     const y = tf.tidy(() => tf.oneHot(tf.tensor1d(Array.from({ length: batch }, (_, i) => i % 10), 'int32'), 10).toFloat());
     return {
@@ -87,14 +88,15 @@ maybe('native backend', () => {
   }
 
   test.each([
-    ['mlp', 10, 2000],
-    ['cnn', 4, 100],
-  ] as const)('%s batch %d: %d steps leave tensors, the shared heap and native scratch unchanged', async (model, batch, steps) => {
+    ['mlp', 10, 2000, 'tfjs'],
+    ['mlp', 10, 2000, 'fused'],
+    ['cnn', 4, 100, 'fused'],
+  ] as const)('%s batch %d: %d steps (%s SGD) leave tensors, the shared heap and native scratch unchanged', async (model, batch, steps, optimizerKind) => {
     await tf.setBackend('native');
     const backend = tf.backend() as BackendNative;
     expect(backend).toBeInstanceOf(BackendNative);
     const baseTensors = tf.memory().numTensors;
-    const t = trainer(model, batch);
+    const t = trainer(model, batch, optimizerKind);
     for (let i = 0; i < 10; i++) t.step();
     const tensors = tf.memory().numTensors;
     const resident = backend.wasmResidentTensors;

@@ -205,6 +205,25 @@ napi_value MaxpoolBackward(napi_env env, napi_callback_info info) {
   });
 }
 
+// sgdUpdate(value, gradient, out, c): out = c * gradient + value, all of value's length.
+napi_value SgdUpdate(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    napi_value v[4];
+    args(env, info, 4, v);
+    size_t n = 0;
+    bool is = false;
+    napi_is_typedarray(env, v[0], &is);
+    if (is) napi_get_typedarray_info(env, v[0], nullptr, &n, nullptr, nullptr, nullptr);
+    const float* value = f32(env, v[0], 0, "value");
+    const float* grad = f32(env, v[1], static_cast<double>(n), "gradient");
+    float* out = f32(env, v[2], static_cast<double>(n), "out");
+    double c;
+    if (napi_get_value_double(env, v[3], &c) != napi_ok) throw Fail{"fedlink native: c must be a number", false};
+    fl::sgd_update(value, grad, out, static_cast<long>(n), static_cast<float>(c));
+    return undef(env);
+  });
+}
+
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
     napi_value v[1];
@@ -249,6 +268,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"conv2dBackpropFilter", nullptr, Conv2dBackpropFilter, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"maxpoolForward", nullptr, MaxpoolForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"maxpoolBackward", nullptr, MaxpoolBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"sgdUpdate", nullptr, SgdUpdate, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"threads", nullptr, Threads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"scratchBytes", nullptr, ScratchBytes, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

@@ -58,6 +58,7 @@ void col2im_add(const ConvDims& d, const float* col, float* x) {
 }  // namespace
 
 void conv2d_forward(const ConvDims& d, const float* x, const float* w, float* y, const float* bias, bool relu) {
+  if (direct_conv_applies(d)) return conv2d_forward_direct(d, x, w, y, bias, relu);
   const long P = pixels(d), K = patch(d), inImg = static_cast<long>(d.inH) * d.inW * d.inC;
   parallel_for(d.batch, [&](int n) {
     thread_local std::vector<float> col;
@@ -83,6 +84,7 @@ void conv2d_backprop_input(const ConvDims& d, const float* dy, const float* w, f
 }
 
 void conv2d_backprop_filter(const ConvDims& d, const float* x, const float* dy, float* dw) {
+  if (direct_conv_applies(d)) return conv2d_backprop_filter_direct(d, x, dy, dw);
   const long P = pixels(d), K = patch(d), inImg = static_cast<long>(d.inH) * d.inW * d.inC;
   const long wSize = K * d.outC;
   int tasks = std::min(pool_threads(), d.batch);

@@ -12,13 +12,16 @@ namespace fl {
 namespace {
 
 constexpr int MR = 6, NR = 16, KC = 256, MC = 120, NC = 2048;
+// Up to this many rows of A, gemm reads B in place (or as dot products when B is transposed).
+constexpr int SMALL_M = 24;
 
-using MicroKernel = void (*)(int kc, const float* pa, const float* pb, float* c, long ldc, bool add, int mr, int nr);
+// pb advances by bstride floats per k step: NR for a packed panel, B's row stride when read in place.
+using MicroKernel = void (*)(int kc, const float* pa, const float* pb, long bstride, float* c, long ldc, bool add, int mr, int nr);
 
-void micro_portable(int kc, const float* pa, const float* pb, float* c, long ldc, bool add, int mr, int nr) {
+void micro_portable(int kc, const float* pa, const float* pb, long bstride, float* c, long ldc, bool add, int mr, int nr) {
   float acc[MR][NR] = {};
   for (int p = 0; p < kc; p++) {
-    const float* b = pb + p * NR;
+    const float* b = pb + p * bstride;
     const float* a = pa + p * MR;
     for (int i = 0; i < MR; i++) {
       float ai = a[i];
@@ -29,8 +32,8 @@ void micro_portable(int kc, const float* pa, const float* pb, float* c, long ldc
     for (int j = 0; j < nr; j++) c[i * ldc + j] = add ? c[i * ldc + j] + acc[i][j] : acc[i][j];
 }
 
-__attribute__((target("avx2,fma"))) void micro_avx2(int kc, const float* pa, const float* pb, float* c, long ldc,
-                                                     bool add, int mr, int nr) {
+__attribute__((target("avx2,fma"))) void micro_avx2(int kc, const float* pa, const float* pb, long bstride, float* c,
+                                                     long ldc, bool add, int mr, int nr) {
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
   __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
   __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
@@ -44,7 +47,7 @@ __attribute__((target("avx2,fma"))) void micro_avx2(int kc, const float* pa, con
     a = _mm256_broadcast_ss(pa + 4); c40 = _mm256_fmadd_ps(a, b0, c40); c41 = _mm256_fmadd_ps(a, b1, c41);
     a = _mm256_broadcast_ss(pa + 5); c50 = _mm256_fmadd_ps(a, b0, c50); c51 = _mm256_fmadd_ps(a, b1, c51);
     pa += MR;
-    pb += NR;
+    pb += bstride;
   }
   __m256 rows[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
   if (mr == MR && nr == NR) {
@@ -107,8 +110,43 @@ void pack_a(int mc, int kc, const float* a, long ars, long acs, float* out) {
   }
 }
 
+// C[m x n] (+)= A * B for B stored transposed (B(p, j) at b[j * bcs + p]) and A's rows contiguous:
+// every C value is a dot product of an A row with a B column, both contiguous. For few rows
+// (the dense layers' input gradient, dy * W^T at batch 10-50) this reads W once, in place, with
+// no packing: m accumulators per W row, reduced at the end.
+__attribute__((target("avx2,fma"))) void gemm_dot_avx2(int m, int n, int k, const float* a, long ars, const float* b,
+                                                       long bcs, float* c, long ldc, bool accumulate) {
+  constexpr int MB = 12;
+  for (int i0 = 0; i0 < m; i0 += MB) {
+    const int mb = std::min(MB, m - i0);
+    for (int j = 0; j < n; j++) {
+      const float* bj = b + static_cast<long>(j) * bcs;
+      __m256 acc[MB];
+      for (int i = 0; i < MB; i++) acc[i] = _mm256_setzero_ps();
+      int p = 0;
+      for (; p + 8 <= k; p += 8) {
+        __m256 bv = _mm256_loadu_ps(bj + p);
+#pragma GCC unroll 12
+        for (int i = 0; i < MB; i++)
+          if (i < mb) acc[i] = _mm256_fmadd_ps(_mm256_loadu_ps(a + (i0 + i) * ars + p), bv, acc[i]);
+      }
+      for (int i = 0; i < mb; i++) {
+        __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(acc[i]), _mm256_extractf128_ps(acc[i], 1));
+        s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+        s4 = _mm_add_ss(s4, _mm_shuffle_ps(s4, s4, 1));
+        float sum = _mm_cvtss_f32(s4);
+        const float* ai = a + (i0 + i) * ars;
+        for (int q = p; q < k; q++) sum += ai[q] * bj[q];
+        float* out = c + (i0 + i) * ldc + j;
+        *out = accumulate ? *out + sum : sum;
+      }
+    }
+  }
+}
+
 }  // namespace
 
+bool simd_avx2() { return g_micro == micro_avx2; }
 const char* gemm_isa() { return g_micro == micro_avx2 ? "avx2+fma" : "portable"; }
 void force_portable(bool on) {
   g_force_portable = on;
@@ -123,24 +161,35 @@ void gemm(int m, int n, int k, const float* a, long ars, long acs, const float* 
       for (int i = 0; i < m; i++) std::fill(c + i * ldc, c + i * ldc + n, 0.f);
     return;
   }
+  MicroKernel micro = g_micro;
+  // Few rows, B transposed: dot products over contiguous rows, no packing.
+  if (micro == micro_avx2 && m <= SMALL_M && bcs != 1 && brs == 1 && acs == 1 && k >= 32)
+    return gemm_dot_avx2(m, n, k, a, ars, b, bcs, c, ldc, accumulate);
+  // Few rows: packing B (all of it, for m rows of use) costs more than reading its 16-column
+  // panels in place, row after row (they stay in L1 for the kc steps of all m rows).
+  const bool inPlaceB = m <= SMALL_M && bcs == 1;
   thread_local std::vector<float> pa, pb;
   scratch_resize(pa, static_cast<size_t>(MC + MR) * KC);
   scratch_resize(pb, static_cast<size_t>(NC + NR) * KC);
-  MicroKernel micro = g_micro;
   for (int jc = 0; jc < n; jc += NC) {
     int nc = std::min(NC, n - jc);
     for (int pc = 0; pc < k; pc += KC) {
       int kc = std::min(KC, k - pc);
       bool add = accumulate || pc > 0;
-      pack_b(kc, nc, b + pc * brs + jc * bcs, brs, bcs, pb.data());
+      const float* bblock = b + pc * brs + jc * bcs;
+      // In place: only a last partial panel is packed (zero-padded to NR columns).
+      const int full = inPlaceB ? nc / NR * NR : 0;
+      if (full < nc) pack_b(kc, nc - full, bblock + full * bcs, brs, bcs, pb.data());
       for (int ic = 0; ic < m; ic += MC) {
         int mc = std::min(MC, m - ic);
         pack_a(mc, kc, a + ic * ars + pc * acs, ars, acs, pa.data());
         for (int jr = 0; jr < nc; jr += NR) {
-          const float* bp = pb.data() + static_cast<size_t>(jr / NR) * kc * NR;
+          const bool inPlace = jr < full;
+          const float* bp = inPlace ? bblock + jr : pb.data() + static_cast<size_t>((jr - full) / NR) * kc * NR;
+          const long bstride = inPlace ? brs : NR;
           for (int ir = 0; ir < mc; ir += MR) {
             const float* ap = pa.data() + static_cast<size_t>(ir / MR) * kc * MR;
-            micro(kc, ap, bp, c + (ic + ir) * ldc + jc + jr, ldc, add, std::min(MR, mc - ir), std::min(NR, nc - jr));
+            micro(kc, ap, bp, bstride, c + (ic + ir) * ldc + jc + jr, ldc, add, std::min(MR, mc - ir), std::min(NR, nc - jr));
           }
         }
       }
@@ -152,7 +201,8 @@ void gemm_parallel(int m, int n, int k, const float* a, long ars, long acs, cons
                    float* c, long ldc) {
   int threads = pool_threads();
   double flops = 2.0 * m * n * k;
-  if (threads <= 1 || flops < 4e5) return gemm(m, n, k, a, ars, acs, b, brs, bcs, c, ldc, false);
+  // Below ~6 MFLOP (the MLP's 784x200 layer at batch 10 is 3.1) waking a second thread costs more than it saves.
+  if (threads <= 1 || flops < 6e6) return gemm(m, n, k, a, ars, acs, b, brs, bcs, c, ldc, false);
   if (m >= 4 * MR * threads || m >= n) {
     int chunk = ((m + threads - 1) / threads + MR - 1) / MR * MR;
     int tasks = (m + chunk - 1) / chunk;

@@ -24,6 +24,8 @@ void gemm_parallel(int m, int n, int k, const float* a, long ars, long acs, cons
                    float* c, long ldc);
 // Which micro-kernel gemm runs: "avx2+fma" or "portable".
 const char* gemm_isa();
+// true when the AVX2+FMA kernels are in use (not forced portable).
+bool simd_avx2();
 void force_portable(bool on);
 
 // c[i*n + j] = act(c[i*n + j] + bias[j]) (bias may be null; relu when relu).
@@ -35,11 +37,19 @@ struct ConvDims {
 void conv2d_forward(const ConvDims& d, const float* x, const float* w, float* y, const float* bias, bool relu);
 void conv2d_backprop_input(const ConvDims& d, const float* dy, const float* w, float* dx);
 void conv2d_backprop_filter(const ConvDims& d, const float* x, const float* dy, float* dw);
+// Direct (no im2col) forward and filter gradient for few input channels (conv_direct.cc);
+// conv2d_forward / conv2d_backprop_filter take this path when direct_conv_applies(d).
+bool direct_conv_applies(const ConvDims& d);
+void conv2d_forward_direct(const ConvDims& d, const float* x, const float* w, float* y, const float* bias, bool relu);
+void conv2d_backprop_filter_direct(const ConvDims& d, const float* x, const float* dy, float* dw);
 
 struct PoolDims {
   int batch, inH, inW, ch, outH, outW, fH, fW, strideH, strideW, padTop, padLeft;
 };
 void maxpool_forward(const PoolDims& d, const float* x, float* y);
 void maxpool_backward(const PoolDims& d, const float* dy, const float* x, float* dx);
+
+// out[i] = c * g[i] + v[i], rounded as two float32 operations (update.cc).
+void sgd_update(const float* v, const float* g, float* out, long n, float c);
 
 }  // namespace fl

@@ -40,6 +40,8 @@ export interface DashboardClient {
   edge?: true;
   /** What this coordinator knows of an edge (its state, its last group); only with `edge`. */
   edgeStatus?: DashboardEdgeStatus;
+  /** In a cluster: the node the client is connected to. */
+  node?: string;
 }
 
 /**
@@ -63,10 +65,30 @@ export interface DashboardEdgeRound {
   at: number;
 }
 
+/** One of an edge's own edges, as that edge reported it (the tree one level further down). */
+export interface DashboardEdgeChild {
+  clientId: string;
+  name?: string;
+  /** Leaf clients under it, and their examples. */
+  clients: number;
+  examples: number;
+  /** Where it stands in its parent edge's open round. */
+  state: EdgeState;
+  /** Its own dashboard (http or https), if it told. */
+  dashboardUrl?: string;
+}
+
 export interface DashboardEdgeStatus {
   state: EdgeState;
   /** null until the edge's first group is accepted. */
   lastRound: DashboardEdgeRound | null;
+  /** Eligible leaf clients under the edge and their examples, as it last reported (0 until it does). */
+  clients: number;
+  examples: number;
+  /** The edge's own dashboard (http or https), if it told. */
+  dashboardUrl?: string;
+  /** The edge's own edges, if it has any. */
+  edges?: DashboardEdgeChild[];
 }
 
 /** One attempt at a round: completed, or abandoned with a reason (the coordinator's RoundRecord). */
@@ -88,11 +110,16 @@ export interface DashboardRound {
   trainAccuracy?: number;
   testLoss?: number;
   testAccuracy?: number;
+  /** Regression runs: the test split's mean absolute and root-mean-square error, in the label's units. */
+  testMae?: number;
+  testRmse?: number;
+  /** Classification: per class, test examples and how many the model got right. */
+  testClassCounts?: { total: number[]; correct: number[] };
   /**
    * Federated evaluation: the global model this round started from, evaluated by the reporting
    * clients on their held-out splits, weighted by their held-out example counts.
    */
-  federatedEval?: { loss: number; accuracy: number; examples: number; clients: number };
+  federatedEval?: { loss: number; accuracy: number; examples: number; clients: number; mae?: number; rmse?: number };
   bytesIn: number;
   bytesOut: number;
   /** What the strategy's aggregator reported of the round (e.g. `clipped`), when it reported anything. */
@@ -153,6 +180,18 @@ export interface DashboardSnapshot {
   clients: DashboardClient[];
   /** Server clock, so relative times ("12 s ago") survive clock skew. */
   serverTime: number;
+  /** Set when the coordinator is one node of a cluster: then rounds, clients and the open round are the cluster's. */
+  cluster?: DashboardCluster;
+}
+
+/** A cluster as any of its nodes shows it (read from the cluster's Redis and PostgreSQL). */
+export interface DashboardCluster {
+  /** The node that answered. */
+  node: string;
+  /** The lease holder running the round loop, with its fencing token. */
+  leader: { nodeId: string; token: number } | null;
+  /** Live nodes and how many clients each has joined. */
+  nodes: { nodeId: string; clients: number }[];
 }
 
 export interface DashboardPhaseEvent {

@@ -7,3 +7,4 @@ export * from './secagg.js';
 export * from './dashboard.js';
 export * from './events.js';
 export * from './round-key.js';
+export * from './tabular.js';

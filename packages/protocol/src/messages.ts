@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { asBytes, fromBase64 } from './bytes.js';
+import { EDGE_STATES } from './dashboard.js';
 import { ERROR_CODES, FedlinkError, type WireError } from './errors.js';
 import { TENSOR_ENCODINGS, type TensorEncoding } from './tensor-codec.js';
+import { TabularStatsSchema } from './tabular.js';
 
 /**
  * The one source of truth for what travels between clients and the coordinator.
@@ -30,6 +32,8 @@ export const EVENTS = {
   error: 'fedlink:error',
   /** C->S, ack `{ ok: true }`: the client can't finish this round (training failed, a secure stage failed). */
   withdraw: 'round:withdraw',
+  /** C->S (edges only), ack `{ ok: true }`: the edge's group changed (its leaf clients, examples, own edges). */
+  edgeSummary: 'edge:summary',
 } as const;
 
 export const MAX_TOKEN_LENGTH = 256;
@@ -69,6 +73,46 @@ export const OkReplySchema = z.object({});
 
 export const PLATFORMS = ['node', 'browser'] as const;
 
+/** At most this many of an edge's own edges travel in its summary (the parent's tree view). */
+export const MAX_EDGE_CHILDREN = 256;
+
+const leafCount = () => z.number().int().min(0).max(1_000_000_000);
+/** An http(s) URL (an edge's dashboard): nothing else is ever linked from a parent's page. */
+const httpUrl = z.string().max(2048).refine((s) => {
+  try {
+    const u = new URL(s);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}, 'must be an http(s) URL');
+
+/** One of an edge's own edges, as the edge tells its parent (one level: its own summary's counts, not its edges). */
+export const EdgeChildSummarySchema = z.strictObject({
+  clientId: z.string().min(1).max(128),
+  name: z.string().max(128).optional(),
+  clients: leafCount(),
+  examples: leafCount(),
+  /** Where it stands in the edge's open round. */
+  state: z.enum(EDGE_STATES),
+  dashboardUrl: httpUrl.optional(),
+});
+export type EdgeChildSummary = z.infer<typeof EdgeChildSummarySchema>;
+
+/**
+ * What an edge tells its parent of its group (in its hello, and in `edge:summary` whenever it
+ * changes): the eligible leaf clients under it (its own edges count by their leaves) and their
+ * examples, which the parent's selection allocates each round's leaf target by; optionally its
+ * dashboard's URL and its own edges, for the parent's tree view.
+ */
+export const EdgeSummarySchema = z.strictObject({
+  clients: leafCount(),
+  examples: leafCount(),
+  dashboardUrl: httpUrl.optional(),
+  edges: z.array(EdgeChildSummarySchema).max(MAX_EDGE_CHILDREN).optional(),
+});
+export type EdgeSummary = z.infer<typeof EdgeSummarySchema>;
+
 export const HelloSchema = z.strictObject({
   protocol: z.number().int(),
   signPublicKey: base64Key(32),
@@ -86,6 +130,8 @@ export const HelloSchema = z.strictObject({
    * Absent: an ordinary client.
    */
   role: z.enum(['client', 'edge']).optional(),
+  /** Edges only: the group behind the edge when it (re)joins (then `numExamples` is its examples, at least 1). */
+  edge: EdgeSummarySchema.optional(),
 });
 export type Hello = z.infer<typeof HelloSchema>;
 
@@ -153,6 +199,8 @@ export const WelcomeSchema = z.strictObject({
   limits: z.strictObject({ maxUpdateBytes: z.number().int() }),
   /** A text run: the vocabulary clients encode with. */
   text: WelcomeTextSchema.optional(),
+  /** A tabular run (csv data): how every client encodes its rows (the coordinator's statistics). */
+  data: TabularStatsSchema.optional(),
 });
 export type Welcome = z.infer<typeof WelcomeSchema>;
 
@@ -179,6 +227,11 @@ export const RoundStartSchema = z.strictObject({
   control: binary().optional(),
   /** Local differential privacy: the client clips its delta to L2 norm `clip` and adds N(0, noiseStd^2) per entry before sealing. */
   privacy: z.strictObject({ mode: z.literal('local'), clip: finite().refine((x) => x > 0, 'must be > 0'), noiseStd: finite().refine((x) => x >= 0, 'must be >= 0') }).optional(),
+  /**
+   * Edges only (delegated selection): how many of its leaf clients the edge selects for this
+   * round, its share of the parent's allocation. Absent for an ordinary client.
+   */
+  share: z.number().int().min(1).max(1_000_000_000).optional(),
 });
 export type RoundStart = z.infer<typeof RoundStartSchema>;
 
@@ -194,8 +247,18 @@ export const TrainMetricsSchema = z.strictObject({
   evalLoss: finite().optional(),
   evalAccuracy: finite().optional(),
   evalExamples: z.number().int().min(1).max(1_000_000_000).optional(),
+  /** Regression runs: mean absolute and root-mean-square error on the held-out split, in the label's units. */
+  evalMae: finite().optional(),
+  evalRmse: finite().optional(),
 });
 export type TrainMetrics = z.infer<typeof TrainMetricsSchema>;
+
+/**
+ * An update's metrics: a client's training metrics, where only an edge may leave out `loss` (its
+ * group sent none: its clients ran secure aggregation, which carries no individual loss).
+ */
+export const UpdateMetricsSchema = TrainMetricsSchema.extend({ loss: finite().optional() });
+export type UpdateMetrics = z.infer<typeof UpdateMetricsSchema>;
 
 export const EnvelopeSchema = z.strictObject({
   /** 24 random bytes; also the HKDF salt. */
@@ -208,7 +271,7 @@ export const UpdateSchema = z.strictObject({
   runId,
   round,
   numExamples: z.number().int().min(1).max(1_000_000_000),
-  metrics: TrainMetricsSchema,
+  metrics: UpdateMetricsSchema,
   /** The delta (local - global) in the tensor codec, sealed to the coordinator's key. */
   envelope: EnvelopeSchema,
   /**

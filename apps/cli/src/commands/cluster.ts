@@ -47,7 +47,7 @@ export async function clusterCommand(argv: string[]): Promise<number> {
   out(`clients   ${s.nodes.reduce((a, n) => a + n.clients, 0)}`);
   out(
     s.openRound
-      ? `open      round ${s.openRound.round} attempt ${s.openRound.attempt}, answered by ${s.openRound.answered.length}/${s.nodes.length} node(s), deadline ${new Date(s.openRound.deadline).toISOString()}`
+      ? `open      round ${s.openRound.round} attempt ${s.openRound.attempt}, ${s.openRound.reported} of ${s.openRound.target} updates in, answered by ${s.openRound.answered.length}/${s.nodes.length} node(s), deadline ${new Date(s.openRound.deadline).toISOString()}`
       : 'open      (no round open)',
   );
   return 0;

@@ -1,4 +1,5 @@
 import { type CoordinatorConfig, DEFAULT_RUN, type EdgeConfig, type LogFormat, type LogLevel, createLog, edgeStrategyProblem, loadOrCreateJoinToken, startEdge } from '@fedlink/coordinator';
+import { EdgeSummarySchema } from '@fedlink/protocol';
 import { type CommandSpec, type OptionSpec, type ParsedValue, UsageError, parseArgs } from '../args.js';
 import { collectionSettingsFrom, runOptions, selectionFrom, strategyFrom } from '../run-options.js';
 import { readCa } from './join.js';
@@ -21,6 +22,7 @@ export const edgeSpec: CommandSpec = {
     'server-key': { type: 'string', placeholder: '<fingerprint>', description: "pin the parent's key fingerprint (refuse any other)" },
     ca: { type: 'string', placeholder: '<file>', description: 'trust this PEM CA certificate for an https parent' },
     name: { type: 'string', description: "name the parent's dashboard shows for this edge" },
+    'dashboard-url': { type: 'string', placeholder: '<url>', description: "http(s) URL the parent's dashboard links to for this edge's own dashboard (default: the URL it listens on)" },
     ...pick(serveSpec.options, ['host']),
     port: { type: 'int', min: 0, max: 65535, default: 7080, description: 'port for this edge\'s own clients (0 picks a free one)' },
     'state-dir': { type: 'string', default: './.fedlink-edge', description: "this edge's identity (its key to clients and to its parent), tokens, run database" },
@@ -62,6 +64,8 @@ export async function edgeCommand(argv: string[]): Promise<number> {
     /* refused below */
   }
   if (scheme !== 'http:' && scheme !== 'https:') throw new UsageError(`--upstream: '${upstream}' is not an http(s) URL`);
+  const dashboardUrl = v['dashboard-url'] as string | undefined;
+  if (dashboardUrl !== undefined && !EdgeSummarySchema.shape.dashboardUrl.safeParse(dashboardUrl).success) throw new UsageError(`--dashboard-url: '${dashboardUrl}' is not an http(s) URL`);
   const stateDir = v['state-dir'] as string;
   const tokens = v['client-token'] as string[];
   const tls = await readTls(v['tls-cert'] as string | undefined, v['tls-key'] as string | undefined);
@@ -82,6 +86,7 @@ export async function edgeCommand(argv: string[]): Promise<number> {
         ...(v['server-key'] !== undefined ? { serverFingerprint: v['server-key'] as string } : {}),
         ...(ca !== undefined ? { ca } : {}),
         ...(v.name !== undefined ? { name: v.name as string } : {}),
+        ...(dashboardUrl !== undefined ? { dashboardUrl } : {}),
       },
       downstream: { ...downstream, run },
       onRound: (round, o) => out('error' in o ? `round ${round}: no report to the parent: ${o.error}` : `round ${round}: reported ${o.contributors} client(s), ${o.numExamples} examples to the parent`),

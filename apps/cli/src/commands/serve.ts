@@ -1,9 +1,10 @@
 import { describeStrategy } from '@fedlink/core';
 import { readFile } from 'node:fs/promises';
 import { CONNECTION_DEFAULTS, type CoordinatorConfig, LOG_FORMATS, type Log, type LogFormat, type LogLevel, type RunningCoordinator, createLog, loadOrCreateJoinToken, startClusterNode, startCoordinator } from '@fedlink/coordinator';
-import { DATA_SPECS, loadDataset, parseImageShape } from '@fedlink/ml/node';
+import { DATA_SPECS, isTableSpec, loadDataset, parseImageShape } from '@fedlink/ml/node';
 import { type CommandSpec, type ParsedValue, UsageError, parseArgs } from '../args.js';
-import { LOG_LEVELS, formatRoundLine, runOptions, runSettingsFrom } from '../run-options.js';
+import { LOG_LEVELS, formatRoundLine, modelRefFrom, runOptions, runSettingsFrom } from '../run-options.js';
+import { coordinatorTable, readStatsFile, tabularOptions } from '../tabular-data.js';
 import { TEXT_READ_OPTIONS, VOCAB_OPTIONS, textLoadOptionsFrom } from '../text-options.js';
 
 export const serveSpec: CommandSpec = {
@@ -18,6 +19,8 @@ export const serveSpec: CommandSpec = {
     'image-size': { type: 'string', default: '32x32x3', placeholder: '<h>x<w>x<1|3>', description: 'images:<dir>: the size photos are resized to (the model\'s input: 28x28x1 for mlp/cnn, 32x32x3 for cifar-cnn)' },
     ...TEXT_READ_OPTIONS,
     ...VOCAB_OPTIONS,
+    ...tabularOptions(),
+    stats: { type: 'string', placeholder: '<file>', description: "csv data: the normalisation statistics (JSON: label, task, classes or target mean/std, features) instead of computing them from --data; with --data none the coordinator needs them to serve a csv run" },
     ...runOptions({ model: 'cnn', rounds: 20 }),
     token: { type: 'list', default: [], placeholder: '<token>', description: 'join token to accept (repeatable; default: one stored in the state dir)' },
     open: { type: 'boolean', default: false, description: 'let clients join without a token (trusted networks only)' },
@@ -31,6 +34,7 @@ export const serveSpec: CommandSpec = {
     'tls-key': { type: 'string', placeholder: '<file>', description: 'PEM private key of --tls-cert' },
     'hello-rate': { type: 'int', min: 0, default: 120, description: 'hellos per minute per address, also the burst (0 = no limit)' },
     'join-rate': { type: 'number', min: 0, default: 0, description: 'joins admitted a second over all addresses; a client over it is told when to retry (0 = no limit)' },
+    'intake-workers': { type: 'int', min: 0, description: 'worker threads that open and check sealed updates (0 = on the event loop; default: one per core beyond the first, at most 4)' },
     'private-status': { type: 'boolean', default: false, description: 'require the admin token for /api/status, /api/rounds, /api/model and /metrics too' },
     'keep-checkpoints': { type: 'int', min: 0, default: 5, description: 'checkpoints kept per run, newest first (0 = all)' },
     fresh: { type: 'boolean', default: false, description: 'start a new run even if the state dir holds an unfinished one (it is marked stopped)' },
@@ -47,6 +51,8 @@ export const serveSpec: CommandSpec = {
     'fedlink serve --model mlp --rounds 50 --min-fit 5 --fraction 0.5',
     'fedlink serve --model ./my-model/model.json --data idx:./my-data   # your own tfjs Layers model (model.json + weight files)',
     'fedlink serve --model char-lstm --data shakespeare   # next-character LSTM on the shipped Shakespeare; clients get its vocabulary in the welcome',
+    'fedlink serve --model tabular-mlp --data csv:./houses.csv --label price --features area,rooms,district:cat --task regression   # your own CSV: stats sent to clients',
+    'fedlink serve --model recommender --data ratings --exit-on-finish   # matrix factorisation on the synthetic (user,item,rating) table',
     'fedlink serve --host 0.0.0.0 --token my-secret-token --private-status',
     'fedlink serve --allow-keys devices.txt --log-format json',
     'fedlink serve --database postgres://fedlink@db-host/fedlink   # runs and checkpoints in PostgreSQL',
@@ -80,6 +86,7 @@ export function gatewayConfigFrom(
     ...(tls ? { tls } : {}),
     helloRatePerMinute: v['hello-rate'] as number,
     ...(v['join-rate'] ? { joinRatePerSecond: v['join-rate'] as number } : {}),
+    ...(v['intake-workers'] !== undefined ? { intakeWorkers: v['intake-workers'] as number } : {}),
     publicStatus: !(v['private-status'] as boolean),
     ...(allowKeys !== undefined ? { allowKeysFile: allowKeys } : {}),
   };
@@ -90,8 +97,14 @@ export async function serveCommand(argv: string[]): Promise<number> {
   if (!v) return 0;
   const stateDir = v['state-dir'] as string;
   // --data none: the coordinator holds no test data; joined clients with --holdout evaluate instead.
-  const data = v.data === 'none' ? undefined : await loadDataset(v.data as string, { imageShape: parseImageShape(v['image-size'] as string), text: textLoadOptionsFrom(v) });
-  const settings = runSettingsFrom(v, data?.name ?? 'none');
+  const spec = v.data as string;
+  const statsFile = v.stats as string | undefined;
+  // csv data: the coordinator fixes the statistics every client encodes its rows with (sent in the welcome).
+  const table = isTableSpec(spec) ? await coordinatorTable(v, spec, modelRefFrom(v.model as string), statsFile) : undefined;
+  const stats = table?.stats ?? (spec === 'none' && statsFile !== undefined ? await readStatsFile(statsFile) : undefined);
+  if (statsFile !== undefined && stats === undefined) throw new UsageError('--stats goes with csv data (--data csv:<file>, housing, ratings) or --data none');
+  const data = spec === 'none' || table ? undefined : await loadDataset(spec, { imageShape: parseImageShape(v['image-size'] as string), text: textLoadOptionsFrom(v) });
+  const settings = { ...runSettingsFrom(v, table?.split.name ?? data?.name ?? 'none'), ...(stats ? { data: stats } : {}) };
   const tokens = v.token as string[];
   const tls = await readTls(v['tls-cert'] as string | undefined, v['tls-key'] as string | undefined);
   const joinTokens = tokens.length > 0 ? tokens : [await loadOrCreateJoinToken(stateDir)];
@@ -101,7 +114,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const config: CoordinatorConfig = {
     ...gatewayConfigFrom(v, stateDir, joinTokens, tls),
     run: settings,
-    ...(data ? { testData: data.test } : {}),
+    ...(data ? { testData: data.test } : table ? { testData: table.test } : {}),
     ...(data?.text ? { text: data.text.spec } : {}),
     logLevel: level,
     keepCheckpoints: v['keep-checkpoints'] as number,
@@ -191,7 +204,7 @@ function banner(coord: RunningCoordinator, v: Record<string, unknown>, token: st
   out('');
   out('Join as a device client (each device takes its own shard):');
   out(
-    `  npx fedlink join --server ${coord.url}${v.open || allowKeys ? '' : ` --token ${token}`} --server-key ${coord.fingerprint}${m.hash !== undefined ? ` --model-hash ${m.hash}` : ''}${text ? ` --vocab-hash ${text.hash} --data text:<your text>${text.seqLength !== 80 ? ` --seq-length ${text.seqLength}` : ''}` : ' --data mnist --shard 1/10'}`,
+    `  npx fedlink join --server ${coord.url}${v.open || allowKeys ? '' : ` --token ${token}`} --server-key ${coord.fingerprint}${m.hash !== undefined ? ` --model-hash ${m.hash}` : ''}${text ? ` --vocab-hash ${text.hash} --data text:<your text>${text.seqLength !== 80 ? ` --seq-length ${text.seqLength}` : ''} --shard 1/10` : s.data ? ` --data ${s.dataset} --label ${s.data.label} --shard 1/10` : ' --data mnist --shard 1/10'}`,
   );
   if (coord.url.startsWith('https:')) out("  (add --ca <your CA's PEM file> if the certificate is not from a CA the device already trusts)");
   out('Or from a browser (the data stays in the tab):');

@@ -1,6 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import { parsePartitionSpec } from '@fedlink/core';
-import { DATA_SPECS, parseImageShape } from '@fedlink/ml/node';
+import { partitionColumnOf } from '@fedlink/ml';
+import { DATA_SPECS, isTableSpec, parseImageShape } from '@fedlink/ml/node';
+import { tabularOptions } from '../tabular-data.js';
 import { consoleLog, type LogLevel } from '@fedlink/coordinator';
 import { type CommandSpec, UsageError, parseArgs } from '../args.js';
 import { BACKEND_CHOICES } from '../backend.js';
@@ -17,9 +19,10 @@ export const simulateSpec: CommandSpec = {
     clients: { type: 'int', min: 1, default: 10, description: 'simulated clients' },
     data: { type: 'string', default: 'mnist', placeholder: DATA_SPECS, description: 'dataset (train split is partitioned, test split evaluates)' },
     'image-size': { type: 'string', default: '32x32x3', placeholder: '<h>x<w>x<1|3>', description: 'images:<dir>: the size photos are resized to (the model\'s input: 28x28x1 for mlp/cnn, 32x32x3 for cifar-cnn)' },
-    partition: { type: 'string', default: 'iid', placeholder: 'iid|shards|dirichlet:<alpha>|natural', description: 'how the training data is split across clients (natural: text only, one client per speaker or file, largest first)' },
+    partition: { type: 'string', default: 'iid', placeholder: 'iid|shards|dirichlet:<alpha>|by:<column>|natural', description: 'how the training data is split across clients; by:<column> (csv): one client per distinct value of the column, as LEAF (--clients must be that count); natural (text): one client per speaker or file, largest first' },
     ...TEXT_READ_OPTIONS,
     ...VOCAB_OPTIONS,
+    ...tabularOptions(),
     ...runOptions({ model: 'mlp', rounds: 10, roundTimeout: '10m', waitTimeout: '10m' }),
     'client-holdout': { type: 'number', min: 0, max: 0.9, default: 0, description: 'federated evaluation: each client holds out this share of its examples and evaluates the global model it receives on it every round (client_eval_acc)' },
     'no-server-test': { type: 'boolean', default: false, description: 'the coordinator keeps no test data (as a real deployment): evaluation comes only from --client-holdout' },
@@ -28,6 +31,7 @@ export const simulateSpec: CommandSpec = {
     attackers: { type: 'number', min: 0, max: 1, default: 0.2, description: 'share of clients that attack (drawn from --seed; in the results JSON, never told to the coordinator)' },
     workers: { type: 'int', min: 1, description: 'client worker processes (default: one per core)' },
     'join-rate': { type: 'number', min: 0, default: 0, description: "the coordinator's join rate, joins a second (0 = no limit); clients retry when it tells them" },
+    'intake-workers': { type: 'int', min: 0, description: "the coordinator's threads that open and check updates (0 = on its event loop; default: one per core beyond the first, at most 4)" },
     backend: { type: 'string', choices: BACKEND_CHOICES, default: 'auto', description: "clients' TensorFlow.js backend" },
     edges: { type: 'int', min: 1, description: "a two-level tree: this many edge aggregators (in-process, each its own coordinator and port) between the root and the clients; the root's FedAvg is the flat one" },
     nodes: { type: 'int', min: 1, description: 'a cluster: this many coordinator nodes (in-process, each its own port) sharing --redis and --database; clients spread over them' },
@@ -43,6 +47,8 @@ export const simulateSpec: CommandSpec = {
     'fedlink simulate --clients 20 --attack scale:10 --attackers 0.2 --aggregator median',
     'fedlink simulate --model cifar-cnn --data images:./photos --image-size 32x32x3 --clients 4   # a folder of photos, one sub-folder per class',
     'fedlink simulate --model char-lstm --data shakespeare --partition natural --clients 8 --text-stride 20   # LEAF-style: one client per speaker',
+    'fedlink simulate --model tabular-mlp --data housing --clients 5 --rounds 20 --lr 0.05   # tabular regression (RMSE) on the synthetic housing table',
+    'fedlink simulate --model recommender --data ratings --partition by:user --clients 60 --fraction 0.25 --lr 0.5   # matrix factorisation, one client per user',
     'fedlink simulate --client-holdout 0.2 --no-server-test   # federated evaluation: clients evaluate the global model on their own held-out data',
     'fedlink simulate --edges 3 --clients 9 --rounds 3 --save-model ./model   # root -> 3 edges -> 9 clients',
     'fedlink simulate --nodes 3 --redis redis://127.0.0.1:6379 --database postgres://fedlink@127.0.0.1/sim --clients 30 --save-model ./model',
@@ -55,7 +61,8 @@ export async function simulateCommand(argv: string[]): Promise<number> {
   try {
     if (v.partition === 'natural') {
       if (!isTextSpec(v.data as string)) throw new Error('natural: only text data (text:<file-or-dir>, shakespeare) has speakers or files to split by');
-    } else parsePartitionSpec(v.partition as string);
+    } else if (partitionColumnOf(v.partition as string) === undefined) parsePartitionSpec(v.partition as string);
+    else if (!isTableSpec(v.data as string)) throw new Error('by:<column> needs csv data (--data csv:<file>, housing, ratings)');
   } catch (e) {
     throw new UsageError(`--partition: ${(e as Error).message}`);
   }
@@ -98,8 +105,10 @@ export async function simulateCommand(argv: string[]): Promise<number> {
     serverTest: !(v['no-server-test'] as boolean),
     partition: v.partition as string,
     run: settings,
+    table: { ...(v.label !== undefined ? { label: v.label as string } : {}), ...(v.features !== undefined ? { features: v.features as string } : {}), task: v.task as string },
     ...(v.workers !== undefined ? { workers: v.workers as number } : {}),
     ...(v['join-rate'] ? { joinRate: v['join-rate'] as number } : {}),
+    ...(v['intake-workers'] !== undefined ? { intakeWorkers: v['intake-workers'] as number } : {}),
     backend: v.backend as string,
     dropout: v.dropout as number,
     ...(attack ? { attack: { spec: attack, share: v.attackers as number } } : {}),
@@ -125,7 +134,7 @@ export async function simulateCommand(argv: string[]): Promise<number> {
   const completed = result.rounds.filter((r) => r.status === 'completed');
   const mean = completed.reduce((s, r) => s + r.seconds, 0) / Math.max(1, completed.length);
   out(
-    `summary: ${result.final.status}, ${result.final.rounds}/${settings.rounds} rounds, final test accuracy ${result.final.testAccuracy?.toFixed(4) ?? '-'}, ` +
+    `summary: ${result.final.status}, ${result.final.rounds}/${settings.rounds} rounds, ${result.final.testRmse !== undefined ? `final test RMSE ${result.final.testRmse.toFixed(4)} MAE ${result.final.testMae?.toFixed(4) ?? '-'}` : `final test accuracy ${result.final.testAccuracy?.toFixed(4) ?? '-'}`}, ` +
       `${mean.toFixed(1)} s/round, ${result.totalSeconds.toFixed(1)} s total, ` +
       `connect ${result.connect.seconds !== undefined ? `${result.connect.seconds.toFixed(1)} s` : `incomplete (${result.connect.joined}/${clients} joined)`}, ` +
       `peak RSS ${result.peakRssMiB.coordinator} MiB coordinator + ${result.peakRssMiB.workers} MiB workers`,

@@ -10,6 +10,8 @@ export interface WorkerStart {
   /** A tree: client i joins edges[edgeOf(i, edges.length)] instead of `url` (see tree.ts). */
   edges?: { url: string; fingerprint: string }[];
   data: string;
+  /** csv data: the label column (the iid/shards/dirichlet split cuts by it; encoding waits for the welcome). */
+  label?: string;
   /** images:<dir>: the size photos are resized to ([h, w, c]). */
   imageShape?: [number, number, number];
   /** text:<file-or-dir>: how the text is cut (the same as the simulator's). */

@@ -6,7 +6,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { labelHistogram } from '@fedlink/core';
 import { type RoundRecord, type RunSettings, randomToken, silentLog, startCoordinator, type Log } from '@fedlink/coordinator';
-import { type LoadOptions, loadDataset } from '@fedlink/ml/node';
+import { baselineOf, encodeTable } from '@fedlink/ml';
+import type { TabularStats } from '@fedlink/protocol';
+import { type LoadOptions, isTableSpec, loadDataset } from '@fedlink/ml/node';
+import { coordinatorTable, partitionTable } from '../tabular-data.js';
 import { type AttackSpec, alieZ, attackText, chooseAttackers } from './attacks.js';
 import type { CollusionReply, WorkerReport, WorkerStart } from './protocol.js';
 import { type EdgeRoundReport, type SimulatedEdges, type SimulatedTree, flatLeafSeeds, rootSettings, startSimulatedEdges } from './tree.js';
@@ -28,10 +31,14 @@ export interface SimulationOptions {
   serverTest?: boolean;
   partition: string;
   run: RunSettings;
+  /** csv data: --label, --features, --task (the coordinator's statistics are computed from them). */
+  table?: { label?: string; features?: string; task: string };
   /** Worker processes hosting the clients (default: one per core, at most one per client). */
   workers?: number;
   /** The coordinator's join rate (joins a second; clients told to retry later come back when it says). */
   joinRate?: number;
+  /** The coordinator's intake worker threads (default: the coordinator's, defaultIntakeWorkers). */
+  intakeWorkers?: number;
   backend?: string;
   /** Probability that a selected client vanishes at a random point of each round. */
   dropout?: number;
@@ -62,10 +69,14 @@ export interface SimulationResult {
     run: RunSettings;
   };
   dataset: { train: number; test: number };
+  /** csv data: the trivial predictor's test figures (the train mean, or the majority class). */
+  baseline?: ReturnType<typeof baselineOf>;
+  /** csv data: the statistics the coordinator sent in the welcome. */
+  tabular?: TabularStats;
   clientExamples: number[];
   clientLabelHistograms: number[][];
   rounds: RoundRecord[];
-  final: { status: string; rounds: number; testAccuracy?: number; testLoss?: number; epsilon?: number; delta?: number };
+  final: { status: string; rounds: number; testAccuracy?: number; testLoss?: number; testRmse?: number; testMae?: number; epsilon?: number; delta?: number };
   totalSeconds: number;
   startedAt: string;
   /** Joining: how many clients got their first welcome, and when the last of them did (seconds after the workers started). */
@@ -93,13 +104,21 @@ const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
 export async function simulate(options: SimulationOptions): Promise<SimulationResult> {
   const started = Date.now();
   const info = options.onInfo ?? (() => undefined);
-  const data = await loadDataset(options.data, { ...(options.imageShape ? { imageShape: options.imageShape } : {}), ...(options.text ? { text: options.text } : {}) });
-  const parts = partsOf(data, options.partition, options.clients, options.run.seed);
+  // csv data: the coordinator computes the statistics from the train rows (sent in the welcome);
+  // its test rows, encoded with them, are the test split; clients get their rows raw.
+  const table = isTableSpec(options.data) ? await coordinatorTable(options.table ?? { task: 'auto' }, options.data, options.run.model) : undefined;
+  const data = table
+    ? { name: table.split.name, train: encodeTable(table.split.train, table.stats, options.data), test: table.test }
+    : await loadDataset(options.data, { ...(options.imageShape ? { imageShape: options.imageShape } : {}), ...(options.text ? { text: options.text } : {}) });
+  const parts = table
+    ? partitionTable(table.split.train, table.stats.label, options.partition, options.clients, options.run.seed, options.data)
+    : partsOf(data, options.partition, options.clients, options.run.seed);
   const workers = Math.max(1, Math.min(options.clients, options.workers ?? availableParallelism()));
   const token = randomToken();
   const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), 'fedlink-sim-')));
   const edgeCount = options.edges ?? 0;
-  const run = edgeCount > 0 ? rootSettings(options.run, edgeCount) : options.run;
+  const withStats = table ? { ...options.run, data: table.stats } : options.run;
+  const run = edgeCount > 0 ? rootSettings(withStats) : withStats;
   const coordinatorConfig = {
     host: '127.0.0.1',
     port: 0,
@@ -111,6 +130,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     ...(data.text ? { text: data.text.spec } : {}),
     ...loopbackLimits(options.clients),
     ...(options.joinRate ? { joinRatePerSecond: options.joinRate } : {}),
+    ...(options.intakeWorkers !== undefined ? { intakeWorkers: options.intakeWorkers } : {}),
     logLevel: 'silent' as const,
   };
   const cluster: SimulatedCluster | undefined = options.cluster ? await startSimulatedCluster(coordinatorConfig, options.cluster, options.log ?? silentLog, options.onRound) : undefined;
@@ -118,6 +138,14 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const coord = cluster ? cluster.nodes[0]!.coordinator : await startCoordinator(coordinatorConfig, { log: options.log ?? silentLog });
   info(`coordinator ${coord.url}  run ${coord.runId}  model ${options.run.model} (${coord.context.model.numParams.toLocaleString('en-US')} params)`);
   info(`data ${data.name}: ${data.train.count} train / ${data.test.count} test, partition ${options.partition} over ${options.clients} clients, ${workers} worker process(es)`);
+  const baseline = table ? baselineOf(data.train, data.test) : undefined;
+  if (baseline) {
+    info(
+      baseline.kind === 'mean'
+        ? `baseline: the train mean as the prediction: test RMSE ${baseline.rmse.toFixed(4)}, MAE ${baseline.mae.toFixed(4)}`
+        : `baseline: the majority class (${table!.stats.classes![baseline.label]}): test accuracy ${baseline.accuracy.toFixed(4)}`,
+    );
+  }
   if (cluster) info(`cluster: ${cluster.nodes.length} in-process node(s) on ${options.cluster!.redis} and ${options.cluster!.database.replace(/:[^:@/]*@/, '@')}: ${cluster.endpoints.map((e) => e.url).join(', ')}`);
   if (options.onRound && !cluster) coord.engine.on('roundEnded', options.onRound);
   let edges: SimulatedEdges | undefined;
@@ -210,6 +238,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         fingerprint: coord.fingerprint,
         ...(edges ? { edges: edges.endpoints } : cluster ? { edges: cluster.endpoints } : {}),
         data: options.data,
+        ...(table ? { label: table.stats.label } : {}),
         ...(options.imageShape ? { imageShape: options.imageShape } : {}),
         ...(options.text ? { text: options.text } : {}),
         partition: options.partition,
@@ -253,6 +282,8 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         ? { attack: { kind: options.attack.spec.kind, text: attackText(options.attack.spec), share: options.attack.share, attackers, ...(options.attack.spec.kind === 'alie' ? { alieZ: options.attack.spec.z ?? z } : {}) } }
         : {}),
       dataset: { train: data.train.count, test: data.test.count },
+      ...(baseline ? { baseline } : {}),
+      ...(table ? { tabular: table.stats } : {}),
       clientExamples: parts.map((p) => p.length),
       clientLabelHistograms: parts.map((p) => labelHistogram(data.train.labels, p, data.train.numClasses)),
       rounds: history,
@@ -262,6 +293,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         ...(last?.testAccuracy !== undefined ? { testAccuracy: last.testAccuracy } : {}),
         ...(last?.privacy ? { epsilon: last.privacy.epsilon, delta: last.privacy.delta } : {}),
         ...(last?.testLoss !== undefined ? { testLoss: last.testLoss } : {}),
+        ...(last?.testRmse !== undefined ? { testRmse: last.testRmse, testMae: last.testMae } : {}),
       },
       totalSeconds: (Date.now() - started) / 1000,
       startedAt: new Date(started).toISOString(),

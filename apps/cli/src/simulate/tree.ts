@@ -44,18 +44,26 @@ export interface SimulatedTree {
   edges: { name: string; url: string; fingerprint: string; clients: number[]; reports: EdgeRoundReport[] }[];
 }
 
-/** The root's settings in a tree: it selects every edge each round (selection happens at the edges), no SecAgg on its hop. */
-export function rootSettings(run: RunSettings, edges: number): RunSettings {
+/**
+ * The root's settings in a tree: the run's selection, over the leaf clients (delegated selection:
+ * the root splits each round's leaf target over the edges by the clients they reported, and each
+ * edge selects its share), no SecAgg on its hop.
+ */
+export function rootSettings(run: RunSettings): RunSettings {
   const refusal = edgeRefusal({ secureAggregation: false }, Strategy.fromSpec(run.strategy));
   if (refusal !== undefined) throw new RangeError(`--edges: ${refusal}`);
-  return { ...run, secureAggregation: false, selection: { fraction: 1, minFit: 1, minAvailable: edges, overSelect: 0 } };
+  return { ...run, secureAggregation: false };
 }
 
-/** An edge's settings for its `clients` simulated clients: the run's selection (everyone connected first), deadlines and SecAgg+. */
+/**
+ * An edge's settings for its `clients` simulated clients: everyone connected first, its deadlines
+ * and SecAgg+. Its parent gives each round's share, so its own fraction and over-selection are not
+ * used; its minFit is 1 (2 under SecAgg+), capped by the share it is asked for.
+ */
 export function edgeSettings(run: RunSettings, clients: number): Omit<RunSettings, 'model' | 'rounds'> {
   const { model: _model, rounds: _rounds, ...rest } = run;
-  const minFit = Math.min(clients, Math.max(run.selection.minFit, run.secureAggregation ? 2 : 1));
-  return { ...rest, selection: { ...run.selection, minFit, minAvailable: clients } };
+  const minFit = Math.min(clients, run.secureAggregation ? 2 : 1);
+  return { ...rest, selection: { fraction: 1, overSelect: 0, minFit, minAvailable: clients } };
 }
 
 export interface SimulatedEdges {

@@ -1,6 +1,7 @@
-import { FedlinkClient, type FedlinkClientOptions, ModelPool, TextTrainer, TfjsTrainer, type Trainer } from '@fedlink/client';
-import { splitHoldout, subset, subsetText } from '@fedlink/ml';
-import { type DatasetSplit, loadDataset } from '@fedlink/ml/node';
+import { FedlinkClient, type FedlinkClientOptions, ModelPool, TabularTrainer, TextTrainer, TfjsTrainer, type Trainer } from '@fedlink/client';
+import { type CsvTable, splitHoldout, subset, subsetText, tableSubset } from '@fedlink/ml';
+import { type DatasetSplit, isTableSpec, loadDataset, loadTable } from '@fedlink/ml/node';
+import { partitionTable } from '../tabular-data.js';
 import { type BackendChoice, selectBackend } from '../backend.js';
 import { type Collude, attackingTrainer, flipLabels } from './attacks.js';
 import { dropoutPlan, faultyClient } from './faults.js';
@@ -32,8 +33,10 @@ process.on('message', (m: CollusionReply | WorkerStart) => {
 
 async function run(start: WorkerStart): Promise<void> {
   const backend = await selectBackend(start.backend as BackendChoice);
-  const data = await loadDataset(start.data, { ...(start.imageShape ? { imageShape: start.imageShape } : {}), ...(start.text ? { text: start.text } : {}) });
-  const parts = partsOf(data, start.partition, start.numClients, start.seed);
+  // csv data: each client holds its rows raw and encodes them with the welcome's statistics.
+  const table = isTableSpec(start.data) ? await loadTable(start.data) : undefined;
+  const data = table ? undefined : await loadDataset(start.data, { ...(start.imageShape ? { imageShape: start.imageShape } : {}), ...(start.text ? { text: start.text } : {}) });
+  const parts = table ? partitionTable(table.train, start.label, start.partition, start.numClients, start.seed, start.data) : partsOf(data!, start.partition, start.numClients, start.seed);
   send({ type: 'ready', backend, clients: start.clients.length });
   // Peak memory for the simulator's summary, every 2 s (unref'd: it never keeps the worker alive).
   const reportRss = () => send({ type: 'rss', maxRssKiB: process.resourceUsage().maxRSS });
@@ -46,7 +49,7 @@ async function run(start: WorkerStart): Promise<void> {
         url: at.url,
         token: start.token,
         serverFingerprint: at.fingerprint,
-        trainer: data.text ? textTrainerFor(start, i, data.text, parts[i]!) : trainerFor(start, i, subset(data.train, parts[i]!)),
+        trainer: table ? tabularTrainerFor(start, i, tableSubset(table.train, parts[i]!)) : data!.text ? textTrainerFor(start, i, data!.text, parts[i]!) : trainerFor(start, i, subset(data!.train, parts[i]!)),
         platform: 'node',
         backend,
         name: `sim-${i}`,
@@ -95,6 +98,16 @@ function textTrainerFor(start: WorkerStart, i: number, text: NonNullable<Dataset
   if (start.attack) throw new Error('simulated attacks are not available for text data');
   const mine = subsetText(text.train, part);
   return new TextTrainer(mine, { pool: models, ...(start.holdout ? { holdout: start.holdout, holdoutSeed: Math.imul(start.seed, 7919) + i } : {}) });
+}
+
+/** Client i's trainer on csv rows: honest, or wrapped by its attack (label-flip needs image labels). */
+function tabularTrainerFor(start: WorkerStart, i: number, rows: CsvTable): Trainer {
+  const holdout = start.holdout ? { holdout: start.holdout, holdoutSeed: Math.imul(start.seed, 7919) + i } : {};
+  const honest = new TabularTrainer(rows, { pool: models, ...holdout, source: start.data });
+  const attack = start.attack;
+  if (!attack || !start.attackers.includes(i)) return honest;
+  if (attack.kind === 'label-flip') throw new Error('the label-flip attack needs image data; csv runs take scale, gaussian or alie');
+  return attackingTrainer(honest, attack, { seed: Math.imul(start.seed, 31) + i, z: start.alieZ, collude });
 }
 
 /** The worker's tfjs models, lent to its clients one fit at a time: an idle client holds none. */

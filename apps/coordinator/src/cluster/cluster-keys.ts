@@ -14,6 +14,8 @@ export function clusterKeys(cluster: string) {
     node: (id: string) => `${p}node:${id}`,
     /** JSON array of the client ids joined to a node (the leader plans over their union). */
     nodeClients: (id: string) => `${p}node:${id}:clients`,
+    /** JSON array of the node's clients as the dashboard shows them (every node's /api/status reads all of these). */
+    nodeView: (id: string) => `${p}node:${id}:view`,
     /** The open round request (JSON RoundRequest). */
     round: `${p}round`,
     weights: (fence: number, k: RoundKey) => `${p}weights:${att(fence, k)}`,
@@ -22,13 +24,22 @@ export function clusterKeys(cluster: string) {
     partials: (fence: number, k: RoundKey) => `${p}partials:${att(fence, k)}`,
     /** Set of client ids whose updates the leader counted in the attempt (exactly once cluster-wide). */
     ledger: (fence: number, k: RoundKey) => `${p}ledger:${att(fence, k)}`,
+    /** Counter: updates the nodes took in the attempt so far (INCRBY as each node accepts one): the cluster-wide progress. */
+    reported: (fence: number, k: RoundKey) => `${p}reported:${att(fence, k)}`,
+    /** Set (NX) by the node whose count reached the attempt's target: every node closes its part ("close <attempt>" announces it). */
+    closed: (fence: number, k: RoundKey) => `${p}closed:${att(fence, k)}`,
     /** The run's end (JSON RunEnd), once the leader finished it. */
     end: `${p}end`,
-    /** Pub/sub: small notices only ("round", "partial <node>", "end"); values live under the keys above. */
+    /** Socket.io's Redis adapter's channel prefix (dashboard events between nodes). */
+    io: `${p}io`,
+    /** Pub/sub: small notices only ("round", "partial <node>", "reported <node>", "clients <node>", "close <attempt>", "end"); values live under the keys above. */
     events: `${p}events`,
   };
 }
 export type ClusterKeys = ReturnType<typeof clusterKeys>;
+
+/** An attempt's id in keys and notices: `<fence>:<round>:<attempt>`. */
+export const attemptId = (fence: number, k: RoundKey) => `${fence}:${k.round}:${k.attempt}`;
 
 /** A node as `cluster status` shows it. */
 export interface NodeInfo {
@@ -50,6 +61,8 @@ export interface RoundRequest {
   startedAt: number;
   /** The leader's plan over every node's clients: who trains and with which config (as one coordinator would plan it). */
   assigned: Record<string, TrainConfig>;
+  /** The plan's target (before over-selection): the cluster-wide count of updates that closes the attempt. */
+  target: number;
 }
 
 /** A node's answer to an attempt: its partial sum (float64 blob under `sumKey`) or why it has none. */

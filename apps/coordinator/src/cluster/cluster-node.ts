@@ -1,19 +1,25 @@
+import type { EvalResult } from '@fedlink/ml';
 import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
+import { createAdapter } from '@socket.io/redis-adapter';
 import { Strategy } from '@fedlink/core';
-import type { RoundKey, RunEnd } from '@fedlink/protocol';
+import { DASHBOARD_EVENTS, type RoundKey, type RunEnd } from '@fedlink/protocol';
 import { type RunningCoordinator, startCoordinator } from '../bootstrap.js';
 import { type CoordinatorConfig, type RunSettings, validateRunSettings } from '../config.js';
 import { type Log, consoleLog } from '../log.js';
 import type { ClientOutcome } from '../rounds/open-round.js';
 import { planRound } from '../rounds/round-plan.js';
 import { RoundRecords } from '../rounds/round-record.js';
+import type { RoundSnapshot } from '../rounds/round-state.js';
 import type { RoundRecord, RunStore } from '../state/run-history.js';
+import { clientView, roundView } from '../web/dashboard-feed.js';
 import { randomId } from '../state/secrets.js';
 import { PersistentRunStore } from '../storage/persistent-run-store.js';
 import { PostgresRunRecords } from '../storage/postgres-run-records.js';
 import { findResumePoint } from '../storage/resume.js';
-import { LEDGER_ADD_ALL_OR_NONE, type NodeInfo, type PartialAnnouncement, type RoundRequest, clusterKeys } from './cluster-keys.js';
+import { LEDGER_ADD_ALL_OR_NONE, attemptId, type NodeInfo, type PartialAnnouncement, type RoundRequest, clusterKeys } from './cluster-keys.js';
+import { assertClusterStrategy } from './cluster-strategy.js';
+import { ClusterView } from './cluster-view.js';
 import { LeaderLease, parseLease } from './leader-lease.js';
 import { floats, getBlob, putBlob } from './redis-blobs.js';
 
@@ -66,25 +72,20 @@ export interface RunningClusterNode extends EventEmitter<ClusterNodeEvents> {
 }
 
 const PARTIAL_TTL_MS = 10 * 60_000;
-const POLL_MS = 200;
+/** The leader wakes on pub/sub notices (a partial handed over, clients joined, updates taken); this poll is the safety net for a lost one. */
+const SAFETY_POLL_MS = 1000;
+/** Dashboard client lists (per node) and the open round's progress (the leader) go out at most once per this period. */
+const CLIENTS_COALESCE_MS = 250;
+const PROGRESS_COALESCE_MS = 250;
 
 /** Per-node settings: the cluster's selection applies to the whole, each node takes what reports to it. */
 function nodeSettings(settings: RunSettings): RunSettings {
   return { ...settings, selection: { ...settings.selection, minAvailable: 1, minFit: settings.secureAggregation ? 2 : 1 } };
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
-
 export async function startClusterNode(config: ClusterNodeConfig): Promise<RunningClusterNode> {
+  // Before connecting anything: a strategy that needs every update on one process can't be clustered.
+  assertClusterStrategy(config.coordinator.run);
   const log = config.log ?? consoleLog(config.coordinator.logLevel);
   const keys = clusterKeys(config.cluster ?? 'default');
   const nodeId = config.nodeId ?? randomId('node_');
@@ -105,10 +106,15 @@ export async function startClusterNode(config: ClusterNodeConfig): Promise<Runni
   const runId = (await redis.get(keys.run))!;
   const stored = await records.run(runId);
   const settings = stored?.settings ?? config.coordinator.run;
-  validateRunSettings(settings);
-  const strategy = Strategy.fromSpec(settings.strategy);
-  if (strategy.needsIndividualUpdates) {
-    throw new RangeError(`strategy ${strategy.name} needs every client's update on one process; a cluster adds partial sums (use a mean-based strategy)`);
+  try {
+    validateRunSettings(settings);
+    // The run this node joins may be one stored with another strategy than this node's flags.
+    assertClusterStrategy(settings);
+  } catch (e) {
+    await records.close();
+    sub.disconnect();
+    redis.disconnect();
+    throw e;
   }
   const outcomes = new Map<string, readonly { clientId: string; outcome: ClientOutcome }[]>();
   const capture: RunStore = {
@@ -116,7 +122,15 @@ export async function startClusterNode(config: ClusterNodeConfig): Promise<Runni
     recordRound: (_id, r, _w, p) => void outcomes.set(`${r.round}:${r.attempt}`, p ?? []),
     finishRun: () => undefined,
   };
-  const coordinator = await startCoordinator({ ...config.coordinator, run: nodeSettings(settings), persist: false }, { log, delegated: true, runId, stores: [capture] });
+  // Every node's REST and dashboard show the cluster (Redis + PostgreSQL); dashboard events cross nodes by socket.io's Redis adapter.
+  const view = new ClusterView(redis, keys, records, runId, nodeId, settings);
+  const ioPub = redis.duplicate();
+  const ioSub = redis.duplicate();
+  for (const c of [ioPub, ioSub]) c.on('error', () => undefined);
+  const coordinator = await startCoordinator(
+    { ...config.coordinator, run: nodeSettings(settings), persist: false },
+    { log, delegated: true, runId, stores: [capture], shared: view, ioAdapter: createAdapter(ioPub, ioSub, { key: keys.io }), tokens: records.joinTokens() },
+  );
   const initialWeights = coordinator.context.model.weights.slice();
   const node = new EventEmitter<ClusterNodeEvents>() as RunningClusterNode & EventEmitter<ClusterNodeEvents>;
   const stop = new AbortController();
@@ -130,11 +144,26 @@ export async function startClusterNode(config: ClusterNodeConfig): Promise<Runni
       .multi()
       .set(keys.node(nodeId), JSON.stringify(info), 'PX', 3 * heartbeatMs)
       .set(keys.nodeClients(nodeId), JSON.stringify(coordinator.registry.ids()), 'PX', 3 * heartbeatMs)
+      .set(keys.nodeView(nodeId), JSON.stringify(coordinator.registry.sessions().map((s) => clientView(s))), 'PX', 3 * heartbeatMs)
       .hset(keys.nodes, nodeId, JSON.stringify(info))
       .exec();
   };
   await beat();
   const heartbeat = setInterval(() => void beat().catch(() => undefined), heartbeatMs);
+  // A join or leave is written at once (the leader plans over it, every dashboard shows it), then announced.
+  let clientsTimer: ReturnType<typeof setTimeout> | undefined;
+  const clientsChanged = () => {
+    clientsTimer ??= setTimeout(() => {
+      clientsTimer = undefined;
+      void (async () => {
+        await beat();
+        await redis.publish(keys.events, `clients ${nodeId}`);
+        view.publish(DASHBOARD_EVENTS.clients, await view.clients());
+      })().catch(() => undefined);
+    }, CLIENTS_COALESCE_MS);
+  };
+  coordinator.registry.on('joined', clientsChanged);
+  coordinator.registry.on('left', clientsChanged);
 
   // ---- every node: answer the leader's attempts with this node's partial sum
   let lastHandled = '';
@@ -145,6 +174,8 @@ export async function startClusterNode(config: ClusterNodeConfig): Promise<Runni
     const attempt = lastLocal && lastLocal.round === k.round ? Math.max(k.attempt, lastLocal.attempt + 1) : k.attempt;
     return (lastLocal = { round: k.round, attempt });
   };
+  /** This node's open attempts, closed early when the cluster-wide count reaches the target. */
+  const closers = new Map<string, AbortController>();
   const answer = async (req: RoundRequest): Promise<void> => {
     const record = (reason: string) => RoundRecords.notStarted(req.key, Date.now(), Date.now(), reason);
     let a: PartialAnnouncement;
@@ -154,7 +185,41 @@ export async function startClusterNode(config: ClusterNodeConfig): Promise<Runni
       const reserve = Math.max(500, Math.floor(remaining / 10));
       const key = localKey(req.key);
       if (!coordinator.registry.ids().some((id) => Object.hasOwn(req.assigned, id))) throw new Error('none of the clients the leader selected is connected to this node');
-      const out = await coordinator.engine.runDelegated({ key, weights, config: req.config, deadline: req.deadline - reserve, assigned: req.assigned });
+      // The cluster-wide count: each update this node takes adds to the attempt's counter; the node
+      // whose addition reaches the leader's target closes the attempt on every node (as one
+      // coordinator closes at its target). Secure aggregation closes by its own stages, per node.
+      const id = attemptId(req.fence, req.key);
+      const counter = keys.reported(req.fence, req.key);
+      const closer = new AbortController();
+      closers.set(id, closer);
+      const closeAll = async () => {
+        const [set] = (await redis.multi().set(keys.closed(req.fence, req.key), nodeId, 'PX', PARTIAL_TTL_MS, 'NX').publish(keys.events, `close ${id}`).exec()) ?? [];
+        if (set?.[1] === 'OK') log.info('cluster: target reached; closing the attempt on every node', { node: nodeId, round: req.key.round, attempt: req.key.attempt, target: req.target });
+      };
+      let counted = 0;
+      const onSnapshot = (snap: RoundSnapshot) => {
+        const o = snap.openRound;
+        if (!o || o.round !== key.round || o.attempt !== key.attempt || o.reported <= counted) return;
+        const more = o.reported - counted;
+        counted = o.reported;
+        void redis
+          .multi()
+          .incrby(counter, more)
+          .pexpire(counter, PARTIAL_TTL_MS)
+          .publish(keys.events, `reported ${nodeId}`)
+          .exec()
+          .then((r) => (!settings.secureAggregation && Number(r?.[0]?.[1]) >= req.target ? closeAll() : undefined))
+          .catch(() => undefined);
+      };
+      coordinator.engine.state.on('snapshot', onSnapshot);
+      // A close announced before this node got here (or a notice it missed) is in the key.
+      if (!settings.secureAggregation && (await redis.exists(keys.closed(req.fence, req.key)))) closer.abort('cluster target reached');
+      const out = await coordinator.engine
+        .runDelegated({ key, weights, config: req.config, deadline: req.deadline - reserve, assigned: req.assigned, ...(settings.secureAggregation ? {} : { close: closer.signal }) })
+        .finally(() => {
+          coordinator.engine.state.off('snapshot', onSnapshot);
+          closers.delete(id);
+        });
       const local = outcomes.get(`${key.round}:${key.attempt}`) ?? [];
       outcomes.clear();
       if (!out.ok) a = { nodeId, ok: false, reason: out.reason, record: out.record };
@@ -196,11 +261,30 @@ export async function startClusterNode(config: ClusterNodeConfig): Promise<Runni
       busy = false;
     }
   };
+  // Wake-ups: every notice on the events channel bumps `news`; the leader's waits end on one.
+  let news = 0;
+  const waiters = new Set<() => void>();
+  const nextNews = (since: number, ms: number, signal: AbortSignal) =>
+    new Promise<void>((resolve) => {
+      if (news !== since || signal.aborted) return resolve();
+      const done = () => {
+        clearTimeout(t);
+        waiters.delete(done);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      waiters.add(done);
+      signal.addEventListener('abort', done, { once: true });
+    });
   await sub.subscribe(keys.events);
   sub.on('message', (_ch: string, msg: string) => {
+    news++;
+    for (const w of [...waiters]) w();
     if (msg === 'round' || msg === 'end') void check();
+    else if (msg.startsWith('close ')) closers.get(msg.slice(6))?.abort('cluster target reached');
   });
-  const poll = setInterval(() => void check(), 500);
+  const poll = setInterval(() => void check(), SAFETY_POLL_MS);
 
   // ---- the leader: the round loop
   const liveNodes = async (): Promise<NodeInfo[]> => {
@@ -240,9 +324,11 @@ export async function startClusterNode(config: ClusterNodeConfig): Promise<Runni
     while (round < settings.rounds && !signal.aborted) {
       const key: RoundKey = { round: round + 1, attempt: ++attempt };
       const waitUntil = Date.now() + settings.waitTimeoutMs;
+      let heard = news;
       let live = await liveNodes();
       while (live.reduce((n, x) => n + x.clients, 0) < sel.minAvailable && Date.now() < waitUntil && !signal.aborted) {
-        await sleep(POLL_MS, signal);
+        await nextNews(heard, Math.min(SAFETY_POLL_MS, Math.max(1, waitUntil - Date.now())), signal);
+        heard = news;
         live = await liveNodes();
       }
       if (signal.aborted) break;
@@ -261,26 +347,36 @@ export async function startClusterNode(config: ClusterNodeConfig): Promise<Runni
         const ids = [...new Set((await redis.mget(...live.map((x) => keys.nodeClients(x.nodeId)))).flatMap((v) => (v === null ? [] : (JSON.parse(v) as string[]))))];
         const plan = planRound(settings, key, ids);
         const assigned = Object.fromEntries(plan.selected.map((id) => [id, plan.configFor(id)]));
-        const req: RoundRequest = { runId, fence: token, key, config: { ...settings.fit, seed: settings.seed }, deadline, weightsKey, startedAt, assigned };
+        const req: RoundRequest = { runId, fence: token, key, config: { ...settings.fit, seed: settings.seed }, deadline, weightsKey, startedAt, assigned, target: plan.target };
         await redis.multi().set(keys.round, JSON.stringify(req), 'PX', settings.roundTimeoutMs + 60_000).publish(keys.events, 'round').exec();
+        let progress = await view.progress(req);
+        let progressSentAt = Date.now();
+        view.publish(DASHBOARD_EVENTS.roundStarted, progress);
         // Collect until every node that was live at the start answered, or died, or the deadline.
         const expected = new Set(live.map((x) => x.nodeId));
         let answers: PartialAnnouncement[] = [];
         for (;;) {
+          heard = news;
           answers = (await redis.lrange(keys.partials(token, key), 0, -1)).map((s) => JSON.parse(s) as PartialAnnouncement);
           const alive = new Set((await liveNodes()).map((x) => x.nodeId));
           const waiting = [...expected].filter((id) => alive.has(id) && !answers.some((a) => a.nodeId === id));
           if (waiting.length === 0 || Date.now() > deadline || signal.aborted) break;
-          await sleep(POLL_MS, signal);
+          if (Date.now() - progressSentAt >= PROGRESS_COALESCE_MS) {
+            const now = await view.progress(req);
+            if (now.reported !== progress.reported || now.rejected !== progress.rejected) {
+              view.publish(DASHBOARD_EVENTS.openRound, (progress = now));
+              progressSentAt = Date.now();
+            }
+          }
+          await nextNews(heard, Math.min(SAFETY_POLL_MS, Math.max(1, deadline - Date.now())), signal);
         }
         const round_ = leaderStrategy.beginRound(weights, { population: available });
-        const figures = { selected: 0, target: 0, dropped: 0, rejected: 0, bytesIn: 0, bytesOut: 0, lossSum: 0, lossWeight: 0 };
+        const figures = { selected: 0, dropped: 0, rejected: 0, bytesIn: 0, bytesOut: 0, lossSum: 0, lossWeight: 0 };
         const seen = new Set<string>();
         for (const a of answers) {
           if (seen.has(a.nodeId)) continue;
           seen.add(a.nodeId);
           figures.selected += a.record.selected;
-          figures.target += a.record.target;
           figures.dropped += a.record.dropped;
           figures.rejected += a.record.rejected;
           figures.bytesIn += a.record.bytesIn;
@@ -308,7 +404,8 @@ export async function startClusterNode(config: ClusterNodeConfig): Promise<Runni
           endedAt,
           seconds: (endedAt - startedAt) / 1000,
           selected: figures.selected,
-          target: figures.target,
+          // The cluster plan's target (the nodes' own targets are their shares of the selection).
+          target: plan.target,
           reported: round_.count,
           dropped: figures.dropped,
           rejected: figures.rejected,
@@ -320,7 +417,7 @@ export async function startClusterNode(config: ClusterNodeConfig): Promise<Runni
         else if (round_.count < sel.minFit) record = RoundRecords.abandoned(base, `${round_.count} update(s) across ${answers.length} node(s) by the deadline, minFit is ${sel.minFit}`);
         else {
           next = round_.finish().weights;
-          let ev: { loss: number; accuracy: number } | undefined;
+          let ev: EvalResult | undefined;
           if (config.coordinator.testData) {
             const model = coordinator.context.model;
             model.weights = next;
@@ -337,6 +434,7 @@ export async function startClusterNode(config: ClusterNodeConfig): Promise<Runni
       }
       await store.recordRound(runId, record, next, participation);
       node.emit('roundEnded', record);
+      view.publish(DASHBOARD_EVENTS.round, roundView(record));
       if (record.status === 'completed') {
         weights = next!;
         round = key.round;
@@ -352,6 +450,7 @@ export async function startClusterNode(config: ClusterNodeConfig): Promise<Runni
     await store.finishRun(runId, status);
     const end: RunEnd = { runId, status, rounds: round, metrics: {} };
     await redis.multi().set(keys.end, JSON.stringify(end)).del(keys.round).publish(keys.events, 'end').exec();
+    view.publish(DASHBOARD_EVENTS.runEnded, { status: end.status, rounds: end.rounds, metrics: end.metrics });
   };
 
   const lease = new LeaderLease(redis, keys.lease, nodeId, leaseTtlMs);
@@ -386,13 +485,12 @@ export async function startClusterNode(config: ClusterNodeConfig): Promise<Runni
   void campaign();
 
   let closed = false;
+  // A getter (Object.assign would copy its value at this instant, not the getter).
+  Object.defineProperty(node, 'leading', { get: () => leading, enumerable: true });
   return Object.assign(node, {
     nodeId,
     runId,
     coordinator,
-    get leading() {
-      return leading;
-    },
     done: coordinator.done,
     async close() {
       if (closed) return;
@@ -401,12 +499,17 @@ export async function startClusterNode(config: ClusterNodeConfig): Promise<Runni
       clearInterval(heartbeat);
       clearInterval(poll);
       clearInterval(campaignTimer);
+      clearTimeout(clientsTimer);
+      coordinator.registry.off('joined', clientsChanged);
+      coordinator.registry.off('left', clientsChanged);
       leadership?.abort('closing');
       if (leading) await lease.release().catch(() => undefined);
       await redis.multi().del(keys.node(nodeId)).hdel(keys.nodes, nodeId).exec().catch(() => undefined);
       await coordinator.close();
       await records.close();
       sub.disconnect();
+      // The adapter's unsubscribe may still be in flight: QUIT answers it first (disconnect would reject it, unhandled).
+      await Promise.allSettled([ioSub.quit(), ioPub.quit()]);
       redis.disconnect();
     },
   });

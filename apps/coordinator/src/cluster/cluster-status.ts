@@ -12,7 +12,8 @@ export interface ClusterStatus {
   nodes: NodeInfo[];
   /** Nodes still listed whose liveness lapsed (killed, partitioned). */
   lapsed: string[];
-  openRound: { round: number; attempt: number; fence: number; deadline: number; answered: string[] } | null;
+  /** `reported`: updates the nodes took so far (the cluster-wide counter); `target`: the count that closes it. */
+  openRound: { round: number; attempt: number; fence: number; deadline: number; answered: string[]; reported: number; target: number } | null;
   end: RunEnd | null;
 }
 
@@ -36,8 +37,9 @@ export async function readClusterStatus(redisUrl: string, cluster = 'default'): 
     let openRound: ClusterStatus['openRound'] = null;
     if (roundRaw !== null && endRaw === null) {
       const req = JSON.parse(roundRaw) as RoundRequest;
-      const answered = (await redis.lrange(keys.partials(req.fence, req.key), 0, -1)).map((s) => (JSON.parse(s) as { nodeId: string }).nodeId);
-      openRound = { round: req.key.round, attempt: req.key.attempt, fence: req.fence, deadline: req.deadline, answered };
+      const [list, count] = await Promise.all([redis.lrange(keys.partials(req.fence, req.key), 0, -1), redis.get(keys.reported(req.fence, req.key))]);
+      const answered = list.map((s) => (JSON.parse(s) as { nodeId: string }).nodeId);
+      openRound = { round: req.key.round, attempt: req.key.attempt, fence: req.fence, deadline: req.deadline, answered, reported: Number(count ?? 0), target: req.target ?? Object.keys(req.assigned).length };
     }
     return { cluster, runId, leader: parseLease(leaseValue) ?? null, nodes, lapsed, openRound, end: endRaw === null ? null : (JSON.parse(endRaw) as RunEnd) };
   } finally {

@@ -10,11 +10,24 @@ function http<T>(f: () => T): T {
   try {
     return f();
   } catch (e) {
-    if (e instanceof RunControlError) throw new HttpException({ ok: false, error: e.toWire() }, e.status);
-    if (e instanceof FedlinkError) throw new HttpException({ ok: false, error: e.toWire() }, e.code === 'bad_request' ? 400 : 403);
-    if (e instanceof RangeError) throw new HttpException({ ok: false, error: { code: 'bad_request', message: e.message } }, 400);
-    throw e;
+    throw toHttp(e);
   }
+}
+
+/** The same for a store that may answer asynchronously (PostgreSQL's). */
+async function httpAsync<T>(f: () => T | Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    throw toHttp(e);
+  }
+}
+
+function toHttp(e: unknown): unknown {
+  if (e instanceof RunControlError) return new HttpException({ ok: false, error: e.toWire() }, e.status);
+  if (e instanceof FedlinkError) return new HttpException({ ok: false, error: e.toWire() }, e.code === 'bad_request' ? 400 : 403);
+  if (e instanceof RangeError) return new HttpException({ ok: false, error: { code: 'bad_request', message: e.message } }, 400);
+  return e;
 }
 
 /** Run control and join-token management: admin token required. */
@@ -39,16 +52,16 @@ export class ControlController {
   }
 
   @Get('tokens')
-  listTokens(): object {
-    return { ok: true, tokens: this.tokenStore().list() };
+  async listTokens(): Promise<object> {
+    return { ok: true, tokens: await this.tokenStore().list() };
   }
 
   @Post('tokens')
   @HttpCode(201)
-  createToken(@Body() body: unknown): object {
-    return http(() => {
+  async createToken(@Body() body: unknown): Promise<object> {
+    return httpAsync(async () => {
       const o = parseMessage(CreateTokenSchema, body ?? {}, 'token request');
-      const t = this.tokenStore().create({
+      const t = await this.tokenStore().create({
         ...(o.ttlMs !== undefined ? { ttlMs: o.ttlMs } : {}),
         ...(o.uses !== undefined ? { maxUses: o.uses } : {}),
         ...(o.label !== undefined ? { label: o.label } : {}),
@@ -58,8 +71,8 @@ export class ControlController {
   }
 
   @Delete('tokens/:id')
-  revokeToken(@Param('id') id: string): object {
-    if (!this.tokenStore().revoke(id)) throw new HttpException({ ok: false, error: { code: 'bad_request', message: `no token ${id}` } }, 404);
+  async revokeToken(@Param('id') id: string): Promise<object> {
+    if (!(await this.tokenStore().revoke(id))) throw new HttpException({ ok: false, error: { code: 'bad_request', message: `no token ${id}` } }, 404);
     return { ok: true, id, state: 'revoked' };
   }
 

@@ -1,8 +1,8 @@
 import { type Connect, FedlinkClient } from '@fedlink/client';
-import { MODEL_NAMES, type ModelName } from '@fedlink/ml';
-import { FedlinkError, type RunEnd, type Welcome } from '@fedlink/protocol';
+import { type EdgeSummary, FedlinkError, MAX_EDGE_CHILDREN, type RunEnd, type Welcome } from '@fedlink/protocol';
 import { type RunningCoordinator, type StartOptions, startCoordinator } from '../bootstrap.js';
 import type { CoordinatorConfig, RunSettings } from '../config.js';
+import { GlobalModel } from '../model/global-model.js';
 import { consoleLog } from '../log.js';
 import { ensureStateDir, loadOrCreateIdentity } from '../state/state-dir.js';
 import { edgeStrategyProblem } from './edge-policy.js';
@@ -18,6 +18,8 @@ export interface UpstreamConfig {
   ca?: string;
   /** Name the parent's dashboard shows for this edge. */
   name?: string;
+  /** Where the parent's dashboard links to this edge's own (default: the URL its coordinator listens on). */
+  dashboardUrl?: string;
   /** The transport seam of the upstream client (tests, fault injection). */
   connect?: Connect;
 }
@@ -33,6 +35,33 @@ export interface EdgeConfig {
   reserveMs?: EdgeTrainerOptions['reserveMs'];
   onRound?: EdgeTrainerOptions['onRound'];
   leafSeed?: EdgeTrainerOptions['leafSeed'];
+}
+
+/** How long an edge gathers changes to its group before it sends one edge:summary upstream. */
+export const SUMMARY_COALESCE_MS = 50;
+
+/**
+ * An edge's group as its parent sees it: the leaf clients under it (its own edges count by the
+ * clients they reported), their examples, its dashboard, and its own edges, each with its
+ * counts, its state in this edge's open round and its dashboard link (one level: the parent's
+ * tree shows its edges and theirs).
+ */
+export function groupSummary(coord: Pick<RunningCoordinator, 'registry' | 'engine'>, dashboardUrl: string | undefined): EdgeSummary {
+  const sessions = coord.registry.sessions();
+  const edges = sessions.filter((s) => s.edge).slice(0, MAX_EDGE_CHILDREN).map((s) => ({
+    clientId: s.clientId,
+    ...(s.name !== undefined ? { name: s.name } : {}),
+    clients: s.edgeSummary?.clients ?? 0,
+    examples: s.edgeSummary?.examples ?? 0,
+    state: coord.engine.participation(s.clientId),
+    ...(s.edgeSummary?.dashboardUrl !== undefined ? { dashboardUrl: s.edgeSummary.dashboardUrl } : {}),
+  }));
+  return {
+    clients: coord.registry.leafCount(),
+    examples: sessions.reduce((n, s) => n + (s.edge ? (s.edgeSummary?.examples ?? 0) : s.numExamples), 0),
+    ...(dashboardUrl !== undefined ? { dashboardUrl } : {}),
+    ...(edges.length > 0 ? { edges } : {}),
+  };
 }
 
 export interface RunningEdge {
@@ -51,7 +80,7 @@ export interface RunningEdge {
  * welcome starts its own coordinator for the parent's model, with rounds delegated: each parent
  * round is one local round (EdgeTrainer). Edges can be the parents of edges.
  */
-export async function startEdge(config: EdgeConfig, options: Omit<StartOptions, 'delegated'> = {}): Promise<RunningEdge> {
+export async function startEdge(config: EdgeConfig, options: Omit<StartOptions, 'delegated' | 'shutdownHooks' | 'model'> = {}): Promise<RunningEdge> {
   const { downstream, upstream } = config;
   const problem = edgeStrategyProblem(downstream.run.strategy);
   if (problem !== undefined) throw new RangeError(`edge: ${problem}`);
@@ -66,11 +95,22 @@ export async function startEdge(config: EdgeConfig, options: Omit<StartOptions, 
     failReady = reject;
   });
   ready.catch(() => undefined);
-  const start = (welcome: Welcome): Promise<RunningCoordinator> => {
-    const model = welcome.model.name;
-    if (!(MODEL_NAMES as readonly string[]).includes(model)) throw new FedlinkError('unsupported', `the parent's model ${model} is not one this edge can build`);
-    const run: RunSettings = { ...downstream.run, model: model as ModelName, rounds: welcome.rounds };
-    return startCoordinator({ ...downstream, run }, { ...options, log, delegated: true });
+  // The parent's model, whatever it is (a zoo name or its own model.json): built from the welcome's
+  // topology, which this edge serves verbatim, so its clients check the parent's hash.
+  const start = async (welcome: Welcome): Promise<RunningCoordinator> => {
+    let model: GlobalModel;
+    try {
+      model = await GlobalModel.fromTopology(welcome.model.name, welcome.model.topology);
+    } catch (e) {
+      throw new FedlinkError('unsupported', `the parent's model ${welcome.model.name} can't be built here: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    if (welcome.model.hash !== undefined && model.hash !== welcome.model.hash) {
+      model.dispose();
+      throw new FedlinkError('model_mismatch', `the parent's model ${welcome.model.name} hashes to ${model.hash} here, the parent says ${welcome.model.hash}`);
+    }
+    const run: RunSettings = { ...downstream.run, model: welcome.model.name, rounds: welcome.rounds };
+    // The edge's host closes it (its CLI on a signal, the simulator at the end): no signal listeners of its own.
+    return startCoordinator({ ...downstream, run }, { ...options, log, delegated: true, shutdownHooks: false, model });
   };
   const trainer = new EdgeTrainer({
     start: async (welcome) => {
@@ -80,12 +120,32 @@ export async function startEdge(config: EdgeConfig, options: Omit<StartOptions, 
         throw new Error(`the parent's model ${welcome.model.name} has another weight manifest than this edge's build of it`);
       }
       markReady(coord);
-      return { engine: coord.engine, examples: () => coord.registry.sessions().reduce((n, s) => n + s.numExamples, 0) };
+      watchGroup(coord);
+      return { engine: coord.engine, summary: () => groupSummary(coord, upstream.dashboardUrl ?? coord.url) };
     },
     ...(config.reserveMs ? { reserveMs: config.reserveMs } : {}),
     ...(config.onRound ? { onRound: config.onRound } : {}),
     ...(config.leafSeed ? { leafSeed: config.leafSeed } : {}),
   });
+  // The group changes as clients come and go (and as this edge's edges report theirs): one
+  // edge:summary upstream per burst of changes, so a hundred joins cost the parent a few messages.
+  let pending: ReturnType<typeof setTimeout> | undefined;
+  const report = () => {
+    pending ??= setTimeout(() => {
+      pending = undefined;
+      void client.reportEdge();
+    }, SUMMARY_COALESCE_MS);
+  };
+  const watchGroup = (coord: RunningCoordinator) => {
+    coord.registry.on('joined', report);
+    coord.registry.on('left', report);
+    coord.registry.on('summary', report);
+    // Its edges' states in its rounds travel in the summary too.
+    coord.engine.on('roundStarted', report);
+    coord.engine.on('roundEnded', report);
+    // The parent's welcome may come before this coordinator listened: say what it holds now.
+    report();
+  };
   const client = new FedlinkClient({
     url: upstream.url,
     trainer,
@@ -93,6 +153,7 @@ export async function startEdge(config: EdgeConfig, options: Omit<StartOptions, 
     backend: 'edge',
     identity,
     role: 'edge',
+    edgeSummary: () => trainer.summary(),
     ...(upstream.token !== undefined ? { token: upstream.token } : {}),
     ...(upstream.serverFingerprint !== undefined ? { serverFingerprint: upstream.serverFingerprint } : {}),
     ...(upstream.ca !== undefined ? { ca: upstream.ca } : {}),
@@ -113,6 +174,7 @@ export async function startEdge(config: EdgeConfig, options: Omit<StartOptions, 
     ready,
     done,
     async close() {
+      if (pending) clearTimeout(pending);
       client.stop();
       const coord = coordinator ? await coordinator.catch(() => undefined) : undefined;
       await coord?.close();

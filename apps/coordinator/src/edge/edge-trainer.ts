@@ -1,13 +1,13 @@
 import type { FitHooks, FitOutcome, Trainer } from '@fedlink/client';
-import type { RoundKey, TrainConfig, Welcome } from '@fedlink/protocol';
+import type { EdgeSummary, RoundKey, TrainConfig, Welcome } from '@fedlink/protocol';
 import type { RoundEngine } from '../rounds/round-engine.js';
 import type { RoundRecord } from '../state/run-history.js';
 
 /** What the edge's parent link needs of its downstream coordinator. */
 export interface Downstream {
   engine: Pick<RoundEngine, 'runDelegated'>;
-  /** Examples its joined clients declared (what the edge tells its parent it holds). */
-  examples(): number;
+  /** Its group as it stands: leaf clients, their examples, its own edges (what the edge tells its parent). */
+  summary(): EdgeSummary;
 }
 
 export interface EdgeTrainerOptions {
@@ -41,8 +41,14 @@ export class EdgeTrainer implements Trainer {
 
   constructor(private readonly options: EdgeTrainerOptions) {}
 
+  /** The group's examples (what a hello declares; at least 1, as a hello's must be: before the first welcome there is no group yet). */
   get numExamples(): number {
-    return Math.max(1, this.downstream?.examples() ?? 0);
+    return Math.max(1, this.summary().examples);
+  }
+
+  /** The group behind this edge; empty before its coordinator started (the parent's first welcome). */
+  summary(): EdgeSummary {
+    return this.downstream?.summary() ?? { clients: 0, examples: 0 };
   }
 
   async prepare(welcome: Welcome): Promise<void> {
@@ -68,6 +74,7 @@ export class EdgeTrainer implements Trainer {
       weights: global,
       config,
       deadline: round.deadline - reserve,
+      ...(round.share !== undefined ? { share: round.share } : {}),
       ...(leafSeed ? { leafSeed: (id: string) => leafSeed(parentKey, id) } : {}),
     });
     if (!outcome.ok) {
@@ -80,8 +87,8 @@ export class EdgeTrainer implements Trainer {
       delta: result.meanDelta,
       numExamples: result.totalExamples,
       contributors: result.count,
-      // Under secure aggregation the edge sees no individual loss: it reports 0 (the parent's train loss then under-reads).
-      metrics: { loss: record.trainLoss ?? 0, ...(record.trainAccuracy !== undefined ? { accuracy: record.trainAccuracy } : {}), trainSeconds: record.seconds },
+      // The group's example-weighted train loss; absent when its clients sent none (secure aggregation: no individual loss is seen).
+      metrics: { ...(record.trainLoss !== undefined ? { loss: record.trainLoss } : {}), ...(record.trainAccuracy !== undefined ? { accuracy: record.trainAccuracy } : {}), trainSeconds: record.seconds },
     };
     this.options.onRound?.(round.round, fit, record);
     return fit;

@@ -50,6 +50,7 @@ export class Admission {
     await this.authority.authorize(hello.token, clientId);
     const edge = hello.role === 'edge';
     if (edge && this.edgeRefusal !== undefined) throw new FedlinkError('unsupported', `edge aggregators can't join this run: ${this.edgeRefusal}`);
+    if (!edge && hello.edge !== undefined) throw new FedlinkError('bad_request', 'only an edge aggregator (hello role edge) may send an edge summary');
     const now = Date.now();
     return this.registry.add({
       clientId,
@@ -62,6 +63,7 @@ export class Admission {
       backend: hello.backend,
       ...(hello.name !== undefined ? { name: hello.name } : {}),
       ...(edge ? { edge } : {}),
+      ...(edge && hello.edge ? { edgeSummary: hello.edge } : {}),
       joinedAt: now,
       lastSeen: now,
     });

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { AckedServerEventName, DashboardEdgeRound, ServerEventName, ServerPayload } from '@fedlink/protocol';
+import type { AckedServerEventName, DashboardEdgeRound, EdgeSummary, ServerEventName, ServerPayload } from '@fedlink/protocol';
 import type { Peer } from './peer.js';
 
 /** A client that completed hello. */
@@ -21,11 +21,20 @@ export interface ClientSession {
   roundsCompleted: number;
   /** An edge's last accepted group (set by the round engine); kept across its reconnections. */
   lastGroup?: DashboardEdgeRound;
+  /** An edge's group as it last told (hello, edge:summary): its leaf clients, examples, own edges, dashboard. */
+  edgeSummary?: EdgeSummary;
+}
+
+/** Leaf clients a session stands for: 1 for an ordinary client, an edge's reported clients (0 until it reports any). */
+export function leavesOf(s: Pick<ClientSession, 'edge' | 'edgeSummary'>): number {
+  return s.edge ? (s.edgeSummary?.clients ?? 0) : 1;
 }
 
 export interface RegistryEvents {
   joined: [ClientSession];
   left: [ClientSession, string];
+  /** An edge's summary changed (its leaf count may have). */
+  summary: [ClientSession];
 }
 
 /**
@@ -87,6 +96,22 @@ export class ClientRegistry extends EventEmitter<RegistryEvents> {
     return this.byClient.size;
   }
 
+  /** Leaf clients under the joined sessions: ordinary clients count 1, edges their reported clients. */
+  leafCount(): number {
+    let n = 0;
+    for (const s of this.byClient.values()) n += leavesOf(s);
+    return n;
+  }
+
+  /** An edge's new summary: its examples become the session's (at least 1, as a hello's). */
+  setEdgeSummary(clientId: string, summary: EdgeSummary): void {
+    const s = this.byClient.get(clientId);
+    if (!s?.edge) return;
+    s.edgeSummary = summary;
+    s.numExamples = Math.max(1, summary.examples);
+    this.emit('summary', s);
+  }
+
   send<E extends ServerEventName>(clientId: string, event: E, payload: ServerPayload<E>): boolean {
     const s = this.byClient.get(clientId);
     if (!s) return false;
@@ -124,22 +149,24 @@ export class ClientRegistry extends EventEmitter<RegistryEvents> {
   }
 
   /**
-   * Resolves true once at least `count` clients are joined, false at the deadline or on abort.
-   * Never waits without a deadline.
+   * Resolves true once at least `count` leaf clients are joined (leafCount: an edge counts its
+   * reported clients), false at the deadline or on abort. Never waits without a deadline.
    */
   waitForClients(count: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
-    if (this.size >= count) return Promise.resolve(true);
+    if (this.leafCount() >= count) return Promise.resolve(true);
     return new Promise((resolve) => {
       const done = (ok: boolean) => {
         clearTimeout(timer);
         this.off('joined', onJoin);
+        this.off('summary', onJoin);
         signal?.removeEventListener('abort', onAbort);
         resolve(ok);
       };
-      const onJoin = () => this.size >= count && done(true);
+      const onJoin = () => this.leafCount() >= count && done(true);
       const onAbort = () => done(false);
       const timer = setTimeout(() => done(false), timeoutMs);
       this.on('joined', onJoin);
+      this.on('summary', onJoin);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }

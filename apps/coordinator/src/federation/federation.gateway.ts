@@ -19,6 +19,7 @@ import {
   type ServerToClientEvents,
   type UpdateReply,
   type WireError,
+  parseClientPayload,
   toWireError,
 } from '@fedlink/protocol';
 import { Admission } from './admission.js';
@@ -145,6 +146,21 @@ export class FederationGateway implements OnGatewayConnection, OnGatewayDisconne
       return { ok: true };
     } catch (err) {
       return this.refuse(socket, EVENTS.withdraw, err, false);
+    }
+  }
+
+  /** An edge's group changed: its leaf clients and examples (what the parent's selection allocates by), its own edges. */
+  @SubscribeMessage(EVENTS.edgeSummary)
+  onEdgeSummary(@ConnectedSocket() socket: FederationSocket, @MessageBody() body: unknown): Reply {
+    try {
+      const session = this.registry.byPeerId(socket.id);
+      if (!session) throw new FedlinkError('not_joined', 'send hello before edge:summary');
+      if (!session.edge) throw new FedlinkError('bad_request', 'only an edge aggregator (hello role edge) may send edge:summary');
+      this.registry.setEdgeSummary(session.clientId, parseClientPayload(EVENTS.edgeSummary, body));
+      session.lastSeen = Date.now();
+      return { ok: true };
+    } catch (err) {
+      return this.refuse(socket, EVENTS.edgeSummary, err, false);
     }
   }
 

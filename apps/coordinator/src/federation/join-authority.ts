@@ -21,7 +21,7 @@ export interface JoinPolicyOptions {
   /** Tokens given at start (`--token`, the state dir's join-token file). */
   staticTokens: readonly string[];
   /** Tokens created with `fedlink token create` / the REST API. */
-  tokenStore?: { admit(token: string, clientId: string): boolean };
+  tokenStore?: { admit(token: string, clientId: string): boolean | Promise<boolean> };
   /** Allowlist mode: only these client keys may join, with or without a token. */
   allowlist?: { has(clientId: string): boolean };
 }
@@ -33,7 +33,7 @@ export interface JoinPolicyOptions {
 export class JoinPolicy implements JoinAuthority {
   constructor(private readonly options: JoinPolicyOptions) {}
 
-  authorize(token: string | undefined, clientId: string): void {
+  authorize(token: string | undefined, clientId: string): void | Promise<void> {
     const { allowlist, open, staticTokens, tokenStore } = this.options;
     if (allowlist) {
       if (!allowlist.has(clientId)) throw new FedlinkError('unauthorized', `client ${clientId} is not on this coordinator's key allowlist`);
@@ -43,7 +43,14 @@ export class JoinPolicy implements JoinAuthority {
     if (token === undefined || token === '') throw new FedlinkError('unauthorized', 'this run needs a join token (--token)');
     if (staticTokens.some((t) => constantTimeEqual(t, token))) return;
     // Stored tokens are looked up by hash, so no secret is compared byte by byte here.
-    if (tokenStore?.admit(token, clientId)) return;
-    throw new FedlinkError('unauthorized', 'join token is not valid for this coordinator');
+    const refused = () => new FedlinkError('unauthorized', 'join token is not valid for this coordinator');
+    const admitted = tokenStore?.admit(token, clientId);
+    if (admitted instanceof Promise) {
+      return admitted.then((ok) => {
+        if (!ok) throw refused();
+      });
+    }
+    if (admitted) return;
+    throw refused();
   }
 }

@@ -52,6 +52,7 @@ export class RunContext {
       ...(this.settings.encoding === 'topk' && this.settings.topkFraction !== undefined ? { topkFraction: this.settings.topkFraction } : {}),
       limits: { maxUpdateBytes: this.maxUpdateBytes },
       ...(this.text ? { text: this.text } : {}),
+      ...(this.settings.data !== undefined ? { data: this.settings.data } : {}),
     };
   }
 }

@@ -35,6 +35,27 @@ export class FederationMetrics {
     const refused = new Counter({ name: 'fedlink_refused_total', help: 'Messages and connections refused at the gateway, by event and error code.', labelNames: ['event', 'code'], registers: [r] });
     new Gauge({ name: 'fedlink_clients_connected', help: 'Joined clients (completed hello).', registers: [r], collect() { this.set(clients.size); } });
     new Gauge({ name: 'fedlink_edges_connected', help: 'Joined clients that are edge aggregators (hello role edge), counted in fedlink_clients_connected too.', registers: [r], collect() { this.set(clients.sessions().filter((s) => s.edge).length); } });
+    // Which edge is which: one series per joined edge, labelled by its client id (and name).
+    new Gauge({
+      name: 'fedlink_edge_clients',
+      help: 'Eligible leaf clients under each joined edge aggregator, as it last reported them.',
+      labelNames: ['edge_id', 'edge_name'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const s of clients.sessions()) if (s.edge) this.set({ edge_id: s.clientId, edge_name: s.name ?? '' }, s.edgeSummary?.clients ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'fedlink_edge_examples',
+      help: 'Examples of the leaf clients under each joined edge aggregator, as it last reported them.',
+      labelNames: ['edge_id', 'edge_name'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const s of clients.sessions()) if (s.edge) this.set({ edge_id: s.clientId, edge_name: s.name ?? '' }, s.edgeSummary?.examples ?? 0);
+      },
+    });
     new Gauge({
       name: 'fedlink_connections',
       help: 'Open socket.io connections by kind: pending (not joined yet), client (joined), dashboard.',

@@ -5,7 +5,10 @@ export type CloseReason = 'target reached' | 'all selected clients answered or d
 
 /** What an open round adds accepted contributions to (the strategy's round aggregate). */
 export interface ContributionSink {
-  /** `info.loss`: the client's reported training loss (QFedAvg weighs by it). */
+  /**
+   * `info.loss`: the client's reported training loss (QFedAvg weighs by it). `delta` is lent for
+   * the call: a sink that keeps it copies it (the intake pool reuses its memory afterwards).
+   */
   add(delta: ArrayLike<number>, numExamples: number, info?: { loss?: number }): void;
   /** A group summed elsewhere (an edge's update): sum_i n_i d_i over `count` clients. Absent: groups are refused. */
   addWeightedSum?(weightedSum: ArrayLike<number>, totalExamples: number, count: number): void;
@@ -17,7 +20,9 @@ export interface ContributionSink {
 export interface OpenRoundOptions {
   key: RoundKey;
   selected: readonly string[];
-  /** Updates that close the round early. */
+  /** Leaf clients the selected stand for (delegated selection: the sum of the edges' shares); default: one each. */
+  selectedLeaves?: number;
+  /** Contributing leaf clients that close the round early (an edge's group counts as its members). */
   target: number;
   startedAt: number;
   /** Epoch ms; the round closes with reason 'deadline' then. */
@@ -37,10 +42,11 @@ export interface Contribution {
   clientId: string;
   delta: ArrayLike<number>;
   numExamples: number;
-  loss: number;
+  /** Absent only from an edge whose group reported none (secure aggregation below it). */
+  loss?: number;
   accuracy?: number;
   /** The client's evaluation of the global model it received, on its held-out split. */
-  evaluation?: { loss: number; accuracy: number; examples: number };
+  evaluation?: { loss: number; accuracy?: number; examples: number; mae?: number; rmse?: number };
   bytes: number;
   /** An edge's update: `delta` is the mean over this many leaf clients with `numExamples` in all. Absent: one client. */
   contributors?: number;
@@ -57,6 +63,8 @@ export type ClientOutcome = 'reported' | 'rejected' | 'dropped';
 export class OpenRound {
   readonly key: RoundKey;
   readonly selected: ReadonlySet<string>;
+  /** Leaf clients asked: the selected, or the sum of their shares under delegated selection. */
+  readonly selectedLeaves: number;
   readonly target: number;
   readonly startedAt: number;
   readonly deadline: number;
@@ -75,14 +83,17 @@ export class OpenRound {
   bytesOut = 0;
   /** Example-weighted sums of the clients' training metrics. */
   lossSum = 0;
+  /** Examples behind the losses reported (an edge whose group sent none reports no loss). */
+  lossWeight = 0;
   accSum = 0;
   accWeight = 0;
   /** Held-out-example-weighted sums of the clients' evaluations of the global model. */
-  readonly evaluation = { lossSum: 0, accSum: 0, examples: 0, clients: 0 };
+  readonly evaluation = { lossSum: 0, accSum: 0, examples: 0, clients: 0, maeSum: 0, mseSum: 0, errorExamples: 0 };
 
   constructor(private readonly options: OpenRoundOptions) {
     this.key = options.key;
     this.selected = new Set(options.selected);
+    this.selectedLeaves = options.selectedLeaves ?? this.selected.size;
     this.target = options.target;
     this.startedAt = options.startedAt;
     this.deadline = options.deadline;
@@ -151,19 +162,28 @@ export class OpenRound {
   /** Adds an opened, checked update to the aggregate. The caller checked the round is open. */
   accept(c: Contribution): void {
     const sink = this.options.sink;
-    if (c.contributors === undefined) sink.add(c.delta, c.numExamples, { loss: c.loss });
+    if (c.contributors === undefined) sink.add(c.delta, c.numExamples, c.loss !== undefined ? { loss: c.loss } : {});
     else if (!sink.addWeightedSum) throw new FedlinkError('unsupported', 'this round takes no pre-summed groups');
     else sink.addWeightedSum(Float64Array.from(c.delta, (x) => x * c.numExamples), c.numExamples, c.contributors);
     this.reportedIds.add(c.clientId);
     this.droppedIds.delete(c.clientId);
-    this.lossSum += c.loss * c.numExamples;
+    if (c.loss !== undefined) {
+      this.lossSum += c.loss * c.numExamples;
+      this.lossWeight += c.numExamples;
+    }
     if (c.accuracy !== undefined) {
       this.accSum += c.accuracy * c.numExamples;
       this.accWeight += c.numExamples;
     }
     if (c.evaluation) {
       this.evaluation.lossSum += c.evaluation.loss * c.evaluation.examples;
-      this.evaluation.accSum += c.evaluation.accuracy * c.evaluation.examples;
+      this.evaluation.accSum += (c.evaluation.accuracy ?? 0) * c.evaluation.examples;
+      if (c.evaluation.rmse !== undefined && c.evaluation.mae !== undefined) {
+        // Regression: RMSE pools as the example-weighted mean of squared errors, then its root.
+        this.evaluation.maeSum += c.evaluation.mae * c.evaluation.examples;
+        this.evaluation.mseSum += c.evaluation.rmse ** 2 * c.evaluation.examples;
+        this.evaluation.errorExamples += c.evaluation.examples;
+      }
       this.evaluation.examples += c.evaluation.examples;
       this.evaluation.clients++;
     }
@@ -207,12 +227,12 @@ export class OpenRound {
 
   /**
    * Plain rounds: closes at the target count, or once every selected client answered or dropped.
-   * The target counts the selected who reported (an edge is one of them), not the leaf clients
-   * behind them: an edge's group must not close the round for the other edges.
+   * The target counts contributing leaf clients (an edge's group as its members): with delegated
+   * selection the target is in leaves, and each edge was asked for its share of it.
    */
   closeIfDone(): void {
     if (this.isClosed || !this.options.autoClose) return;
-    if (this.reportedIds.size >= this.target) return this.close('target reached');
+    if (this.count >= this.target) return this.close('target reached');
     // Reported and dropped are disjoint subsets of the selected (drop refuses reporters, accept
     // un-drops), so counting them is enough: no scan of the selection on every update.
     if (this.reportedIds.size + this.droppedIds.size < this.selected.size) return;

@@ -2,19 +2,19 @@ import { EventEmitter } from 'node:events';
 import type { AggregateResult, Strategy } from '@fedlink/core';
 import type { ImageDataset } from '@fedlink/ml';
 import { type EdgeState, EVENTS, FedlinkError, type Phase, type RoundEnd, type RoundKey, type RunEnd, type TrainConfig, encodeTensors, parseClientPayload } from '@fedlink/protocol';
-import type { ClientRegistry, ClientSession } from '../federation/client-registry.js';
+import { type ClientRegistry, type ClientSession, leavesOf } from '../federation/client-registry.js';
 import type { RunContext } from '../federation/run-context.js';
 import type { Log } from '../log.js';
 import type { RoundRecord, RunStore } from '../state/run-history.js';
 import type { EngineEvents, FederationEngine } from './engine.js';
 import type { OpenRound } from './open-round.js';
-import { assignedPlan, planRound } from './round-plan.js';
+import { type LeafPlanning, assignedPlan, planRound } from './round-plan.js';
 import { PrivacyBudget, expectedSurvivors, privacyOf } from './privacy-budget.js';
 import { RoundRecords, metricsOf } from './round-record.js';
 import { RoundRunner } from './round-runner.js';
 import { type OpenRoundView, type RoundSnapshot, RoundState } from './round-state.js';
 import { SecureAggregation } from './secure-aggregation.js';
-import { UpdateIntake } from './update-intake.js';
+import { UpdateIntake, type UpdateIntakeOptions } from './update-intake.js';
 
 export interface RoundEngineDeps {
   /** The run's facts: ids, keys, model, settings, limits. */
@@ -29,6 +29,8 @@ export interface RoundEngineDeps {
   startRound?: number;
   /** Records of the rounds before startRound (resume): the privacy budget re-charges them. */
   history?: readonly RoundRecord[];
+  /** Where sealed updates are opened and checked (default: on the event loop). */
+  intake?: UpdateIntakeOptions;
 }
 
 /** A round a parent asked for (an edge's upstream): its key, global weights, training config and this level's deadline. */
@@ -46,6 +48,10 @@ export interface DelegatedRound {
   leafSeed?: (clientId: string) => number | undefined;
   /** The parent's own plan (a cluster leader's): who of this level's clients trains, with which config. */
   assigned?: Readonly<Record<string, TrainConfig>>;
+  /** Delegated selection: the leaf clients the parent asked this level for (its round:start's `share`). */
+  share?: number;
+  /** The parent closes the round early, keeping its updates (a cluster reached its target over all nodes). */
+  close?: AbortSignal;
 }
 
 /** What a delegated round produced: the reduction of this level's updates, or why there is none; and its record. */
@@ -84,7 +90,7 @@ export class RoundEngine extends EventEmitter<EngineEvents> implements Federatio
       const from = u.contributors !== undefined ? registry.get(u.clientId) : undefined;
       if (from?.edge) from.lastGroup = { round: u.round, attempt: u.attempt, contributors: u.contributors!, numExamples: u.numExamples, bytesIn: u.bytes, at: Date.now() };
       this.emit('updateAccepted', { round: u.round, clientId: u.clientId, numExamples: u.numExamples, bytes: u.bytes });
-    });
+    }, deps.intake);
     this.runner = new RoundRunner({
       context,
       registry,
@@ -121,6 +127,11 @@ export class RoundEngine extends EventEmitter<EngineEvents> implements Federatio
     return this.intake.plaintextUpdatesOpened;
   }
 
+  /** How sealed updates are opened: 'pool' (worker threads) or 'in-thread'. */
+  get intakeMode(): UpdateIntake['opener']['name'] {
+    return this.intake.opener.name;
+  }
+
   /** Envelope nonces held for replay detection: the open round's only. */
   get replayMemory(): number {
     return this.intake.replayMemory;
@@ -152,6 +163,7 @@ export class RoundEngine extends EventEmitter<EngineEvents> implements Federatio
     const settings = context.settings;
     const signal = this.abort.signal;
     if (!this.delegatedEnd) throw new Error('runDelegated() before delegate()');
+    const minFit = (share: number | undefined) => (share === undefined ? settings.selection.minFit : Math.min(settings.selection.minFit, share));
     const need = settings.selection.minAvailable;
     const waitMs = Math.max(0, Math.min(settings.waitTimeoutMs, req.deadline - Date.now()));
     // The parent decides which rounds are done: it may run a round again that this level completed
@@ -161,26 +173,28 @@ export class RoundEngine extends EventEmitter<EngineEvents> implements Federatio
     let result: AggregateResult | undefined;
     if (!(await registry.waitForClients(need, waitMs, signal)) || signal.aborted) {
       const now = Date.now();
-      record = RoundRecords.notStarted(req.key, now - waitMs, now, signal.aborted ? String(signal.reason) : `only ${registry.size} of ${need} required clients connected by the deadline`);
+      record = RoundRecords.notStarted(req.key, now - waitMs, now, signal.aborted ? String(signal.reason) : `only ${registry.leafCount()} of ${need} required clients connected by the deadline`);
       await store.recordRound(this.runId, record);
     } else {
       context.model.weights = req.weights;
       const { seed, ...fit } = req.config;
-      const drawn = req.assigned ? assignedPlan(req.key, req.assigned, registry.ids()) : planRound({ seed, fit, selection: settings.selection }, req.key, registry.ids());
+      const leaves = this.leafPlanning(req.share);
+      const drawn = req.assigned ? assignedPlan(req.key, req.assigned, registry.ids()) : planRound({ seed, fit, selection: settings.selection }, req.key, registry.ids(), leaves);
       const leafSeed = req.leafSeed;
       const plan = leafSeed
         ? { ...drawn, configFor: (id: string) => { const c = drawn.configFor(id); const s = leafSeed(id); return s === undefined ? c : { ...c, seed: s }; } }
         : drawn;
       const aggregate = strategy.aggregator.begin(context.model.numParams);
       this.state.update({ phase: 'training' });
-      const { open, secureFailure } = await this.runner.runRound({ plan, weights: context.model.encodedWeights(), aggregate, signal, deadline: req.deadline });
+      const { open, secureFailure } = await this.runner.runRound({ plan, weights: context.model.encodedWeights(), aggregate, signal, deadline: req.deadline, ...(req.close ? { close: req.close } : {}) });
       const base = RoundRecords.base(open, Date.now());
       if (secureFailure !== undefined) record = RoundRecords.abandoned(base, secureFailure);
       else if (signal.aborted) record = RoundRecords.abandoned(base, open.closeReason ?? 'stopped');
-      else if (open.count < settings.selection.minFit) record = RoundRecords.abandoned(base, `${open.count} update(s) by ${open.closeReason ?? 'the deadline'}, minFit is ${settings.selection.minFit}`);
+      // Asked for a share below its own minFit, this level closes with the share.
+      else if (open.count < minFit(req.share)) record = RoundRecords.abandoned(base, `${open.count} update(s) by ${open.closeReason ?? 'the deadline'}, minFit is ${minFit(req.share)}`);
       else {
         result = aggregate.finish();
-        record = RoundRecords.evaluated(RoundRecords.completed(base, open, settings.secureAggregation), undefined, Date.now());
+        record = RoundRecords.evaluated(RoundRecords.completed(base, open), undefined, Date.now());
         if (Object.keys(result.metrics).length > 0) record.aggregation = { ...result.metrics };
         for (const id of open.reported) {
           const s = registry.get(id);
@@ -204,6 +218,7 @@ export class RoundEngine extends EventEmitter<EngineEvents> implements Federatio
       await this.deps.store.finishRun(this.runId, status);
       this.state.update({ phase: status, result: end, openRound: null });
       this.deps.registry.broadcast(EVENTS.runEnd, end);
+      await this.intake.close();
       this.emit('runEnded', end);
       return end;
     })());
@@ -224,7 +239,7 @@ export class RoundEngine extends EventEmitter<EngineEvents> implements Federatio
       let record: RoundRecord;
       if (!ok) {
         const now = Date.now();
-        record = RoundRecords.notStarted(key, now - settings.waitTimeoutMs, now, `only ${registry.size} of ${need} required clients connected within ${settings.waitTimeoutMs / 1000}s`);
+        record = RoundRecords.notStarted(key, now - settings.waitTimeoutMs, now, `only ${registry.leafCount()} of ${need} required clients connected within ${settings.waitTimeoutMs / 1000}s`);
         void this.deps.store.recordRound(this.runId, record);
         this.emit('roundEnded', record);
       } else {
@@ -253,7 +268,7 @@ export class RoundEngine extends EventEmitter<EngineEvents> implements Federatio
     const settings = context.settings;
     const model = context.model;
     const available = registry.ids();
-    const plan = planRound(settings, key, available);
+    const plan = planRound(settings, key, available, this.leafPlanning());
     const budget = this.privacy;
     const expected = expectedSurvivors(plan.selected.length, settings.secaggExpectedDropout);
     if (budget) {
@@ -297,11 +312,11 @@ export class RoundEngine extends EventEmitter<EngineEvents> implements Federatio
       this.state.update({ phase: 'aggregating' });
       const result = aggregate.finish();
       model.weights = weights = result.weights;
-      record = RoundRecords.completed(base, open, settings.secureAggregation);
+      record = RoundRecords.completed(base, open);
       if (Object.keys(result.metrics).length > 0) record.aggregation = { ...result.metrics };
       const spent = charge();
       if (spent) record.privacy = spent;
-      let ev: { loss: number; accuracy: number } | undefined;
+      let ev: Awaited<ReturnType<typeof model.evaluate>> | undefined;
       if (this.deps.testData) {
         this.state.update({ phase: 'evaluating' });
         ev = await model.evaluate(this.deps.testData);
@@ -320,6 +335,17 @@ export class RoundEngine extends EventEmitter<EngineEvents> implements Federatio
     this.emit('roundEnded', record);
     log.info(`round ${record.status}`, { run: this.runId, round: key.round, attempt: key.attempt, reported: count, seconds: record.seconds, ...metricsOf(record) });
     return record;
+  }
+
+  /**
+   * Delegated selection, when this level has edges among its clients or was asked for a share:
+   * the plan counts leaf clients (an edge by the clients it reported) and splits the target over
+   * them. Undefined otherwise, so a level of plain clients plans exactly as it always did.
+   */
+  private leafPlanning(share?: number): LeafPlanning | undefined {
+    const { registry } = this.deps;
+    if (share === undefined && !registry.sessions().some((s) => s.edge)) return undefined;
+    return { leaves: (id) => { const s = registry.get(id); return s ? leavesOf(s) : 0; }, ...(share !== undefined ? { share } : {}) };
   }
 
   /** Where a client stands in the attempt that is collecting now ('idle' when none is, or it was not selected). */
@@ -373,7 +399,7 @@ function viewOf(open: OpenRound): OpenRoundView {
   return {
     round: open.key.round,
     attempt: open.key.attempt,
-    selected: open.selected.size,
+    selected: open.selectedLeaves,
     target: open.target,
     reported: open.count,
     rejected: open.rejected,

@@ -1,9 +1,10 @@
+import type { EvalResult } from '@fedlink/ml';
 import type { RoundKey } from '@fedlink/protocol';
 import type { RoundRecord } from '../state/run-history.js';
 import type { OpenRound } from './open-round.js';
 
 /** The figures of an attempt that every record carries, completed or abandoned. */
-export type RecordBase = Omit<RoundRecord, 'status' | 'reason' | 'trainLoss' | 'trainAccuracy' | 'testLoss' | 'testAccuracy' | 'federatedEval'>;
+export type RecordBase = Omit<RoundRecord, 'status' | 'reason' | 'trainLoss' | 'trainAccuracy' | 'testLoss' | 'testAccuracy' | 'testMae' | 'testRmse' | 'testClassCounts' | 'federatedEval'>;
 
 /** Builds the one record of each attempt; the record type is the protocol's (`DashboardRound`). */
 export const RoundRecords = {
@@ -15,7 +16,7 @@ export const RoundRecords = {
       startedAt: open.startedAt,
       endedAt,
       seconds: (endedAt - open.startedAt) / 1000,
-      selected: open.selected.size,
+      selected: open.selectedLeaves,
       target: open.target,
       reported: open.count,
       dropped: open.dropped.size,
@@ -52,14 +53,15 @@ export const RoundRecords = {
   },
 
   /**
-   * A completed attempt with the clients' example-weighted training metrics. In secure mode
+   * A completed attempt with the clients' example-weighted training metrics (the loss over the
+   * updates that carried one). In secure mode
    * clients report no individual metrics, so there is no train loss.
    */
-  completed(base: RecordBase, open: OpenRound, secure: boolean): RoundRecord {
+  completed(base: RecordBase, open: OpenRound): RoundRecord {
     return {
       ...base,
       status: 'completed',
-      ...(open.lossSum > 0 || !secure ? { trainLoss: open.lossSum / open.totalExamples } : {}),
+      ...(open.lossWeight > 0 ? { trainLoss: open.lossSum / open.lossWeight } : {}),
       ...(open.accWeight > 0 ? { trainAccuracy: open.accSum / open.accWeight } : {}),
       ...(open.evaluation.examples > 0
         ? {
@@ -68,6 +70,9 @@ export const RoundRecords = {
               accuracy: open.evaluation.accSum / open.evaluation.examples,
               examples: open.evaluation.examples,
               clients: open.evaluation.clients,
+              ...(open.evaluation.errorExamples > 0
+                ? { mae: open.evaluation.maeSum / open.evaluation.errorExamples, rmse: Math.sqrt(open.evaluation.mseSum / open.evaluation.errorExamples) }
+                : {}),
             },
           }
         : {}),
@@ -75,8 +80,16 @@ export const RoundRecords = {
   },
 
   /** The evaluation of the new global model, and the time it took, added to a completed record. */
-  evaluated(record: RoundRecord, ev: { loss: number; accuracy: number } | undefined, endedAt: number): RoundRecord {
-    const r: RoundRecord = { ...record, ...(ev ? { testLoss: ev.loss, testAccuracy: ev.accuracy } : {}), endedAt };
+  evaluated(record: RoundRecord, ev: EvalResult | undefined, endedAt: number): RoundRecord {
+    const r: RoundRecord = {
+      ...record,
+      ...(ev ? { testLoss: ev.loss } : {}),
+      ...(ev?.accuracy !== undefined ? { testAccuracy: ev.accuracy } : {}),
+      ...(ev?.mae !== undefined ? { testMae: ev.mae } : {}),
+      ...(ev?.rmse !== undefined ? { testRmse: ev.rmse } : {}),
+      ...(ev?.classCounts ? { testClassCounts: ev.classCounts } : {}),
+      endedAt,
+    };
     r.seconds = (endedAt - r.startedAt) / 1000;
     return r;
   },
@@ -89,9 +102,13 @@ export function metricsOf(r: RoundRecord): Record<string, number> {
   if (r.trainAccuracy !== undefined) m.trainAccuracy = r.trainAccuracy;
   if (r.testLoss !== undefined) m.testLoss = r.testLoss;
   if (r.testAccuracy !== undefined) m.testAccuracy = r.testAccuracy;
+  if (r.testMae !== undefined) m.testMae = r.testMae;
+  if (r.testRmse !== undefined) m.testRmse = r.testRmse;
   if (r.federatedEval) {
     m.clientEvalLoss = r.federatedEval.loss;
     m.clientEvalAccuracy = r.federatedEval.accuracy;
+    if (r.federatedEval.mae !== undefined) m.clientEvalMae = r.federatedEval.mae;
+    if (r.federatedEval.rmse !== undefined) m.clientEvalRmse = r.federatedEval.rmse;
   }
   if (r.privacy) {
     m.epsilon = r.privacy.epsilon;

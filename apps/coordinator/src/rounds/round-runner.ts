@@ -28,6 +28,11 @@ export interface RoundInputs {
   privacy?: RoundPrivacyPlan;
   /** Epoch ms the round closes at, when earlier than the run's round timeout allows (an edge: inside its parent's deadline). */
   deadline?: number;
+  /**
+   * Closes the round early, keeping what it took (unlike `signal`): a parent that counts over
+   * several coordinators (a cluster's nodes) saw its target reached. Its reason is the close reason.
+   */
+  close?: AbortSignal;
 }
 
 /** Local DP: round:start tells each client to clip and noise; distributed DP: the SecAgg+ setup sizes the noise shares. */
@@ -89,6 +94,7 @@ export class RoundRunner {
     const open = new OpenRound({
       key: plan.key,
       selected: plan.selected,
+      ...(plan.leaves !== undefined ? { selectedLeaves: plan.leaves } : {}),
       target: plan.target,
       startedAt,
       deadline: Math.min(startedAt + settings.roundTimeoutMs, inputs.deadline ?? Infinity),
@@ -102,6 +108,10 @@ export class RoundRunner {
     this.open = open;
     const onAbort = () => open.close(String(signal.reason ?? 'stopped'));
     signal.addEventListener('abort', onAbort, { once: true });
+    const closer = inputs.close;
+    const onClose = () => open.close(String(closer?.reason ?? 'closed by the parent'));
+    if (closer?.aborted) onClose();
+    else closer?.addEventListener('abort', onClose, { once: true });
     this.deps.onOpened(open);
     try {
       // One pacer per attempt: sends still unacked from an earlier attempt don't hold this one's back.
@@ -120,6 +130,7 @@ export class RoundRunner {
       return { open, ...(secureFailure !== undefined ? { secureFailure } : {}) };
     } finally {
       signal.removeEventListener('abort', onAbort);
+      closer?.removeEventListener('abort', onClose);
     }
   }
 
@@ -128,7 +139,9 @@ export class RoundRunner {
     const { registry, context } = this.deps;
     const local = privacy?.mode === 'local' ? { privacy: { mode: 'local' as const, clip: privacy.clip, noiseStd: privacy.noiseMultiplier * privacy.clip } } : {};
     // Two binary attachments at most (weights, control): socket.io allows 10 a packet.
-    const msg: RoundStart = { runId: context.runId, round: plan.key.round, attempt: plan.key.attempt, deadline: open.deadline, config: plan.configFor(clientId), ...tensors, ...local };
+    // Delegated selection: an edge is told its share of the leaf clients (an ordinary client is one).
+    const share = registry.get(clientId)?.edge ? plan.shares?.get(clientId) : undefined;
+    const msg: RoundStart = { runId: context.runId, round: plan.key.round, attempt: plan.key.attempt, deadline: open.deadline, config: plan.configFor(clientId), ...tensors, ...local, ...(share !== undefined ? { share } : {}) };
     if (!registry.get(clientId)) {
       open.drop(clientId);
       return;

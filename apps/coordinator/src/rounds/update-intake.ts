@@ -1,9 +1,10 @@
-import { firstNonFinite, l2Norm } from '@fedlink/core';
-import { open as openEnvelope, updateContext } from '@fedlink/crypto';
-import { EVENTS, type ErrorCode, FedlinkError, type Update, asBytes, decodeTensors, parseClientPayload, toHex } from '@fedlink/protocol';
+import { updateContext } from '@fedlink/crypto';
+import { EVENTS, type ErrorCode, FedlinkError, type Update, asBytes, parseClientPayload, toHex } from '@fedlink/protocol';
 import type { ClientSession } from '../federation/client-registry.js';
 import type { RunContext } from '../federation/run-context.js';
+import { type UpdateOpener, updateOpener } from './intake-pool.js';
 import type { Contribution, OpenRound } from './open-round.js';
+import { checkSpecOf } from './update-check.js';
 
 /** Where the run stands when an update arrives. */
 export interface IntakePosition {
@@ -84,16 +85,33 @@ export const ENVELOPE_CHECKS: readonly EnvelopeCheck[] = [
     codes: ['bad_request'],
     check: ({ msg, session }) => {
       if (msg.contributors !== undefined && !session.edge) fail('bad_request', 'only an edge aggregator (hello role edge) may send an update of several contributors');
+      if (msg.metrics.loss === undefined && !session.edge) fail('bad_request', 'update metrics need a loss (only an edge whose group reported none may leave it out)');
       // An edge's clients come and go: its example total is the sum of this round's, not what it held at hello.
       if (!session.edge && msg.numExamples > session.numExamples) fail('bad_request', `update claims ${msg.numExamples} examples, the client declared ${session.numExamples} in hello`);
     },
   },
 ];
 
+/** How the intake opens updates. */
+export interface UpdateIntakeOptions {
+  /** Worker threads that open and check updates (intake-pool.ts); 0 (the default): on the event loop. */
+  workers?: number;
+  /** Ciphertext bytes in the pool at once (default INTAKE_BUDGET_BYTES). */
+  budgetBytes?: number;
+  /** Another opener instead (tests); `workers` and `budgetBytes` are then ignored. */
+  opener?: UpdateOpener;
+}
+
 /**
  * Update intake for plain (sealed) rounds: parses a `round:update`, runs the validation chain,
  * opens the envelope and hands the checked delta to the open round. A refused update never
  * touches the aggregate; each refusal is a FedlinkError with its own code.
+ *
+ * Opening and checking may run on worker threads (`workers`), several updates at once; what
+ * they produce is applied to the round strictly in the order the updates arrived (passed the
+ * envelope checks), accepted or refused, so the aggregate's float additions happen in the same
+ * order as on the event loop: a pooled round's sum is bit for bit the in-thread one's, and the
+ * first `target` updates to arrive that pass are the ones that count, for every strategy.
  */
 export class UpdateIntake {
   /**
@@ -109,11 +127,24 @@ export class UpdateIntake {
    */
   plaintextUpdatesOpened = 0;
 
+  /** Opens and checks updates: on the event loop or in a worker pool. */
+  readonly opener: UpdateOpener;
+  /** Settles when the last update to arrive has been applied (accepted or refused): the next one waits for it. */
+  private applied: Promise<void> = Promise.resolve();
+
   constructor(
     readonly context: RunContext,
     /** Told of each accepted update before the round may close on its account. */
     private readonly onAccepted: (update: Contribution & { round: number; attempt: number }) => void,
-  ) {}
+    options: UpdateIntakeOptions = {},
+  ) {
+    this.opener = options.opener ?? updateOpener(checkSpecOf(context), { workers: options.workers ?? 0, maxCiphertextBytes: context.maxUpdateBytes, budgetBytes: options.budgetBytes });
+  }
+
+  /** Ends the intake's worker threads, if any. */
+  close(): Promise<void> {
+    return this.opener.close();
+  }
 
   /** Records an envelope nonce of `round`; a second sighting is a replay. A new round number drops the old round's nonces. */
   rememberNonce(round: number, nonce: string): void {
@@ -140,42 +171,49 @@ export class UpdateIntake {
     for (const link of ENVELOPE_CHECKS) link.check(candidate, this);
     const open = position.open!;
     open.beginIntake(session.clientId);
+    // This update's turn: after every update that arrived before it was applied.
+    const before = this.applied;
+    let done!: () => void;
+    this.applied = new Promise((r) => (done = r));
     try {
-      const contribution = await this.openAndCheck(candidate);
-      if (open.isClosed) fail('stale', `round ${msg.round} closed while the update was being checked`);
-      open.accept(contribution);
-      this.onAccepted({ ...contribution, round: msg.round, attempt: open.key.attempt });
+      this.plaintextUpdatesOpened++;
+      const opened = this.opener
+        .open({ nonce: asBytes(msg.envelope.nonce)!, ciphertext: candidate.ciphertext, sharedKey: session.sharedKey, associatedData: updateContext(this.context.runId, msg.round, session.clientId) })
+        .then((update) => ({ update }), (error: unknown) => ({ error }));
+      const outcome = await opened;
+      await before;
+      if ('error' in outcome) throw outcome.error;
+      try {
+        if (open.isClosed) fail('stale', `round ${msg.round} closed while the update was being checked`);
+        // The sink adds the delta now and keeps none of it (a pooled delta's memory is reused after release).
+        const contribution = this.contributionOf(candidate, outcome.update.delta);
+        open.accept(contribution);
+        this.onAccepted({ ...contribution, delta: [], round: msg.round, attempt: open.key.attempt });
+      } finally {
+        outcome.update.release();
+      }
     } finally {
+      done();
       open.endIntake(session.clientId);
     }
   }
 
-  private async openAndCheck({ session, msg, ciphertext }: Candidate): Promise<Contribution> {
-    this.plaintextUpdatesOpened++;
-    const plaintext = await openEnvelope({ nonce: asBytes(msg.envelope.nonce)!, ciphertext }, session.sharedKey, updateContext(this.context.runId, msg.round, session.clientId));
-    // Under SCAFFOLD the update is [delta y, delta c] (the run's update manifest): a payload of
-    // the model's manifest alone, or control tensors of other shapes, is a shape_mismatch.
-    // The plaintext is this call's own fresh buffer: the delta can be a view of it (no copy).
-    // Compressed encodings (sq8, topk) decode to a fresh dense vector, their header and indices checked by the codec.
-    const decoded = decodeTensors(plaintext, this.context.updateManifest, { shareMemory: true });
-    if (decoded.encoding !== this.context.settings.encoding) fail('bad_request', `update is encoded as ${decoded.encoding}; this run's deltas are ${this.context.settings.encoding}`);
-    const delta = decoded.flat;
-    const bad = firstNonFinite(delta);
-    if (bad >= 0) fail('non_finite', `${bad < this.context.model.numParams ? 'delta' : 'control variate delta'} has a non-finite value at element ${bad % this.context.model.numParams}`);
-    const bound = this.context.settings.maxUpdateNorm;
-    if (bound > 0) {
-      // The bound is on the model's delta (delta y); a SCAFFOLD update's delta c is not bounded by it.
-      const norm = l2Norm(delta.subarray(0, this.context.model.numParams));
-      if (norm > bound) fail('norm_exceeded', `delta L2 norm ${norm.toFixed(3)} exceeds the bound ${bound}`);
-    }
+  private contributionOf({ session, msg, ciphertext }: Candidate, delta: Float32Array): Contribution {
     return {
       clientId: session.clientId,
       delta,
       numExamples: msg.numExamples,
-      loss: msg.metrics.loss,
+      ...(msg.metrics.loss !== undefined ? { loss: msg.metrics.loss } : {}),
       ...(msg.metrics.accuracy !== undefined ? { accuracy: msg.metrics.accuracy } : {}),
-      ...(msg.metrics.evalExamples !== undefined && msg.metrics.evalLoss !== undefined && msg.metrics.evalAccuracy !== undefined
-        ? { evaluation: { loss: msg.metrics.evalLoss, accuracy: msg.metrics.evalAccuracy, examples: msg.metrics.evalExamples } }
+      ...(msg.metrics.evalExamples !== undefined && msg.metrics.evalLoss !== undefined && (msg.metrics.evalAccuracy !== undefined || msg.metrics.evalRmse !== undefined)
+        ? {
+            evaluation: {
+              loss: msg.metrics.evalLoss,
+              examples: msg.metrics.evalExamples,
+              ...(msg.metrics.evalAccuracy !== undefined ? { accuracy: msg.metrics.evalAccuracy } : {}),
+              ...(msg.metrics.evalRmse !== undefined && msg.metrics.evalMae !== undefined ? { mae: msg.metrics.evalMae, rmse: msg.metrics.evalRmse } : {}),
+            },
+          }
         : {}),
       bytes: ciphertext.length,
       ...(msg.contributors !== undefined ? { contributors: msg.contributors } : {}),

@@ -3,6 +3,7 @@ import type { RoundRecord, RunInfo } from '../state/run-history.js';
 import { CheckpointError, decodeCheckpoint } from './checkpoint-file.js';
 import { type ClientEvent, type ClientRow, type LoadedCheckpoint, type Participation, type RunRow, type StoredCheckpoint, type StoredClient, type StoredRun, toRun, toStoredClient } from './run-archive.js';
 import type { EncodedCheckpoint, RunRecords } from './run-records.js';
+import { PostgresJoinTokens } from './postgres-join-tokens.js';
 
 /**
  * Schema migrations, applied in order under an advisory lock (several nodes of a cluster may
@@ -63,6 +64,24 @@ const MIGRATIONS: readonly string[] = [
   `,
   // The fencing token of the cluster leader that last wrote the run: writes of an older one are refused.
   `ALTER TABLE runs ADD COLUMN fence BIGINT NOT NULL DEFAULT 0;`,
+  // Join tokens shared by a cluster's nodes (PostgresJoinTokens), as the state dir's SQLite has them.
+  `
+  CREATE TABLE join_tokens (
+    id          TEXT PRIMARY KEY,
+    hash        TEXT NOT NULL UNIQUE,
+    label       TEXT,
+    created_at  BIGINT NOT NULL,
+    expires_at  BIGINT,
+    max_uses    INTEGER,
+    revoked_at  BIGINT
+  );
+  CREATE TABLE join_token_uses (
+    token_id    TEXT NOT NULL REFERENCES join_tokens(id),
+    client_id   TEXT NOT NULL,
+    used_at     BIGINT NOT NULL,
+    PRIMARY KEY (token_id, client_id)
+  );
+  `,
 ];
 
 /** Any 64-bit key for pg_advisory_xact_lock: "fedlink" in ASCII. */
@@ -338,6 +357,11 @@ export class PostgresRunRecords implements RunRecords {
       [runId],
     );
     return rows.map(toStoredClient);
+  }
+
+  /** The join tokens in the same database (valid on every node that opens it). */
+  joinTokens(): PostgresJoinTokens {
+    return new PostgresJoinTokens(this.pool);
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,7 @@
 import {
   DASHBOARD_EVENTS,
   type DashboardClient,
+  type DashboardEdgeStatus,
   type DashboardOpenRound,
   type DashboardRound,
   type DashboardRun,
@@ -13,6 +14,7 @@ import type { RunContext } from '../federation/run-context.js';
 import type { EngineNotifications } from '../rounds/engine.js';
 import type { OpenRoundView, RoundSnapshot, RoundState } from '../rounds/round-state.js';
 import type { RoundRecord } from '../state/run-history.js';
+import type { Publish } from '../state/shared-view.js';
 import { describeStrategy } from '@fedlink/core';
 
 export interface DashboardSources {
@@ -30,7 +32,7 @@ export interface DashboardSources {
 
 export type EdgeStateOf = (clientId: string) => EdgeState;
 
-export type Publish = (event: string, payload: unknown) => void;
+export type { Publish };
 
 /** Events that arrive in bursts (joins, accepted updates) are sent at most once per this period. */
 const COALESCE_MS = 250;
@@ -80,6 +82,7 @@ export class DashboardFeed {
     });
     this.on(registry, 'joined', () => this.soon('clients'));
     this.on(registry, 'left', () => this.soon('clients'));
+    this.on(registry, 'summary', () => this.soon('clients'));
   }
 
   snapshot(): DashboardSnapshot {
@@ -147,7 +150,7 @@ export function openRoundView(o: OpenRoundView): DashboardOpenRound {
 /** A client as the dashboard and /api/status show it; an edge also gets its state (from `participation`) and last group. */
 export function clientView(s: ClientSession, participation?: EdgeStateOf): DashboardClient {
   const edge: Pick<DashboardClient, 'edge' | 'edgeStatus'> = s.edge
-    ? { edge: true, edgeStatus: { state: participation?.(s.clientId) ?? 'idle', lastRound: s.lastGroup ? { ...s.lastGroup } : null } }
+    ? { edge: true, edgeStatus: edgeStatusOf(s, participation?.(s.clientId) ?? 'idle') }
     : {};
   return {
     clientId: s.clientId,
@@ -159,6 +162,19 @@ export function clientView(s: ClientSession, participation?: EdgeStateOf): Dashb
     lastSeen: s.lastSeen,
     roundsCompleted: s.roundsCompleted,
     ...edge,
+  };
+}
+
+/** An edge's line: its state here, its last group, and what it reported of its group (counts, dashboard, its own edges). */
+function edgeStatusOf(s: ClientSession, state: DashboardEdgeStatus['state']): DashboardEdgeStatus {
+  const sum = s.edgeSummary;
+  return {
+    state,
+    lastRound: s.lastGroup ? { ...s.lastGroup } : null,
+    clients: sum?.clients ?? 0,
+    examples: sum?.examples ?? 0,
+    ...(sum?.dashboardUrl !== undefined ? { dashboardUrl: sum.dashboardUrl } : {}),
+    ...(sum?.edges ? { edges: sum.edges.map((e) => ({ ...e })) } : {}),
   };
 }
 
@@ -189,7 +205,8 @@ export function roundView(r: RoundRecord): DashboardRound {
   return v;
 }
 
-export function runView(run: RunContext): DashboardRun {
+/** The run as shown; `settings` may be a cluster's rather than the node's own (see SharedRunView). */
+export function runView(run: Pick<RunContext, 'runId' | 'model' | 'fingerprint' | 'settings'>): DashboardRun {
   const s = run.settings;
   return {
     runId: run.runId,

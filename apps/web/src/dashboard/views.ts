@@ -31,10 +31,15 @@ function renderPhase(s: DashboardSnapshot): void {
   phase.dataset.phase = s.phase;
   phase.textContent = s.phase;
   let text = `${PHASE_TEXT[s.phase] ?? ''}`;
-  if (s.phase === 'waiting') text = text.replace(/\.$/, ` (${s.clients.length} of ${s.run.selection.minAvailable} connected).`);
+  // minAvailable counts leaf clients: an edge stands for the clients it reported.
+  const leaves = s.clients.reduce((n, c) => n + (c.edge ? (c.edgeStatus?.clients ?? 0) : 1), 0);
+  if (s.phase === 'waiting') text = text.replace(/\.$/, ` (${leaves} of ${s.run.selection.minAvailable} connected).`);
   text += ` Round ${s.round} of ${s.run.rounds} done.`;
   const o = s.openRound;
   if (o && s.phase === 'training') text += ` Round ${o.round}${o.attempt > 1 ? ` (attempt ${o.attempt})` : ''}: ${o.reported} of ${o.target} updates in, ${o.selected} selected${o.rejected ? `, ${o.rejected} rejected` : ''}.`;
+  // A cluster node shows the cluster's state; say which node answered and who leads.
+  const c = s.cluster;
+  if (c) text += ` Cluster of ${c.nodes.length} node${c.nodes.length === 1 ? '' : 's'}, leader ${c.leader?.nodeId ?? 'none yet'}; this page is served by ${c.node}.`;
   byId('phase-text').textContent = text;
 }
 
@@ -112,7 +117,7 @@ function renderClients(clients: DashboardClient[], now: number): void {
             h(
               'th',
               { scope: 'row' },
-              h('span', { class: 'client-name' }, c.name ?? 'unnamed', c.edge ? ' ' : null, c.edge ? h('span', { class: 'badge edge' }, 'edge') : null),
+              h('span', { class: 'client-name' }, c.name ?? 'unnamed', c.edge ? ' ' : null, c.edge ? h('span', { class: 'badge edge' }, 'edge') : null, c.node ? ' ' : null, c.node ? h('span', { class: 'badge node', title: 'the cluster node it is connected to' }, c.node) : null),
               h('span', { class: 'mono muted small' }, c.clientId.slice(0, 8)),
             ),
             h('td', {}, c.platform),
@@ -127,13 +132,57 @@ function renderClients(clients: DashboardClient[], now: number): void {
   );
 }
 
-/** An edge's row below its client row: its state here, and its last group (leaf clients, examples, bytes in). */
-function edgeLine(e: NonNullable<DashboardClient['edgeStatus']>): string {
-  const state = { idle: 'idle', training: 'training (selected)', reported: 'reported this round', dropped: 'dropped from this round' }[e.state];
+/** An edge's row below its client row: its state here, its group (leaf clients, examples), its last group, a link to its own dashboard, and its own edges. */
+function edgeLine(e: NonNullable<DashboardClient['edgeStatus']>): HTMLElement {
   const last = e.lastRound;
-  if (!last) return `Edge aggregator: ${state}; no group reported yet.`;
-  const attempt = last.attempt > 1 ? `, attempt ${last.attempt}` : '';
-  return `Edge aggregator: ${state}; last group: round ${last.round}${attempt}, ${formatInt(last.contributors)} leaf client${last.contributors === 1 ? '' : 's'}, ${formatInt(last.numExamples)} examples, ${formatBytes(last.bytesIn)} in.`;
+  const attempt = last && last.attempt > 1 ? `, attempt ${last.attempt}` : '';
+  const lastText = last
+    ? `last group: round ${last.round}${attempt}, ${plural(last.contributors, 'leaf client')}, ${formatInt(last.numExamples)} examples, ${formatBytes(last.bytesIn)} in.`
+    : 'no group reported yet.';
+  return h(
+    'div',
+    {},
+    h('span', { class: 'edge-group' }, `Edge aggregator: ${EDGE_STATE_TEXT[e.state]}; ${plural(e.clients, 'client')}, ${formatInt(e.examples)} examples under it; ${lastText}`),
+    dashboardLink(e.dashboardUrl),
+    e.edges?.length
+      ? h(
+          'ul',
+          { class: 'edge-children' },
+          ...e.edges.map((c) =>
+            h(
+              'li',
+              { 'data-edge-child': c.clientId },
+              h('strong', { class: 'edge-child-name' }, c.name ?? 'unnamed'),
+              ' ',
+              h('span', { class: 'badge edge' }, 'edge'),
+              ' ',
+              h('span', { class: 'mono muted small' }, c.clientId.slice(0, 8)),
+              ` ${EDGE_STATE_TEXT[c.state]}; ${plural(c.clients, 'client')}, ${formatInt(c.examples)} examples`,
+              dashboardLink(c.dashboardUrl),
+            ),
+          ),
+        )
+      : null,
+  );
+}
+
+const EDGE_STATE_TEXT = { idle: 'idle', training: 'training (selected)', reported: 'reported this round', dropped: 'dropped from this round' } as const;
+
+function plural(n: number, what: string): string {
+  return `${formatInt(n)} ${what}${n === 1 ? '' : 's'}`;
+}
+
+/** A link to an edge's own dashboard: http(s) only (the coordinator checked it; the page checks again). */
+function dashboardLink(url: string | undefined): HTMLElement | null {
+  if (url === undefined) return null;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return null;
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return null;
+  return h('span', {}, ' ', h('a', { href: parsed.href, class: 'edge-dashboard', rel: 'noopener noreferrer', target: '_blank' }, 'dashboard'));
 }
 
 /** Refreshes only the relative times, from the local clock: no request involved. */

@@ -4,7 +4,8 @@ import { formatInt } from '../shared/format.js';
 import { loadDemoShard } from './data/demo.js';
 import { loadIdxFiles } from './data/idx-files.js';
 import { loadImageFiles } from './data/image-files.js';
-import { DataProblem, type LoadedData, describeSpec } from './data/types.js';
+import { loadCsvFile } from './data/csv-file.js';
+import { DataProblem, type LoadedData, type LoadedTable, describeSpec } from './data/types.js';
 import { installDebugHook } from './debug-hook.js';
 import { type RunModel, fetchRunModel } from './model-spec.js';
 import { JoinSession } from './session.js';
@@ -17,7 +18,7 @@ const view = new JoinView();
 const hook = installDebugHook();
 
 let model: RunModel | undefined;
-let data: LoadedData | undefined;
+let data: LoadedData | LoadedTable | undefined;
 let session: JoinSession | undefined;
 let backend = 'cpu';
 /** Bumped by every new pick, so a slow earlier pick can't overwrite a later one. */
@@ -37,7 +38,7 @@ function refreshJoinButton(): void {
   view.joinButton.disabled = !(data && model && !session);
 }
 
-async function pick(load: () => Promise<LoadedData>, what: string): Promise<void> {
+async function pick(load: () => Promise<LoadedData | LoadedTable>, what: string): Promise<void> {
   const seq = ++pickSeq;
   data = undefined;
   refreshJoinButton();
@@ -47,6 +48,12 @@ async function pick(load: () => Promise<LoadedData>, what: string): Promise<void
     const loaded = await load();
     if (seq !== pickSeq) return;
     data = loaded;
+    if ('table' in loaded) {
+      hook.examples = loaded.table.rows.length;
+      view.setDataStatus(`Ready: ${loaded.source}: ${formatInt(loaded.table.rows.length)} rows, encoded with the coordinator's statistics when you join. They stay in this tab.`, loaded.notes);
+      refreshJoinButton();
+      return;
+    }
     const ds = loaded.dataset;
     const perClass = new Array<number>(ds.numClasses).fill(0);
     for (const l of ds.labels) perClass[l]!++;
@@ -81,12 +88,13 @@ function wireDataChoices(m: RunModel): void {
     void pick(() => loadImageFiles(files, spec, `${files.length} picked file${files.length === 1 ? '' : 's'}`, (done, total) => view.setDataStatus(`Decoding images: ${done} of ${total}…`)), 'the files');
   });
   view.idxInput.addEventListener('change', () => void pick(() => loadIdxFiles(filesOf(view.idxInput), spec), 'the IDX files'));
+  view.csvInput.addEventListener('change', () => void pick(() => loadCsvFile(filesOf(view.csvInput)), 'the CSV file'));
   view.enableDataChoices(true);
 }
 
 function join(): void {
   if (!data || !model || session) return;
-  const s = new JoinSession({ dataset: data.dataset, backend, token: view.token.value.trim(), view, hook });
+  const s = new JoinSession({ ...('table' in data ? { table: data.table, tableName: data.name } : { dataset: data.dataset }), backend, token: view.token.value.trim(), view, hook });
   session = s;
   view.setJoined(true);
   view.enableDataChoices(false);

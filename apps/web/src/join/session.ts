@@ -1,13 +1,17 @@
 import * as tf from '@tensorflow/tfjs';
-import { FedlinkClient, TfjsTrainer } from '@fedlink/client';
-import type { ImageDataset } from '@fedlink/ml';
+import { FedlinkClient, TabularTrainer, TfjsTrainer } from '@fedlink/client';
+import type { CsvTable, ImageDataset } from '@fedlink/ml';
 import type { FedlinkError, RunEnd } from '@fedlink/protocol';
 import { formatInt } from '../shared/format.js';
 import { type DebugHook, roundEntry } from './debug-hook.js';
 import type { JoinView } from './view.js';
 
 export interface SessionOptions {
-  dataset: ImageDataset;
+  /** Images, or (a CSV file) raw rows that TabularTrainer encodes with the welcome's statistics. */
+  dataset?: ImageDataset;
+  table?: CsvTable;
+  /** The CSV file's name, for the errors of its rows. */
+  tableName?: string;
   backend: string;
   token: string;
   view: JoinView;
@@ -31,7 +35,7 @@ export class JoinSession {
     hook.runEnd = null;
     this.client = new FedlinkClient({
       url: location.origin,
-      trainer: new TfjsTrainer(o.dataset),
+      trainer: o.table ? new TabularTrainer(o.table, { source: o.tableName ?? 'csv' }) : new TfjsTrainer(o.dataset!),
       platform: 'browser',
       backend: o.backend,
       ...(o.token ? { token: o.token } : {}),

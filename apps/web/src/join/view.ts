@@ -32,6 +32,7 @@ export class JoinView {
   readonly folderInput = byId<HTMLInputElement>('folder-input');
   readonly filesInput = byId<HTMLInputElement>('files-input');
   readonly idxInput = byId<HTMLInputElement>('idx-input');
+  readonly csvInput = byId<HTMLInputElement>('csv-input');
   readonly form = byId<HTMLFormElement>('join-form');
   readonly token = byId<HTMLInputElement>('token');
   readonly joinButton = byId<HTMLButtonElement>('join');
@@ -70,7 +71,7 @@ export class JoinView {
   }
 
   enableDataChoices(enabled: boolean): void {
-    for (const el of [this.demoButton, this.folderInput, this.filesInput, this.idxInput]) el.disabled = !enabled;
+    for (const el of [this.demoButton, this.folderInput, this.filesInput, this.idxInput, this.csvInput]) el.disabled = !enabled;
   }
 
   setDataStatus(text: string, notes: string[] = []): void {

@@ -6,6 +6,7 @@ import { gunzipSync } from 'node:zlib';
 import { DatasetError, type ImageDataset, splitTrainTest } from '../dataset.js';
 import { idxToDataset, parseIdx } from '../idx.js';
 import { loadCifar10 } from './data/cifar10.js';
+import { isTableSpec } from './data/csv-source.js';
 import { type ImageShape, loadImageFolder } from './data/images.js';
 import { type TextSourceOptions, loadTextSplit, readVocabularyFile } from './data/text.js';
 import { type TextExamples, type TextSpec, encodeText, textSpecFor } from '../text.js';
@@ -161,12 +162,13 @@ const SOURCES: readonly DataSource[] = [
 export const SHAKESPEARE_PATH = fileURLToPath(new URL('../../corpora/tinyshakespeare/input.txt', import.meta.url));
 
 /** The specs `--data` accepts, for help texts. */
-export const DATA_SPECS = ['mnist', 'shakespeare', ...SOURCES.map((s) => s.usage)].join('|');
+export const DATA_SPECS = ['mnist', 'shakespeare', ...SOURCES.map((s) => s.usage), 'csv:<file>', 'housing', 'ratings'].join('|');
 
 /** `mnist`, `idx:<dir>`, `cifar10:<dir>`, `images:<dir>` or `text:<file-or-dir>`, as typed after `--data`. */
 export async function loadDataset(spec: string, options: LoadOptions = {}): Promise<DatasetSplit> {
   if (spec === 'mnist') return loadMnistPackage();
   if (spec === 'shakespeare') return { ...(await loadText(SHAKESPEARE_PATH, options)), name: 'shakespeare' };
+  if (isTableSpec(spec)) throw new DatasetError(`${spec} is a table: load it with loadTable and encode it with the coordinator's statistics (encodeTable)`);
   const colon = spec.indexOf(':');
   const source = colon > 0 ? SOURCES.find((s) => s.prefix === spec.slice(0, colon)) : undefined;
   if (!source || spec.length === colon + 1) throw new DatasetError(`unknown dataset '${spec}': use ${DATA_SPECS}`);

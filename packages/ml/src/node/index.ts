@@ -9,3 +9,5 @@ export * from './data/cifar10.js';
 export * from './data/images.js';
 export * from './data/synthetic-images.js';
 export * from './data/text.js';
+// Tables: csv:<file> and the synthetic housing / ratings tables.
+export * from './data/csv-source.js';

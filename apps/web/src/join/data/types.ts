@@ -1,4 +1,4 @@
-import type { ImageDataset } from '@fedlink/ml';
+import type { CsvTable, ImageDataset } from '@fedlink/ml';
 
 /** What the run's model takes: the shape every example is brought to, and its classes. */
 export interface InputSpec {
@@ -14,6 +14,15 @@ export interface LoadedData {
   /** What it is, for the page ("300 demo digits", "folder digits/"). */
   source: string;
   /** Things done to the data the person should know about (e.g. inverted images). */
+  notes: string[];
+}
+
+/** A CSV file the person picked: raw rows, encoded at join with the coordinator's statistics. */
+export interface LoadedTable {
+  table: CsvTable;
+  /** The file's name, named in the errors of its rows. */
+  name: string;
+  source: string;
   notes: string[];
 }
 

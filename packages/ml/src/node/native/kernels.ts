@@ -23,7 +23,8 @@ import {
   type _FusedMatMulAttrs,
 } from '@tensorflow/tfjs';
 import { convDims, filterGradConvInfo, forwardConvInfo, inputGradConvInfo, isChannelBias, maxPoolInfo, poolDims } from '../../fast/kernels/conv-util.js';
-import { fastKernel, nonEmptyF32, type FastPath } from '../../fast/kernels/kernel-util.js';
+import { fastKernel, nonEmptyF32, sizeOf, type FastPath } from '../../fast/kernels/kernel-util.js';
+import { SGD_UPDATE_KERNEL, type SgdUpdateAttrs } from '../../optimizer.js';
 import { planMatmul } from '../../fast/kernels/matmul-util.js';
 import { NATIVE_BACKEND, type BackendNative } from './backend.js';
 
@@ -110,7 +111,27 @@ const maxPoolGrad = kernel(MaxPoolGrad, ({ inputs: { dy, input }, backend, attrs
   return out.info;
 });
 
+/**
+ * The SGD update c * gradient + value in one pass (FusedSgdOptimizer's kernel; c = -learning
+ * rate). No cpu kernel has this name, so there is no fallback: the optimizer calls it only on
+ * float32 tensors of one shape, and anything else is a TypeError here.
+ */
+const sgdUpdate: KernelConfig = {
+  kernelName: SGD_UPDATE_KERNEL,
+  backendName: NATIVE_BACKEND,
+  kernelFunc: ({ inputs: { value, gradient }, backend, attrs }) => {
+    const b = backend as BackendNative;
+    const c = (attrs as unknown as SgdUpdateAttrs | undefined)?.c;
+    if (!value || !gradient || value.dtype !== 'float32' || gradient.dtype !== 'float32' || sizeOf(value.shape) !== sizeOf(gradient.shape) || typeof c !== 'number') {
+      throw new TypeError(`${SGD_UPDATE_KERNEL}: needs float32 value and gradient of one size and a number c`);
+    }
+    const out = b.output(value.shape);
+    b.addon.sgdUpdate(b.f32(value), b.f32(gradient), out.values, c);
+    return out.info;
+  },
+};
+
 /** The kernels the native backend runs in C++; all others are tfjs cpu's. */
 export const NATIVE_KERNELS: readonly KernelConfig[] = [
-  batchMatMul, fusedMatMul, conv2D, fusedConv2D, conv2DBackpropInput, conv2DBackpropFilter, maxPool, maxPoolGrad,
+  batchMatMul, fusedMatMul, conv2D, fusedConv2D, conv2DBackpropInput, conv2DBackpropFilter, maxPool, maxPoolGrad, sgdUpdate,
 ];
