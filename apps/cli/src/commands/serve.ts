@@ -204,7 +204,7 @@ function banner(coord: RunningCoordinator, v: Record<string, unknown>, token: st
   out('');
   out('Join as a device client (each device takes its own shard):');
   out(
-    `  npx fedlink join --server ${coord.url}${v.open || allowKeys ? '' : ` --token ${token}`} --server-key ${coord.fingerprint}${m.hash !== undefined ? ` --model-hash ${m.hash}` : ''}${text ? ` --vocab-hash ${text.hash} --data text:<your text>${text.seqLength !== 80 ? ` --seq-length ${text.seqLength}` : ''} --shard 1/10` : s.data ? ` --data ${s.dataset} --label ${s.data.label} --shard 1/10` : ' --data mnist --shard 1/10'}`,
+    `  npx fedlink join --server ${coord.url}${v.open || allowKeys ? '' : ` --token ${token}`} --server-key ${coord.fingerprint}${m.hash !== undefined ? ` --model-hash ${m.hash}` : ''}${text ? ` --vocab-hash ${text.hash} --data text:<your text>${text.seqLength !== 80 ? ` --seq-length ${text.seqLength}` : ''}` : s.data ? ` --data ${s.dataset} --label ${s.data.label} --shard 1/10` : ' --data mnist --shard 1/10'}`,
   );
   if (coord.url.startsWith('https:')) out("  (add --ca <your CA's PEM file> if the certificate is not from a CA the device already trusts)");
   out('Or from a browser (the data stays in the tab):');
