@@ -212,3 +212,64 @@ describe('elementwise and reductions', () => {
     });
   });
 });
+
+describe('Slice, SplitV, Unpack (run-wise copies) and UnsortedSegmentSum (gather gradient)', () => {
+  const t = (shape: number[], seed: number) => tf.tensor(randomValues(shape.reduce((p, d) => p * d, 1), seed), shape);
+  const slices: [string, number[], number[], number[]][] = [
+    ['1-D inside', [37], [5], [20]],
+    ['rows of a matrix (contiguous)', [9, 6], [2, 0], [4, 6]],
+    ['columns of a matrix (strided)', [9, 6], [0, 1], [9, 3]],
+    ['4-D box, every dimension cut', [3, 5, 4, 7], [1, 2, 1, 3], [2, 2, 3, 4]],
+    ['4-D, size -1 to the end', [3, 5, 4, 7], [0, 4, 0, 2], [-1, -1, -1, -1]],
+  ];
+  test.each(slices)('Slice %s', async (what, shape, begin, size) => {
+    const c = await check(`Slice ${what}`, ['Slice'], () => [tf.slice(t(shape, 30), begin, size)]);
+    expect(c.maxAbsDiff).toBe(0);
+  });
+
+  test.each([
+    ['LSTM gates: 4 equal pieces of axis 1', [100, 256], 4, 1],
+    ['unequal pieces of the last axis of 3-D', [2, 3, 11], [2, 5, 4], -1],
+    ['axis 0', [6, 5], [1, 5], 0],
+  ] as const)('SplitV %s', async (what, shape, splits, axis) => {
+    const c = await check(`SplitV ${what}`, ['SplitV'], () => tf.split(t([...shape], 31), splits as number | number[], axis));
+    expect(c.maxAbsDiff).toBe(0);
+  });
+
+  test.each([0, 1, 2, -1])('Unpack along axis %d, and its gradient', async (axis) => {
+    const c = await check(`Unpack axis ${axis}`, ['Unpack'], () => {
+      const x = t([4, 3, 5], 32);
+      const w = tf.tensor1d([1, -2, 3, 0.5, 7].slice(0, x.shape[axis < 0 ? 2 : axis]));
+      const parts = tf.unstack(x, axis);
+      const g = tf.grad((xx: tf.Tensor) => tf.addN(tf.unstack(xx, axis).map((p, i) => p.mul(w.slice(i, 1)).sum())))(x);
+      return [...parts, g];
+    });
+    expect(c.maxAbsDiff).toBe(0);
+  });
+
+  test('an embedding gradient (gather with repeated and unused ids) sums rows per id exactly', async () => {
+    const c = await check('UnsortedSegmentSum via gather grad', ['UnsortedSegmentSum'], () => {
+      const table = t([12, 8], 33);
+      const ids = tf.tensor2d([3, 3, 0, 11, 5, 3, 0, 7, 7, 3], [2, 5], 'int32');
+      const dy = t([2, 5, 8], 34);
+      return [tf.grad((tt: tf.Tensor) => tf.gather(tt, ids).mul(dy).sum())(table)];
+    });
+    expect(c.maxAbsDiff).toBe(0);
+  });
+
+  test('a 2-layer LSTM (the zoo char-lstm shape, smaller): outputs and gradients agree with cpu', async () => {
+    await check('LSTM forward + gradients', ['SplitV', 'Unpack', 'UnsortedSegmentSum'], () => {
+      const layer = tf.layers.lstm({ units: 6, returnSequences: false, kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }), recurrentInitializer: tf.initializers.glorotUniform({ seed: 4 }) });
+      const emb = tf.layers.embedding({ inputDim: 10, outputDim: 4, embeddingsInitializer: tf.initializers.randomUniform({ minval: -1, maxval: 1, seed: 5 }) });
+      const ids = tf.tensor2d([1, 4, 4, 9, 0, 2, 2, 7, 3, 1, 8, 8], [3, 4]);
+      const f = () => (layer.apply(emb.apply(ids)) as tf.Tensor).square().sum() as tf.Scalar;
+      f(); // builds the weights
+      const vars = [...emb.trainableWeights, ...layer.trainableWeights].map((w) => w.read() as tf.Variable);
+      const { value, grads } = tf.variableGrads(f, vars);
+      const out = [value, ...vars.map((v) => grads[v.name]!)];
+      layer.dispose();
+      emb.dispose();
+      return out;
+    });
+  });
+});

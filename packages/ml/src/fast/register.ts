@@ -22,8 +22,10 @@ import { reluConfig } from './kernels/Relu.js';
 import { stepConfig } from './kernels/Step.js';
 import { subConfig } from './kernels/Sub.js';
 import { sumConfig } from './kernels/Sum.js';
+import { sliceConfig, splitVConfig, unpackConfig } from './kernels/Slice.js';
+import { unsortedSegmentSumConfig } from './kernels/UnsortedSegmentSum.js';
 
-/** The kernels fedlink implements in wasm; all others are the cpu backend's. */
+/** The kernels fedlink implements (in wasm; Slice, SplitV, Unpack and UnsortedSegmentSum in JS); all others are the cpu backend's. */
 export const FEDLINK_KERNELS: readonly KernelConfig[] = [
   conv2DConfig,
   fusedConv2DConfig,
@@ -40,13 +42,17 @@ export const FEDLINK_KERNELS: readonly KernelConfig[] = [
   reluConfig,
   stepConfig,
   sumConfig,
+  sliceConfig,
+  splitVConfig,
+  unpackConfig,
+  unsortedSegmentSumConfig,
 ];
 
 /** What the last created fedlink backend runs on (for BackendInfo.detail). */
 export function describeFedlink(backend: BackendFedlink): string {
   const { threads, threadKind } = backend.runtime;
   const where = threads > 1 ? `${threads} threads (${threadKind})` : '1 thread';
-  return `wasm simd128, ${where}, fedlink kernels (${FEDLINK_KERNELS.length} wasm ops + tfjs cpu ops)`;
+  return `wasm simd128, ${where}, fedlink kernels (${FEDLINK_KERNELS.length} fedlink ops + tfjs cpu ops)`;
 }
 
 /**

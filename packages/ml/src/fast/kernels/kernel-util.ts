@@ -18,7 +18,8 @@ export interface FastArgs<B = BackendFedlink> {
   backend: B;
   attrs: NamedAttrMap;
 }
-export type FastPath<B = BackendFedlink> = (args: FastArgs<B>) => TensorInfo | undefined;
+/** A kernel's fast path: its output(s), or undefined to hand the call to the cpu kernel. */
+export type FastPath<B = BackendFedlink> = (args: FastArgs<B>) => TensorInfo | TensorInfo[] | undefined;
 
 export interface KernelCounts {
   /** Calls served by the wasm kernel. */
