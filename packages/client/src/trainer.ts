@@ -184,36 +184,59 @@ export class TfjsTrainer implements Trainer {
   }
 }
 
+export interface EncodeOnWelcomeOptions {
+  /** Borrow the model for each fit (many clients in one process). */
+  pool?: ModelPool;
+  /** Federated evaluation: hold out this share of the examples (after encoding), drawn from `holdoutSeed`. */
+  holdout?: number;
+  holdoutSeed?: number;
+}
+
 /**
- * A client of a tabular run: it holds raw CSV rows until the welcome, then encodes them with the
- * coordinator's statistics (`welcome.data`, never statistics of its own) and trains like any
- * TfjsTrainer. A run without statistics, or rows that don't fit them (a missing column, a
- * non-number, a label outside the classes), fail at join with a DatasetError.
+ * A client whose raw data can only be encoded with what the run's coordinator ships in the
+ * welcome (the statistics of a tabular run, the vocabulary of a text run), never with anything
+ * of its own: it holds the raw data until the welcome, checks what the welcome carries, encodes,
+ * splits off the held-out share and trains like any TfjsTrainer. Subclasses say how to check,
+ * encode and count.
  */
-export class TabularTrainer implements Trainer {
+export abstract class EncodeOnWelcomeTrainer implements Trainer {
   private inner: TfjsTrainer | undefined;
+  private encodedFor: string | undefined;
 
-  /** `holdout`: the share of the rows held out for federated evaluation, drawn from `holdoutSeed`. */
   constructor(
-    private readonly table: CsvTable,
-    private readonly options: { pool?: ModelPool; holdout?: number; holdoutSeed?: number; source?: string } = {},
-  ) {
-    if (table.rows.length === 0) throw new DatasetError(`no training rows: this client's data (or its shard) is empty`);
-  }
+    private readonly encoding: EncodeOnWelcomeOptions,
+    private readonly defaultHoldoutSeed: number,
+  ) {}
 
+  /** Examples before the welcome (an upper bound, as hello needs). */
+  protected abstract countBeforeWelcome(): number;
+  /**
+   * Checks the welcome (a typed error when it lacks what this data needs) and returns a key naming
+   * the encoding it asks for: the same key on a later welcome keeps the encoded data; undefined
+   * encodes again every time.
+   */
+  protected abstract accept(welcome: Welcome): Promise<string | undefined>;
+  protected abstract encode(welcome: Welcome): ImageDataset;
+
+  /** Before the welcome: countBeforeWelcome; after: the examples it trains on. */
   get numExamples(): number {
-    return this.inner?.numExamples ?? this.table.rows.length - (this.options.holdout ? Math.min(this.table.rows.length - 1, Math.max(1, Math.round(this.table.rows.length * this.options.holdout))) : 0);
+    return this.inner?.numExamples ?? this.countBeforeWelcome();
   }
 
   async prepare(welcome: Welcome): Promise<void> {
-    if (!welcome.data) throw new DatasetError('this client holds CSV rows, but the coordinator sent no tabular statistics (is it serving csv data?)');
-    const data = encodeTable(this.table, welcome.data, this.options.source ?? 'csv');
-    const pool = this.options.pool ? { pool: this.options.pool } : {};
-    this.inner?.dispose();
-    if (this.options.holdout) {
-      const { train, holdout } = splitHoldout(data, this.options.holdout, this.options.holdoutSeed ?? 1);
-      this.inner = new TfjsTrainer(train, { ...pool, holdout });
-    } else this.inner = new TfjsTrainer(data, pool);
+    const key = await this.accept(welcome);
+    if (!this.inner || key === undefined || key !== this.encodedFor) {
+      this.inner?.dispose();
+      this.inner = undefined;
+      const data = this.encode(welcome);
+      const { pool, holdout } = this.encoding;
+      const lend = pool ? { pool } : {};
+      if (holdout !== undefined && holdout > 0) {
+        const split = splitHoldout(data, holdout, this.encoding.holdoutSeed ?? this.defaultHoldoutSeed);
+        this.inner = new TfjsTrainer(split.train, { ...lend, holdout: split.holdout });
+      } else this.inner = new TfjsTrainer(data, lend);
+      this.encodedFor = key;
+    }
     await this.inner.prepare(welcome);
   }
 
@@ -225,5 +248,36 @@ export class TabularTrainer implements Trainer {
   dispose(): void {
     this.inner?.dispose();
     this.inner = undefined;
+    this.encodedFor = undefined;
+  }
+}
+
+/**
+ * A client of a tabular run: its raw CSV rows encoded with the coordinator's statistics
+ * (`welcome.data`). A run without statistics, or rows that don't fit them (a missing column, a
+ * non-number, a label outside the classes), fail at join with a DatasetError.
+ */
+export class TabularTrainer extends EncodeOnWelcomeTrainer {
+  /** `holdout`: the share of the rows held out for federated evaluation, drawn from `holdoutSeed` (default 1). */
+  constructor(
+    private readonly table: CsvTable,
+    private readonly options: EncodeOnWelcomeOptions & { source?: string } = {},
+  ) {
+    super(options, 1);
+    if (table.rows.length === 0) throw new DatasetError(`no training rows: this client's data (or its shard) is empty`);
+  }
+
+  protected countBeforeWelcome(): number {
+    const rows = this.table.rows.length;
+    return rows - (this.options.holdout ? Math.min(rows - 1, Math.max(1, Math.round(rows * this.options.holdout))) : 0);
+  }
+
+  protected async accept(welcome: Welcome): Promise<undefined> {
+    if (!welcome.data) throw new DatasetError('this client holds CSV rows, but the coordinator sent no tabular statistics (is it serving csv data?)');
+    return undefined;
+  }
+
+  protected encode(welcome: Welcome): ImageDataset {
+    return encodeTable(this.table, welcome.data!, this.options.source ?? 'csv');
   }
 }
