@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type CoordinatorConfig, DEFAULT_RUN, type RunningCoordinator, type RunSettings, silentLog, startCoordinator, type StartOptions } from '@fedlink/coordinator';
+import { FedlinkClient, type Trainer } from '@fedlink/client';
 import type { ImageDataset } from '@fedlink/ml';
 
 export const TEST_TOKEN = 'test-token-0123456789';
@@ -34,4 +35,20 @@ export async function startTestCoordinator(
       await rm(stateDir, { recursive: true, force: true });
     },
   });
+}
+
+/**
+ * One client with `trainer` joins `url` (no reconnect) and runs until its run ends; resolves with
+ * the error it ended with (a refusal at join, say), undefined when it finished.
+ */
+export async function runClientUntilEnd(url: string, trainer: Trainer, extra: Partial<ConstructorParameters<typeof FedlinkClient>[0]> = {}): Promise<unknown> {
+  const client = new FedlinkClient({ url, token: TEST_TOKEN, trainer, platform: 'node', backend: 'test', reconnect: false, ...extra });
+  try {
+    await client.run();
+    return undefined;
+  } catch (e) {
+    return e;
+  } finally {
+    client.stop();
+  }
 }

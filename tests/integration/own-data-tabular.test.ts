@@ -2,20 +2,10 @@ import { FedlinkClient, TabularTrainer } from '@fedlink/client';
 import { baselineOf, computeTabularStats, encodeTable, parseCsv, tableSubset } from '@fedlink/ml';
 import { loadTable } from '@fedlink/ml/node';
 import { FedlinkError } from '@fedlink/protocol';
-import { TEST_TOKEN, startTestCoordinator } from '../helpers/coordinator.js';
+import { TEST_TOKEN, runClientUntilEnd, startTestCoordinator } from '../helpers/coordinator.js';
 
 /** Joins with these rows; resolves with the error the client's run ended with (undefined: it finished). */
-async function joinWith(url: string, trainer: TabularTrainer): Promise<unknown> {
-  const client = new FedlinkClient({ url, token: TEST_TOKEN, trainer, platform: 'node', backend: 'test', reconnect: false });
-  try {
-    await client.run();
-    return undefined;
-  } catch (e) {
-    return e;
-  } finally {
-    client.stop();
-  }
-}
+const joinWith = (url: string, trainer: TabularTrainer): Promise<unknown> => runClientUntilEnd(url, trainer);
 
 describe('csv data: the coordinator fixes the statistics, clients encode their rows with them', () => {
   test('tabular-mlp regression over serve + two joins: stats in the welcome, RMSE recorded and below the mean predictor', async () => {

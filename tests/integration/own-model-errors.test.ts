@@ -7,7 +7,7 @@ import { DEFAULT_RUN, silentLog, startCoordinator } from '@fedlink/coordinator';
 import { DatasetError, type ImageDataset, ModelError, modelHash } from '@fedlink/ml';
 import { loadModelFile } from '@fedlink/ml/node';
 import { FedlinkError } from '@fedlink/protocol';
-import { TEST_TOKEN, startTestCoordinator } from '../helpers/coordinator.js';
+import { TEST_TOKEN, runClientUntilEnd, startTestCoordinator } from '../helpers/coordinator.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/models/conv-bn-dropout/model.json', import.meta.url));
 
@@ -27,17 +27,7 @@ function images(count: number, [height, width, channels]: [number, number, numbe
 const run = { model: FIXTURE, rounds: 1, selection: { fraction: 1, minFit: 1, minAvailable: 1, overSelect: 0 } };
 
 /** Joins with `data`; resolves with the error the client's run ended with. */
-async function joinError(url: string, data: ImageDataset, extra: Partial<ConstructorParameters<typeof FedlinkClient>[0]> = {}): Promise<unknown> {
-  const client = new FedlinkClient({ url, token: TEST_TOKEN, trainer: new TfjsTrainer(data), platform: 'node', backend: 'test', reconnect: false, ...extra });
-  try {
-    await client.run();
-    return undefined;
-  } catch (e) {
-    return e;
-  } finally {
-    client.stop();
-  }
-}
+const joinError = (url: string, data: ImageDataset, extra: Parameters<typeof runClientUntilEnd>[2] = {}): Promise<unknown> => runClientUntilEnd(url, new TfjsTrainer(data), extra);
 
 describe('a model.json run refuses, with a typed error at join, clients whose data does not fit; the run goes on', () => {
   let coord: Awaited<ReturnType<typeof startTestCoordinator>>;

@@ -1,7 +1,7 @@
 import { FedlinkClient, TextTrainer } from '@fedlink/client';
 import { ModelError, type NextCharExamples, type TextExamples, type TextSpec, textSpecFor, windowStarts } from '@fedlink/ml';
 import { FedlinkError } from '@fedlink/protocol';
-import { TEST_TOKEN, startTestCoordinator } from '../helpers/coordinator.js';
+import { TEST_TOKEN, runClientUntilEnd, startTestCoordinator } from '../helpers/coordinator.js';
 
 const SEQ = 8;
 const CORPUS = 'the cat sat on the mat and the rat sat on the hat; ';
@@ -13,17 +13,7 @@ function nextChar(text: string, seqLength = SEQ, stride = 3): NextCharExamples {
 const run = { model: 'char-lstm', rounds: 1, fit: { epochs: 1, batchSize: 10, learningRate: 0.05, proximalMu: 0 }, selection: { fraction: 1, minFit: 1, minAvailable: 1, overSelect: 0 } };
 
 /** Joins with `examples`; resolves with the error the client's run ended with. */
-async function joinError(url: string, examples: TextExamples, extra: { vocabHash?: string } = {}): Promise<unknown> {
-  const client = new FedlinkClient({ url, token: TEST_TOKEN, trainer: new TextTrainer(examples, extra), platform: 'node', backend: 'test', reconnect: false });
-  try {
-    await client.run();
-    return undefined;
-  } catch (e) {
-    return e;
-  } finally {
-    client.stop();
-  }
-}
+const joinError = (url: string, examples: TextExamples, extra: { vocabHash?: string } = {}): Promise<unknown> => runClientUntilEnd(url, new TextTrainer(examples, extra));
 
 describe("a text run: the coordinator's vocabulary in the welcome, clients encode with it, bad text refused at join", () => {
   let coord: Awaited<ReturnType<typeof startTestCoordinator>>;
