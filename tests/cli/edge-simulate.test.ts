@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { subset } from '@fedlink/ml';
@@ -48,6 +48,28 @@ test('simulate --edges 2 --clients 4: each leaf trains with the flat run\'s seed
     ]);
     // The root's records count leaves (delegated selection): it asked its edges for 4, and 4 reported.
     expect(results.rounds.map((r) => [r.status, r.reported, r.selected])).toEqual([['completed', 4, 4], ['completed', 4, 4]]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}, 300_000);
+
+test("simulate --edges 2 on text: each edge ships its parent's vocabulary, so the leaves encode with it and the round completes", async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'fedlink-edge-text-'));
+  try {
+    // Three writers (one file each) of a small made-up text: natural partition, one client per file.
+    const words = 'the cat sat on a mat and then it ran far away from home to see the sea'.split(' ');
+    for (let f = 0; f < 3; f++) {
+      const text = Array.from({ length: 1500 }, (_, i) => words[(i * (7 + 2 * f) + f) % words.length]).join(' ');
+      await writeFile(join(dir, `writer${f}.txt`), text);
+    }
+    const args = ['simulate', '--model', 'char-lstm', '--data', `text:${dir}`, '--partition', 'natural', '--clients', '3', '--seq-length', '10', '--text-stride', '20',
+      '--rounds', '1', '--edges', '2', '--workers', '1', '--wait-timeout', '60s', '--json', join(dir, 'run.json')];
+    const r = spawnSync(process.execPath, [FEDLINK_BIN, ...args], { encoding: 'utf8', timeout: 180_000 });
+    expect(r.stderr).not.toMatch(/vocab_mismatch/);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/round 1\/1 {2}clients 3\/3 /);
+    const results = JSON.parse(await readFile(join(dir, 'run.json'), 'utf8')) as { rounds: { status: string; reported: number }[] };
+    expect(results.rounds.map((x) => [x.status, x.reported])).toEqual([['completed', 3]]);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -108,9 +108,13 @@ export async function startEdge(config: EdgeConfig, options: Omit<StartOptions, 
       model.dispose();
       throw new FedlinkError('model_mismatch', `the parent's model ${welcome.model.name} hashes to ${model.hash} here, the parent says ${welcome.model.hash}`);
     }
-    const run: RunSettings = { ...downstream.run, model: welcome.model.name, rounds: welcome.rounds };
+    // What the parent's clients encode their data with (a tabular run's statistics, a text run's
+    // vocabulary) is the parent's: this edge ships the same to its own clients.
+    const { data: _ownData, ...own } = downstream.run;
+    const run: RunSettings = { ...own, model: welcome.model.name, rounds: welcome.rounds, ...(welcome.data ? { data: welcome.data } : {}) };
+    const { text: _ownText, ...gateway } = downstream;
     // The edge's host closes it (its CLI on a signal, the simulator at the end): no signal listeners of its own.
-    return startCoordinator({ ...downstream, run }, { ...options, log, delegated: true, shutdownHooks: false, model });
+    return startCoordinator({ ...gateway, run, ...(welcome.text ? { text: welcome.text } : {}) }, { ...options, log, delegated: true, shutdownHooks: false, model });
   };
   const trainer = new EdgeTrainer({
     start: async (welcome) => {
