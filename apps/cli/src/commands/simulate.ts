@@ -47,7 +47,7 @@ export const simulateSpec: CommandSpec = {
     'fedlink simulate --clients 20 --attack scale:10 --attackers 0.2 --aggregator median',
     'fedlink simulate --model cifar-cnn --data images:./photos --image-size 32x32x3 --clients 4   # a folder of photos, one sub-folder per class',
     'fedlink simulate --model char-lstm --data shakespeare --partition natural --clients 8 --text-stride 20   # LEAF-style: one client per speaker',
-    'fedlink simulate --model text-classifier --data topics --partition natural --clients 12 --rounds 10 --lr 0.5   # text classification (4 topics), one client per author',
+    'fedlink simulate --model text-classifier --data topics --partition natural --clients 12 --rounds 10 --lr 2 --epochs 2   # text classification (4 topics), one client per author',
     'fedlink simulate --model tabular-mlp --data housing --clients 5 --rounds 20 --lr 0.05   # tabular regression (RMSE) on the synthetic housing table',
     'fedlink simulate --model recommender --data ratings --partition by:user --clients 60 --fraction 0.25 --lr 0.5   # matrix factorisation, one client per user',
     'fedlink simulate --client-holdout 0.2 --no-server-test   # federated evaluation: clients evaluate the global model on their own held-out data',
