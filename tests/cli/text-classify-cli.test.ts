@@ -66,6 +66,26 @@ test('serve --data text:<class folders> --model text-classifier: two joins with 
   }
 }, 600_000);
 
+test('serve --data topics prints a join line for the generated corpus; two authors join with it and the run finishes', async () => {
+  const serve = spawnFedlink(['serve', '--port', '0', '--state-dir', join(dir, 'state-topics'), '--model', 'text-classifier', '--data', 'topics', '--rounds', '2', '--min-fit', '2', '--lr', '2', '--log-level', 'warn', '--exit-on-finish']);
+  try {
+    const [, joinLine] = (await serve.waitFor(/npx fedlink join (.*)/, 120_000))!;
+    expect(serve.stdout).toMatch(/vocabulary {3}474 words, classify, 80-word windows, classes cooking, finance, sport, weather, hash [0-9a-f]{64}/);
+    const args = joinLine!.trim().split(/\s+/);
+    expect(args.slice(args.indexOf('--data'))).toEqual(['--data', 'topics', '--partition', 'natural', '--shard', '1/12']);
+    const joins = ['1/12', '2/12'].map((shard) => spawnFedlink(['join', ...args.slice(0, -1), shard]));
+    const codes = await Promise.all(joins.map((j) => j.exit(300_000)));
+    // The two most prolific authors' training documents (300 and 222 of the 1,800).
+    expect(joins[0]!.stdout).toContain('data topics shard 1/12: 300 classify examples');
+    expect(joins[1]!.stdout).toContain('data topics shard 2/12: 222 classify examples');
+    expect(codes).toEqual([0, 0]);
+    expect(await serve.exit(120_000)).toBe(0);
+    expect([...serve.stdout.matchAll(/test_acc (\d\.\d+)/g)]).toHaveLength(2);
+  } finally {
+    serve.kill();
+  }
+}, 600_000);
+
 test('an empty class folder is refused at join before connecting', async () => {
   const dave = spawnFedlink(['join', '--server', 'http://127.0.0.1:9', '--data', `text:${join(dir, 'dave')}`]);
   expect(await dave.exit(60_000)).toBe(1);
