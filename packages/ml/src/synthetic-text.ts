@@ -40,13 +40,16 @@ function sharedWords(count: number): string[] {
   return out;
 }
 
-/** Cumulative Zipf weights over `n` ranks with exponent `s`. */
+/** The cumulative distribution of `weights` (normalised to end at 1). */
+function cdfOf(weights: readonly number[]): Float64Array {
+  const total = weights.reduce((a, w) => a + w, 0);
+  let acc = 0;
+  return Float64Array.from(weights, (w) => (acc += w) / total);
+}
+
+/** Zipf over `n` ranks with exponent `s`: rank r has weight 1 / (r + 1)^s. */
 function zipfCdf(n: number, s: number): Float64Array {
-  const cdf = new Float64Array(n);
-  let total = 0;
-  for (let r = 0; r < n; r++) cdf[r] = total += 1 / Math.pow(r + 1, s);
-  for (let r = 0; r < n; r++) cdf[r]! /= total;
-  return cdf;
+  return cdfOf(Array.from({ length: n }, (_, r) => 1 / Math.pow(r + 1, s)));
 }
 
 function draw(cdf: ArrayLike<number>, u: number): number {
@@ -85,18 +88,8 @@ export function topicsCorpus(options: TopicsOptions = {}): TopicsCorpus {
   const topicCdf = zipfCdf(TOPIC_WORDS[0]!.length, 1);
   const authorNames = Array.from({ length: authors }, (_, a) => `author${String(a + 1).padStart(2, '0')}`);
   // Authors write unequal amounts: weight 1 + 4u, so some clients hold several times more than others.
-  const authorCdf = (() => {
-    const w = authorNames.map(() => 1 + 4 * next());
-    const total = w.reduce((s, x) => s + x, 0);
-    let acc = 0;
-    return Float64Array.from(w, (x) => (acc += x / total));
-  })();
-  const mixCdf = authorNames.map((_, a) => {
-    const w = TOPIC_PRIOR.map((p, t) => p * (t === a % TOPIC_NAMES.length ? 4 : 1));
-    const total = w.reduce((s, x) => s + x, 0);
-    let acc = 0;
-    return Float64Array.from(w, (x) => (acc += x / total));
-  });
+  const authorCdf = cdfOf(authorNames.map(() => 1 + 4 * next()));
+  const mixCdf = authorNames.map((_, a) => cdfOf(TOPIC_PRIOR.map((p, t) => p * (t === a % TOPIC_NAMES.length ? 4 : 1))));
   const docs: string[] = [];
   const labels: string[] = [];
   const authorOf = new Int32Array(count);
