@@ -51,5 +51,5 @@ test('bad text is refused before anything starts: an empty file at join, too lit
   expect(short.stderr).toContain('9 character(s), fewer than one sequence of 80 and its next character (81) in any document');
   const natural = spawnFedlink(['simulate', '--partition', 'natural', '--data', 'mnist']);
   expect(await natural.exit(60_000)).toBe(2);
-  expect(natural.stderr).toContain('--partition: natural: only text data (text:<file-or-dir>, shakespeare) has speakers or files to split by');
+  expect(natural.stderr).toContain('--partition: natural: only text data (text:<file-or-dir>, shakespeare, topics) has speakers, files or authors to split by');
 }, 200_000);

@@ -98,3 +98,13 @@ test('a vocabulary wider than the model is refused at start (ModelError), before
     new ModelError("the vocabulary has 152 tokens, the model's embedding takes ids below 100 (use --vocab-size 100 or a wider model)"),
   );
 });
+
+test("a classification run with more classes than the model's logits is refused at start (ModelError), even without test data", async () => {
+  const classes = Array.from({ length: 12 }, (_, i) => `topic${String(i).padStart(2, '0')}`);
+  const examples: TextExamples = { task: 'classify', seqLength: 80, docs: classes.map((c) => `a document about ${c}`), labels: classes };
+  const spec = await textSpecFor(examples, { maxVocab: 2000 });
+  expect(spec.classes).toEqual(classes);
+  await expect(startTestCoordinator({ ...run, model: 'text-classifier' }, { config: { text: spec } })).rejects.toThrow(
+    new ModelError(`the run has 12 classes (${classes.join(', ')}), the model outputs 10 logits`),
+  );
+});

@@ -13,7 +13,7 @@ export function runOptions(defaults: Partial<{ model: string; rounds: number; ro
       type: 'string',
       default: defaults.model ?? DEFAULT_RUN.model,
       placeholder: 'mlp|cnn|<model.json>',
-      description: 'model: mlp (2NN, 199,210 params), cnn (1,663,370 params), cifar-cnn (RGB 32x32x3, 136,874 params), tabular-mlp (csv data: two hidden layers of 64, input width from the data), recommender (csv data: matrix factorisation over two id columns, user then item), or the path of any tfjs Layers model.json (its weight files beside it): a classifier of the data (logits or softmax out) or, for csv regression, one linear output',
+      description: 'model: mlp (2NN, 199,210 params), cnn (1,663,370 params), cifar-cnn (RGB 32x32x3, 136,874 params), char-lstm (text, next-char: two 64-unit LSTMs, 59,012 params; char-lstm-leaf at the LEAF size, 256 units, 823,172), text-classifier (text classification: mean of 16-wide embeddings of up to 2,000 word ids, 10 logits, so at most 10 classes; 32,170 params), tabular-mlp (csv data: two hidden layers of 64, input width from the data), recommender (csv data: matrix factorisation over two id columns, user then item), or the path of any tfjs Layers model.json (its weight files beside it): a classifier of the data (logits or softmax out) or, for csv regression, one linear output',
     },
     rounds: { type: 'int', min: 1, default: defaults.rounds ?? DEFAULT_RUN.rounds, description: 'rounds to run' },
     strategy: {

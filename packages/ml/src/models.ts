@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { BagOfEmbeddings } from './bag-of-embeddings.js';
 import { MatrixFactorization } from './recommender.js';
 
 /** The model zoo. Names are what users type after `--model`. */
@@ -35,15 +36,16 @@ function isTextModel(name: ModelName): name is keyof typeof ZOO_VOCAB_SIZE {
  * - `char-lstm`: the same with two LSTM layers of 64 units (59,012 parameters), the default because
  *   a 2-core machine trains it in minutes rather than hours;
  * - `text-classifier`: embedding 16 of 2,000 word ids, mean over the window, dense 10 logits
- *   (32,170 parameters), a fastText-style bag of embeddings.
+ *   (32,170 parameters), a fastText-style bag of embeddings (one BagOfEmbeddings layer: the same
+ *   function as Embedding + GlobalAveragePooling1D, trained by a matrix product instead of
+ *   tfjs's per-id gather gradient).
  */
 function addTextLayers(model: tf.Sequential, name: keyof typeof ZOO_VOCAB_SIZE, inputShape: [number, number, number], kernelInitializer: () => ReturnType<typeof tf.initializers.glorotUniform>, seed: number): void {
   const [seqLength] = inputShape;
   const vocab = ZOO_VOCAB_SIZE[name];
   model.add(tf.layers.reshape({ name: 'tokens', inputShape, targetShape: [seqLength] }));
   if (name === 'text-classifier') {
-    model.add(tf.layers.embedding({ name: 'embedding', inputDim: vocab, outputDim: 16, embeddingsInitializer: tf.initializers.randomUniform({ minval: -0.05, maxval: 0.05, seed }) }));
-    model.add(tf.layers.globalAveragePooling1d({ name: 'mean' }));
+    model.add(new BagOfEmbeddings({ name: 'embedding', inputDim: vocab, outputDim: 16, seed }));
     return;
   }
   const units = name === 'char-lstm-leaf' ? 256 : 64;

@@ -79,6 +79,6 @@ describe('cifar10:<dir> (binary batches)', () => {
     await mkdir(d, { recursive: true });
     await writeFile(join(d, 'data_batch_1.bin'), record(0, 0, 0, 0));
     await expect(loadDataset(`cifar10:${d}`)).rejects.toThrow(/needs data_batch_1.bin \(..5\) and test_batch.bin/);
-    await expect(loadDataset('cifar10:')).rejects.toThrow(/unknown dataset 'cifar10:': use mnist\|shakespeare\|idx:<dir>\|cifar10:<dir>\|images:<dir>\|text:<file-or-dir>/);
+    await expect(loadDataset('cifar10:')).rejects.toThrow(/unknown dataset 'cifar10:': use mnist\|shakespeare\|topics\|idx:<dir>\|cifar10:<dir>\|images:<dir>\|text:<file-or-dir>/);
   });
 });

@@ -3,11 +3,11 @@ import { FedlinkClient, TabularTrainer, TextTrainer, TfjsTrainer, type Trainer }
 import { parsePartitionSpec, partition } from '@fedlink/core';
 import { identityFromJson } from '@fedlink/crypto';
 import { exampleCount, partitionByGroup, partitionColumnOf, splitHoldout, subset, subsetText, tableSubset } from '@fedlink/ml';
-import { DATA_SPECS, isTableSpec, loadDataset, loadTable, loadTextSource, parseImageShape } from '@fedlink/ml/node';
+import { DATA_SPECS, isTableSpec, loadDataset, loadTable, parseImageShape } from '@fedlink/ml/node';
 import { clientLabel, partitionTable } from '../tabular-data.js';
 import { type CommandSpec, UsageError, parseArgs } from '../args.js';
 import { BACKEND_CHOICES, type BackendChoice, selectBackendInfo } from '../backend.js';
-import { TEXT_READ_OPTIONS, isTextSpec, textPath, textReadOptionsFrom } from '../text-options.js';
+import { TEXT_READ_OPTIONS, clientTextSource, isTextSpec, textReadOptionsFrom } from '../text-options.js';
 
 export const joinSpec: CommandSpec = {
   name: 'join',
@@ -25,7 +25,7 @@ export const joinSpec: CommandSpec = {
     // csv data: only the label is read here (to cut shards); features, task and statistics come in the welcome.
     label: { type: 'string', placeholder: '<column>', description: "csv data: the label column, which shards and dirichlet cut by (default: the source's own: housing price, ratings rating); the features, the task and the statistics rows are encoded with come from the coordinator" },
     shard: { type: 'string', placeholder: '<i>/<n>', description: 'train on shard i of n (1-based) of the data' },
-    partition: { type: 'string', default: 'iid', placeholder: 'iid|shards|dirichlet:<a>|by:<column>|natural', description: 'how the data is cut into shards; by:<column> (csv): one shard per distinct value of the column, --shard i/n with n that count; natural (text): shard i is the i-th largest speaker or file' },
+    partition: { type: 'string', default: 'iid', placeholder: 'iid|shards|dirichlet:<a>|by:<column>|natural', description: 'how the data is cut into shards; by:<column> (csv): one shard per distinct value of the column, --shard i/n with n that count; natural (text): shard i is the i-th largest speaker or file (topics: author)' },
     holdout: { type: 'number', min: 0, max: 0.9, default: 0, description: "federated evaluation: hold out this share of the device's examples and evaluate each round's global model on it (reported with the update)" },
     'partition-seed': { type: 'int', default: 1, description: 'seed of the shard split (same on every device)' },
     'local-dp-noise': { type: 'number', min: 0, description: 'local differential privacy this device enforces itself: noise multiplier z (N(0, (zC)^2) per entry)' },
@@ -42,6 +42,8 @@ export const joinSpec: CommandSpec = {
     'fedlink join --server https://coordinator.lan:7070 --ca ca.pem --token flj_... --server-key 1a2b:...',
     'fedlink join --server http://127.0.0.1:7070 --token flj_... --data text:./my-letters.txt   # encoded with the run\'s vocabulary (from the welcome)',
     'fedlink join --server http://127.0.0.1:7070 --token flj_... --data shakespeare --partition natural --shard 3/20   # the 3rd largest speaker',
+    "fedlink join --server http://127.0.0.1:7070 --token flj_... --data text:./my-mail   # classification: one sub-folder of .txt files per class, classes named as the run's",
+    'fedlink join --server http://127.0.0.1:7070 --token flj_... --data topics --partition natural --shard 2/12   # the generated topics corpus, the 2nd most prolific author',
   ],
 };
 
@@ -77,8 +79,8 @@ export async function joinCommand(argv: string[]): Promise<number> {
   const shard = v.shard ? parseShard(v.shard as string) : undefined;
   const text = isTextSpec(v.data as string);
   const tabular = isTableSpec(v.data as string);
-  if (v.partition === 'natural' && !text) throw new UsageError('--partition natural: only text data (text:<file-or-dir>, shakespeare) has speakers or files to split by');
-  if (v['vocab-hash'] !== undefined && !text) throw new UsageError('--vocab-hash applies to text data (text:<file-or-dir>, shakespeare)');
+  if (v.partition === 'natural' && !text) throw new UsageError('--partition natural: only text data (text:<file-or-dir>, shakespeare, topics) has speakers, files or authors to split by');
+  if (v['vocab-hash'] !== undefined && !text) throw new UsageError('--vocab-hash applies to text data (text:<file-or-dir>, shakespeare, topics)');
   let spec;
   try {
     if (partitionColumnOf(v.partition as string) === undefined) spec = parsePartitionSpec(v.partition === 'natural' ? 'iid' : (v.partition as string));
@@ -96,7 +98,7 @@ export async function joinCommand(argv: string[]): Promise<number> {
   let count: number;
   if (text) {
     // Raw text: encoded once the welcome brings the run's vocabulary (TextTrainer), never with one of this device's.
-    const source = await loadTextSource(textPath(v.data as string), textReadOptionsFrom(v));
+    const source = await clientTextSource(v.data as string, textReadOptionsFrom(v));
     const n = exampleCount(source.examples);
     const picked = !shard
       ? undefined

@@ -51,6 +51,8 @@ export const serveSpec: CommandSpec = {
     'fedlink serve --model mlp --rounds 50 --min-fit 5 --fraction 0.5',
     'fedlink serve --model ./my-model/model.json --data idx:./my-data   # your own tfjs Layers model (model.json + weight files)',
     'fedlink serve --model char-lstm --data shakespeare   # next-character LSTM on the shipped Shakespeare; clients get its vocabulary in the welcome',
+    "fedlink serve --model text-classifier --data text:./mail   # text classification: one sub-folder of .txt files per class; the word vocabulary and class names go in the welcome",
+    'fedlink serve --model text-classifier --data topics   # the generated 4-topic corpus (12 authors; join --data topics --partition natural --shard i/12)',
     'fedlink serve --model tabular-mlp --data csv:./houses.csv --label price --features area,rooms,district:cat --task regression   # your own CSV: stats sent to clients',
     'fedlink serve --model recommender --data ratings --exit-on-finish   # matrix factorisation on the synthetic (user,item,rating) table',
     'fedlink serve --host 0.0.0.0 --token my-secret-token --private-status',
@@ -204,7 +206,7 @@ function banner(coord: RunningCoordinator, v: Record<string, unknown>, token: st
   out('');
   out('Join as a device client (each device takes its own shard):');
   out(
-    `  npx fedlink join --server ${coord.url}${v.open || allowKeys ? '' : ` --token ${token}`} --server-key ${coord.fingerprint}${m.hash !== undefined ? ` --model-hash ${m.hash}` : ''}${text ? ` --vocab-hash ${text.hash} --data text:<your text>${text.seqLength !== 80 ? ` --seq-length ${text.seqLength}` : ''}` : s.data ? ` --data ${s.dataset} --label ${s.data.label} --shard 1/10` : ' --data mnist --shard 1/10'}`,
+    `  npx fedlink join --server ${coord.url}${v.open || allowKeys ? '' : ` --token ${token}`} --server-key ${coord.fingerprint}${m.hash !== undefined ? ` --model-hash ${m.hash}` : ''}${text ? ` --vocab-hash ${text.hash} --data ${s.dataset === 'topics' ? 'topics --partition natural --shard 1/12' : 'text:<your text>'}${text.seqLength !== 80 ? ` --seq-length ${text.seqLength}` : ''}` : s.data ? ` --data ${s.dataset} --label ${s.data.label} --shard 1/10` : ' --data mnist --shard 1/10'}`,
   );
   if (coord.url.startsWith('https:')) out("  (add --ca <your CA's PEM file> if the certificate is not from a CA the device already trusts)");
   out('Or from a browser (the data stays in the tab):');

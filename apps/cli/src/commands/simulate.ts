@@ -19,7 +19,7 @@ export const simulateSpec: CommandSpec = {
     clients: { type: 'int', min: 1, default: 10, description: 'simulated clients' },
     data: { type: 'string', default: 'mnist', placeholder: DATA_SPECS, description: 'dataset (train split is partitioned, test split evaluates)' },
     'image-size': { type: 'string', default: '32x32x3', placeholder: '<h>x<w>x<1|3>', description: 'images:<dir>: the size photos are resized to (the model\'s input: 28x28x1 for mlp/cnn, 32x32x3 for cifar-cnn)' },
-    partition: { type: 'string', default: 'iid', placeholder: 'iid|shards|dirichlet:<alpha>|by:<column>|natural', description: 'how the training data is split across clients; by:<column> (csv): one client per distinct value of the column, as LEAF (--clients must be that count); natural (text): one client per speaker or file, largest first' },
+    partition: { type: 'string', default: 'iid', placeholder: 'iid|shards|dirichlet:<alpha>|by:<column>|natural', description: 'how the training data is split across clients; by:<column> (csv): one client per distinct value of the column, as LEAF (--clients must be that count); natural (text): one client per speaker or file (topics: per author, 12), largest first' },
     ...TEXT_READ_OPTIONS,
     ...VOCAB_OPTIONS,
     ...tabularOptions(),
@@ -47,6 +47,7 @@ export const simulateSpec: CommandSpec = {
     'fedlink simulate --clients 20 --attack scale:10 --attackers 0.2 --aggregator median',
     'fedlink simulate --model cifar-cnn --data images:./photos --image-size 32x32x3 --clients 4   # a folder of photos, one sub-folder per class',
     'fedlink simulate --model char-lstm --data shakespeare --partition natural --clients 8 --text-stride 20   # LEAF-style: one client per speaker',
+    'fedlink simulate --model text-classifier --data topics --partition natural --clients 12 --rounds 10 --lr 2 --epochs 2   # text classification (4 topics), one client per author',
     'fedlink simulate --model tabular-mlp --data housing --clients 5 --rounds 20 --lr 0.05   # tabular regression (RMSE) on the synthetic housing table',
     'fedlink simulate --model recommender --data ratings --partition by:user --clients 60 --fraction 0.25 --lr 0.5   # matrix factorisation, one client per user',
     'fedlink simulate --client-holdout 0.2 --no-server-test   # federated evaluation: clients evaluate the global model on their own held-out data',
@@ -60,7 +61,7 @@ export async function simulateCommand(argv: string[]): Promise<number> {
   if (!v) return 0;
   try {
     if (v.partition === 'natural') {
-      if (!isTextSpec(v.data as string)) throw new Error('natural: only text data (text:<file-or-dir>, shakespeare) has speakers or files to split by');
+      if (!isTextSpec(v.data as string)) throw new Error('natural: only text data (text:<file-or-dir>, shakespeare, topics) has speakers, files or authors to split by');
     } else if (partitionColumnOf(v.partition as string) === undefined) parsePartitionSpec(v.partition as string);
     else if (!isTableSpec(v.data as string)) throw new Error('by:<column> needs csv data (--data csv:<file>, housing, ratings)');
   } catch (e) {

@@ -8,7 +8,7 @@ import { idxToDataset, parseIdx } from '../idx.js';
 import { loadCifar10 } from './data/cifar10.js';
 import { isTableSpec } from './data/csv-source.js';
 import { type ImageShape, loadImageFolder } from './data/images.js';
-import { type TextSourceOptions, loadTextSplit, readVocabularyFile } from './data/text.js';
+import { type TextSource, type TextSourceOptions, loadTextSplit, readVocabularyFile, topicsSplit } from './data/text.js';
 import { type TextExamples, type TextSpec, encodeText, textSpecFor } from '../text.js';
 import { ZOO_VOCAB_SIZE } from '../models.js';
 
@@ -119,12 +119,16 @@ export const DEFAULT_VOCAB_SIZE = { 'next-char': ZOO_VOCAB_SIZE['char-lstm'], cl
 
 /** text:<file-or-dir>: train and test encoded with the vocabulary built from the train part (or the --vocab file). */
 async function loadText(path: string, options: LoadOptions): Promise<DatasetSplit> {
+  return encodeTextSplit(`text:${path}`, await loadTextSplit(path, options.text ?? {}, MNIST_SPLIT_SEED), options);
+}
+
+/** A text split (text:<file-or-dir> or topics) encoded with the vocabulary the coordinator builds from its train part (or the --vocab file) and ships. */
+async function encodeTextSplit(name: string, { train, test }: { train: TextSource; test: TextExamples }, options: LoadOptions): Promise<DatasetSplit> {
   const o = options.text ?? {};
-  const { train, test } = await loadTextSplit(path, o, MNIST_SPLIT_SEED);
   const vocabulary = o.vocabFile !== undefined ? await readVocabularyFile(o.vocabFile) : undefined;
   const spec = await textSpecFor(train.examples, { maxVocab: o.vocabSize ?? DEFAULT_VOCAB_SIZE[train.task], ...(vocabulary ? { vocabulary } : {}) });
   return {
-    name: `text:${path}`,
+    name,
     train: encodeText(train.examples, spec),
     test: encodeText(test, spec),
     text: { spec, train: train.examples, test, groups: train.groups, groupNames: train.groupNames },
@@ -162,12 +166,13 @@ const SOURCES: readonly DataSource[] = [
 export const SHAKESPEARE_PATH = fileURLToPath(new URL('../../corpora/tinyshakespeare/input.txt', import.meta.url));
 
 /** The specs `--data` accepts, for help texts. */
-export const DATA_SPECS = ['mnist', 'shakespeare', ...SOURCES.map((s) => s.usage), 'csv:<file>', 'housing', 'ratings'].join('|');
+export const DATA_SPECS = ['mnist', 'shakespeare', 'topics', ...SOURCES.map((s) => s.usage), 'csv:<file>', 'housing', 'ratings'].join('|');
 
-/** `mnist`, `idx:<dir>`, `cifar10:<dir>`, `images:<dir>` or `text:<file-or-dir>`, as typed after `--data`. */
+/** `mnist`, `shakespeare`, `topics`, `idx:<dir>`, `cifar10:<dir>`, `images:<dir>` or `text:<file-or-dir>`, as typed after `--data`. */
 export async function loadDataset(spec: string, options: LoadOptions = {}): Promise<DatasetSplit> {
   if (spec === 'mnist') return loadMnistPackage();
   if (spec === 'shakespeare') return { ...(await loadText(SHAKESPEARE_PATH, options)), name: 'shakespeare' };
+  if (spec === 'topics') return encodeTextSplit('topics', topicsSplit(options.text ?? {}, MNIST_SPLIT_SEED), options);
   if (isTableSpec(spec)) throw new DatasetError(`${spec} is a table: load it with loadTable and encode it with the coordinator's statistics (encodeTable)`);
   const colon = spec.indexOf(':');
   const source = colon > 0 ? SOURCES.find((s) => s.prefix === spec.slice(0, colon)) : undefined;

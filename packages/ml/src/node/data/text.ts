@@ -2,6 +2,7 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { createRng, shuffleInPlace } from '@fedlink/core';
 import { DatasetError } from '../../dataset.js';
+import { topicsCorpus } from '../../synthetic-text.js';
 import { type ClassifyExamples, DEFAULT_SEQ_LENGTH, type NextCharExamples, type TextExamples, type TextTask, windowStarts } from '../../text.js';
 
 /** How `text:<file-or-dir>` is read. */
@@ -162,22 +163,7 @@ export const TEXT_TEST_SHARE = 0.1;
 export async function loadTextSplit(path: string, options: TextSourceOptions = {}, seed = 20170217): Promise<{ train: TextSource; test: TextExamples }> {
   const all = await loadTextSource(path, options);
   const what = `text:${path}`;
-  if (all.examples.task === 'classify') {
-    const n = all.examples.docs.length;
-    if (n < 2) throw new DatasetError(`${what}: ${n} document(s); a train and a test split need at least 2`);
-    const idx = Int32Array.from({ length: n }, (_, i) => i);
-    shuffleInPlace(idx, createRng(seed));
-    const testCount = Math.min(n - 1, Math.max(1, Math.round(n * TEXT_TEST_SHARE)));
-    const pick = (ks: Int32Array): ClassifyExamples => {
-      const ex = all.examples as ClassifyExamples;
-      return { ...ex, docs: Array.from(ks, (k) => ex.docs[k]!), labels: Array.from(ks, (k) => ex.labels[k]!) };
-    };
-    const trainIdx = idx.subarray(testCount);
-    return {
-      train: { ...all, examples: pick(trainIdx), groups: Int32Array.from(trainIdx), groupNames: all.groupNames },
-      test: pick(idx.subarray(0, testCount)),
-    };
-  }
+  if (all.examples.task === 'classify') return splitClassify(all, seed, what);
   const { docs } = await readDocs(path, 'next-char');
   const seqLength = all.examples.seqLength;
   const stride = options.stride ?? 1;
@@ -187,6 +173,42 @@ export async function loadTextSplit(path: string, options: TextSourceOptions = {
     throw new DatasetError(`${what}: too little text for a train and a test split of ${seqLength}-character sequences (the last ${TEXT_TEST_SHARE * 100}% of each speaker or file tests)`);
   }
   return { train: { task: 'next-char', examples: train.examples, groups: train.groups, groupNames: all.groupNames }, test: test.examples };
+}
+
+/**
+ * classify: a seeded TEXT_TEST_SHARE of the documents tests, the rest trains (each keeping its
+ * group). At least one document on each side.
+ */
+export function splitClassify(all: TextSource, seed: number, what: string): { train: TextSource; test: ClassifyExamples } {
+  const ex = all.examples;
+  if (ex.task !== 'classify') throw new DatasetError(`${what}: not classification data`);
+  const n = ex.docs.length;
+  if (n < 2) throw new DatasetError(`${what}: ${n} document(s); a train and a test split need at least 2`);
+  const idx = Int32Array.from({ length: n }, (_, i) => i);
+  shuffleInPlace(idx, createRng(seed));
+  const testCount = Math.min(n - 1, Math.max(1, Math.round(n * TEXT_TEST_SHARE)));
+  const pick = (ks: Int32Array): ClassifyExamples => ({ ...ex, docs: Array.from(ks, (k) => ex.docs[k]!), labels: Array.from(ks, (k) => ex.labels[k]!) });
+  const trainIdx = idx.subarray(testCount);
+  return {
+    train: { ...all, examples: pick(trainIdx), groups: Int32Array.from(trainIdx, (k) => all.groups[k]!), groupNames: all.groupNames },
+    test: pick(idx.subarray(0, testCount)),
+  };
+}
+
+/**
+ * `--data topics` (synthetic-text.ts): the generated corpus as a classify TextSource, one group
+ * per author, cut to `seqLength` words like a text:<dir> of class folders. Classification only.
+ */
+export function topicsSource(options: TextSourceOptions = {}): TextSource {
+  const seqLength = positiveInt(options.seqLength ?? DEFAULT_SEQ_LENGTH, '--seq-length', 4096);
+  if (options.task === 'next-char') throw new DatasetError('topics: a text-classification dataset (--text-task classify or auto), not next-char');
+  const c = topicsCorpus();
+  return { task: 'classify', examples: { task: 'classify', seqLength, docs: c.docs, labels: c.labels }, groups: c.authors, groupNames: c.authorNames };
+}
+
+/** `--data topics` split as `text:<dir>` classification is: a seeded 10% of the documents tests. */
+export function topicsSplit(options: TextSourceOptions = {}, seed = 20170217): { train: TextSource; test: ClassifyExamples } {
+  return splitClassify(topicsSource(options), seed, 'topics');
 }
 
 /** A vocabulary file: JSON `{ "unit": "char" | "word", "tokens": [...] }`, tokens[0] <pad>, tokens[1] <unk>. */
