@@ -1,6 +1,6 @@
 /**
  * Coordinator at scale: `npm run bench:coordinator -- [--clients 1000] [--repeats 3] [--ingest 200]
- * [--only transport,ingest,scale] [--intake-workers N]`.
+ * [--only transport,ingest,scale] [--intake-workers N] [--cold-keys]`.
  *
  * Everything is real and runs over loopback. The server side (a real coordinator, or a plain
  * socket.io echo server) is a forked process (bench/coordinator-host.ts), so its RSS is its own
@@ -8,7 +8,8 @@
  *
  * - joins_per_s: `clients` real socket.io clients connect and do the real hello (auth:challenge,
  *   Ed25519 signature over challenge + connection id + box key, X25519 shared key on both
- *   sides), 128 at a time; joins / seconds from the first connect to the last welcome.
+ *   sides), 128 at a time; joins / seconds from the first connect to the last welcome. Each
+ *   client's private keys are imported once before (`--cold-keys`: during the joins).
  * - rss_per_client_KB: the coordinator process's RSS growth from before the first connect to
  *   the moment the round opens (every client joined, nothing sent yet), per client. The
  *   progress lines also give it read after the last welcome (`after joins`), when the round's
@@ -29,6 +30,7 @@
  * Each figure is the median of `repeats` runs; the breakdown lists per-operation costs.
  */
 import { type ChildProcess, fork } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { io, type Socket } from 'socket.io-client';
 import { Strategy, firstNonFinite } from '@fedlink/core';
@@ -61,12 +63,19 @@ interface Args {
   only: Set<Part>;
   /** Intake worker threads, in the ingest run and the coordinator process. */
   intakeWorkers: number;
+  /** `--cold-keys`: leave each client's one-time private-key import inside the timed joins. */
+  coldKeys: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { clients: 1000, repeats: 3, ingest: 200, only: new Set(PARTS), intakeWorkers: defaultIntakeWorkers() };
+  const args: Args = { clients: 1000, repeats: 3, ingest: 200, only: new Set(PARTS), intakeWorkers: defaultIntakeWorkers(), coldKeys: false };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], Number(argv[i + 1])];
+    if (flag === '--cold-keys') {
+      args.coldKeys = true;
+      i -= 1; // takes no value
+      continue;
+    }
     if (flag === '--only') {
       const parts = argv[i + 1]!.split(',');
       const unknown = parts.filter((p) => !(PARTS as readonly string[]).includes(p));
@@ -194,6 +203,17 @@ class BenchClient {
 
   close(): void {
     this.socket?.disconnect();
+  }
+}
+
+/** Whether ws masks and unmasks frames with the native `bufferutil` (as ws decides: it is optional). */
+function wsMasking(): string {
+  if (process.env.WS_NO_BUFFER_UTIL) return 'in JS (WS_NO_BUFFER_UTIL set)';
+  try {
+    createRequire(import.meta.url)('bufferutil');
+    return 'native (bufferutil)';
+  } catch {
+    return 'in JS (bufferutil not installed)';
   }
 }
 
@@ -336,6 +356,19 @@ async function timeMs(n: number, fn: (i: number) => unknown): Promise<number> {
   return (performance.now() - t0) / n;
 }
 
+/**
+ * Imports each identity's signing and box secret keys once (a signature and a shared key, results
+ * dropped), so the timed joins measure the hello rather than a one-time PKCS#8 import per client.
+ */
+async function warmKeys(identities: readonly Identity[]): Promise<void> {
+  const peer = generateIdentity();
+  const challenge = new Uint8Array(32);
+  await pool(identities, 64, async (id) => {
+    await signHello(id.signSecretKey, challenge, 'warm-up', id.boxPublicKey);
+    await sharedKey(peer.boxPublicKey, id.boxSecretKey);
+  });
+}
+
 /** Per-operation costs behind the headline figures. */
 async function breakdown(payload: Uint8Array, numParams: number): Promise<string[]> {
   const a = generateIdentity();
@@ -370,8 +403,11 @@ async function main(): Promise<void> {
   const numParams = model.numParams;
   const payload = encodeTensors(model.manifest, new Float32Array(numParams));
   model.dispose();
-  // Identities are made before any timing (a real device has its key already).
+  // Identities are made before any timing (a real device has its key already), and, unless
+  // --cold-keys, each one's private keys are imported into the platform's crypto once (a real
+  // device does that once at start-up, not per join; `@fedlink/crypto` keeps the import per key).
   const identities = Array.from({ length: args.clients }, (_, i) => identityFromSeed(new Uint8Array(32).map((_, j) => (j < 4 ? (i >> (8 * j)) & 0xff : 1))));
+  if (!args.coldKeys) await warmKeys(identities);
   const target100 = Math.min(100, args.clients);
   const runs: { transport?: number; ingest?: number; small?: ScaleResult; large?: ScaleResult }[] = [];
   for (let r = 0; r < args.repeats; r++) {
@@ -414,7 +450,8 @@ async function main(): Promise<void> {
     `joins_per_s=${mid((r) => [r.small?.joinsPerS, r.large?.joinsPerS])} ingest_MBps=${mid((r) => [r.ingest])} round_s_100=${mid((r) => [r.small?.round.seconds], 2)} ` +
       `round_s_1000=${mid((r) => [r.large?.round.seconds], 2)} rss_per_client_KB=${mid((r) => [r.small?.rssPerClientKB, r.large?.rssPerClientKB])} transport_MBps=${mid((r) => [r.transport])}${clientsNote}`,
   );
-  console.log(`median of ${args.repeats} run(s); ${args.clients} clients in one process, the coordinator in another; MLP 2NN, ${numParams} params (${fmt(payload.byteLength / MB, 2)} MB per update); ${args.intakeWorkers ? `${args.intakeWorkers} intake worker thread(s)` : 'intake on the event loop'}`);
+  console.log(`median of ${args.repeats} run(s); ${args.clients} clients in one process, the coordinator in another; MLP 2NN, ${numParams} params (${fmt(payload.byteLength / MB, 2)} MB per update); ${args.intakeWorkers ? `${args.intakeWorkers} intake worker thread(s)` : 'intake on the event loop'}; ` +
+      `clients' private keys ${args.coldKeys ? 'imported during the joins (--cold-keys)' : 'imported before the joins'}; ws frame masking ${wsMasking()}`);
   if (args.clients !== 1000) console.log(`round_s_1000 is a round of ${args.clients} updates (--clients ${args.clients})`);
   for (const line of await breakdown(payload, numParams)) console.log(line);
 }
