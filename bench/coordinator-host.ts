@@ -21,7 +21,8 @@ export interface HostConfig {
 
 export type HostMessage =
   | { type: 'ready'; url: string; runId: string; rss: number }
-  | { type: 'rss'; rss: number }
+  /** RSS, and the process's CPU time so far (all its threads: user + system, ms). */
+  | { type: 'rss'; rss: number; cpuMs: number }
   | {
       type: 'round';
       status: string;
@@ -83,7 +84,7 @@ async function coordinator(config: HostConfig): Promise<void> {
     send({ type: 'round', status: r.status, seconds: r.seconds, reported: r.reported, firstUpdateS: (first - startedAt) / 1000, lastUpdateS: (last - startedAt) / 1000, bytesIn: r.bytesIn, rssAtStart });
   });
   process.on('message', (cmd: HostCommand) => {
-    if (cmd.type === 'rss') send({ type: 'rss', rss: process.memoryUsage().rss });
+    if (cmd.type === 'rss') send({ type: 'rss', rss: process.memoryUsage().rss, cpuMs: cpuMs() });
     else if (cmd.type === 'stop') {
       void coord
         .close()
@@ -93,6 +94,11 @@ async function coordinator(config: HostConfig): Promise<void> {
   });
   send({ type: 'ready', url: coord.url, runId: coord.runId, rss: process.memoryUsage().rss });
   await coord.done;
+}
+
+function cpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
 }
 
 /** socket.io with the coordinator's transport settings, echoing each binary message in its ack. */

@@ -130,10 +130,11 @@ class Host {
     this.child.send(cmd);
   }
 
-  async rss(): Promise<number> {
+  async rss(): Promise<{ rss: number; cpuMs: number }> {
     const reply = this.next('rss');
     this.send({ type: 'rss' });
-    return (await reply).rss;
+    const { rss, cpuMs } = await reply;
+    return { rss, cpuMs };
   }
 
   stop(): Promise<void> {
@@ -229,6 +230,9 @@ async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Prom
 interface ScaleResult {
   joinsPerS: number;
   joinS: number;
+  /** CPU time (all threads, user + system) per join, from the first connect to the last welcome. */
+  coordinatorCpuMsPerJoin: number;
+  clientsCpuMsPerJoin: number;
   rssPerClientKB: number;
   /** RSS growth per client read after the last welcome (the round's sends have begun by then). */
   rssAfterJoinsKB: number;
@@ -245,11 +249,13 @@ async function scaleRun(identities: readonly Identity[], target: number, payload
   const errors: Error[] = [];
   const clients = identities.map((id) => new BenchClient(id, () => payload, (e) => errors.push(e)));
   const roundDone = host.next('round');
-  const rssBefore = await host.rss();
+  const { rss: rssBefore, cpuMs: hostCpu0 } = await host.rss();
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await pool(clients, JOIN_CONCURRENCY, (c) => c.join(ready.url));
   const joinS = (performance.now() - t0) / 1000;
-  const rssAfter = await host.rss();
+  const cpu1 = process.cpuUsage(cpu0);
+  const { rss: rssAfter, cpuMs: hostCpu1 } = await host.rss();
   const round = await roundDone;
   await host.stop();
   for (const c of clients) c.close();
@@ -261,7 +267,17 @@ async function scaleRun(identities: readonly Identity[], target: number, payload
   if (other.length) throw new Error(`${other.length} client error(s), first: ${other[0]!.message}`);
   if (round.status !== 'completed') throw new Error(`round ${round.status} with ${round.reported}/${target} updates`);
   const perClientKB = (rss: number) => (rss - rssBefore) / identities.length / 1024;
-  return { joinsPerS: identities.length / joinS, joinS, rssPerClientKB: perClientKB(round.rssAtStart), rssAfterJoinsKB: perClientKB(rssAfter), round, late };
+  return {
+    joinsPerS: identities.length / joinS,
+    joinS,
+    // The coordinator's figure includes the few ms between the last welcome and the rss reply.
+    coordinatorCpuMsPerJoin: (hostCpu1 - hostCpu0) / identities.length,
+    clientsCpuMsPerJoin: (cpu1.user + cpu1.system) / 1000 / identities.length,
+    rssPerClientKB: perClientKB(round.rssAtStart),
+    rssAfterJoinsKB: perClientKB(rssAfter),
+    round,
+    late,
+  };
 }
 
 /** A plain socket.io binary echo over loopback: client-to-server payload MB/s. */
@@ -431,7 +447,8 @@ async function main(): Promise<void> {
       step(`${args.clients} joins and a round of ${args.clients}`);
       const large = (run.large = await scaleRun(identities, args.clients, payload, args.intakeWorkers));
       seen.push(
-        `joins ${fmt(small.joinsPerS)}/s and ${fmt(large.joinsPerS)}/s, round ${target100}: ${fmt(small.round.seconds, 2)} s (last update accepted at ${fmt(small.round.lastUpdateS, 2)} s), ` +
+        `joins ${fmt(small.joinsPerS)}/s and ${fmt(large.joinsPerS)}/s (CPU per join: coordinator ${fmt(small.coordinatorCpuMsPerJoin, 2)} and ${fmt(large.coordinatorCpuMsPerJoin, 2)} ms, ` +
+          `clients ${fmt(small.clientsCpuMsPerJoin, 2)} and ${fmt(large.clientsCpuMsPerJoin, 2)} ms), round ${target100}: ${fmt(small.round.seconds, 2)} s (last update accepted at ${fmt(small.round.lastUpdateS, 2)} s), ` +
           `round ${args.clients}: ${fmt(large.round.seconds, 2)} s (first/last update at ${fmt(large.round.firstUpdateS, 2)}/${fmt(large.round.lastUpdateS, 2)} s, ` +
           `${large.round.reported} reported${large.late ? `, ${large.late} dropped for a late round:start ack` : ''}${small.late ? `; round ${target100}: ${small.late} dropped` : ''}), ` +
           `rss/client at round start ${fmt(small.rssPerClientKB)} and ${fmt(large.rssPerClientKB)} KB, after joins ${fmt(small.rssAfterJoinsKB)} and ${fmt(large.rssAfterJoinsKB)} KB`,
@@ -452,6 +469,10 @@ async function main(): Promise<void> {
   );
   console.log(`median of ${args.repeats} run(s); ${args.clients} clients in one process, the coordinator in another; MLP 2NN, ${numParams} params (${fmt(payload.byteLength / MB, 2)} MB per update); ${args.intakeWorkers ? `${args.intakeWorkers} intake worker thread(s)` : 'intake on the event loop'}; ` +
       `clients' private keys ${args.coldKeys ? 'imported during the joins (--cold-keys)' : 'imported before the joins'}; ws frame masking ${wsMasking()}`);
+  if (args.only.has('scale')) {
+    const perJoin = (pick: (s: ScaleResult) => number) => mid((r) => [r.small, r.large].map((s) => (s ? pick(s) : undefined)), 2);
+    console.log(`CPU per join (median; all threads, first connect to last welcome): coordinator ${perJoin((s) => s.coordinatorCpuMsPerJoin)} ms, clients' process ${perJoin((s) => s.clientsCpuMsPerJoin)} ms`);
+  }
   if (args.clients !== 1000) console.log(`round_s_1000 is a round of ${args.clients} updates (--clients ${args.clients})`);
   for (const line of await breakdown(payload, numParams)) console.log(line);
 }
