@@ -33,6 +33,8 @@ export type HostMessage =
       bytesIn: number;
       /** RSS when the round opened: every client joined, nothing sent yet. */
       rssAtStart: number;
+      /** The process's CPU time (all threads, ms) from round:start to the round's end. */
+      cpuMs: number;
     }
   | { type: 'done' };
 
@@ -72,16 +74,18 @@ async function coordinator(config: HostConfig): Promise<void> {
   let first = 0;
   let last = 0;
   let rssAtStart = 0;
+  let cpuAtStart = 0;
   coord.engine.on('roundStarted', () => {
     startedAt = performance.now();
     rssAtStart = process.memoryUsage().rss;
+    cpuAtStart = cpuMs();
   });
   coord.engine.on('updateAccepted', () => {
     last = performance.now();
     first ||= last;
   });
   coord.engine.on('roundEnded', (r) => {
-    send({ type: 'round', status: r.status, seconds: r.seconds, reported: r.reported, firstUpdateS: (first - startedAt) / 1000, lastUpdateS: (last - startedAt) / 1000, bytesIn: r.bytesIn, rssAtStart });
+    send({ type: 'round', status: r.status, seconds: r.seconds, reported: r.reported, firstUpdateS: (first - startedAt) / 1000, lastUpdateS: (last - startedAt) / 1000, bytesIn: r.bytesIn, rssAtStart, cpuMs: cpuMs() - cpuAtStart });
   });
   process.on('message', (cmd: HostCommand) => {
     if (cmd.type === 'rss') send({ type: 'rss', rss: process.memoryUsage().rss, cpuMs: cpuMs() });

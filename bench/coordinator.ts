@@ -449,7 +449,7 @@ async function main(): Promise<void> {
       seen.push(
         `joins ${fmt(small.joinsPerS)}/s and ${fmt(large.joinsPerS)}/s (CPU per join: coordinator ${fmt(small.coordinatorCpuMsPerJoin, 2)} and ${fmt(large.coordinatorCpuMsPerJoin, 2)} ms, ` +
           `clients ${fmt(small.clientsCpuMsPerJoin, 2)} and ${fmt(large.clientsCpuMsPerJoin, 2)} ms), round ${target100}: ${fmt(small.round.seconds, 2)} s (last update accepted at ${fmt(small.round.lastUpdateS, 2)} s), ` +
-          `round ${args.clients}: ${fmt(large.round.seconds, 2)} s (first/last update at ${fmt(large.round.firstUpdateS, 2)}/${fmt(large.round.lastUpdateS, 2)} s, ` +
+          `round ${args.clients}: ${fmt(large.round.seconds, 2)} s (first/last update at ${fmt(large.round.firstUpdateS, 2)}/${fmt(large.round.lastUpdateS, 2)} s, coordinator CPU ${fmt(large.round.cpuMs / 1000, 2)} s, ` +
           `${large.round.reported} reported${large.late ? `, ${large.late} dropped for a late round:start ack` : ''}${small.late ? `; round ${target100}: ${small.late} dropped` : ''}), ` +
           `rss/client at round start ${fmt(small.rssPerClientKB)} and ${fmt(large.rssPerClientKB)} KB, after joins ${fmt(small.rssAfterJoinsKB)} and ${fmt(large.rssAfterJoinsKB)} KB`,
       );
@@ -471,6 +471,7 @@ async function main(): Promise<void> {
       `clients' private keys ${args.coldKeys ? 'imported during the joins (--cold-keys)' : 'imported before the joins'}; ws frame masking ${wsMasking()}`);
   if (args.only.has('scale')) {
     const perJoin = (pick: (s: ScaleResult) => number) => mid((r) => [r.small, r.large].map((s) => (s ? pick(s) : undefined)), 2);
+    console.log(`coordinator CPU time in the round of ${args.clients} (median; all threads, round:start to its end): ${mid((r) => [r.large ? r.large.round.cpuMs / 1000 : undefined], 2)} s`);
     console.log(`CPU per join (median; all threads, first connect to last welcome): coordinator ${perJoin((s) => s.coordinatorCpuMsPerJoin)} ms, clients' process ${perJoin((s) => s.clientsCpuMsPerJoin)} ms`);
   }
   if (args.clients !== 1000) console.log(`round_s_1000 is a round of ${args.clients} updates (--clients ${args.clients})`);
