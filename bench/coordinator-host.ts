@@ -21,7 +21,8 @@ export interface HostConfig {
 
 export type HostMessage =
   | { type: 'ready'; url: string; runId: string; rss: number }
-  | { type: 'rss'; rss: number }
+  /** RSS, and the process's CPU time so far (all its threads: user + system, ms). */
+  | { type: 'rss'; rss: number; cpuMs: number }
   | {
       type: 'round';
       status: string;
@@ -32,6 +33,8 @@ export type HostMessage =
       bytesIn: number;
       /** RSS when the round opened: every client joined, nothing sent yet. */
       rssAtStart: number;
+      /** The process's CPU time (all threads, ms) from round:start to the round's end. */
+      cpuMs: number;
     }
   | { type: 'done' };
 
@@ -71,19 +74,21 @@ async function coordinator(config: HostConfig): Promise<void> {
   let first = 0;
   let last = 0;
   let rssAtStart = 0;
+  let cpuAtStart = 0;
   coord.engine.on('roundStarted', () => {
     startedAt = performance.now();
     rssAtStart = process.memoryUsage().rss;
+    cpuAtStart = cpuMs();
   });
   coord.engine.on('updateAccepted', () => {
     last = performance.now();
     first ||= last;
   });
   coord.engine.on('roundEnded', (r) => {
-    send({ type: 'round', status: r.status, seconds: r.seconds, reported: r.reported, firstUpdateS: (first - startedAt) / 1000, lastUpdateS: (last - startedAt) / 1000, bytesIn: r.bytesIn, rssAtStart });
+    send({ type: 'round', status: r.status, seconds: r.seconds, reported: r.reported, firstUpdateS: (first - startedAt) / 1000, lastUpdateS: (last - startedAt) / 1000, bytesIn: r.bytesIn, rssAtStart, cpuMs: cpuMs() - cpuAtStart });
   });
   process.on('message', (cmd: HostCommand) => {
-    if (cmd.type === 'rss') send({ type: 'rss', rss: process.memoryUsage().rss });
+    if (cmd.type === 'rss') send({ type: 'rss', rss: process.memoryUsage().rss, cpuMs: cpuMs() });
     else if (cmd.type === 'stop') {
       void coord
         .close()
@@ -93,6 +98,11 @@ async function coordinator(config: HostConfig): Promise<void> {
   });
   send({ type: 'ready', url: coord.url, runId: coord.runId, rss: process.memoryUsage().rss });
   await coord.done;
+}
+
+function cpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
 }
 
 /** socket.io with the coordinator's transport settings, echoing each binary message in its ack. */

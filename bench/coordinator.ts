@@ -1,6 +1,6 @@
 /**
  * Coordinator at scale: `npm run bench:coordinator -- [--clients 1000] [--repeats 3] [--ingest 200]
- * [--only transport,ingest,scale] [--intake-workers N]`.
+ * [--only transport,ingest,scale] [--intake-workers N] [--cold-keys]`.
  *
  * Everything is real and runs over loopback. The server side (a real coordinator, or a plain
  * socket.io echo server) is a forked process (bench/coordinator-host.ts), so its RSS is its own
@@ -8,7 +8,8 @@
  *
  * - joins_per_s: `clients` real socket.io clients connect and do the real hello (auth:challenge,
  *   Ed25519 signature over challenge + connection id + box key, X25519 shared key on both
- *   sides), 128 at a time; joins / seconds from the first connect to the last welcome.
+ *   sides), 128 at a time; joins / seconds from the first connect to the last welcome. Each
+ *   client's private keys are imported once before (`--cold-keys`: during the joins).
  * - rss_per_client_KB: the coordinator process's RSS growth from before the first connect to
  *   the moment the round opens (every client joined, nothing sent yet), per client. The
  *   progress lines also give it read after the last welcome (`after joins`), when the round's
@@ -29,6 +30,7 @@
  * Each figure is the median of `repeats` runs; the breakdown lists per-operation costs.
  */
 import { type ChildProcess, fork } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { io, type Socket } from 'socket.io-client';
 import { Strategy, firstNonFinite } from '@fedlink/core';
@@ -61,12 +63,19 @@ interface Args {
   only: Set<Part>;
   /** Intake worker threads, in the ingest run and the coordinator process. */
   intakeWorkers: number;
+  /** `--cold-keys`: leave each client's one-time private-key import inside the timed joins. */
+  coldKeys: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { clients: 1000, repeats: 3, ingest: 200, only: new Set(PARTS), intakeWorkers: defaultIntakeWorkers() };
+  const args: Args = { clients: 1000, repeats: 3, ingest: 200, only: new Set(PARTS), intakeWorkers: defaultIntakeWorkers(), coldKeys: false };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], Number(argv[i + 1])];
+    if (flag === '--cold-keys') {
+      args.coldKeys = true;
+      i -= 1; // takes no value
+      continue;
+    }
     if (flag === '--only') {
       const parts = argv[i + 1]!.split(',');
       const unknown = parts.filter((p) => !(PARTS as readonly string[]).includes(p));
@@ -121,10 +130,11 @@ class Host {
     this.child.send(cmd);
   }
 
-  async rss(): Promise<number> {
+  async rss(): Promise<{ rss: number; cpuMs: number }> {
     const reply = this.next('rss');
     this.send({ type: 'rss' });
-    return (await reply).rss;
+    const { rss, cpuMs } = await reply;
+    return { rss, cpuMs };
   }
 
   stop(): Promise<void> {
@@ -197,6 +207,17 @@ class BenchClient {
   }
 }
 
+/** Whether ws masks and unmasks frames with the native `bufferutil` (as ws decides: it is optional). */
+function wsMasking(): string {
+  if (process.env.WS_NO_BUFFER_UTIL) return 'in JS (WS_NO_BUFFER_UTIL set)';
+  try {
+    createRequire(import.meta.url)('bufferutil');
+    return 'native (bufferutil)';
+  } catch {
+    return 'in JS (bufferutil not installed)';
+  }
+}
+
 /** Runs `fn` over `items` with at most `limit` in flight. */
 async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
@@ -209,6 +230,9 @@ async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Prom
 interface ScaleResult {
   joinsPerS: number;
   joinS: number;
+  /** CPU time (all threads, user + system) per join, from the first connect to the last welcome. */
+  coordinatorCpuMsPerJoin: number;
+  clientsCpuMsPerJoin: number;
   rssPerClientKB: number;
   /** RSS growth per client read after the last welcome (the round's sends have begun by then). */
   rssAfterJoinsKB: number;
@@ -225,11 +249,13 @@ async function scaleRun(identities: readonly Identity[], target: number, payload
   const errors: Error[] = [];
   const clients = identities.map((id) => new BenchClient(id, () => payload, (e) => errors.push(e)));
   const roundDone = host.next('round');
-  const rssBefore = await host.rss();
+  const { rss: rssBefore, cpuMs: hostCpu0 } = await host.rss();
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await pool(clients, JOIN_CONCURRENCY, (c) => c.join(ready.url));
   const joinS = (performance.now() - t0) / 1000;
-  const rssAfter = await host.rss();
+  const cpu1 = process.cpuUsage(cpu0);
+  const { rss: rssAfter, cpuMs: hostCpu1 } = await host.rss();
   const round = await roundDone;
   await host.stop();
   for (const c of clients) c.close();
@@ -241,7 +267,17 @@ async function scaleRun(identities: readonly Identity[], target: number, payload
   if (other.length) throw new Error(`${other.length} client error(s), first: ${other[0]!.message}`);
   if (round.status !== 'completed') throw new Error(`round ${round.status} with ${round.reported}/${target} updates`);
   const perClientKB = (rss: number) => (rss - rssBefore) / identities.length / 1024;
-  return { joinsPerS: identities.length / joinS, joinS, rssPerClientKB: perClientKB(round.rssAtStart), rssAfterJoinsKB: perClientKB(rssAfter), round, late };
+  return {
+    joinsPerS: identities.length / joinS,
+    joinS,
+    // The coordinator's figure includes the few ms between the last welcome and the rss reply.
+    coordinatorCpuMsPerJoin: (hostCpu1 - hostCpu0) / identities.length,
+    clientsCpuMsPerJoin: (cpu1.user + cpu1.system) / 1000 / identities.length,
+    rssPerClientKB: perClientKB(round.rssAtStart),
+    rssAfterJoinsKB: perClientKB(rssAfter),
+    round,
+    late,
+  };
 }
 
 /** A plain socket.io binary echo over loopback: client-to-server payload MB/s. */
@@ -336,6 +372,19 @@ async function timeMs(n: number, fn: (i: number) => unknown): Promise<number> {
   return (performance.now() - t0) / n;
 }
 
+/**
+ * Imports each identity's signing and box secret keys once (a signature and a shared key, results
+ * dropped), so the timed joins measure the hello rather than a one-time PKCS#8 import per client.
+ */
+async function warmKeys(identities: readonly Identity[]): Promise<void> {
+  const peer = generateIdentity();
+  const challenge = new Uint8Array(32);
+  await pool(identities, 64, async (id) => {
+    await signHello(id.signSecretKey, challenge, 'warm-up', id.boxPublicKey);
+    await sharedKey(peer.boxPublicKey, id.boxSecretKey);
+  });
+}
+
 /** Per-operation costs behind the headline figures. */
 async function breakdown(payload: Uint8Array, numParams: number): Promise<string[]> {
   const a = generateIdentity();
@@ -370,8 +419,11 @@ async function main(): Promise<void> {
   const numParams = model.numParams;
   const payload = encodeTensors(model.manifest, new Float32Array(numParams));
   model.dispose();
-  // Identities are made before any timing (a real device has its key already).
+  // Identities are made before any timing (a real device has its key already), and, unless
+  // --cold-keys, each one's private keys are imported into the platform's crypto once (a real
+  // device does that once at start-up, not per join; `@fedlink/crypto` keeps the import per key).
   const identities = Array.from({ length: args.clients }, (_, i) => identityFromSeed(new Uint8Array(32).map((_, j) => (j < 4 ? (i >> (8 * j)) & 0xff : 1))));
+  if (!args.coldKeys) await warmKeys(identities);
   const target100 = Math.min(100, args.clients);
   const runs: { transport?: number; ingest?: number; small?: ScaleResult; large?: ScaleResult }[] = [];
   for (let r = 0; r < args.repeats; r++) {
@@ -395,8 +447,9 @@ async function main(): Promise<void> {
       step(`${args.clients} joins and a round of ${args.clients}`);
       const large = (run.large = await scaleRun(identities, args.clients, payload, args.intakeWorkers));
       seen.push(
-        `joins ${fmt(small.joinsPerS)}/s and ${fmt(large.joinsPerS)}/s, round ${target100}: ${fmt(small.round.seconds, 2)} s (last update accepted at ${fmt(small.round.lastUpdateS, 2)} s), ` +
-          `round ${args.clients}: ${fmt(large.round.seconds, 2)} s (first/last update at ${fmt(large.round.firstUpdateS, 2)}/${fmt(large.round.lastUpdateS, 2)} s, ` +
+        `joins ${fmt(small.joinsPerS)}/s and ${fmt(large.joinsPerS)}/s (CPU per join: coordinator ${fmt(small.coordinatorCpuMsPerJoin, 2)} and ${fmt(large.coordinatorCpuMsPerJoin, 2)} ms, ` +
+          `clients ${fmt(small.clientsCpuMsPerJoin, 2)} and ${fmt(large.clientsCpuMsPerJoin, 2)} ms), round ${target100}: ${fmt(small.round.seconds, 2)} s (last update accepted at ${fmt(small.round.lastUpdateS, 2)} s), ` +
+          `round ${args.clients}: ${fmt(large.round.seconds, 2)} s (first/last update at ${fmt(large.round.firstUpdateS, 2)}/${fmt(large.round.lastUpdateS, 2)} s, coordinator CPU ${fmt(large.round.cpuMs / 1000, 2)} s, ` +
           `${large.round.reported} reported${large.late ? `, ${large.late} dropped for a late round:start ack` : ''}${small.late ? `; round ${target100}: ${small.late} dropped` : ''}), ` +
           `rss/client at round start ${fmt(small.rssPerClientKB)} and ${fmt(large.rssPerClientKB)} KB, after joins ${fmt(small.rssAfterJoinsKB)} and ${fmt(large.rssAfterJoinsKB)} KB`,
       );
@@ -414,7 +467,13 @@ async function main(): Promise<void> {
     `joins_per_s=${mid((r) => [r.small?.joinsPerS, r.large?.joinsPerS])} ingest_MBps=${mid((r) => [r.ingest])} round_s_100=${mid((r) => [r.small?.round.seconds], 2)} ` +
       `round_s_1000=${mid((r) => [r.large?.round.seconds], 2)} rss_per_client_KB=${mid((r) => [r.small?.rssPerClientKB, r.large?.rssPerClientKB])} transport_MBps=${mid((r) => [r.transport])}${clientsNote}`,
   );
-  console.log(`median of ${args.repeats} run(s); ${args.clients} clients in one process, the coordinator in another; MLP 2NN, ${numParams} params (${fmt(payload.byteLength / MB, 2)} MB per update); ${args.intakeWorkers ? `${args.intakeWorkers} intake worker thread(s)` : 'intake on the event loop'}`);
+  console.log(`median of ${args.repeats} run(s); ${args.clients} clients in one process, the coordinator in another; MLP 2NN, ${numParams} params (${fmt(payload.byteLength / MB, 2)} MB per update); ${args.intakeWorkers ? `${args.intakeWorkers} intake worker thread(s)` : 'intake on the event loop'}; ` +
+      `clients' private keys ${args.coldKeys ? 'imported during the joins (--cold-keys)' : 'imported before the joins'}; ws frame masking ${wsMasking()}`);
+  if (args.only.has('scale')) {
+    const perJoin = (pick: (s: ScaleResult) => number) => mid((r) => [r.small, r.large].map((s) => (s ? pick(s) : undefined)), 2);
+    console.log(`coordinator CPU time in the round of ${args.clients} (median; all threads, round:start to its end): ${mid((r) => [r.large ? r.large.round.cpuMs / 1000 : undefined], 2)} s`);
+    console.log(`CPU per join (median; all threads, first connect to last welcome): coordinator ${perJoin((s) => s.coordinatorCpuMsPerJoin)} ms, clients' process ${perJoin((s) => s.clientsCpuMsPerJoin)} ms`);
+  }
   if (args.clients !== 1000) console.log(`round_s_1000 is a round of ${args.clients} updates (--clients ${args.clients})`);
   for (const line of await breakdown(payload, numParams)) console.log(line);
 }
