@@ -20,7 +20,7 @@ test('the /dashboard namespace pushes a snapshot and every round live, read-only
     cond()
       ? Promise.resolve()
       : new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error('dashboard event did not arrive in time')), ms);
+          const timer = setTimeout(() => reject(new Error(`dashboard event did not arrive in time; seen: ${seen.map((s) => (s.event === DASHBOARD_EVENTS.clients ? `clients(${(s.payload as unknown[]).length})` : s.event)).join(' ')}`)), ms);
           waiter = { cond, resolve: () => (clearTimeout(timer), resolve()) };
         });
   try {
@@ -42,10 +42,11 @@ test('the /dashboard namespace pushes a snapshot and every round live, read-only
     });
     await client.run();
     await coord.done;
-    // The run ends, then the client leaves: the last clients list is empty.
+    // The run ends and the client leaves: the last clients list is empty. (The client may leave
+    // before or after the dashboard hears run:ended: the two are pushed by different listeners.)
     await until(() => {
-      const end = seen.findIndex((s) => s.event === DASHBOARD_EVENTS.runEnded);
-      return end >= 0 && seen.slice(end).some((s) => s.event === DASHBOARD_EVENTS.clients && (s.payload as unknown[]).length === 0);
+      const lists = seen.filter((s) => s.event === DASHBOARD_EVENTS.clients);
+      return seen.some((s) => s.event === DASHBOARD_EVENTS.runEnded) && lists.length > 0 && (lists[lists.length - 1]!.payload as unknown[]).length === 0;
     });
 
     const events = seen.map((s) => s.event);
