@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type Page, chromium } from 'playwright-core';
@@ -23,6 +24,23 @@ export function launchBrowser(): Promise<Browser> {
     executablePath: CHROMIUM,
     args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
+}
+
+/**
+ * For the tests of one describe block: a browser launched and a temp dir (named from `prefix`)
+ * made before them, closed and removed after. Read `browser` and `dir` inside the tests.
+ */
+export function browserAndTempDir(prefix: string): { readonly browser: Browser; readonly dir: string } {
+  const env = {} as { browser: Browser; dir: string };
+  beforeAll(async () => {
+    env.browser = await launchBrowser();
+    env.dir = await mkdtemp(join(tmpdir(), prefix));
+  });
+  afterAll(async () => {
+    await env.browser?.close();
+    if (env.dir) await rm(env.dir, { recursive: true, force: true });
+  });
+  return env;
 }
 
 /** tests/artifacts (git-ignored): screenshots of the pages. */

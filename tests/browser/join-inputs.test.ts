@@ -1,10 +1,9 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { encodeIdx } from '@fedlink/ml';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { TEST_TOKEN, startTestCoordinator } from '../helpers/coordinator.js';
-import { collectPageErrors, describeBrowser, joinWithDemo, launchBrowser, openJoinPage, screenshot } from './browser.js';
+import { browserAndTempDir, collectPageErrors, describeBrowser, joinWithDemo, openJoinPage, screenshot } from './browser.js';
 import { encodeGreyPng, strokeImage } from './png.js';
 
 async function writeFiles(root: string, files: Record<string, Uint8Array | string>): Promise<void> {
@@ -29,35 +28,26 @@ async function expectRefused(page: Page, pattern: RegExp): Promise<void> {
 }
 
 describeBrowser('the join page refuses bad data with a message', () => {
-  let browser: Browser;
-  let dir: string;
-  beforeAll(async () => {
-    browser = await launchBrowser();
-    dir = await mkdtemp(join(tmpdir(), 'fedlink-join-inputs-'));
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const env = browserAndTempDir('fedlink-join-inputs-');
 
   test('unreadable image, wrong kind of file, empty folder, labels outside the classes: a message each, and no training', async () => {
     const coord = await startTestCoordinator({ model: 'mlp', rounds: 1, selection: { fraction: 1, minFit: 1, minAvailable: 1, overSelect: 0 } });
-    const context = await browser.newContext();
+    const context = await env.browser.newContext();
     const png = (seed: number) => encodeGreyPng(28, 28, strokeImage(28, seed));
     try {
       const page = await context.newPage();
       await openJoinPage(page, coord.url, TEST_TOKEN);
 
       // A folder of good images first: the page takes it (so the refusals below are about the data).
-      await writeFiles(join(dir, 'good'), { '0/a.png': png(1), '0/b.png': png(2), '1/a.png': png(3), '1/.DS_Store': 'x' });
-      await page.setInputFiles('#folder-input', join(dir, 'good'));
+      await writeFiles(join(env.dir, 'good'), { '0/a.png': png(1), '0/b.png': png(2), '1/a.png': png(3), '1/.DS_Store': 'x' });
+      await page.setInputFiles('#folder-input', join(env.dir, 'good'));
       await page.waitForFunction(() => /Ready: folder good\/: 3 examples in 2 of 10 classes/.test(document.querySelector('#data-status')?.textContent ?? ''));
       await expect(page.textContent('#data-status')).resolves.toMatch(/3 of 3 images had a light background and were inverted/);
       expect(await page.isDisabled('#join')).toBe(false);
 
       // An unreadable image among good ones.
-      await writeFiles(join(dir, 'unreadable'), { '3/ok.png': png(4), '3/broken.png': new Uint8Array([0x89, 0x50, 0x4e, 0x47, 1, 2, 3, 4, 5]) });
-      await page.setInputFiles('#folder-input', join(dir, 'unreadable'));
+      await writeFiles(join(env.dir, 'unreadable'), { '3/ok.png': png(4), '3/broken.png': new Uint8Array([0x89, 0x50, 0x4e, 0x47, 1, 2, 3, 4, 5]) });
+      await page.setInputFiles('#folder-input', join(env.dir, 'unreadable'));
       await expectRefused(page, /3\/broken\.png: can’t be read as an image|3\/broken\.png: can't be read as an image/);
       await screenshot(page, 'join-bad-input.png');
 
@@ -68,13 +58,13 @@ describeBrowser('the join page refuses bad data with a message', () => {
       await expectRefused(page, /train-images-idx3-ubyte: bad magic number \(not an IDX file\)/);
 
       // An empty folder.
-      await mkdir(join(dir, 'empty'), { recursive: true });
-      await page.setInputFiles('#folder-input', join(dir, 'empty'));
+      await mkdir(join(env.dir, 'empty'), { recursive: true });
+      await page.setInputFiles('#folder-input', join(env.dir, 'empty'));
       await expectRefused(page, /holds no images/);
 
       // Labels outside the model's 10 classes: a folder named 12, a name that is no class, an IDX label of 11.
-      await writeFiles(join(dir, 'outside'), { '12/a.png': png(6), '4/b.png': png(7) });
-      await page.setInputFiles('#folder-input', join(dir, 'outside'));
+      await writeFiles(join(env.dir, 'outside'), { '12/a.png': png(6), '4/b.png': png(7) });
+      await page.setInputFiles('#folder-input', join(env.dir, 'outside'));
       await expectRefused(page, /outside\/12\/a\.png: label 12 is outside the model's 10 classes \(0–9\)/);
       await page.setInputFiles('#files-input', [{ name: 'cat.png', mimeType: 'image/png', buffer: Buffer.from(png(8)) }]);
       await expectRefused(page, /cat\.png: no label/);
@@ -97,7 +87,7 @@ describeBrowser('the join page refuses bad data with a message', () => {
 
   test('?backend=wasm starts the wasm backend from the served binaries, threads allowed', async () => {
     const coord = await startTestCoordinator({ model: 'mlp', rounds: 1, selection: { fraction: 1, minFit: 1, minAvailable: 1, overSelect: 0 } });
-    const context = await browser.newContext();
+    const context = await env.browser.newContext();
     const errors: string[] = [];
     try {
       const page = await context.newPage();
@@ -115,7 +105,7 @@ describeBrowser('the join page refuses bad data with a message', () => {
 
   test('a wrong join token ends in an error state that says why', async () => {
     const coord = await startTestCoordinator({ model: 'mlp', rounds: 1, selection: { fraction: 1, minFit: 1, minAvailable: 1, overSelect: 0 } });
-    const context = await browser.newContext();
+    const context = await env.browser.newContext();
     try {
       const page = await context.newPage();
       await openJoinPage(page, coord.url, 'not-the-token');

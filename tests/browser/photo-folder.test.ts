@@ -1,31 +1,20 @@
-import { mkdtemp, rename, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SHAPE_CLASSES, writeShapeImages } from '@fedlink/ml/node';
-import type { Browser } from 'playwright-core';
 import { TEST_TOKEN, startTestCoordinator } from '../helpers/coordinator.js';
-import { collectPageErrors, describeBrowser, launchBrowser, openJoinPage, readHook, screenshot, waitForRunEnd } from './browser.js';
+import { browserAndTempDir, collectPageErrors, describeBrowser, openJoinPage, readHook, screenshot, waitForRunEnd } from './browser.js';
 
 describeBrowser('the join page takes a folder of photos (one sub-folder per class) for an RGB model', () => {
-  let browser: Browser;
-  let dir: string;
-  beforeAll(async () => {
-    browser = await launchBrowser();
-    dir = await mkdtemp(join(tmpdir(), 'fedlink-photo-folder-'));
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const env = browserAndTempDir('fedlink-photo-folder-');
 
   test('RGB photos of several sizes, decoded and resized to 32x32x3 in the tab; a cifar-cnn round trains', async () => {
-    const photos = join(dir, 'photos');
+    const photos = join(env.dir, 'photos');
     // 4 classes x 3 RGB PNGs of 24..40 px (sharp writes them here; the tab decodes them), in
     // sub-folders named by class number, as the join page reads them.
     expect(await writeShapeImages(photos, 3, 5)).toBe(12);
     for (const [i, name] of SHAPE_CLASSES.entries()) await rename(join(photos, name), join(photos, String(i)));
     const coord = await startTestCoordinator({ model: 'cifar-cnn', rounds: 1, fit: { epochs: 1, batchSize: 4, learningRate: 0.05, proximalMu: 0 }, selection: { fraction: 1, minFit: 1, minAvailable: 1, overSelect: 0 } });
-    const context = await browser.newContext();
+    const context = await env.browser.newContext();
     const errors: string[] = [];
     try {
       const page = await context.newPage();

@@ -7,6 +7,23 @@ import type { ImageDataset } from '@fedlink/ml';
 
 export const TEST_TOKEN = 'test-token-0123456789';
 
+/**
+ * The config tests start coordinators with: loopback, a free port, `run` over DEFAULT_RUN (mlp,
+ * one round, one-minute deadlines), one join token, closed to tokenless joins, silent.
+ */
+export function testCoordinatorConfig(stateDir: string, run: Partial<RunSettings>, token = TEST_TOKEN): CoordinatorConfig {
+  return {
+    host: '127.0.0.1',
+    port: 0,
+    stateDir,
+    run: { ...DEFAULT_RUN, model: 'mlp', rounds: 1, roundTimeoutMs: 60_000, waitTimeoutMs: 60_000, ...run },
+    joinTokens: [token],
+    open: false,
+    maxConnections: 100,
+    logLevel: 'silent',
+  };
+}
+
 /** A real coordinator on a free loopback port with a throwaway state dir. */
 export async function startTestCoordinator(
   run: Partial<RunSettings> & Pick<RunSettings, 'selection'>,
@@ -15,14 +32,7 @@ export async function startTestCoordinator(
   const stateDir = extra.stateDir ?? (await mkdtemp(join(tmpdir(), 'fedlink-test-')));
   const coord = await startCoordinator(
     {
-      host: '127.0.0.1',
-      port: 0,
-      stateDir,
-      run: { ...DEFAULT_RUN, model: 'mlp', rounds: 1, roundTimeoutMs: 60_000, waitTimeoutMs: 60_000, ...run },
-      joinTokens: [TEST_TOKEN],
-      open: false,
-      maxConnections: 100,
-      logLevel: 'silent',
+      ...testCoordinatorConfig(stateDir, run),
       ...(extra.testData ? { testData: extra.testData } : {}),
       ...extra.config,
     },

@@ -11,6 +11,7 @@ import { presetSpec } from '@fedlink/core';
 import { type Identity, clientIdOf, generateIdentity } from '@fedlink/crypto';
 import { Redis } from 'ioredis';
 import { DASHBOARD_EVENTS, EVENTS, type DashboardClient, type DashboardCluster, type DashboardOpenRound, type DashboardRound, type DashboardSnapshot } from '@fedlink/protocol';
+import { testCoordinatorConfig } from '../helpers/coordinator.js';
 import { type PostgresService, type RedisService, startPostgres, startRedis } from '../helpers/services.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { waitFor } from '../helpers/wait.js';
@@ -87,16 +88,7 @@ const run: RunSettings = {
   waitTimeoutMs: 60_000,
 };
 
-const coordinatorConfig = (stateDir: string): CoordinatorConfig => ({
-  host: '127.0.0.1',
-  port: 0,
-  stateDir,
-  run,
-  joinTokens: [TOKEN],
-  open: false,
-  maxConnections: 100,
-  logLevel: 'silent',
-});
+const coordinatorConfig = (stateDir: string): CoordinatorConfig => testCoordinatorConfig(stateDir, run, TOKEN);
 
 describe('every node serves the cluster state', () => {
   let redis: RedisService;

@@ -6,6 +6,7 @@ import { FedlinkClient, type FitOutcome, type Trainer } from '@fedlink/client';
 import { type CoordinatorConfig, DEFAULT_RUN, PostgresRunRecords, type RunningClusterNode, type RunSettings, silentLog, startClusterNode, startCoordinator } from '@fedlink/coordinator';
 import { generateIdentity } from '@fedlink/crypto';
 import type { TrainConfig } from '@fedlink/protocol';
+import { testCoordinatorConfig } from '../helpers/coordinator.js';
 import { type PostgresService, type RedisService, startPostgres, startRedis } from '../helpers/services.js';
 
 /**
@@ -45,16 +46,7 @@ const run: RunSettings = {
   waitTimeoutMs: 60_000,
 };
 
-const coordinatorConfig = (stateDir: string): CoordinatorConfig => ({
-  host: '127.0.0.1',
-  port: 0,
-  stateDir,
-  run,
-  joinTokens: [TOKEN],
-  open: false,
-  maxConnections: 100,
-  logLevel: 'silent',
-});
+const coordinatorConfig = (stateDir: string): CoordinatorConfig => testCoordinatorConfig(stateDir, run, TOKEN);
 
 const identities = Array.from({ length: CLIENTS }, () => generateIdentity());
 const clientsFor = (urlOf: (i: number) => string) =>

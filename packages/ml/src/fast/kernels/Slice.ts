@@ -46,11 +46,11 @@ export const unpackConfig = fedlinkKernel(Unpack, ({ inputs: { value }, backend,
   const begin = new Array<number>(shape.length).fill(0);
   const size = [...shape];
   size[axis] = 1;
-  const src = () => backend.data.get(value!.dataId).values as Float32Array;
+  const src = backend.data.get(value!.dataId).values as Float32Array;
   return Array.from({ length: shape[axis]! }, (_, i) => {
     begin[axis] = i;
     const out = backend.allocF32(outShape);
-    copyBox(src(), shape, begin, size, backend.runtime.heap.f32(out.ptr, sizeOf(outShape)));
+    copyBox(src, shape, begin, size, backend.runtime.heap.f32(out.ptr, sizeOf(outShape)));
     return out.info;
   });
 });
