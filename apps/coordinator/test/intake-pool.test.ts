@@ -197,6 +197,8 @@ class ReversingOpener implements UpdateOpener {
     });
   }
 
+  async warm(): Promise<void> {}
+
   async close(): Promise<void> {}
 }
 
@@ -328,6 +330,41 @@ describe('IntakePool', () => {
       const again = await pool.open(request);
       expect(again.delta.length).toBe(s.model.numParams);
       again.release();
+    } finally {
+      await pool.close();
+      s.model.dispose();
+    }
+  });
+
+  test('warm starts every worker before the first update, once; updates opened after it are the ones the event loop opens', async () => {
+    const s = setup(['good', 'non_finite']);
+    await withSessionKeys(s);
+    const spec = checkSpecOf(s.context);
+    const requests: OpenRequest[] = await Promise.all(
+      [0, 1].map(async (i) => {
+        const u = await s.update(i, 1);
+        return { nonce: u.envelope.nonce, ciphertext: u.envelope.ciphertext, sharedKey: s.sessions[i]!.sharedKey, associatedData: updateContext(s.context.runId, 1, s.sessions[i]!.clientId) };
+      }),
+    );
+    const pool = new IntakePool(spec, { workers: 2, maxCiphertextBytes: s.context.maxUpdateBytes });
+    try {
+      expect(pool.workers).toBe(0);
+      await Promise.all([pool.warm(), pool.warm()]);
+      expect(pool.workers).toBe(2);
+      await pool.warm();
+      expect(pool.workers).toBe(2);
+      expect(pool.opened).toBe(0);
+      const a = await pool.open(requests[0]!);
+      const b = await new InThreadOpener(spec).open(requests[0]!);
+      expect(Buffer.from(a.delta.buffer, a.delta.byteOffset, a.delta.byteLength).equals(Buffer.from(b.delta.buffer, b.delta.byteOffset, b.delta.byteLength))).toBe(true);
+      a.release();
+      await expect(pool.open(requests[1]!)).rejects.toMatchObject({ code: 'non_finite' });
+      expect(pool.workers).toBe(2);
+      // After close, warm starts them again.
+      await pool.close();
+      expect(pool.workers).toBe(0);
+      await pool.warm();
+      expect(pool.workers).toBe(2);
     } finally {
       await pool.close();
       s.model.dispose();

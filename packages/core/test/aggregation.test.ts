@@ -86,3 +86,39 @@ test('vector checks find non-finite values and norms', () => {
   expect(firstNonFinite([1, NaN])).toBe(1);
   expect(l2Norm([3, 4])).toBe(5);
 });
+
+test('firstNonFinite finds the first bad float32 in any block of its scan, at any offset, or none', () => {
+  // The scan sums x * 0 over blocks of 4,096 in four lanes; the length leaves a ragged last block and a tail of 3.
+  const n = 3 * 4096 + 7;
+  const rng = createRng(11);
+  const v = Float32Array.from({ length: n }, () => (rng.next() - 0.5) * 1e30);
+  v[17] = 3.4028234663852886e38; // the largest finite float32
+  v[18] = -0;
+  expect(firstNonFinite(v)).toBe(-1);
+  for (const at of [0, 1, 2, 3, 4095, 4096, 4097, 8191, 2 * 4096 + 5, n - 4, n - 3, n - 1]) {
+    for (const bad of [NaN, Infinity, -Infinity]) {
+      const w = v.slice();
+      w[at] = bad;
+      expect(firstNonFinite(w)).toBe(at);
+      // A later bad value in the same or a later block does not hide the first.
+      if (at + 5 < n) w[at + 5] = NaN;
+      if (at + 5000 < n) w[at + 5000] = Infinity;
+      expect(firstNonFinite(w)).toBe(at);
+      // A view that starts after it finds the next one, counted from the view's start.
+      if (at + 5 < n) expect(firstNonFinite(w.subarray(at + 1))).toBe(4);
+    }
+  }
+});
+
+test('StreamingWeightedSum.add gives the same float64 bits as one plain pass, for every length', () => {
+  const rng = createRng(5);
+  for (const length of [1, 2, 3, 4, 5, 7, 8, 1001]) {
+    const vecs = Array.from({ length: 3 }, () => Float32Array.from({ length }, () => rng.next() - 0.5));
+    const weights = [3, 0.25, 1e-3];
+    const plain = new Float64Array(length);
+    vecs.forEach((v, k) => v.forEach((x, i) => (plain[i]! += weights[k]! * x)));
+    const s = new StreamingWeightedSum(length);
+    vecs.forEach((v, k) => s.add(v, weights[k]!));
+    expect(Array.from(new Uint32Array(s.total().buffer))).toEqual(Array.from(new Uint32Array(plain.buffer)));
+  }
+});

@@ -22,6 +22,12 @@ export interface OpenedUpdate {
 export interface UpdateOpener {
   readonly name: 'in-thread' | 'pool';
   open(request: OpenRequest): Promise<OpenedUpdate>;
+  /**
+   * Starts the opener's threads now, so the first update of a round does not wait for one to
+   * boot; settles when they can take updates (at once on the event loop). The engine calls it
+   * when a plain round opens; open() works without it.
+   */
+  warm(): Promise<void>;
   /** Ends the opener's threads (a later open starts them again). */
   close(): Promise<void>;
 }
@@ -36,6 +42,10 @@ export interface IntakeJob {
   sharedKey: Uint8Array;
   associatedData: Uint8Array;
 }
+
+/** What a worker posts once, when its modules are loaded and it takes jobs. */
+export type WorkerReady = 'ready';
+const WORKER_READY: WorkerReady = 'ready';
 
 /** A worker's answer: where in `output` the delta is, or the refusal. */
 export type IntakeReply = { id: number; ok: true; byteOffset: number; length: number } | { id: number; ok: false; code: ErrorCode; message: string };
@@ -52,6 +62,8 @@ export class InThreadOpener implements UpdateOpener {
     // The plaintext is this call's own fresh buffer: the delta can be a view of it, never reused.
     return { delta: checkPlaintext(plaintext, this.spec), release: NOTHING_TO_RELEASE };
   }
+
+  async warm(): Promise<void> {}
 
   async close(): Promise<void> {}
 }
@@ -75,6 +87,8 @@ export interface IntakePoolOptions {
 interface Lane {
   worker: Worker;
   pending: Map<number, { resolve: (r: IntakeReply) => void; reject: (e: Error) => void }>;
+  /** Settles when the worker posted WORKER_READY, or died before. */
+  ready: Promise<void>;
 }
 
 /** Shared memory for one update in the pool: its ciphertext in, its delta out. */
@@ -170,6 +184,11 @@ export class IntakePool implements UpdateOpener {
     }
   }
 
+  async warm(): Promise<void> {
+    while (this.lanes.length < this.options.workers) this.startLane();
+    await Promise.all(this.lanes.map((l) => l.ready));
+  }
+
   async close(): Promise<void> {
     const lanes = this.lanes;
     this.lanes = [];
@@ -194,18 +213,25 @@ export class IntakePool implements UpdateOpener {
 
   /** The lane with the fewest updates in hand; a new worker while there are fewer than asked. */
   private lane(): Lane {
-    if (this.lanes.length < this.options.workers) {
-      const lane: Lane = { worker: new Worker(WORKER_URL, { workerData: this.spec }), pending: new Map() };
-      lane.worker.unref();
-      lane.worker.on('message', (reply: IntakeReply) => this.answer(lane, reply));
-      lane.worker.on('error', (err) => this.retire(lane, `intake worker failed: ${err.message}`));
-      lane.worker.on('exit', (code) => this.retire(lane, `intake worker exited (${code})`));
-      this.lanes.push(lane);
-      return lane;
-    }
+    if (this.lanes.length < this.options.workers) return this.startLane();
     let best = this.lanes[0]!;
     for (const l of this.lanes) if (l.pending.size < best.pending.size) best = l;
     return best;
+  }
+
+  private startLane(): Lane {
+    const worker = new Worker(WORKER_URL, { workerData: this.spec });
+    let readied!: () => void;
+    const lane: Lane = { worker, pending: new Map(), ready: new Promise((r) => (readied = r)) };
+    worker.unref();
+    worker.on('message', (reply: IntakeReply | typeof WORKER_READY) => (reply === WORKER_READY ? readied() : this.answer(lane, reply)));
+    worker.on('error', (err) => this.retire(lane, `intake worker failed: ${err.message}`));
+    worker.on('exit', (code) => {
+      readied();
+      this.retire(lane, `intake worker exited (${code})`);
+    });
+    this.lanes.push(lane);
+    return lane;
   }
 
   private answer(lane: Lane, reply: IntakeReply): void {

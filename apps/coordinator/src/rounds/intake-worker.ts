@@ -8,7 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { openInto } from '@fedlink/crypto';
 import { FedlinkError } from '@fedlink/protocol';
 import { type UpdateCheckSpec, checkPlaintext } from './update-check.js';
-import type { IntakeJob, IntakeReply } from './intake-pool.js';
+import type { IntakeJob, IntakeReply, WorkerReady } from './intake-pool.js';
 
 const spec = workerData as UpdateCheckSpec;
 const port = parentPort!;
@@ -16,6 +16,8 @@ const port = parentPort!;
 port.on('message', (job: IntakeJob) => {
   void handle(job).then((reply) => port.postMessage(reply));
 });
+const ready: WorkerReady = 'ready';
+port.postMessage(ready);
 
 async function handle(job: IntakeJob): Promise<IntakeReply> {
   try {

@@ -97,6 +97,8 @@ export class RoundEngine extends EventEmitter<EngineEvents> implements Federatio
       secure: this.secure,
       log,
       onOpened: (open) => {
+        // The intake's threads boot while the clients train, not on the first update's time.
+        if (!context.settings.secureAggregation) void this.intake.warm();
         this.state.update({ openRound: viewOf(open) });
         this.emit('roundStarted', { round: open.key.round, attempt: open.key.attempt, selected: [...open.selected], target: open.target, deadline: open.deadline });
       },
@@ -130,6 +132,11 @@ export class RoundEngine extends EventEmitter<EngineEvents> implements Federatio
   /** How sealed updates are opened: 'pool' (worker threads) or 'in-thread'. */
   get intakeMode(): UpdateIntake['opener']['name'] {
     return this.intake.opener.name;
+  }
+
+  /** Settles when the intake's threads (if any) take updates; the engine starts them when a plain round opens. */
+  intakeReady(): Promise<void> {
+    return this.intake.warm();
   }
 
   /** Envelope nonces held for replay detection: the open round's only. */

@@ -141,6 +141,11 @@ export class UpdateIntake {
     this.opener = options.opener ?? updateOpener(checkSpecOf(context), { workers: options.workers ?? 0, maxCiphertextBytes: context.maxUpdateBytes, budgetBytes: options.budgetBytes });
   }
 
+  /** Starts the intake's worker threads, if any, and settles when they take updates (UpdateOpener.warm). */
+  warm(): Promise<void> {
+    return this.opener.warm();
+  }
+
   /** Ends the intake's worker threads, if any. */
   close(): Promise<void> {
     return this.opener.close();
