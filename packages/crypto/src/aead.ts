@@ -1,5 +1,6 @@
 import type * as NodeCrypto from 'node:crypto';
 import { utf8 } from '@fedlink/protocol';
+import { nodeCrypto } from './native.js';
 
 /**
  * The bulk step of a sealed envelope (envelope.ts): HKDF-SHA256 of the shared key, salted with
@@ -69,12 +70,6 @@ export const WEBCRYPTO_CIPHER: EnvelopeCipher = {
     return plaintext.length;
   },
 };
-
-/** Node's crypto module, or undefined in a browser (no import: bundlers never see it). */
-function nodeCrypto(): typeof NodeCrypto | undefined {
-  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  return proc?.getBuiltinModule?.('node:crypto') as typeof NodeCrypto | undefined;
-}
 
 function nodeCipher(c: typeof NodeCrypto): EnvelopeCipher {
   const derive = (shared: Uint8Array, nonce: Uint8Array): Uint8Array => new Uint8Array(c.hkdfSync('sha256', shared, nonce, INFO, KEY_BYTES + IV_BYTES));
