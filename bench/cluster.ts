@@ -19,15 +19,14 @@ import { PostgresRunRecords } from '@fedlink/coordinator';
 import { generateIdentity } from '@fedlink/crypto';
 import pg from 'pg';
 import { fileURLToPath } from 'node:url';
+import { checkFlags, positiveFlag } from './lib/cli.js';
 import { type Proc, freePort, spawnNode } from '../tests/helpers/processes.js';
 import { startPostgres, startRedis } from '../tests/helpers/services.js';
 
-const arg = (name: string, def: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-};
-const CLIENTS = arg('clients', 60);
-const ROUNDS = arg('rounds', 3);
+const argv = process.argv.slice(2);
+checkFlags(argv, 'usage: npm run bench:cluster -- [--clients 60] [--rounds 3]', ['--clients', '--rounds']);
+const CLIENTS = positiveFlag(argv, 'clients', 60);
+const ROUNDS = positiveFlag(argv, 'rounds', 3);
 const TOKEN = 'bench-cluster-token-0123456789';
 // Compiled to bench/dist/bench/cluster.js.
 const FEDLINK = fileURLToPath(new URL('../../../apps/cli/bin/fedlink.js', import.meta.url));

@@ -52,6 +52,7 @@ import {
 import { DEFAULT_RUN, ClientRegistry, GlobalModel, InMemoryRunStore, RoundEngine, RunContext, type RunSettings, defaultIntakeWorkers, silentLog } from '@fedlink/coordinator';
 import { EVENTS, PROTOCOL_VERSION, type RoundStart, type Update, type Welcome, decodeTensors, encodeTensors, fromBase64, toBase64 } from '@fedlink/protocol';
 import type { HostCommand, HostConfig, HostMessage } from './coordinator-host.js';
+import { checkFlags } from './lib/cli.js';
 
 const PARTS = ['transport', 'ingest', 'scale'] as const;
 type Part = (typeof PARTS)[number];
@@ -68,7 +69,10 @@ interface Args {
   coldKeys: boolean;
 }
 
+const USAGE = 'usage: npm run bench:coordinator -- [--clients 1000] [--repeats 3] [--ingest 1000] [--only transport,ingest,scale] [--intake-workers N] [--cold-keys]';
+
 function parseArgs(argv: string[]): Args {
+  checkFlags(argv, USAGE, ['--clients', '--repeats', '--ingest', '--only', '--intake-workers', '--cold-keys']);
   const args: Args = { clients: 1000, repeats: 3, ingest: 1000, only: new Set(PARTS), intakeWorkers: defaultIntakeWorkers(), coldKeys: false };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], Number(argv[i + 1])];

@@ -14,6 +14,7 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { checkFlags, positiveFlag } from './lib/cli.js';
 
 // Run from bench/dist/ (compiled) like the other benches.
 const BIN = fileURLToPath(new URL('../../apps/cli/bin/fedlink.js', import.meta.url));
@@ -23,10 +24,17 @@ function arg(name: string, fallback: string): string {
   return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
 }
 
-const clients = Number(arg('clients', '20'));
-const rounds = Number(arg('rounds', '10'));
-const share = Number(arg('attackers', '0.2'));
+const USAGE = 'usage: npm run bench:robustness -- [--cache file.jsonl] [--rounds 10] [--clients 20] [--attackers 0.2] [--seed 16] [--only mean,median]';
+const argv = process.argv.slice(2);
+checkFlags(argv, USAGE, ['--cache', '--rounds', '--clients', '--attackers', '--seed', '--only']);
+const clients = positiveFlag(argv, 'clients', 20);
+const rounds = positiveFlag(argv, 'rounds', 10);
+const share = positiveFlag(argv, 'attackers', 0.2);
 const seed = Number(arg('seed', '16'));
+if (!Number.isInteger(seed) || seed < 0) {
+  console.error(`--seed needs a whole number >= 0, got ${JSON.stringify(arg('seed', ''))}`);
+  process.exit(2);
+}
 const cache = arg('cache', join(tmpdir(), `fedlink-robustness-${clients}c-${rounds}r-${share}-${seed}.jsonl`));
 const f = Math.round(share * clients);
 

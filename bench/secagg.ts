@@ -29,6 +29,7 @@ import {
   type Identity,
 } from '@fedlink/crypto';
 import { SECAGG_EVENTS } from '@fedlink/protocol';
+import { checkFlags } from './lib/cli.js';
 
 interface Args {
   json?: string;
@@ -39,7 +40,10 @@ interface Args {
   trials: number;
 }
 
+const USAGE = 'usage: npm run bench:secagg -- [--json out.json] [--n 10,50,100] [--lengths 100000,1663370] [--dropouts 0,0.1,0.3] [--trials 2000] [--no-robust]';
+
 function parseArgs(argv: string[]): Args {
+  checkFlags(argv, USAGE, ['--json', '--n', '--lengths', '--dropouts', '--trials', '--no-robust']);
   const args: Args = { robust: true, n: [10, 50, 100], lengths: [100_000, 1_663_370], dropouts: [0, 0.1, 0.3], trials: 2000 };
   for (let i = 0; i < argv.length; i++) {
     const [flag, value] = [argv[i], argv[i + 1]];

@@ -2,6 +2,10 @@
 // (last character of a window -> the next character most often after it in the train windows).
 // Usage: node bench/text-baseline.mjs [seqLength] [stride] [data]   (default 20 10 shakespeare)
 import { loadDataset } from '@fedlink/ml/node';
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  console.log('usage: node bench/text-baseline.mjs [seqLength] [stride] [data]   (default 20 10 shakespeare)');
+  process.exit(0);
+}
 const seqLength = Number(process.argv[2] ?? 20);
 const stride = Number(process.argv[3] ?? 10);
 const spec = process.argv[4] ?? 'shakespeare';
