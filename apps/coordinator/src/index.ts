@@ -49,3 +49,4 @@ export * from './cluster/redis-blobs.js';
 export * from './cluster/cluster-status.js';
 export * from './cluster/cluster-strategy.js';
 export * from './cluster/cluster-view.js';
+export * from './io-adapter.js';

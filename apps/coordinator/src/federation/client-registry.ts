@@ -45,6 +45,8 @@ export class ClientRegistry extends EventEmitter<RegistryEvents> {
   private readonly byClient = new Map<string, ClientSession>();
   private readonly byPeer = new Map<string, string>();
   private readonly history = new Map<string, Pick<ClientSession, 'roundsCompleted' | 'lastGroup'>>();
+  /** leavesOf summed over byClient, kept as sessions come, go and re-summarise (a wait checks it on every join). */
+  private leaves = 0;
 
   add(session: Omit<ClientSession, 'roundsCompleted'>): ClientSession {
     const old = this.byClient.get(session.clientId);
@@ -54,6 +56,8 @@ export class ClientRegistry extends EventEmitter<RegistryEvents> {
     }
     const past = this.history.get(session.clientId);
     const s: ClientSession = { ...session, roundsCompleted: past?.roundsCompleted ?? 0, ...(past?.lastGroup ? { lastGroup: past.lastGroup } : {}) };
+    if (old) this.leaves -= leavesOf(old);
+    this.leaves += leavesOf(s);
     this.byClient.set(s.clientId, s);
     this.byPeer.set(s.peer.id, s.clientId);
     this.history.set(s.clientId, s);
@@ -69,6 +73,7 @@ export class ClientRegistry extends EventEmitter<RegistryEvents> {
     const s = this.byClient.get(clientId);
     if (s && s.peer.id === peerId) {
       this.byClient.delete(clientId);
+      this.leaves -= leavesOf(s);
       this.emit('left', s, reason);
       return s;
     }
@@ -98,15 +103,14 @@ export class ClientRegistry extends EventEmitter<RegistryEvents> {
 
   /** Leaf clients under the joined sessions: ordinary clients count 1, edges their reported clients. */
   leafCount(): number {
-    let n = 0;
-    for (const s of this.byClient.values()) n += leavesOf(s);
-    return n;
+    return this.leaves;
   }
 
   /** An edge's new summary: its examples become the session's (at least 1, as a hello's). */
   setEdgeSummary(clientId: string, summary: EdgeSummary): void {
     const s = this.byClient.get(clientId);
     if (!s?.edge) return;
+    this.leaves += summary.clients - leavesOf(s);
     s.edgeSummary = summary;
     s.numExamples = Math.max(1, summary.examples);
     this.emit('summary', s);
