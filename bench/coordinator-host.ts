@@ -7,6 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { performance as nodePerformance } from 'node:perf_hooks';
 import { Server } from 'socket.io';
 import { DEFAULT_RUN, silentLog, startCoordinator } from '@fedlink/coordinator';
 
@@ -21,8 +22,8 @@ export interface HostConfig {
 
 export type HostMessage =
   | { type: 'ready'; url: string; runId: string; rss: number }
-  /** RSS, and the process's CPU time so far (all its threads: user + system, ms). */
-  | { type: 'rss'; rss: number; cpuMs: number }
+  /** RSS, the process's CPU time so far (all its threads: user + system, ms), and its event loop's busy time so far (ms). */
+  | { type: 'rss'; rss: number; cpuMs: number; loopMs: number }
   | {
       type: 'round';
       status: string;
@@ -88,7 +89,7 @@ async function coordinator(config: HostConfig): Promise<void> {
     send({ type: 'round', status: r.status, seconds: r.seconds, reported: r.reported, firstUpdateS: (first - startedAt) / 1000, lastUpdateS: (last - startedAt) / 1000, bytesIn: r.bytesIn, rssAtStart, cpuMs: cpuMs() - cpuAtStart });
   });
   process.on('message', (cmd: HostCommand) => {
-    if (cmd.type === 'rss') send({ type: 'rss', rss: process.memoryUsage().rss, cpuMs: cpuMs() });
+    if (cmd.type === 'rss') send({ type: 'rss', rss: process.memoryUsage().rss, cpuMs: cpuMs(), loopMs: nodePerformance.eventLoopUtilization().active });
     else if (cmd.type === 'stop') {
       void coord
         .close()

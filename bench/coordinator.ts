@@ -135,11 +135,11 @@ class Host {
     this.child.send(cmd);
   }
 
-  async rss(): Promise<{ rss: number; cpuMs: number }> {
+  async rss(): Promise<{ rss: number; cpuMs: number; loopMs: number }> {
     const reply = this.next('rss');
     this.send({ type: 'rss' });
-    const { rss, cpuMs } = await reply;
-    return { rss, cpuMs };
+    const { rss, cpuMs, loopMs } = await reply;
+    return { rss, cpuMs, loopMs };
   }
 
   stop(): Promise<void> {
@@ -237,6 +237,8 @@ interface ScaleResult {
   joinS: number;
   /** CPU time (all threads, user + system) per join, from the first connect to the last welcome. */
   coordinatorCpuMsPerJoin: number;
+  /** The coordinator's event-loop busy time per join (what one process's joins per second are bound by). */
+  coordinatorLoopMsPerJoin: number;
   clientsCpuMsPerJoin: number;
   rssPerClientKB: number;
   /** RSS growth per client read after the last welcome (the round's sends have begun by then). */
@@ -254,13 +256,13 @@ async function scaleRun(identities: readonly Identity[], target: number, payload
   const errors: Error[] = [];
   const clients = identities.map((id) => new BenchClient(id, () => payload, (e) => errors.push(e)));
   const roundDone = host.next('round');
-  const { rss: rssBefore, cpuMs: hostCpu0 } = await host.rss();
+  const { rss: rssBefore, cpuMs: hostCpu0, loopMs: hostLoop0 } = await host.rss();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await pool(clients, JOIN_CONCURRENCY, (c) => c.join(ready.url));
   const joinS = (performance.now() - t0) / 1000;
   const cpu1 = process.cpuUsage(cpu0);
-  const { rss: rssAfter, cpuMs: hostCpu1 } = await host.rss();
+  const { rss: rssAfter, cpuMs: hostCpu1, loopMs: hostLoop1 } = await host.rss();
   const round = await roundDone;
   await host.stop();
   for (const c of clients) c.close();
@@ -277,6 +279,7 @@ async function scaleRun(identities: readonly Identity[], target: number, payload
     joinS,
     // The coordinator's figure includes the few ms between the last welcome and the rss reply.
     coordinatorCpuMsPerJoin: (hostCpu1 - hostCpu0) / identities.length,
+    coordinatorLoopMsPerJoin: (hostLoop1 - hostLoop0) / identities.length,
     clientsCpuMsPerJoin: (cpu1.user + cpu1.system) / 1000 / identities.length,
     rssPerClientKB: perClientKB(round.rssAtStart),
     rssAfterJoinsKB: perClientKB(rssAfter),
@@ -460,7 +463,7 @@ async function main(): Promise<void> {
       step(`${args.clients} joins and a round of ${args.clients}`);
       const large = (run.large = await scaleRun(identities, args.clients, payload, args.intakeWorkers));
       seen.push(
-        `joins ${fmt(small.joinsPerS)}/s and ${fmt(large.joinsPerS)}/s (CPU per join: coordinator ${fmt(small.coordinatorCpuMsPerJoin, 2)} and ${fmt(large.coordinatorCpuMsPerJoin, 2)} ms, ` +
+        `joins ${fmt(small.joinsPerS)}/s and ${fmt(large.joinsPerS)}/s (CPU per join: coordinator ${fmt(small.coordinatorCpuMsPerJoin, 2)} and ${fmt(large.coordinatorCpuMsPerJoin, 2)} ms, its event loop ${fmt(small.coordinatorLoopMsPerJoin, 2)} and ${fmt(large.coordinatorLoopMsPerJoin, 2)} ms, ` +
           `clients ${fmt(small.clientsCpuMsPerJoin, 2)} and ${fmt(large.clientsCpuMsPerJoin, 2)} ms), round ${target100}: ${fmt(small.round.seconds, 2)} s (last update accepted at ${fmt(small.round.lastUpdateS, 2)} s), ` +
           `round ${args.clients}: ${fmt(large.round.seconds, 2)} s (first/last update at ${fmt(large.round.firstUpdateS, 2)}/${fmt(large.round.lastUpdateS, 2)} s, coordinator CPU ${fmt(large.round.cpuMs / 1000, 2)} s, ` +
           `${large.round.reported} reported${large.late ? `, ${large.late} dropped for a late round:start ack` : ''}${small.late ? `; round ${target100}: ${small.late} dropped` : ''}), ` +
@@ -485,7 +488,7 @@ async function main(): Promise<void> {
   if (args.only.has('scale')) {
     const perJoin = (pick: (s: ScaleResult) => number) => mid((r) => [r.small, r.large].map((s) => (s ? pick(s) : undefined)), 2);
     console.log(`coordinator CPU time in the round of ${args.clients} (median; all threads, round:start to its end): ${mid((r) => [r.large ? r.large.round.cpuMs / 1000 : undefined], 2)} s`);
-    console.log(`CPU per join (median; all threads, first connect to last welcome): coordinator ${perJoin((s) => s.coordinatorCpuMsPerJoin)} ms, clients' process ${perJoin((s) => s.clientsCpuMsPerJoin)} ms`);
+    console.log(`CPU per join (median; all threads, first connect to last welcome): coordinator ${perJoin((s) => s.coordinatorCpuMsPerJoin)} ms, clients' process ${perJoin((s) => s.clientsCpuMsPerJoin)} ms; coordinator's event loop busy ${perJoin((s) => s.coordinatorLoopMsPerJoin)} ms per join`);
   }
   if (args.clients !== 1000) console.log(`round_s_1000 is a round of ${args.clients} updates (--clients ${args.clients})`);
   for (const line of await breakdown(payload, numParams)) console.log(line);
