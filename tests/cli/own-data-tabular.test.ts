@@ -1,7 +1,10 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnFedlink } from '../helpers/processes.js';
+import { fileURLToPath } from 'node:url';
+import { spawnFedlink, spawnNode } from '../helpers/processes.js';
+
+const LOAD_DIR = fileURLToPath(new URL('../helpers/load-model-dir.mjs', import.meta.url));
 
 let dir: string;
 beforeAll(async () => {
@@ -85,6 +88,19 @@ test('serve --data housing + two join --data housing --shard i/2: the join line 
     // The mean predictor's test RMSE on housing is 132.0 (docs/RESULTS.md).
     expect(rmse[1]!).toBeLessThan(rmse[0]!);
     expect(rmse[1]!).toBeLessThan(60);
+    // The final model, as serve says to get it: a tabular model is rebuilt from the run's statistics.
+    const runId = serve.stdout.match(/fedlink runs export (run_[0-9a-f]+)/)![1]!;
+    const list = spawnFedlink(['runs', 'list', '--state-dir', join(dir, 'serve-state')]);
+    expect(await list.exit(60_000)).toBe(0);
+    expect(list.stdout).toMatch(new RegExp(`${runId} +finished +2/2 +tabular-mlp +fedavg `));
+    const out = join(dir, 'export');
+    const exported = spawnFedlink(['runs', 'export', runId, '--state-dir', join(dir, 'serve-state'), '--out', out]);
+    expect([await exported.exit(60_000), exported.stderr]).toEqual([0, '']);
+    const loaded = spawnNode([LOAD_DIR, out]);
+    expect(await loaded.exit(60_000)).toBe(0);
+    const { params } = JSON.parse(loaded.stdout.trim().split('\n').pop()!) as { params: number };
+    expect(params).toBeGreaterThan(0);
+    expect((await stat(join(out, 'weights.bin'))).size).toBe(4 * params);
   } finally {
     serve.kill();
   }

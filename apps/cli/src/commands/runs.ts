@@ -46,16 +46,14 @@ export async function runsCommand(argv: string[]): Promise<number> {
         const runs = archive.runs();
         if (v.json) return out(JSON.stringify(runs, null, 2)), 0;
         if (runs.length === 0) return out(`no runs in ${stateDir}`), 0;
-        out(['run', 'status', 'rounds', 'model', 'strategy', 'created', 'test_acc'].map((h, i) => h.padEnd(WIDTHS[i]!)).join(''));
-        for (const r of runs) {
+        const rows = runs.map((r) => {
           const last = lastCompleted(archive.rounds(r.runId));
-          out(
-            [r.runId, r.status + (r.interruptedAt && r.status === 'running' ? '*' : ''), `${r.round}/${r.settings.rounds}`, r.settings.model, r.settings.strategy.name, new Date(r.createdAt).toISOString().slice(0, 19), fmt(last?.testAccuracy)]
-              .map((c, i) => c.padEnd(WIDTHS[i]!))
-              .join('')
-              .trimEnd(),
-          );
-        }
+          return [r.runId, r.status + (r.interruptedAt && r.status === 'running' ? '*' : ''), `${r.round}/${r.settings.rounds}`, r.settings.model, r.settings.strategy.name, new Date(r.createdAt).toISOString().slice(0, 19), fmt(last?.testAccuracy)];
+        });
+        const header = ['run', 'status', 'rounds', 'model', 'strategy', 'created', 'test_acc'];
+        // Each column as wide as its longest cell plus two spaces (a model may be a long name or a path).
+        const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)) + 2);
+        for (const row of [header, ...rows]) out(row.map((c, i) => c.padEnd(widths[i]!)).join('').trimEnd());
         if (runs.some((r) => r.status === 'running')) out('(a running run resumes when fedlink serve starts on this state dir; * = it was shut down gracefully)');
         return 0;
       }
@@ -92,7 +90,8 @@ export async function runsCommand(argv: string[]): Promise<number> {
         for (const s of loaded?.skipped ?? []) process.stderr.write(`warning: checkpoint of round ${s.round} unusable (${s.reason}); using an older one\n`);
         if (!loaded) throw new UsageError(`run ${run.runId} has no usable checkpoint`);
         await ensureEvalBackend();
-        const model = await GlobalModel.load(run.settings.model, run.settings.seed);
+        // A tabular zoo model is built from the run's statistics, as the coordinator built it.
+        const model = await GlobalModel.load(run.settings.model, run.settings.seed, run.settings.data);
         try {
           model.weights = loaded.checkpoint.weights;
           await writeModelArtifacts(dir, model);
@@ -110,8 +109,6 @@ export async function runsCommand(argv: string[]): Promise<number> {
     db.close();
   }
 }
-
-const WIDTHS = [18, 11, 9, 6, 10, 21, 8];
 
 const fmt = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(4));
 
