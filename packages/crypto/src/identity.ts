@@ -1,10 +1,12 @@
 import nacl from 'tweetnacl';
 import { fromBase64, toBase64, toHex, concatBytes, FedlinkError } from '@fedlink/protocol';
+import { type NativeCurve, importPrivateNode, nodeCrypto } from './native.js';
 
 /**
  * A party's long-term identity: an Ed25519 signing pair (proves who speaks) and an X25519 box
- * pair (key agreement for sealing). Keys come from tweetnacl, whose randomness is the platform
- * CSPRNG (crypto.getRandomValues), never Math.random.
+ * pair (key agreement for sealing), in tweetnacl's formats. Secrets come from the platform CSPRNG
+ * (crypto.getRandomValues, through tweetnacl), never Math.random; public keys are derived by
+ * Node's crypto in Node, by tweetnacl elsewhere (the same bytes).
  */
 export interface Identity {
   signPublicKey: Uint8Array;
@@ -19,9 +21,54 @@ export interface PublicIdentity {
 }
 
 export function generateIdentity(): Identity {
-  const sign = nacl.sign.keyPair();
-  const box = nacl.box.keyPair();
-  return { signPublicKey: sign.publicKey, signSecretKey: sign.secretKey, boxPublicKey: box.publicKey, boxSecretKey: box.secretKey };
+  return identityFromSecrets(nacl.randomBytes(32), nacl.randomBytes(32));
+}
+
+/**
+ * The public half of a raw private key, by Node's crypto: ~0.33 ms here for either curve (most of
+ * it OpenSSL's PKCS#8 decoding), against tweetnacl's 2.8 ms for an Ed25519 seed and 0.47 ms for
+ * an X25519 key (scratch probe, 2026-12-03). The KeyObject is the one `importPrivateNode` caches
+ * for `secret`, so the identity's first signature or agreement imports nothing. Undefined where
+ * this is not Node, or Node's result differed from tweetnacl's on a fixed key (checked once).
+ */
+function nativePublicKey(alg: NativeCurve, secret: Uint8Array): Uint8Array | undefined {
+  const c = nativeDerivation();
+  if (!c) return undefined;
+  const x = importPrivateNode(c, alg, secret).export({ format: 'jwk' }).x;
+  return x === undefined ? undefined : new Uint8Array(Buffer.from(x, 'base64url'));
+}
+
+let derivation: ReturnType<typeof nodeCrypto> | null | undefined;
+
+function nativeDerivation(): ReturnType<typeof nodeCrypto> {
+  if (derivation === undefined) {
+    derivation = null;
+    const c = nodeCrypto();
+    try {
+      const seed = new Uint8Array(32).fill(7);
+      const jwkX = (alg: NativeCurve) => importPrivateNode(c!, alg, seed.slice()).export({ format: 'jwk' }).x;
+      const same = (x: string | undefined, expected: Uint8Array) => x !== undefined && nacl.verify(new Uint8Array(Buffer.from(x, 'base64url')), expected);
+      if (c && same(jwkX('Ed25519'), nacl.sign.keyPair.fromSeed(seed).publicKey) && same(jwkX('X25519'), nacl.scalarMult.base(seed))) derivation = c;
+    } catch {
+      // Not supported here: tweetnacl derives the keys.
+    }
+  }
+  return derivation ?? undefined;
+}
+
+/** Which implementation derives identities' public keys here (bench lines, tests). */
+export function identityKeysBy(): 'node' | 'tweetnacl' {
+  return nativeDerivation() ? 'node' : 'tweetnacl';
+}
+
+/** The identity of an Ed25519 seed and an X25519 secret key (tweetnacl's formats: the 64-byte signing secret is seed || public key). */
+function identityFromSecrets(seed: Uint8Array, boxSecretKey: Uint8Array): Identity {
+  const signSecretKey = new Uint8Array(64);
+  signSecretKey.set(seed);
+  const signPublicKey = nativePublicKey('Ed25519', signSecretKey) ?? nacl.sign.keyPair.fromSeed(seed).publicKey;
+  signSecretKey.set(signPublicKey, 32);
+  const boxPublicKey = nativePublicKey('X25519', boxSecretKey) ?? nacl.scalarMult.base(boxSecretKey);
+  return { signPublicKey, signSecretKey, boxPublicKey, boxSecretKey };
 }
 
 /**
@@ -31,11 +78,9 @@ export function generateIdentity(): Identity {
  */
 export function identityFromSeed(seed: Uint8Array): Identity {
   if (seed.length !== 32) throw new RangeError('identity seed must be 32 bytes');
-  const sign = nacl.sign.keyPair.fromSeed(seed);
   // A separate, domain-separated secret for the box key, so the two keys are independent.
   const boxSecret = nacl.hash(concatBytes(new TextEncoder().encode('fedlink/box-key/v1\0'), seed)).slice(0, 32);
-  const box = nacl.box.keyPair.fromSecretKey(boxSecret);
-  return { signPublicKey: sign.publicKey, signSecretKey: sign.secretKey, boxPublicKey: box.publicKey, boxSecretKey: box.secretKey };
+  return identityFromSecrets(seed, boxSecret);
 }
 
 /**
