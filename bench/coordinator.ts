@@ -135,11 +135,10 @@ class Host {
     this.child.send(cmd);
   }
 
-  async rss(): Promise<{ rss: number; cpuMs: number; loopMs: number }> {
+  rss(): Promise<Extract<HostMessage, { type: 'rss' }>> {
     const reply = this.next('rss');
     this.send({ type: 'rss' });
-    const { rss, cpuMs, loopMs } = await reply;
-    return { rss, cpuMs, loopMs };
+    return reply;
   }
 
   stop(): Promise<void> {

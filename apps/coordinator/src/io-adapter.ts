@@ -44,25 +44,29 @@ export class FedlinkIoAdapter extends IoAdapter {
     for (const { message, callback, isAckHandledManually } of handlers) {
       socket.on(message as string, (...args: unknown[]) => {
         const { data, ack } = this.mapPayload(args.length === 1 ? args[0] : args);
-        const reply = (response: unknown): void => {
-          if (response === undefined || response === null) return;
-          const r = response as { event?: string; data?: unknown };
-          if (r.event) socket.emit(r.event, r.data);
-          else if (!isAckHandledManually && typeof ack === 'function') (ack as (r: unknown) => void)(response);
-        };
-        const failed = (err: unknown): void => this.logger.error(err);
+        const manualAck = isAckHandledManually ? undefined : ack;
         try {
           Promise.resolve(callback(data, ack)).then((result: unknown) => {
             // A handler may return an Observable (none of ours does): Nest's own path for it.
-            if (isObservable(result)) transform(result).subscribe({ next: reply, error: failed });
-            else reply(result);
-          }, failed);
+            if (isObservable(result)) transform(result).subscribe({ next: (r) => this.reply(socket, manualAck, r), error: this.failed });
+            else this.reply(socket, manualAck, result);
+          }, this.failed);
         } catch (err) {
-          failed(err);
+          this.failed(err);
         }
       });
     }
   }
+
+  /** A handler's result: emitted as `{ event, data }`, else the ack (none for undefined or null, or where the handler acks itself: `ack` undefined). */
+  private reply(socket: Socket, ack: unknown, response: unknown): void {
+    if (response === undefined || response === null) return;
+    const r = response as { event?: string; data?: unknown };
+    if (r.event) socket.emit(r.event, r.data);
+    else if (typeof ack === 'function') (ack as (r: unknown) => void)(response);
+  }
+
+  private readonly failed = (err: unknown): void => this.logger.error(err);
 
   private createServer(port: number, options?: ServerOptions): Server {
     return super.createIOServer(port, {

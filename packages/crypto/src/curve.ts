@@ -126,8 +126,8 @@ async function agreesWithTweetnacl(impl: Curve): Promise<boolean> {
   return (await ed25519Agrees(impl)) && (await x25519Agrees(impl));
 }
 
-const nativeEd25519 = nativeCheck(() => ed25519Agrees(WEBCRYPTO_CURVE));
-const nativeX25519 = nativeCheck(() => x25519Agrees(WEBCRYPTO_CURVE));
+const nativeEd25519 = nativeCheck(async () => subtleOrUndefined() !== undefined && (await ed25519Agrees(WEBCRYPTO_CURVE)));
+const nativeX25519 = nativeCheck(async () => subtleOrUndefined() !== undefined && (await x25519Agrees(WEBCRYPTO_CURVE)));
 
 let chosen: Promise<Curve> | undefined;
 

@@ -33,24 +33,26 @@ export function generateIdentity(): Identity {
  */
 function nativePublicKey(alg: NativeCurve, secret: Uint8Array): Uint8Array | undefined {
   const c = nativeDerivation();
-  if (!c) return undefined;
+  return c && publicKeyByNode(c, alg, secret);
+}
+
+function publicKeyByNode(c: NonNullable<ReturnType<typeof nodeCrypto>>, alg: NativeCurve, secret: Uint8Array): Uint8Array | undefined {
   const x = importPrivateNode(c, alg, secret).export({ format: 'jwk' }).x;
   return x === undefined ? undefined : new Uint8Array(Buffer.from(x, 'base64url'));
 }
 
+/** Node's crypto once it derived tweetnacl's public keys from a fixed secret (null: it didn't, or this is not Node; undefined: not checked yet). */
 let derivation: ReturnType<typeof nodeCrypto> | null | undefined;
 
 function nativeDerivation(): ReturnType<typeof nodeCrypto> {
   if (derivation === undefined) {
-    derivation = null;
     const c = nodeCrypto();
+    const seed = new Uint8Array(32).fill(7);
+    const same = (got: Uint8Array | undefined, expected: Uint8Array) => got !== undefined && nacl.verify(got, expected);
     try {
-      const seed = new Uint8Array(32).fill(7);
-      const jwkX = (alg: NativeCurve) => importPrivateNode(c!, alg, seed.slice()).export({ format: 'jwk' }).x;
-      const same = (x: string | undefined, expected: Uint8Array) => x !== undefined && nacl.verify(new Uint8Array(Buffer.from(x, 'base64url')), expected);
-      if (c && same(jwkX('Ed25519'), nacl.sign.keyPair.fromSeed(seed).publicKey) && same(jwkX('X25519'), nacl.scalarMult.base(seed))) derivation = c;
+      derivation = c && same(publicKeyByNode(c, 'Ed25519', seed.slice()), nacl.sign.keyPair.fromSeed(seed).publicKey) && same(publicKeyByNode(c, 'X25519', seed.slice()), nacl.scalarMult.base(seed)) ? c : null;
     } catch {
-      // Not supported here: tweetnacl derives the keys.
+      derivation = null; // not supported here: tweetnacl derives the keys
     }
   }
   return derivation ?? undefined;

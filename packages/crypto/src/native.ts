@@ -103,7 +103,7 @@ export function nativeCheck(test: () => Promise<boolean>): () => Promise<boolean
   return () => {
     result ??= (async () => {
       try {
-        return subtleOrUndefined() !== undefined && (await test());
+        return await test();
       } catch {
         return false; // algorithm not supported here: use tweetnacl
       }
