@@ -1,4 +1,4 @@
-import { generateIdentity, seal, sharedKey, updateContext } from '@fedlink/crypto';
+import { deferredSharedKey, generateIdentity, seal, updateContext } from '@fedlink/crypto';
 import { type ClientSession, DEFAULT_RUN, GlobalModel, OpenRound, RunContext, UpdateIntake, ensureEvalBackend } from '@fedlink/coordinator';
 import { type Update, encodeTensors } from '@fedlink/protocol';
 import { testVector } from '../helpers/fixed-trainer.js';
@@ -22,7 +22,8 @@ test('2,000 accepted updates over 100 rounds: replay memory stays at one round, 
       peer: { id: `peer-${i}`, address: '127.0.0.1', emit: () => undefined, request: async () => ({ ok: true }), disconnect: () => undefined },
       signPublicKey: id.signPublicKey,
       boxPublicKey: id.boxPublicKey,
-      sharedKey: await sharedKey(server.boxPublicKey, id.boxSecretKey),
+      // The key the client seals with and the coordinator opens with (X25519 is symmetric).
+      sharedKey: deferredSharedKey(server.boxPublicKey, id.boxSecretKey),
       numExamples: 10,
       platform: 'node',
       backend: 'test',
@@ -49,7 +50,7 @@ test('2,000 accepted updates over 100 rounds: replay memory stays at one round, 
       const position = { completedRound: round - 1, open };
       let last: { session: ClientSession; update: Update } | undefined;
       for (const [i, session] of sessions.entries()) {
-        const envelope = await seal(payloads[i]!, session.sharedKey, updateContext(context.runId, round, session.clientId));
+        const envelope = await seal(payloads[i]!, await session.sharedKey(), updateContext(context.runId, round, session.clientId));
         const update: Update = { runId: context.runId, round, numExamples: 10, metrics: { loss: 1 }, envelope };
         await intake.receive(session, update, position);
         last = { session, update };

@@ -6,7 +6,7 @@ const session = (clientId: string, peerId: string, edge?: { clients: number }): 
   peer: peer(peerId),
   signPublicKey: new Uint8Array(32),
   boxPublicKey: new Uint8Array(32),
-  sharedKey: new Uint8Array(32),
+  sharedKey: async () => new Uint8Array(32),
   numExamples: 10,
   platform: 'node',
   backend: 'test',

@@ -1,5 +1,5 @@
 import { Strategy } from '@fedlink/core';
-import { type Identity, clientIdOf, identityFromSeed, seal, sharedKey, updateContext } from '@fedlink/crypto';
+import { type Identity, clientIdOf, deferredSharedKey, identityFromSeed, seal, sharedKey, updateContext } from '@fedlink/crypto';
 import { EVENTS, FedlinkError, type Update, encodeTensors } from '@fedlink/protocol';
 import {
   ClientRegistry,
@@ -81,7 +81,7 @@ function setup(kinds: readonly Kind[], run: Partial<RunSettings> = {}): Setup {
       peer: { id: `peer-${i}`, address: '127.0.0.1', emit: () => undefined, request: async () => ({ ok: true }), disconnect: () => undefined },
       signPublicKey: id.signPublicKey,
       boxPublicKey: id.boxPublicKey,
-      sharedKey: new Uint8Array(32),
+      sharedKey: deferredSharedKey(id.boxPublicKey, coordinator.boxSecretKey),
       numExamples: 1000,
       platform: 'node',
       backend: 'test',
@@ -107,13 +107,8 @@ function setup(kinds: readonly Kind[], run: Partial<RunSettings> = {}): Setup {
   };
 }
 
-async function withSessionKeys(s: Setup): Promise<void> {
-  for (const [i, session] of s.sessions.entries()) session.sharedKey = await sharedKey(identity(i).boxPublicKey, coordinator.boxSecretKey);
-}
-
 /** Runs the real engine for the setup's rounds; each round's updates are all submitted in client order, once every round:start is out. */
 async function runEngine(s: Setup, workers: number): Promise<{ weights: Float32Array; codes: string[]; mode: string }> {
-  await withSessionKeys(s);
   const engine = new RoundEngine({ context: s.context, strategy: Strategy.fromSpec(s.settings.strategy), registry: s.registry, store: new InMemoryRunStore(), log: silentLog, intake: { workers } });
   const codes: string[] = [];
   const pending: Promise<void>[] = [];
@@ -209,7 +204,6 @@ describe('intake order', () => {
     const orders: number[][] = [];
     for (const reversed of [false, true]) {
       const s = setup(kinds);
-      await withSessionKeys(s);
       const inner = new InThreadOpener(checkSpecOf(s.context));
       const intake = new UpdateIntake(s.context, () => undefined, { opener: reversed ? new ReversingOpener(inner, kinds.length) : inner });
       const sink = recordingSink(s.model.numParams);
@@ -232,7 +226,6 @@ describe('intake order', () => {
   test('a round that reaches its target while later updates are being opened refuses them as stale and adds nothing of them', async () => {
     const kinds: Kind[] = ['good', 'good', 'good', 'good', 'good'];
     const s = setup(kinds);
-    await withSessionKeys(s);
     const intake = new UpdateIntake(s.context, () => undefined, { opener: new ReversingOpener(new InThreadOpener(checkSpecOf(s.context)), kinds.length) });
     const sink = recordingSink(s.model.numParams);
     const open = new OpenRound({ key: { round: 1, attempt: 1 }, selected: s.sessions.map((x) => x.clientId), target: 3, startedAt: Date.now(), deadline: Date.now() + 60_000, sink, autoClose: true });
@@ -248,10 +241,11 @@ describe('IntakePool', () => {
   test('opens on worker threads what the event loop opens, the same bits; refusals keep their codes; at most the budget is in flight', async () => {
     const kinds: Kind[] = ['good', 'good', 'good', 'non_finite', 'good', 'tampered', 'good', 'good', 'good', 'good', 'good', 'good'];
     const s = setup(kinds);
-    await withSessionKeys(s);
     const spec = checkSpecOf(s.context);
     const updates = await Promise.all(s.sessions.map((_, i) => s.update(i, 1)));
-    const requests: OpenRequest[] = updates.map((u, i) => ({ nonce: u.envelope.nonce, ciphertext: u.envelope.ciphertext, sharedKey: s.sessions[i]!.sharedKey, associatedData: updateContext(s.context.runId, 1, s.sessions[i]!.clientId) }));
+    const requests: OpenRequest[] = await Promise.all(
+      updates.map(async (u, i) => ({ nonce: u.envelope.nonce, ciphertext: u.envelope.ciphertext, sharedKey: await s.sessions[i]!.sharedKey(), associatedData: updateContext(s.context.runId, 1, s.sessions[i]!.clientId) })),
+    );
     const size = requests[0]!.ciphertext.byteLength;
     const budget = Math.floor(2.5 * size);
     const pool = new IntakePool(spec, { workers: 2, budgetBytes: budget, maxCiphertextBytes: s.context.maxUpdateBytes });
@@ -286,14 +280,13 @@ describe('IntakePool', () => {
 
   test('float16 updates (decoded to a fresh dense vector) come out of the slots as the event loop decodes them', async () => {
     const s = setup(['good', 'good', 'good'], { encoding: 'float16' });
-    await withSessionKeys(s);
     const spec = checkSpecOf(s.context);
     const requests: OpenRequest[] = await Promise.all(
       s.sessions.map(async (session, i) => {
         const key = await sharedKey(coordinator.boxPublicKey, identity(i).boxSecretKey);
         const aad = updateContext(s.context.runId, 1, session.clientId);
         const envelope = await seal(encodeTensors(s.model.manifest, deltaOf(i, 1, s.model.numParams), 'float16'), key, aad);
-        return { nonce: envelope.nonce, ciphertext: envelope.ciphertext, sharedKey: session.sharedKey, associatedData: aad };
+        return { nonce: envelope.nonce, ciphertext: envelope.ciphertext, sharedKey: await session.sharedKey(), associatedData: aad };
       }),
     );
     const pool = new IntakePool(spec, { workers: 1, maxCiphertextBytes: s.context.maxUpdateBytes });
@@ -306,7 +299,7 @@ describe('IntakePool', () => {
       }
       // A float32 update in a float16 run is refused in the worker as on the event loop.
       const u = await s.update(0, 1);
-      await expect(pool.open({ nonce: u.envelope.nonce, ciphertext: u.envelope.ciphertext, sharedKey: s.sessions[0]!.sharedKey, associatedData: updateContext(s.context.runId, 1, s.sessions[0]!.clientId) })).rejects.toMatchObject({
+      await expect(pool.open({ nonce: u.envelope.nonce, ciphertext: u.envelope.ciphertext, sharedKey: await s.sessions[0]!.sharedKey(), associatedData: updateContext(s.context.runId, 1, s.sessions[0]!.clientId) })).rejects.toMatchObject({
         code: 'bad_request',
         message: expect.stringMatching(/encoded as float32/),
       });
@@ -318,9 +311,8 @@ describe('IntakePool', () => {
 
   test('close refuses the updates still with the workers (internal); the next open starts a worker again', async () => {
     const s = setup(['good']);
-    await withSessionKeys(s);
     const u = await s.update(0, 1);
-    const request: OpenRequest = { nonce: u.envelope.nonce, ciphertext: u.envelope.ciphertext, sharedKey: s.sessions[0]!.sharedKey, associatedData: updateContext(s.context.runId, 1, s.sessions[0]!.clientId) };
+    const request: OpenRequest = { nonce: u.envelope.nonce, ciphertext: u.envelope.ciphertext, sharedKey: await s.sessions[0]!.sharedKey(), associatedData: updateContext(s.context.runId, 1, s.sessions[0]!.clientId) };
     const pool = new IntakePool(checkSpecOf(s.context), { workers: 1, maxCiphertextBytes: s.context.maxUpdateBytes });
     try {
       const inFlight = pool.open(request);
@@ -338,12 +330,11 @@ describe('IntakePool', () => {
 
   test('warm starts every worker before the first update, once; updates opened after it are the ones the event loop opens', async () => {
     const s = setup(['good', 'non_finite']);
-    await withSessionKeys(s);
     const spec = checkSpecOf(s.context);
     const requests: OpenRequest[] = await Promise.all(
       [0, 1].map(async (i) => {
         const u = await s.update(i, 1);
-        return { nonce: u.envelope.nonce, ciphertext: u.envelope.ciphertext, sharedKey: s.sessions[i]!.sharedKey, associatedData: updateContext(s.context.runId, 1, s.sessions[i]!.clientId) };
+        return { nonce: u.envelope.nonce, ciphertext: u.envelope.ciphertext, sharedKey: await s.sessions[i]!.sharedKey(), associatedData: updateContext(s.context.runId, 1, s.sessions[i]!.clientId) };
       }),
     );
     const pool = new IntakePool(spec, { workers: 2, maxCiphertextBytes: s.context.maxUpdateBytes });

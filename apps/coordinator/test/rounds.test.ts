@@ -169,8 +169,8 @@ function rig(run: Partial<RunSettings>, specs: Pick<FakeClient, 'behaviour' | 'n
       peer,
       signPublicKey: identity.signPublicKey,
       boxPublicKey: identity.boxPublicKey,
-      // nacl.box.before: the same bytes as sharedKey (packages/crypto tests), synchronously for the rig.
-      sharedKey: nacl.box.before(identity.boxPublicKey, coordinator.boxSecretKey),
+      // nacl.box.before: the same bytes as sharedKey (packages/crypto tests).
+      sharedKey: async () => nacl.box.before(identity.boxPublicKey, coordinator.boxSecretKey),
       numExamples: spec.numExamples,
       platform: 'node',
       backend: 'test',

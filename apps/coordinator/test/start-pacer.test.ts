@@ -80,7 +80,7 @@ test('RoundRunner paces round:start by acks, and a round that closed sends no mo
       },
       signPublicKey: identity.signPublicKey,
       boxPublicKey: identity.boxPublicKey,
-      sharedKey: nacl.box.before(identity.boxPublicKey, server.boxSecretKey),
+      sharedKey: async () => nacl.box.before(identity.boxPublicKey, server.boxSecretKey),
       numExamples: 10,
       platform: 'node',
       backend: 'test',

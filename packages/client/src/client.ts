@@ -30,7 +30,7 @@ import {
   roundOfKeyId,
   toBase64,
 } from '@fedlink/protocol';
-import { type Identity, assertBoxKey, clientIdOf, fingerprint, generateIdentity, sameFingerprint, seal, sharedKey, signHello, updateContext } from '@fedlink/crypto';
+import { type Identity, assertBoxKey, clientIdOf, deferredSharedKey, fingerprint, generateIdentity, sameFingerprint, seal, signHello, updateContext } from '@fedlink/crypto';
 import { type BatchProgress, modelHash } from '@fedlink/ml';
 import { firstNonFinite, scaffoldClientControl, scaffoldCorrection } from '@fedlink/core';
 import { UpdateEncoder } from './compression.js';
@@ -122,7 +122,8 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
   readonly clientId: string;
   private socket: ClientSocket | undefined;
   private welcome: Welcome | undefined;
-  private shared: Uint8Array | undefined;
+  /** The key updates are sealed with, derived at the first update (a joined client may never be selected). */
+  private shared: (() => Promise<Uint8Array>) | undefined;
   private pinned: string | undefined;
   private state: ClientState = 'idle';
   /** Last round:start handled (a retried round, a later attempt, is trained again). */
@@ -368,7 +369,7 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
       this.pinned = seen;
       // A coordinator box key of low order would make every sealed update readable by anyone.
       assertBoxKey(server.boxPublicKey, "coordinator's box key");
-      const shared = await sharedKey(server.boxPublicKey, this.identity.boxSecretKey);
+      const shared = deferredSharedKey(server.boxPublicKey, this.identity.boxSecretKey);
       if (welcome.protocol !== PROTOCOL_VERSION) throw new FedlinkError('protocol_mismatch', `coordinator speaks protocol ${welcome.protocol}, this client ${PROTOCOL_VERSION}`);
       const fresh = this.welcome?.runId !== welcome.runId;
       if (fresh) {
@@ -497,7 +498,7 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
   /** Seals an encoded update to the coordinator, sends it (acked), and says so. */
   private async sendSealed(round: number, payload: Uint8Array, outcome: FitOutcome): Promise<void> {
     const welcome = this.welcome!;
-    const envelope = await seal(payload, this.shared!, updateContext(welcome.runId, round, welcome.clientId));
+    const envelope = await seal(payload, await this.shared!(), updateContext(welcome.runId, round, welcome.clientId));
     // An edge's update stands for a group of leaf clients: the parent counts them.
     const group = outcome.contributors !== undefined ? { contributors: outcome.contributors } : {};
     const update: Update = { runId: welcome.runId, round, numExamples: outcome.numExamples, metrics: outcome.metrics, envelope, ...group };

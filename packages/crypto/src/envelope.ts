@@ -43,6 +43,18 @@ export async function sharedKey(theirBoxPublicKey: Uint8Array, myBoxSecretKey: U
   return out;
 }
 
+/**
+ * `sharedKey`, derived on first call and kept (a failure too: the inputs don't change). A
+ * coordinator holds one per joined client but opens envelopes only from the clients it selects,
+ * so the X25519 waits for the first update instead of costing every hello. The peer key is
+ * checked now, as `sharedKey` would: a low-order key is refused where it is presented.
+ */
+export function deferredSharedKey(theirBoxPublicKey: Uint8Array, myBoxSecretKey: Uint8Array): () => Promise<Uint8Array> {
+  assertBoxKey(theirBoxPublicKey, 'peer box key');
+  let key: Promise<Uint8Array> | undefined;
+  return () => (key ??= sharedKey(theirBoxPublicKey, myBoxSecretKey));
+}
+
 export async function seal(plaintext: Uint8Array, shared: Uint8Array, associatedData: Uint8Array): Promise<SealedEnvelope> {
   const nonce = nacl.randomBytes(24);
   return { nonce, ciphertext: await ENVELOPE_CIPHER.seal(shared, nonce, plaintext, associatedData) };

@@ -1,6 +1,6 @@
 import nacl from 'tweetnacl';
 import { FedlinkError } from '@fedlink/protocol';
-import { ENVELOPE_CIPHER, ENVELOPE_OVERHEAD, NODE_CIPHER, WEBCRYPTO_CIPHER, fingerprint, generateIdentity, identityFromSeed, identityFromJson, identityToJson, open, openInto, sameFingerprint, seal, sharedKey, signHello, updateContext, verifyHello } from '@fedlink/crypto';
+import { ENVELOPE_CIPHER, ENVELOPE_OVERHEAD, NODE_CIPHER, WEBCRYPTO_CIPHER, X25519_LOW_ORDER, deferredSharedKey, fingerprint, generateIdentity, identityFromSeed, identityFromJson, identityToJson, open, openInto, sameFingerprint, seal, sharedKey, signHello, updateContext, verifyHello } from '@fedlink/crypto';
 
 test('an envelope opens only with the right keys and the same context', async () => {
   const client = generateIdentity();
@@ -27,6 +27,20 @@ test('an envelope opens only with the right keys and the same context', async ()
   // Fresh nonce per envelope: sealing the same payload twice gives unrelated ciphertexts.
   const again = await seal(payload, await sharedKey(server.boxPublicKey, client.boxSecretKey), ctx);
   expect(Buffer.from(again.nonce).equals(Buffer.from(env.nonce))).toBe(false);
+});
+
+test('deferredSharedKey derives sharedKey once, on first call; a low-order peer key is refused when the key is made', async () => {
+  const a = generateIdentity();
+  const b = generateIdentity();
+  const key = deferredSharedKey(b.boxPublicKey, a.boxSecretKey);
+  const first = key();
+  expect(key()).toBe(first);
+  expect(await first).toEqual(await sharedKey(b.boxPublicKey, a.boxSecretKey));
+  expect(await first).toEqual(nacl.box.before(b.boxPublicKey, a.boxSecretKey));
+  for (const low of X25519_LOW_ORDER) {
+    expect(() => deferredSharedKey(low, a.boxSecretKey)).toThrow(expect.objectContaining({ code: 'weak_key' }));
+  }
+  expect(() => deferredSharedKey(new Uint8Array(31), a.boxSecretKey)).toThrow(expect.objectContaining({ code: 'weak_key' }));
 });
 
 test('hello proof binds the challenge, the connection and the box key', async () => {

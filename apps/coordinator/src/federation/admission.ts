@@ -1,4 +1,4 @@
-import { type Identity, clientIdOf, randomBytes, sharedKey, verifyHello } from '@fedlink/crypto';
+import { type Identity, clientIdOf, deferredSharedKey, randomBytes, verifyHello } from '@fedlink/crypto';
 import { EVENTS, FedlinkError, type Hello, PROTOCOL_VERSION, fromBase64, parseClientPayload, toBase64 } from '@fedlink/protocol';
 import type { ClientRegistry, ClientSession } from './client-registry.js';
 import type { JoinAuthority } from './join-authority.js';
@@ -57,7 +57,7 @@ export class Admission {
       peer,
       signPublicKey,
       boxPublicKey,
-      sharedKey: await sharedKey(boxPublicKey, this.identity.boxSecretKey),
+      sharedKey: deferredSharedKey(boxPublicKey, this.identity.boxSecretKey),
       numExamples: hello.numExamples,
       platform: hello.platform,
       backend: hello.backend,

@@ -8,8 +8,8 @@ export interface ClientSession {
   peer: Peer;
   signPublicKey: Uint8Array;
   boxPublicKey: Uint8Array;
-  /** Precomputed X25519 shared key with the coordinator (opens this client's envelopes). */
-  sharedKey: Uint8Array;
+  /** The X25519 shared key with the coordinator (opens this client's envelopes), derived on first use. */
+  sharedKey: () => Promise<Uint8Array>;
   numExamples: number;
   platform: string;
   backend: string;

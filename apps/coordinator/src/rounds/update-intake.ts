@@ -182,8 +182,9 @@ export class UpdateIntake {
     this.applied = new Promise((r) => (done = r));
     try {
       this.plaintextUpdatesOpened++;
-      const opened = this.opener
-        .open({ nonce: asBytes(msg.envelope.nonce)!, ciphertext: candidate.ciphertext, sharedKey: session.sharedKey, associatedData: updateContext(this.context.runId, msg.round, session.clientId) })
+      const opened = session
+        .sharedKey()
+        .then((sharedKey) => this.opener.open({ nonce: asBytes(msg.envelope.nonce)!, ciphertext: candidate.ciphertext, sharedKey, associatedData: updateContext(this.context.runId, msg.round, session.clientId) }))
         .then((update) => ({ update }), (error: unknown) => ({ error }));
       const outcome = await opened;
       await before;
