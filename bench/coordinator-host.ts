@@ -18,6 +18,8 @@ export interface HostConfig {
   token: string;
   /** The coordinator's intake worker threads (0: on the event loop). */
   intakeWorkers: number;
+  /** The coordinator's receive budget in bytes (upload backpressure; rounds/receive-budget.ts). */
+  receiveBudgetBytes: number;
 }
 
 export type HostMessage =
@@ -36,6 +38,11 @@ export type HostMessage =
       rssAtStart: number;
       /** The process's CPU time (all threads, ms) from round:start to the round's end. */
       cpuMs: number;
+      /** Most update bytes held at once in the round (the receive budget's peak), and how often reading paused. */
+      peakHeldBytes: number;
+      pauses: number;
+      /** The process's peak RSS so far (bytes). */
+      maxRss: number;
     }
   | { type: 'done' };
 
@@ -68,6 +75,7 @@ async function coordinator(config: HostConfig): Promise<void> {
       handshakeTimeoutMs: 600_000,
       logLevel: 'silent',
       intakeWorkers: config.intakeWorkers,
+      receiveBudgetBytes: config.receiveBudgetBytes,
     },
     { log: silentLog },
   );
@@ -86,7 +94,8 @@ async function coordinator(config: HostConfig): Promise<void> {
     first ||= last;
   });
   coord.engine.on('roundEnded', (r) => {
-    send({ type: 'round', status: r.status, seconds: r.seconds, reported: r.reported, firstUpdateS: (first - startedAt) / 1000, lastUpdateS: (last - startedAt) / 1000, bytesIn: r.bytesIn, rssAtStart, cpuMs: cpuMs() - cpuAtStart });
+    send({ type: 'round', status: r.status, seconds: r.seconds, reported: r.reported, firstUpdateS: (first - startedAt) / 1000, lastUpdateS: (last - startedAt) / 1000, bytesIn: r.bytesIn, rssAtStart, cpuMs: cpuMs() - cpuAtStart,
+      peakHeldBytes: coord.receiveBudget.peakHeldBytes, pauses: coord.receiveBudget.pauses, maxRss: process.resourceUsage().maxRSS * 1024 });
   });
   process.on('message', (cmd: HostCommand) => {
     if (cmd.type === 'rss') send({ type: 'rss', rss: process.memoryUsage().rss, cpuMs: cpuMs(), loopMs: nodePerformance.eventLoopUtilization().active });

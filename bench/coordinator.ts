@@ -1,14 +1,14 @@
 /**
  * Coordinator at scale: `npm run bench:coordinator -- [--clients 1000] [--repeats 3] [--ingest 1000]
- * [--only transport,ingest,scale] [--intake-workers N] [--cold-keys]`.
+ * [--only transport,ingest,scale] [--intake-workers N] [--receive-budget MiB] [--cold-keys]`.
  *
  * Everything is real and runs over loopback. The server side (a real coordinator, or a plain
  * socket.io echo server) is a forked process (bench/coordinator-host.ts), so its RSS is its own
  * and it has a core to itself as far as the machine allows; the clients run in this process.
  *
  * - joins_per_s: `clients` real socket.io clients connect and do the real hello (auth:challenge,
- *   Ed25519 signature over challenge + connection id + box key, X25519 shared key on both
- *   sides), 128 at a time; joins / seconds from the first connect to the last welcome. Each
+ *   Ed25519 signature over challenge + connection id + box key; the X25519 shared key waits for
+ *   a client's first update on both sides), 128 at a time; joins / seconds from the first connect to the last welcome. Each
  *   client's private keys are imported once before (`--cold-keys`: during the joins).
  * - rss_per_client_KB: the coordinator process's RSS growth from before the first connect to
  *   the moment the round opens (every client joined, nothing sent yet), per client. The
@@ -18,6 +18,9 @@
  *   `clients`) of them runs one MLP (2NN) round: round:start with the global weights to each,
  *   each client seals a zero delta (AES-GCM, the real envelope) and sends round:update; the
  *   figure is the coordinator's round record (round:start to aggregate applied and checkpointed).
+ *   The progress line adds the most update bytes the coordinator held at once, how often that
+ *   passed its receive budget (`--receive-budget`, MiB) and paused reading the sockets, and its
+ *   peak RSS.
  * - ingest_MBps: the real update intake of the real round engine, in this process with fake
  *   peers (no sockets): `ingest` updates sealed beforehand are submitted at once, once the
  *   intake's threads (started when the round opens) take updates, and sealed
@@ -50,7 +53,7 @@ import {
   updateContext,
   verifyHello,
 } from '@fedlink/crypto';
-import { DEFAULT_RUN, ClientRegistry, GlobalModel, InMemoryRunStore, RoundEngine, RunContext, type RunSettings, defaultIntakeWorkers, silentLog } from '@fedlink/coordinator';
+import { DEFAULT_RUN, ClientRegistry, GlobalModel, InMemoryRunStore, RECEIVE_BUDGET_BYTES, RoundEngine, RunContext, type RunSettings, defaultIntakeWorkers, silentLog } from '@fedlink/coordinator';
 import { EVENTS, PROTOCOL_VERSION, type RoundStart, type Update, type Welcome, decodeTensors, encodeTensors, fromBase64, toBase64 } from '@fedlink/protocol';
 import type { HostCommand, HostConfig, HostMessage } from './coordinator-host.js';
 import { checkFlags } from './lib/cli.js';
@@ -68,13 +71,15 @@ interface Args {
   intakeWorkers: number;
   /** `--cold-keys`: leave each client's one-time private-key import inside the timed joins. */
   coldKeys: boolean;
+  /** `--receive-budget MiB`: the coordinator's upload backpressure limit (default its own, RECEIVE_BUDGET_BYTES). */
+  receiveBudgetBytes: number;
 }
 
-const USAGE = 'usage: npm run bench:coordinator -- [--clients 1000] [--repeats 3] [--ingest 1000] [--only transport,ingest,scale] [--intake-workers N] [--cold-keys]';
+const USAGE = 'usage: npm run bench:coordinator -- [--clients 1000] [--repeats 3] [--ingest 1000] [--only transport,ingest,scale] [--intake-workers N] [--receive-budget MiB] [--cold-keys]';
 
 function parseArgs(argv: string[]): Args {
-  checkFlags(argv, USAGE, ['--clients', '--repeats', '--ingest', '--only', '--intake-workers', '--cold-keys']);
-  const args: Args = { clients: 1000, repeats: 3, ingest: 1000, only: new Set(PARTS), intakeWorkers: defaultIntakeWorkers(), coldKeys: false };
+  checkFlags(argv, USAGE, ['--clients', '--repeats', '--ingest', '--only', '--intake-workers', '--receive-budget', '--cold-keys']);
+  const args: Args = { clients: 1000, repeats: 3, ingest: 1000, only: new Set(PARTS), intakeWorkers: defaultIntakeWorkers(), coldKeys: false, receiveBudgetBytes: RECEIVE_BUDGET_BYTES };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], Number(argv[i + 1])];
     if (flag === '--cold-keys') {
@@ -95,7 +100,8 @@ function parseArgs(argv: string[]): Args {
       continue;
     }
     if (!(value > 0)) throw new Error(`${flag} needs a positive number`);
-    if (flag === '--clients') args.clients = value;
+    if (flag === '--receive-budget') args.receiveBudgetBytes = Math.round(value * 2 ** 20);
+    else if (flag === '--clients') args.clients = value;
     else if (flag === '--repeats') args.repeats = value;
     else if (flag === '--ingest') args.ingest = value;
     else throw new Error(`unknown option ${flag}`);
@@ -250,8 +256,8 @@ interface ScaleResult {
 }
 
 /** A real coordinator in its own process, `clients` real clients, one round of `target` updates. */
-async function scaleRun(identities: readonly Identity[], target: number, payload: Uint8Array, intakeWorkers: number): Promise<ScaleResult> {
-  const config: HostConfig = { clients: identities.length, target, token: TOKEN, intakeWorkers };
+async function scaleRun(identities: readonly Identity[], target: number, payload: Uint8Array, args: Args): Promise<ScaleResult> {
+  const config: HostConfig = { clients: identities.length, target, token: TOKEN, intakeWorkers: args.intakeWorkers, receiveBudgetBytes: args.receiveBudgetBytes };
   const host = new Host(['coordinator', JSON.stringify(config)]);
   const ready = await host.next('ready');
   const errors: Error[] = [];
@@ -462,14 +468,15 @@ async function main(): Promise<void> {
     }
     if (args.only.has('scale')) {
       step(`${args.clients} joins and a round of ${target100}`);
-      const small = (run.small = await scaleRun(identities, target100, payload, args.intakeWorkers));
+      const small = (run.small = await scaleRun(identities, target100, payload, args));
       step(`${args.clients} joins and a round of ${args.clients}`);
-      const large = (run.large = await scaleRun(identities, args.clients, payload, args.intakeWorkers));
+      const large = (run.large = await scaleRun(identities, args.clients, payload, args));
       seen.push(
         `joins ${fmt(small.joinsPerS)}/s and ${fmt(large.joinsPerS)}/s (CPU per join: coordinator ${fmt(small.coordinatorCpuMsPerJoin, 2)} and ${fmt(large.coordinatorCpuMsPerJoin, 2)} ms, its event loop ${fmt(small.coordinatorLoopMsPerJoin, 2)} and ${fmt(large.coordinatorLoopMsPerJoin, 2)} ms, ` +
           `clients ${fmt(small.clientsCpuMsPerJoin, 2)} and ${fmt(large.clientsCpuMsPerJoin, 2)} ms), round ${target100}: ${fmt(small.round.seconds, 2)} s (last update accepted at ${fmt(small.round.lastUpdateS, 2)} s), ` +
           `round ${args.clients}: ${fmt(large.round.seconds, 2)} s (first/last update at ${fmt(large.round.firstUpdateS, 2)}/${fmt(large.round.lastUpdateS, 2)} s, coordinator CPU ${fmt(large.round.cpuMs / 1000, 2)} s, ` +
-          `${large.round.reported} reported${large.late ? `, ${large.late} dropped for a late round:start ack` : ''}${small.late ? `; round ${target100}: ${small.late} dropped` : ''}), ` +
+          `${large.round.reported} reported${large.late ? `, ${large.late} dropped for a late round:start ack` : ''}${small.late ? `; round ${target100}: ${small.late} dropped` : ''}; ` +
+          `updates held at most ${fmt(large.round.peakHeldBytes / MB)} MB at once, reading paused ${large.round.pauses} time(s), coordinator peak RSS ${fmt(large.round.maxRss / MB)} MB), ` +
           `rss/client at round start ${fmt(small.rssPerClientKB)} and ${fmt(large.rssPerClientKB)} KB, after joins ${fmt(small.rssAfterJoinsKB)} and ${fmt(large.rssAfterJoinsKB)} KB`,
       );
     }
@@ -486,7 +493,7 @@ async function main(): Promise<void> {
     `joins_per_s=${mid((r) => [r.small?.joinsPerS, r.large?.joinsPerS])} ingest_MBps=${mid((r) => [r.ingest])} round_s_100=${mid((r) => [r.small?.round.seconds], 2)} ` +
       `round_s_1000=${mid((r) => [r.large?.round.seconds], 2)} rss_per_client_KB=${mid((r) => [r.small?.rssPerClientKB, r.large?.rssPerClientKB])} transport_MBps=${mid((r) => [r.transport])}${clientsNote}`,
   );
-  console.log(`median of ${args.repeats} run(s); ${args.clients} clients in one process, the coordinator in another; MLP 2NN, ${numParams} params (${fmt(payload.byteLength / MB, 2)} MB per update); ${args.intakeWorkers ? `${args.intakeWorkers} intake worker thread(s)` : 'intake on the event loop'}; ` +
+  console.log(`median of ${args.repeats} run(s); ${args.clients} clients in one process, the coordinator in another; MLP 2NN, ${numParams} params (${fmt(payload.byteLength / MB, 2)} MB per update); ${args.intakeWorkers ? `${args.intakeWorkers} intake worker thread(s)` : 'intake on the event loop'}; receive budget ${fmt(args.receiveBudgetBytes / 2 ** 20)} MiB; ` +
       `clients' private keys ${args.coldKeys ? 'imported during the joins (--cold-keys)' : 'imported before the joins'}; ws frame masking ${wsMasking()}`);
   if (args.only.has('scale')) {
     const perJoin = (pick: (s: ScaleResult) => number) => mid((r) => [r.small, r.large].map((s) => (s ? pick(s) : undefined)), 2);

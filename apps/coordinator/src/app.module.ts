@@ -14,6 +14,7 @@ import type { Log } from './log.js';
 import { FederationMetrics } from './metrics/federation-metrics.js';
 import { MetricsController } from './metrics/metrics.controller.js';
 import { ENGINE, type FederationEngine } from './rounds/engine.js';
+import { ReceiveBudget } from './rounds/receive-budget.js';
 import { InMemoryRunStore } from './state/run-history.js';
 import { SHARED_VIEW, type SharedRunView } from './state/shared-view.js';
 import { LOG } from './tokens.js';
@@ -35,6 +36,8 @@ export interface CoordinatorParts {
   access: AccessPolicy;
   control: RunControl;
   persistence: Persistence;
+  /** The update bytes held between arrival and end; the federation gateway pauses reading while it is past its limit. */
+  receiveBudget: ReceiveBudget;
   /** A cluster node's view of the whole run (REST and dashboard read it); absent on a single coordinator. */
   shared?: SharedRunView;
 }
@@ -65,7 +68,7 @@ class FederationModule {
   static forRoot(p: CoordinatorParts): DynamicModule {
     return {
       module: FederationModule,
-      providers: [FederationGateway, { provide: Admission, useValue: p.admission }],
+      providers: [FederationGateway, { provide: Admission, useValue: p.admission }, { provide: ReceiveBudget, useValue: p.receiveBudget }],
     };
   }
 }

@@ -27,6 +27,7 @@ import { SqliteRunRecords } from './storage/sqlite-run-records.js';
 import { type ResumePoint, findResumePoint, settingsDiff } from './storage/resume.js';
 import { RunArchive } from './storage/run-archive.js';
 import { defaultIntakeWorkers } from './rounds/intake-pool.js';
+import { RECEIVE_BUDGET_BYTES, ReceiveBudget } from './rounds/receive-budget.js';
 import { RoundEngine } from './rounds/round-engine.js';
 import { RunContext, updateManifestOf } from './federation/run-context.js';
 import { FedlinkIoAdapter, type IoAdapterFactory } from './io-adapter.js';
@@ -50,6 +51,8 @@ export interface RunningCoordinator {
   app: INestApplication;
   gatekeeper: Gatekeeper;
   metrics: FederationMetrics;
+  /** Uploaded update bytes held now and at most, and how often reading paused (rounds/receive-budget.ts). */
+  receiveBudget: ReceiveBudget;
   /** Bearer token for the control endpoints. */
   adminToken: string;
   /** Runs, rounds, checkpoints and clients on disk (absent with `persist: false` or a `database`). */
@@ -207,6 +210,7 @@ async function start(
       for (const s of stores) await s.finishRun(id, st);
     },
   };
+  const receiveBudget = new ReceiveBudget(config.receiveBudgetBytes ?? RECEIVE_BUDGET_BYTES);
   const engine = new RoundEngine({
     context,
     strategy,
@@ -215,7 +219,7 @@ async function start(
     log,
     ...(resume ? { startRound: resume.round + 1, history: (await records?.rounds(runId)) ?? [] } : {}),
     ...(config.testData ? { testData: config.testData } : {}),
-    intake: { workers: config.intakeWorkers ?? defaultIntakeWorkers() },
+    intake: { workers: config.intakeWorkers ?? defaultIntakeWorkers(), receiveBudget },
   });
   persistent?.trackClients(registry);
   const gatekeeper = new Gatekeeper({
@@ -229,7 +233,7 @@ async function start(
     hellosPerMinute: config.helloRatePerMinute ?? 0,
     joinsPerSecond: config.joinRatePerSecond ?? 0,
   });
-  const metrics = new FederationMetrics(runId, engine, registry, gatekeeper);
+  const metrics = new FederationMetrics(runId, engine, registry, gatekeeper, receiveBudget);
   const adminToken = config.adminToken ?? (await loadOrCreateAdminToken(config.stateDir));
   const access = new AccessPolicy(adminToken, config.publicStatus ?? true);
   const control = new RunControl(engine, settings, archive, options.onNewRun);
@@ -247,6 +251,7 @@ async function start(
       access,
       control,
       persistence: new Persistence(archive, joinTokens),
+      receiveBudget,
       ...(options.shared ? { shared: options.shared } : {}),
     }), {
     logger: config.logLevel === 'silent' ? false : nestLevels,
@@ -286,6 +291,7 @@ async function start(
     app,
     gatekeeper,
     metrics,
+    receiveBudget,
     adminToken,
     ...(archive ? { archive } : {}),
     ...(records ? { records } : {}),

@@ -94,6 +94,12 @@ export interface CoordinatorConfig {
    * on the event loop. Default: one per core beyond the first, at most 4 (defaultIntakeWorkers).
    */
   intakeWorkers?: number;
+  /**
+   * Update bytes held between their arrival and their end (waiting for an intake slot, being
+   * opened, waiting for the updates before them); past it the coordinator stops reading client
+   * sockets until they are back to half (rounds/receive-budget.ts). Default RECEIVE_BUDGET_BYTES (128 MiB).
+   */
+  receiveBudgetBytes?: number;
   /** Read-only HTTP endpoints (status, rounds, model, metrics) without the admin token (default true). */
   publicStatus?: boolean;
   /** Admin token; default: the state dir's admin-token file (created on first start). */

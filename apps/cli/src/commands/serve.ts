@@ -1,6 +1,6 @@
 import { describeStrategy } from '@fedlink/core';
 import { readFile } from 'node:fs/promises';
-import { CONNECTION_DEFAULTS, type CoordinatorConfig, LOG_FORMATS, type Log, type LogFormat, type LogLevel, type RunningCoordinator, createLog, loadOrCreateJoinToken, startClusterNode, startCoordinator } from '@fedlink/coordinator';
+import { CONNECTION_DEFAULTS, type CoordinatorConfig, LOG_FORMATS, type Log, type LogFormat, type LogLevel, RECEIVE_BUDGET_BYTES, type RunningCoordinator, createLog, loadOrCreateJoinToken, startClusterNode, startCoordinator } from '@fedlink/coordinator';
 import { DATA_SPECS, isTableSpec, loadDataset, parseImageShape } from '@fedlink/ml/node';
 import { type CommandSpec, type ParsedValue, UsageError, parseArgs } from '../args.js';
 import { LOG_LEVELS, formatRoundLine, modelRefFrom, runOptions, runSettingsFrom } from '../run-options.js';
@@ -35,6 +35,7 @@ export const serveSpec: CommandSpec = {
     'hello-rate': { type: 'int', min: 0, default: 120, description: 'hellos per minute per address, also the burst (0 = no limit)' },
     'join-rate': { type: 'number', min: 0, default: 0, description: 'joins admitted a second over all addresses; a client over it is told when to retry (0 = no limit)' },
     'intake-workers': { type: 'int', min: 0, description: 'worker threads that open and check sealed updates (0 = on the event loop; default: one per core beyond the first, at most 4)' },
+    'receive-budget': { type: 'int', min: 1, default: RECEIVE_BUDGET_BYTES / 2 ** 20, description: 'MiB of uploaded updates held at once (waiting, being opened); past it client sockets are not read until half is left' },
     'private-status': { type: 'boolean', default: false, description: 'require the admin token for /api/status, /api/rounds, /api/model and /metrics too' },
     'keep-checkpoints': { type: 'int', min: 0, default: 5, description: 'checkpoints kept per run, newest first (0 = all)' },
     fresh: { type: 'boolean', default: false, description: 'start a new run even if the state dir holds an unfinished one (it is marked stopped)' },
@@ -89,6 +90,7 @@ export function gatewayConfigFrom(
     helloRatePerMinute: v['hello-rate'] as number,
     ...(v['join-rate'] ? { joinRatePerSecond: v['join-rate'] as number } : {}),
     ...(v['intake-workers'] !== undefined ? { intakeWorkers: v['intake-workers'] as number } : {}),
+    receiveBudgetBytes: (v['receive-budget'] as number) * 2 ** 20,
     publicStatus: !(v['private-status'] as boolean),
     ...(allowKeys !== undefined ? { allowKeysFile: allowKeys } : {}),
   };

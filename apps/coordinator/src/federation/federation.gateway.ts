@@ -4,10 +4,11 @@ import {
   MessageBody,
   type OnGatewayConnection,
   type OnGatewayDisconnect,
+  type OnGatewayInit,
   SubscribeMessage,
   WebSocketGateway,
 } from '@nestjs/websockets';
-import type { Socket } from 'socket.io';
+import type { Server, Socket } from 'socket.io';
 import {
   type Ack,
   type ChallengeReply,
@@ -26,6 +27,8 @@ import { Admission } from './admission.js';
 import { Gatekeeper } from './gatekeeper.js';
 import { ClientRegistry } from './client-registry.js';
 import { ENGINE, type FederationEngine } from '../rounds/engine.js';
+import { ReceiveBudget } from '../rounds/receive-budget.js';
+import { setReading, setReadingAll } from './socket-reading.js';
 import { RunContext } from './run-context.js';
 import type { Peer } from './peer.js';
 import { LOG } from '../tokens.js';
@@ -60,7 +63,7 @@ type Reply<T = object> = Ack<T>;
  * the FederationEngine.
  */
 @WebSocketGateway({ cors: { origin: true } })
-export class FederationGateway implements OnGatewayConnection, OnGatewayDisconnect {
+export class FederationGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect {
   constructor(
     @Inject(Admission) private readonly admission: Admission,
     @Inject(ClientRegistry) private readonly registry: ClientRegistry,
@@ -68,9 +71,20 @@ export class FederationGateway implements OnGatewayConnection, OnGatewayDisconne
     @Inject(RunContext) private readonly run: RunContext,
     @Inject(LOG) private readonly log: Log,
     @Inject(Gatekeeper) private readonly gate: Gatekeeper,
+    @Inject(ReceiveBudget) private readonly receiveBudget: ReceiveBudget,
   ) {}
 
+  /** Upload backpressure: while the updates held pass the receive budget, no client socket is read (receive-budget.ts). */
+  afterInit(server: Server): void {
+    this.receiveBudget.on('pressure', (paused) => {
+      const sockets = setReadingAll(server, !paused);
+      const b = this.receiveBudget;
+      this.log.debug(paused ? 'reading paused' : 'reading resumed', { sockets, heldMB: +(b.held / 2 ** 20).toFixed(1), limitMB: +(b.limitBytes / 2 ** 20).toFixed(1) });
+    });
+  }
+
   handleConnection(socket: FederationSocket): void {
+    if (this.receiveBudget.paused) setReading(socket, false);
     this.log.debug('connection', { peer: socket.id, address: socket.handshake.address });
     const refusal = this.gate.connect(socket.id, socket.handshake.address, 'pending');
     if (refusal) {

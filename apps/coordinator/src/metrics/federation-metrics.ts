@@ -3,6 +3,7 @@ import type { Phase } from '@fedlink/protocol';
 import type { ClientRegistry } from '../federation/client-registry.js';
 import type { Gatekeeper } from '../federation/gatekeeper.js';
 import type { FederationEngine } from '../rounds/engine.js';
+import type { ReceiveBudget } from '../rounds/receive-budget.js';
 import type { RoundSnapshot } from '../rounds/round-state.js';
 
 const ROUND_BUCKETS = [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800];
@@ -16,7 +17,7 @@ const STAGE_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600]
 export class FederationMetrics {
   readonly registry = new Registry();
 
-  constructor(runId: string, engine: FederationEngine, clients: ClientRegistry, gate: Gatekeeper) {
+  constructor(runId: string, engine: FederationEngine, clients: ClientRegistry, gate: Gatekeeper, receive?: ReceiveBudget) {
     const r = this.registry;
     r.setDefaultLabels({ run_id: runId });
     collectDefaultMetrics({ register: r, prefix: 'fedlink_' });
@@ -33,6 +34,11 @@ export class FederationMetrics {
     const accepted = new Counter({ name: 'fedlink_updates_accepted_total', help: 'Updates added to an aggregate.', registers: [r] });
     const rejected = new Counter({ name: 'fedlink_updates_rejected_total', help: 'Updates refused, by error code.', labelNames: ['code'], registers: [r] });
     const refused = new Counter({ name: 'fedlink_refused_total', help: 'Messages and connections refused at the gateway, by event and error code.', labelNames: ['event', 'code'], registers: [r] });
+    if (receive) {
+      new Gauge({ name: 'fedlink_updates_held_bytes', help: 'Update bytes held between arrival and their end (waiting, being opened); past the receive budget, client sockets are not read.', registers: [r], collect() { this.set(receive.held); } });
+      new Gauge({ name: 'fedlink_receive_budget_bytes', help: 'The receive budget: held update bytes past which reading pauses until half is left.', registers: [r], collect() { this.set(receive.limitBytes); } });
+      new Counter({ name: 'fedlink_receive_pauses_total', help: 'Times the held update bytes passed the receive budget and reading paused.', registers: [r], collect() { this.reset(); this.inc(receive.pauses); } });
+    }
     new Gauge({ name: 'fedlink_clients_connected', help: 'Joined clients (completed hello).', registers: [r], collect() { this.set(clients.size); } });
     new Gauge({ name: 'fedlink_edges_connected', help: 'Joined clients that are edge aggregators (hello role edge), counted in fedlink_clients_connected too.', registers: [r], collect() { this.set(clients.sessions().filter((s) => s.edge).length); } });
     // Which edge is which: one series per joined edge, labelled by its client id (and name).

@@ -107,9 +107,10 @@ const WORKER_URL = new URL('./intake-worker.js', import.meta.url);
  * caller gets is a view of that output, lent until `release`. No per-update buffer is allocated
  * on either side, so the garbage collector has nothing large to chase. The caller adds the
  * delta and releases it (update-intake.ts does so in arrival order, so a pooled round sums
- * exactly as an in-thread one). The slots are the backpressure: when all are taken, further
- * updates wait in arrival order (their acks wait with them, and a client sends its next update
- * only after its ack). Workers start on the first update and are unref'd while idle; a worker
+ * exactly as an in-thread one). When all slots are taken, further updates wait in arrival order
+ * (their acks wait with them, and a client sends its next update only after its ack); what
+ * waits is counted by the intake's receive budget, which pauses reading the sockets past its
+ * limit (receive-budget.ts). Workers start on the first update and are unref'd while idle; a worker
  * that dies fails only its own updates (`internal`) and is replaced on the next.
  */
 export class IntakePool implements UpdateOpener {

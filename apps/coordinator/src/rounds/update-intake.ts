@@ -4,6 +4,7 @@ import type { ClientSession } from '../federation/client-registry.js';
 import type { RunContext } from '../federation/run-context.js';
 import { type UpdateOpener, updateOpener } from './intake-pool.js';
 import type { Contribution, OpenRound } from './open-round.js';
+import { ReceiveBudget } from './receive-budget.js';
 import { checkSpecOf } from './update-check.js';
 
 /** Where the run stands when an update arrives. */
@@ -100,6 +101,8 @@ export interface UpdateIntakeOptions {
   budgetBytes?: number;
   /** Another opener instead (tests); `workers` and `budgetBytes` are then ignored. */
   opener?: UpdateOpener;
+  /** Counts the updates held from arrival to their end (receive-budget.ts); default: a budget of its own, RECEIVE_BUDGET_BYTES. */
+  receiveBudget?: ReceiveBudget;
 }
 
 /**
@@ -129,6 +132,8 @@ export class UpdateIntake {
 
   /** Opens and checks updates: on the event loop or in a worker pool. */
   readonly opener: UpdateOpener;
+  /** The bytes of the updates between their arrival and their end (what backpressure bounds). */
+  readonly receiveBudget: ReceiveBudget;
   /** Settles when the last update to arrive has been applied (accepted or refused): the next one waits for it. */
   private applied: Promise<void> = Promise.resolve();
 
@@ -138,6 +143,7 @@ export class UpdateIntake {
     private readonly onAccepted: (update: Contribution & { round: number; attempt: number }) => void,
     options: UpdateIntakeOptions = {},
   ) {
+    this.receiveBudget = options.receiveBudget ?? new ReceiveBudget();
     this.opener = options.opener ?? updateOpener(checkSpecOf(context), { workers: options.workers ?? 0, maxCiphertextBytes: context.maxUpdateBytes, budgetBytes: options.budgetBytes });
   }
 
@@ -180,6 +186,8 @@ export class UpdateIntake {
     const before = this.applied;
     let done!: () => void;
     this.applied = new Promise((r) => (done = r));
+    // Held whole until it is added or refused (the socket's buffer: the pool copies it once).
+    const release = this.receiveBudget.hold(candidate.ciphertext.byteLength);
     try {
       this.plaintextUpdatesOpened++;
       const opened = session
@@ -200,6 +208,7 @@ export class UpdateIntake {
       }
     } finally {
       done();
+      release();
       open.endIntake(session.clientId);
     }
   }
