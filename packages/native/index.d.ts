@@ -15,6 +15,16 @@ export interface NativeKernels {
   maxpoolBackward(dy: Float32Array, x: Float32Array, dx: Float32Array, dims: Int32Array): void;
   /** out = c * gradient + value over value's length (c = -learning rate), rounded like tfjs's add(mul(c, g), v). */
   sgdUpdate(value: Float32Array, gradient: Float32Array, out: Float32Array, c: number): void;
+  /**
+   * One SGD step of dense layers on softmax cross-entropy (mean over the batch): widths are the
+   * input width then each layer's units; relu[l] != 0 puts a relu after layer l (the last layer,
+   * the logits, has none). Writes the new weights and biases (c = -learning rate) and returns
+   * [mean loss, rows whose logits peak where y does].
+   */
+  denseSgdStep(
+    x: Float32Array, y: Float32Array, weights: Float32Array[], biases: Float32Array[], newWeights: Float32Array[], newBiases: Float32Array[],
+    widths: Int32Array, relu: Int32Array, batch: number, c: number,
+  ): [number, number];
   /** Kernel threads, the calling thread included. */
   setThreads(n: number): void;
   threads(): number;

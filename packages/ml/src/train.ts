@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { createRng } from '@fedlink/core';
 import { type ImageDataset, exampleSize, gatherBatch, shuffledOrder } from './dataset.js';
+import { type DenseStack, denseSgdStep, denseStackOf, hasDenseSgdStep } from './dense-step.js';
 import { sgdOptimizer } from './optimizer.js';
 
 /** Settings of one round of local training (the wire's TrainConfig). */
@@ -69,6 +70,9 @@ export async function trainLocal(model: tf.LayersModel, data: ImageDataset, conf
   const depth = regression ? 1 : classesOf(model, data.numClasses);
   const toLogits = logitsOf(model);
   const batches = Math.ceil(data.count / config.batchSize);
+  // Plain SGD on a dense stack (the 2NN), on a backend with the fused step: one kernel per step.
+  const dense = !regression && mu === 0 && hasDenseSgdStep() ? denseStackOf(model) : undefined;
+  const stack = dense && dense.inputSize === exampleSize(data) && dense.classes === depth ? dense : undefined;
   const started = performance.now();
   let lastYield = started;
   let lossSum = 0;
@@ -89,7 +93,7 @@ export async function trainLocal(model: tf.LayersModel, data: ImageDataset, conf
         const end = Math.min(data.count, start + config.batchSize);
         const { x, y, t } = gatherBatch(data, order, start, end);
         const n = end - start;
-        const [lossT, correctT] = tf.tidy(() => {
+        const [lossT, correctT] = stack ? fusedStep(stack, x, y, n, depth, config.learningRate) : tf.tidy(() => {
           const xs = tf.tensor(x, [n, ...shape]);
           // Regression: mean squared error against the (standardised) targets; else softmax cross-entropy.
           const ys = t ? tf.tensor2d(t, [n, 1]) : tf.oneHot(tf.tensor1d(y, 'int32'), depth);
@@ -120,6 +124,8 @@ export async function trainLocal(model: tf.LayersModel, data: ImageDataset, conf
           corrections.forEach((step, i) => vars[i]!.assign(tf.sub(vars[i]!, step)));
           return [tf.keep(cost), hits!];
         });
+        // SCAFFOLD on the fused path: the same correction after the step.
+        if (stack) corrections.forEach((step, i) => tf.tidy(() => vars[i]!.assign(tf.sub(vars[i]!, step))));
         const [lossValue, hitValue] = await Promise.all([lossT.data(), correctT.data()]);
         tf.dispose([lossT, correctT]);
         lossSum += lossValue[0]! * n;
@@ -141,6 +147,24 @@ export async function trainLocal(model: tf.LayersModel, data: ImageDataset, conf
   }
   const seconds = (performance.now() - started) / 1000;
   return { loss: lossSum / seen, ...(regression ? {} : { accuracy: correct / seen }), numExamples: data.count, steps, seconds, samplesPerSecond: processed / seconds };
+}
+
+/** One fused dense SGD step (dense-step.ts) on a batch: float32 one-hot labels, then [loss, hits] as trainLocal's tidy returns them. */
+function fusedStep(stack: DenseStack, x: Float32Array, labels: ArrayLike<number>, n: number, depth: number, learningRate: number): [tf.Tensor, tf.Tensor] {
+  const oneHot = new Float32Array(n * depth);
+  for (let i = 0; i < n; i++) {
+    const c = labels[i]!;
+    // tf.oneHot's rule: a label outside [0, depth) is a row of zeros.
+    if (c >= 0 && c < depth) oneHot[i * depth + c] = 1;
+  }
+  const xs = tf.tensor2d(x, [n, stack.inputSize]);
+  const ys = tf.tensor2d(oneHot, [n, depth]);
+  try {
+    const { loss, hits } = denseSgdStep(stack, xs, ys, learningRate);
+    return [loss, hits];
+  } finally {
+    tf.dispose([xs, ys]);
+  }
 }
 
 /**

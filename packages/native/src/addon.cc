@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <thread>
+#include <vector>
 #include "kernels.h"
 
 namespace {
@@ -224,6 +225,64 @@ napi_value SgdUpdate(napi_env env, napi_callback_info info) {
   });
 }
 
+// The Float32Arrays of a JS array of `count`, each with at least need[i] elements.
+std::vector<float*> f32_list(napi_env env, napi_value list, size_t count, const std::vector<double>& need, const char* what) {
+  bool is = false;
+  napi_is_array(env, list, &is);
+  uint32_t length = 0;
+  if (is) napi_get_array_length(env, list, &length);
+  if (!is || length != count) throw Fail{std::string("fedlink native: ") + what + " must be an array of " + std::to_string(count) + " Float32Arrays", false};
+  std::vector<float*> out(count);
+  for (uint32_t i = 0; i < length; i++) {
+    napi_value item;
+    napi_get_element(env, list, i, &item);
+    out[i] = f32(env, item, need[i], what);
+  }
+  return out;
+}
+
+// denseSgdStep(x, y, weights[], biases[], newWeights[], newBiases[], widths Int32Array(layers + 1),
+//              relu Int32Array(layers), batch, c) -> [mean loss, hits]
+napi_value DenseSgdStep(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    napi_value v[10];
+    args(env, info, 10, v);
+    size_t wl = 0;
+    bool is = false;
+    napi_is_typedarray(env, v[6], &is);
+    if (is) napi_get_typedarray_info(env, v[6], nullptr, &wl, nullptr, nullptr, nullptr);
+    if (wl < 2) throw Fail{"fedlink native: widths must be an Int32Array of at least 2", false};
+    const int layers = static_cast<int>(wl) - 1;
+    const int32_t* widths = dims(env, v[6], wl);
+    const int32_t* relu = dims(env, v[7], layers);
+    const int batch = i32(env, v[8]);
+    if (batch < 1) throw Fail{"fedlink native: batch must be at least 1", true};
+    for (size_t i = 0; i < wl; i++)
+      if (widths[i] < 1) throw Fail{"fedlink native: every width must be at least 1", true};
+    if (relu[layers - 1]) throw Fail{"fedlink native: the last layer gives the logits: no relu", true};
+    double c;
+    if (napi_get_value_double(env, v[9], &c) != napi_ok) throw Fail{"fedlink native: c must be a number", false};
+    std::vector<double> wsize(layers), bsize(layers);
+    for (int l = 0; l < layers; l++) wsize[l] = 1.0 * widths[l] * widths[l + 1], bsize[l] = widths[l + 1];
+    const float* x = f32(env, v[0], 1.0 * batch * widths[0], "x");
+    const float* y = f32(env, v[1], 1.0 * batch * widths[layers], "y");
+    std::vector<float*> w = f32_list(env, v[2], layers, wsize, "weights");
+    std::vector<float*> b = f32_list(env, v[3], layers, bsize, "biases");
+    std::vector<float*> wo = f32_list(env, v[4], layers, wsize, "newWeights");
+    std::vector<float*> bo = f32_list(env, v[5], layers, bsize, "newBiases");
+    std::vector<const float*> wc(w.begin(), w.end()), bc(b.begin(), b.end());
+    fl::DenseStep step{batch, layers, widths, relu, x, y, wc.data(), bc.data(), wo.data(), bo.data(), static_cast<float>(c)};
+    fl::DenseStepResult r = fl::dense_sgd_step(step);
+    napi_value out, loss, hits;
+    napi_create_array_with_length(env, 2, &out);
+    napi_create_double(env, r.loss, &loss);
+    napi_create_int32(env, r.hits, &hits);
+    napi_set_element(env, out, 0, loss);
+    napi_set_element(env, out, 1, hits);
+    return out;
+  });
+}
+
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
     napi_value v[1];
@@ -269,6 +328,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"maxpoolForward", nullptr, MaxpoolForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"maxpoolBackward", nullptr, MaxpoolBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"sgdUpdate", nullptr, SgdUpdate, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"denseSgdStep", nullptr, DenseSgdStep, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"threads", nullptr, Threads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"scratchBytes", nullptr, ScratchBytes, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

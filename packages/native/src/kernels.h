@@ -52,4 +52,28 @@ void maxpool_backward(const PoolDims& d, const float* dy, const float* x, float*
 // out[i] = c * g[i] + v[i], rounded as two float32 operations (update.cc).
 void sgd_update(const float* v, const float* g, float* out, long n, float c);
 
+// One SGD step of dense layers on softmax cross-entropy (dense_step.cc). widths has layers + 1
+// entries (input width, then each layer's units); w[l] is widths[l] x widths[l+1] row-major,
+// b[l] widths[l+1]; relu[l] != 0: relu after layer l (the last is the logits: linear). x is
+// batch x widths[0], y batch x widths[layers] (one-hot or soft labels). New weights go to
+// w_out/b_out (c = -learning rate, rounded as sgd_update); the result is the mean loss and how
+// many rows' logits have their maximum where y has its.
+struct DenseStep {
+  int batch, layers;
+  const int* widths;
+  const int* relu;
+  const float* x;
+  const float* y;
+  const float* const* w;
+  const float* const* b;
+  float* const* w_out;
+  float* const* b_out;
+  float c;
+};
+struct DenseStepResult {
+  double loss;
+  int hits;
+};
+DenseStepResult dense_sgd_step(const DenseStep& s);
+
 }  // namespace fl

@@ -25,6 +25,7 @@ import {
 import { convDims, filterGradConvInfo, forwardConvInfo, inputGradConvInfo, isChannelBias, maxPoolInfo, poolDims } from '../../fast/kernels/conv-util.js';
 import { fastKernel, nonEmptyF32, sizeOf, type FastPath } from '../../fast/kernels/kernel-util.js';
 import { SGD_UPDATE_KERNEL, type SgdUpdateAttrs } from '../../optimizer.js';
+import { DENSE_SGD_STEP_KERNEL, type DenseSgdStepAttrs } from '../../dense-step.js';
 import { planMatmul } from '../../fast/kernels/matmul-util.js';
 import { NATIVE_BACKEND, type BackendNative } from './backend.js';
 
@@ -131,7 +132,52 @@ const sgdUpdate: KernelConfig = {
   },
 };
 
+/**
+ * One SGD step of a dense stack (dense-step.ts; inputs x [n, d0], y [n, classes], w0, b0, w1, ...;
+ * outputs: loss, hits, then each layer's new kernel and bias). No cpu kernel has this name:
+ * denseSgdStep calls it only where it is registered, and a malformed call is a TypeError.
+ */
+const denseSgdStep: KernelConfig = {
+  kernelName: DENSE_SGD_STEP_KERNEL,
+  backendName: NATIVE_BACKEND,
+  kernelFunc: ({ inputs, backend, attrs }) => {
+    const b = backend as BackendNative;
+    const { c, relu } = (attrs ?? {}) as unknown as Partial<DenseSgdStepAttrs>;
+    const { x, y } = inputs;
+    const fail = (why: string): never => {
+      throw new TypeError(`${DENSE_SGD_STEP_KERNEL}: ${why}`);
+    };
+    if (typeof c !== 'number' || !Array.isArray(relu) || relu.length === 0) return fail('needs attrs c (a number) and relu (one entry a layer)');
+    if (!x || !y || x.shape.length !== 2 || y.shape.length !== 2 || x.shape[0] !== y.shape[0] || !nonEmptyF32(x, y)) return fail('needs float32 x [n, inputs] and y [n, classes]');
+    const widths = [x.shape[1]!];
+    const ws: TensorInfo[] = [];
+    const bs: TensorInfo[] = [];
+    for (let l = 0; l < relu.length; l++) {
+      const w = inputs[`w${l}`];
+      const bias = inputs[`b${l}`];
+      if (!w || !bias || w.shape.length !== 2 || w.shape[0] !== widths[l] || bias.shape.length !== 1 || bias.shape[0] !== w.shape[1] || !nonEmptyF32(w, bias)) {
+        return fail(`layer ${l}: needs float32 w${l} [${widths[l]}, units] and b${l} [units]`);
+      }
+      widths.push(w.shape[1]!);
+      ws.push(w);
+      bs.push(bias);
+    }
+    if (y.shape[1] !== widths[widths.length - 1]) return fail(`y has ${y.shape[1]} classes, the last layer ${widths[widths.length - 1]} units`);
+    const loss = b.output([]);
+    const hits = b.output([]);
+    const newW = ws.map((w) => b.output(w.shape));
+    const newB = bs.map((bias) => b.output(bias.shape));
+    const [l, h] = b.addon.denseSgdStep(
+      b.f32(x), b.f32(y), ws.map((w) => b.f32(w)), bs.map((bias) => b.f32(bias)), newW.map((o) => o.values), newB.map((o) => o.values),
+      Int32Array.from(widths), Int32Array.from(relu), x.shape[0]!, c,
+    );
+    loss.values[0] = l;
+    hits.values[0] = h;
+    return [loss.info, hits.info, ...newW.flatMap((w, i) => [w.info, newB[i]!.info])];
+  },
+};
+
 /** The kernels the native backend runs in C++; all others are tfjs cpu's. */
 export const NATIVE_KERNELS: readonly KernelConfig[] = [
-  batchMatMul, fusedMatMul, conv2D, fusedConv2D, conv2DBackpropInput, conv2DBackpropFilter, maxPool, maxPoolGrad, sgdUpdate,
+  batchMatMul, fusedMatMul, conv2D, fusedConv2D, conv2DBackpropInput, conv2DBackpropFilter, maxPool, maxPoolGrad, sgdUpdate, denseSgdStep,
 ];
