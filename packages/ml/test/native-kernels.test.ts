@@ -108,7 +108,7 @@ for (const portable of [false, true]) {
     describe('MaxPool and MaxPoolGrad', () => {
       const cases: { b: number; c: number; k: number; s: number; pad: 'same' | 'valid'; h?: number; w?: number }[] = [];
       for (const b of [1, 64])
-        for (const c of [3, 8])
+        for (const c of [3, 8, 11])
           for (const [k, s] of [[2, 2], [3, 2], [3, 1]])
             for (const pad of ['same', 'valid'] as const) cases.push({ b, c, k: k!, s: s!, pad });
       // Windows tiling the input exactly (the CNN's 2x2 stride 2 on 28x28 and 14x14): the tiled MaxPoolGrad path.
@@ -126,6 +126,36 @@ for (const portable of [false, true]) {
           return [y, dx];
         });
       });
+    });
+
+    // Unlike tfjs cpu (whose max ignores a NaN unless the whole window is NaN), the native
+    // MaxPool lets a NaN win its window, so a non-finite activation is never hidden; both
+    // micro-kernel settings, and channels past the last multiple of 8, follow that rule.
+    test('MaxPool: a NaN wins its window; every other output is the window maximum', async () => {
+      await tf.setBackend('native');
+      const [b, h, w, c] = [2, 6, 6, 11];
+      const values = randomValues(b * h * w * c, 30);
+      for (let i = 0; i < values.length; i += 37) values[i] = Number.NaN;
+      const x = tf.tensor4d(values, [b, h, w, c]);
+      const y = tf.maxPool(x, 2, 2, 'valid');
+      const got = y.dataSync();
+      tf.dispose([x, y]);
+      let nans = 0;
+      for (let n = 0; n < b; n++)
+        for (let oy = 0; oy < h / 2; oy++)
+          for (let ox = 0; ox < w / 2; ox++)
+            for (let ch = 0; ch < c; ch++) {
+              let m = Number.NEGATIVE_INFINITY;
+              for (const [dy, dx] of [[0, 0], [0, 1], [1, 0], [1, 1]] as const) {
+                const v = values[((n * h + 2 * oy + dy) * w + 2 * ox + dx) * c + ch]!;
+                if (v > m || Number.isNaN(v)) m = v;
+                if (Number.isNaN(m)) break;
+              }
+              const out = got[((n * (h / 2) + oy) * (w / 2) + ox) * c + ch]!;
+              if (Number.isNaN(m)) nans++;
+              expect(Number.isNaN(m) ? Number.isNaN(out) : out === m).toBe(true);
+            }
+      expect(nans).toBeGreaterThan(0);
     });
 
     describe('BatchMatMul and _FusedMatMul', () => {

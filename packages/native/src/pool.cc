@@ -8,8 +8,23 @@
 
 namespace fl {
 
+namespace {
+// out = max(out, in) over 8 channels at a time, NaN winning as in the scalar loop below (an input
+// NaN replaces out; a NaN already in out stays); the channels past the last multiple of 8 scalar.
+__attribute__((target("avx2"))) void window_max_avx2(const float* in, float* out, int C) {
+  int c = 0;
+  for (; c + 8 <= C; c += 8) {
+    __m256 v = _mm256_loadu_ps(in + c), o = _mm256_loadu_ps(out + c);
+    __m256 take = _mm256_or_ps(_mm256_cmp_ps(v, o, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    _mm256_storeu_ps(out + c, _mm256_blendv_ps(o, v, take));
+  }
+  for (; c < C; c++) out[c] = in[c] > out[c] || in[c] != in[c] ? in[c] : out[c];
+}
+}  // namespace
+
 void maxpool_forward(const PoolDims& d, const float* x, float* y) {
   const long inImg = static_cast<long>(d.inH) * d.inW * d.ch, outImg = static_cast<long>(d.outH) * d.outW * d.ch;
+  const bool vec = simd_avx2() && d.ch >= 8;
   parallel_for(d.batch, [&](int n) {
     const float* xi = x + n * inImg;
     float* yi = y + n * outImg;
@@ -24,7 +39,9 @@ void maxpool_forward(const PoolDims& d, const float* x, float* y) {
             int ix = ox * d.strideW + fx - d.padLeft;
             if (ix < 0 || ix >= d.inW) continue;
             const float* in = xi + (static_cast<long>(iy) * d.inW + ix) * d.ch;
-            for (int c = 0; c < d.ch; c++) out[c] = in[c] > out[c] || in[c] != in[c] ? in[c] : out[c];
+            if (vec) window_max_avx2(in, out, d.ch);
+            else
+              for (int c = 0; c < d.ch; c++) out[c] = in[c] > out[c] || in[c] != in[c] ? in[c] : out[c];
           }
         }
       }
