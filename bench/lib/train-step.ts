@@ -1,11 +1,11 @@
 /**
  * The bench's own minimal training loop: SGD (lr 0.05, @fedlink/ml's sgdOptimizer as trainLocal) on softmax cross-entropy, one
- * `optimizer.minimize` inside `tf.tidy` per step, on random data of MNIST shape; a dense stack
- * (the 2NN) on a backend with the fused dense step takes that one kernel instead, as trainLocal
- * does. It measures speed only, so the data is noise.
+ * `optimizer.minimize` inside `tf.tidy` per step, on random data of MNIST shape; a sequential
+ * conv/pool/dense model (the 2NN, the CNN) on a backend with the fused step takes that one kernel
+ * instead, as trainLocal does. It measures speed only, so the data is noise.
  */
 import * as tf from '@tensorflow/tfjs';
-import { createModel, denseSgdStep, denseStackOf, hasDenseSgdStep, sgdOptimizer, type ModelName } from '@fedlink/ml';
+import { createModel, fusedSgdStep, fusedStackOf, hasFusedSgdStep, sgdOptimizer, type ModelName } from '@fedlink/ml';
 
 export interface Trainer {
   step(): void;
@@ -25,14 +25,14 @@ export function makeTrainer(model: ModelName, batch: number, seed = 1): Trainer 
     ys.push(tf.tidy(() => tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', seed + i) as tf.Tensor1D, 10).toFloat()));
   }
   let i = 0;
-  const stack = hasDenseSgdStep() ? denseStackOf(net) : undefined;
+  const stack = hasFusedSgdStep() ? fusedStackOf(net) : undefined;
   return {
     step() {
       const x = xs[i % BATCHES]!;
       const y = ys[i % BATCHES]!;
       i++;
       if (stack) {
-        const { loss, hits } = denseSgdStep(stack, x, y as tf.Tensor2D, 0.05);
+        const { loss, hits } = fusedSgdStep(stack, x, y as tf.Tensor2D, 0.05);
         tf.dispose([loss, hits]);
         return;
       }

@@ -16,14 +16,16 @@ export interface NativeKernels {
   /** out = c * gradient + value over value's length (c = -learning rate), rounded like tfjs's add(mul(c, g), v). */
   sgdUpdate(value: Float32Array, gradient: Float32Array, out: Float32Array, c: number): void;
   /**
-   * One SGD step of dense layers on softmax cross-entropy (mean over the batch): widths are the
-   * input width then each layer's units; relu[l] != 0 puts a relu after layer l (the last layer,
-   * the logits, has none). Writes the new weights and biases (c = -learning rate) and returns
-   * [mean loss, rows whose logits peak where y does].
+   * One SGD step of a sequential model on softmax cross-entropy (mean over the batch). layers: 32
+   * integers a layer: kind (0 dense, 1 conv, 2 max-pool), relu, dense in and out widths, the 15
+   * conv dims (conv2dForward's), the 12 pool dims (maxpoolForward's), one unused; the last layer
+   * is dense without relu (the logits). One weight and one bias array per dense or conv layer.
+   * Writes the new weights and biases (c = -learning rate) and returns [mean loss, rows whose
+   * logits peak where y does].
    */
-  denseSgdStep(
-    x: Float32Array, y: Float32Array, weights: Float32Array[], biases: Float32Array[], newWeights: Float32Array[], newBiases: Float32Array[],
-    widths: Int32Array, relu: Int32Array, batch: number, c: number,
+  sequentialSgdStep(
+    x: Float32Array, y: Float32Array, layers: Int32Array, weights: Float32Array[], biases: Float32Array[], newWeights: Float32Array[], newBiases: Float32Array[],
+    batch: number, c: number,
   ): [number, number];
   /** Kernel threads, the calling thread included. */
   setThreads(n: number): void;

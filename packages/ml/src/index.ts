@@ -10,7 +10,7 @@ export * from './synthetic-text.js';
 export * from './train.js';
 export * from './weights.js';
 export { FusedSgdOptimizer, SGD_UPDATE_KERNEL, sgdOptimizer, type SgdUpdateAttrs } from './optimizer.js';
-export * from './dense-step.js';
+export * from './fused-step.js';
 export {
   BACKEND_CHOICES,
   BROWSER_BACKENDS,

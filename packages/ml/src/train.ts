@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { createRng } from '@fedlink/core';
 import { type ImageDataset, exampleSize, gatherBatch, shuffledOrder } from './dataset.js';
-import { type DenseStack, denseSgdStep, denseStackOf, hasDenseSgdStep } from './dense-step.js';
+import { type FusedStack, fusedSgdStep, fusedStackOf, hasFusedSgdStep } from './fused-step.js';
 import { sgdOptimizer } from './optimizer.js';
 
 /** Settings of one round of local training (the wire's TrainConfig). */
@@ -70,9 +70,9 @@ export async function trainLocal(model: tf.LayersModel, data: ImageDataset, conf
   const depth = regression ? 1 : classesOf(model, data.numClasses);
   const toLogits = logitsOf(model);
   const batches = Math.ceil(data.count / config.batchSize);
-  // Plain SGD on a dense stack (the 2NN), on a backend with the fused step: one kernel per step.
-  const dense = !regression && mu === 0 && hasDenseSgdStep() ? denseStackOf(model) : undefined;
-  const stack = dense && dense.inputSize === exampleSize(data) && dense.classes === depth ? dense : undefined;
+  // Plain SGD on a sequential conv/pool/dense model (the 2NN, the CNN), on a backend with the fused step: one kernel per step.
+  const fused = !regression && mu === 0 && hasFusedSgdStep() ? fusedStackOf(model) : undefined;
+  const stack = fused && fused.inputSize === exampleSize(data) && fused.classes === depth ? fused : undefined;
   const started = performance.now();
   let lastYield = started;
   let lossSum = 0;
@@ -149,8 +149,8 @@ export async function trainLocal(model: tf.LayersModel, data: ImageDataset, conf
   return { loss: lossSum / seen, ...(regression ? {} : { accuracy: correct / seen }), numExamples: data.count, steps, seconds, samplesPerSecond: processed / seconds };
 }
 
-/** One fused dense SGD step (dense-step.ts) on a batch: float32 one-hot labels, then [loss, hits] as trainLocal's tidy returns them. */
-function fusedStep(stack: DenseStack, x: Float32Array, labels: ArrayLike<number>, n: number, depth: number, learningRate: number): [tf.Tensor, tf.Tensor] {
+/** One fused SGD step (fused-step.ts) on a batch: float32 one-hot labels, then [loss, hits] as trainLocal's tidy returns them. */
+function fusedStep(stack: FusedStack, x: Float32Array, labels: ArrayLike<number>, n: number, depth: number, learningRate: number): [tf.Tensor, tf.Tensor] {
   const oneHot = new Float32Array(n * depth);
   for (let i = 0; i < n; i++) {
     const c = labels[i]!;
@@ -160,7 +160,7 @@ function fusedStep(stack: DenseStack, x: Float32Array, labels: ArrayLike<number>
   const xs = tf.tensor2d(x, [n, stack.inputSize]);
   const ys = tf.tensor2d(oneHot, [n, depth]);
   try {
-    const { loss, hits } = denseSgdStep(stack, xs, ys, learningRate);
+    const { loss, hits } = fusedSgdStep(stack, xs, ys, learningRate);
     return [loss, hits];
   } finally {
     tf.dispose([xs, ys]);

@@ -2,12 +2,12 @@
  * The native backend trains: the same small CNN, seed, data and schedule as the fedlink training
  * test (but 8 first-layer filters, so the direct convolution path runs) reaches the cpu backend's
  * accuracy (within 2 points, final loss within 2%), through the C++ kernels; and 2,000 MLP steps
- * (100 CNN steps; tfjs's SGD, the fused update, and the MLP's fused dense step) leave the tensor count, the shared-memory heap and
+ * (100 CNN steps; tfjs's SGD, the fused update, and the fused step) leave the tensor count, the shared-memory heap and
  * the addon's scratch memory where the warm-up left them (with two kernel threads, the CNN's
  * scratch within one more thread's worth: see the test). Skipped, saying so, without the addon.
  */
 import * as tf from '@tensorflow/tfjs';
-import { createModel, denseSgdStep, denseStackOf, initBackend, sgdOptimizer, type ModelName } from '@fedlink/ml';
+import { createModel, fusedSgdStep, fusedStackOf, initBackend, sgdOptimizer, type ModelName } from '@fedlink/ml';
 import { BackendNative, kernelCallCounts } from '@fedlink/ml/node';
 import { loadNative } from '@fedlink/native';
 import { randomValues } from './helpers/backends.js';
@@ -71,15 +71,15 @@ maybe('native backend', () => {
     }
   });
 
-  function trainer(model: ModelName, batch: number, optimizerKind: 'tfjs' | 'fused' | 'dense step') {
+  function trainer(model: ModelName, batch: number, optimizerKind: 'tfjs' | 'fused' | 'fused step') {
     const net = createModel(model, { seed: 3 });
     const optimizer = optimizerKind === 'fused' ? sgdOptimizer(0.05) : tf.train.sgd(0.05);
     const x = tf.tensor4d(randomValues(batch * 784, 1), [batch, 28, 28, 1]);
     const y = tf.tidy(() => tf.oneHot(tf.tensor1d(Array.from({ length: batch }, (_, i) => i % 10), 'int32'), 10).toFloat());
-    const stack = optimizerKind === 'dense step' ? denseStackOf(net) : undefined;
-    if (optimizerKind === 'dense step' && !stack) throw new Error(`${model} is not a dense stack`);
+    const stack = optimizerKind === 'fused step' ? fusedStackOf(net) : undefined;
+    if (optimizerKind === 'fused step' && !stack) throw new Error(`${model} is not a model the fused step takes`);
     return {
-      step: () => stack ? tf.dispose(Object.values(denseSgdStep(stack, x, y as tf.Tensor2D, 0.05))) : tf.tidy(() => {
+      step: () => stack ? tf.dispose(Object.values(fusedSgdStep(stack, x, y as tf.Tensor2D, 0.05))) : tf.tidy(() => {
         optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, net.apply(x, { training: true }) as tf.Tensor), false);
       }),
       dispose: () => {
@@ -98,9 +98,11 @@ maybe('native backend', () => {
   test.each([
     ['mlp', 10, 2000, 'tfjs', 2],
     ['mlp', 10, 2000, 'fused', 2],
-    ['mlp', 10, 2000, 'dense step', 2],
+    ['mlp', 10, 2000, 'fused step', 2],
     ['cnn', 4, 100, 'fused', 1],
     ['cnn', 4, 100, 'fused', 2],
+    ['cnn', 4, 100, 'fused step', 1],
+    ['cnn', 4, 100, 'fused step', 2],
   ] as const)('%s batch %d: %d steps (%s SGD, %d kernel thread(s)) leave tensors, the shared heap and native scratch unchanged', async (model, batch, steps, optimizerKind, threads) => {
     await tf.setBackend('native');
     const backend = tf.backend() as BackendNative;

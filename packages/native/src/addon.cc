@@ -241,38 +241,73 @@ std::vector<float*> f32_list(napi_env env, napi_value list, size_t count, const 
   return out;
 }
 
-// denseSgdStep(x, y, weights[], biases[], newWeights[], newBiases[], widths Int32Array(layers + 1),
-//              relu Int32Array(layers), batch, c) -> [mean loss, hits]
-napi_value DenseSgdStep(napi_env env, napi_callback_info info) {
+// sequentialSgdStep(x, y, layers Int32Array(32 per layer), weights[], biases[], newWeights[],
+//                   newBiases[], batch, c) -> [mean loss, hits]. A layer's 32 ints: kind (0 dense,
+// 1 conv, 2 max-pool), relu, din, dout, the 15 conv dims (conv2dForward's), the 12 pool dims
+// (maxpoolForward's), one unused. Weights and biases: one of each per dense or conv layer, in order.
+napi_value SequentialSgdStep(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
-    napi_value v[10];
-    args(env, info, 10, v);
-    size_t wl = 0;
+    napi_value v[9];
+    args(env, info, 9, v);
+    size_t len = 0;
     bool is = false;
-    napi_is_typedarray(env, v[6], &is);
-    if (is) napi_get_typedarray_info(env, v[6], nullptr, &wl, nullptr, nullptr, nullptr);
-    if (wl < 2) throw Fail{"fedlink native: widths must be an Int32Array of at least 2", false};
-    const int layers = static_cast<int>(wl) - 1;
-    const int32_t* widths = dims(env, v[6], wl);
-    const int32_t* relu = dims(env, v[7], layers);
-    const int batch = i32(env, v[8]);
+    napi_is_typedarray(env, v[2], &is);
+    if (is) napi_get_typedarray_info(env, v[2], nullptr, &len, nullptr, nullptr, nullptr);
+    if (len == 0 || len % 32 != 0) throw Fail{"fedlink native: layers must be an Int32Array of 32 entries a layer", false};
+    const int count = static_cast<int>(len / 32);
+    const int32_t* d = dims(env, v[2], len);
+    const int batch = i32(env, v[7]);
     if (batch < 1) throw Fail{"fedlink native: batch must be at least 1", true};
-    for (size_t i = 0; i < wl; i++)
-      if (widths[i] < 1) throw Fail{"fedlink native: every width must be at least 1", true};
-    if (relu[layers - 1]) throw Fail{"fedlink native: the last layer gives the logits: no relu", true};
     double c;
-    if (napi_get_value_double(env, v[9], &c) != napi_ok) throw Fail{"fedlink native: c must be a number", false};
-    std::vector<double> wsize(layers), bsize(layers);
-    for (int l = 0; l < layers; l++) wsize[l] = 1.0 * widths[l] * widths[l + 1], bsize[l] = widths[l + 1];
-    const float* x = f32(env, v[0], 1.0 * batch * widths[0], "x");
-    const float* y = f32(env, v[1], 1.0 * batch * widths[layers], "y");
-    std::vector<float*> w = f32_list(env, v[2], layers, wsize, "weights");
-    std::vector<float*> b = f32_list(env, v[3], layers, bsize, "biases");
-    std::vector<float*> wo = f32_list(env, v[4], layers, wsize, "newWeights");
-    std::vector<float*> bo = f32_list(env, v[5], layers, bsize, "newBiases");
-    std::vector<const float*> wc(w.begin(), w.end()), bc(b.begin(), b.end());
-    fl::DenseStep step{batch, layers, widths, relu, x, y, wc.data(), bc.data(), wo.data(), bo.data(), static_cast<float>(c)};
-    fl::DenseStepResult r = fl::dense_sgd_step(step);
+    if (napi_get_value_double(env, v[8], &c) != napi_ok) throw Fail{"fedlink native: c must be a number", false};
+    std::vector<fl::SeqLayer> layers(count);
+    std::vector<double> wsize, bsize;
+    long in_size = 0, prev_out = 0;
+    for (int l = 0; l < count; l++) {
+      const int32_t* e = d + 32 * l;
+      fl::SeqLayer& k = layers[l];
+      k.kind = e[0], k.relu = e[1] != 0, k.din = e[2], k.dout = e[3];
+      k.conv = {e[4], e[5], e[6], e[7], e[8], e[9], e[10], e[11], e[12], e[13], e[14], e[15], e[16], e[17], e[18]};
+      k.pool = {e[19], e[20], e[21], e[22], e[23], e[24], e[25], e[26], e[27], e[28], e[29], e[30]};
+      long in = 0;
+      if (k.kind == fl::SeqLayer::DENSE) {
+        if (k.din < 1 || k.dout < 1) throw Fail{"fedlink native: a dense layer needs din and dout >= 1", true};
+        in = 1L * batch * k.din, k.out_size = 1L * batch * k.dout;
+        wsize.push_back(1.0 * k.din * k.dout), bsize.push_back(k.dout);
+      } else if (k.kind == fl::SeqLayer::CONV) {
+        const fl::ConvDims& g = k.conv;
+        if (g.batch != batch || g.strideH < 1 || g.strideW < 1 || g.dilH < 1 || g.dilW < 1 || g.outC < 1 || g.inC < 1)
+          throw Fail{"fedlink native: bad conv geometry", true};
+        in = 1L * batch * g.inH * g.inW * g.inC, k.out_size = 1L * batch * g.outH * g.outW * g.outC;
+        wsize.push_back(1.0 * g.fH * g.fW * g.inC * g.outC), bsize.push_back(g.outC);
+      } else if (k.kind == fl::SeqLayer::POOL) {
+        const fl::PoolDims& p = k.pool;
+        if (p.batch != batch || p.strideH < 1 || p.strideW < 1 || k.relu) throw Fail{"fedlink native: bad pool geometry", true};
+        in = 1L * batch * p.inH * p.inW * p.ch, k.out_size = 1L * batch * p.outH * p.outW * p.ch;
+      } else {
+        throw Fail{"fedlink native: layer kind must be 0 (dense), 1 (conv) or 2 (max-pool)", true};
+      }
+      if (k.out_size < 1) throw Fail{"fedlink native: a layer with no output", true};
+      if (l == 0) in_size = in;
+      else if (in != prev_out) throw Fail{"fedlink native: layer " + std::to_string(l) + " takes " + std::to_string(in) + " values, the layer before gives " + std::to_string(prev_out), true};
+      prev_out = k.out_size;
+    }
+    const fl::SeqLayer& last = layers[count - 1];
+    if (last.kind != fl::SeqLayer::DENSE || last.relu) throw Fail{"fedlink native: the last layer gives the logits: dense, no relu", true};
+    const float* x = f32(env, v[0], static_cast<double>(in_size), "x");
+    const float* y = f32(env, v[1], 1.0 * batch * last.dout, "y");
+    const size_t params = wsize.size();
+    std::vector<float*> w = f32_list(env, v[3], params, wsize, "weights");
+    std::vector<float*> b = f32_list(env, v[4], params, bsize, "biases");
+    std::vector<float*> wo = f32_list(env, v[5], params, wsize, "newWeights");
+    std::vector<float*> bo = f32_list(env, v[6], params, bsize, "newBiases");
+    for (int l = 0, p = 0; l < count; l++) {
+      if (layers[l].kind == fl::SeqLayer::POOL) continue;
+      layers[l].w = w[p], layers[l].b = b[p], layers[l].w_out = wo[p], layers[l].b_out = bo[p];
+      p++;
+    }
+    fl::SeqStep step{batch, count, last.dout, layers.data(), x, in_size, y, static_cast<float>(c)};
+    fl::StepResult r = fl::sequential_sgd_step(step);
     napi_value out, loss, hits;
     napi_create_array_with_length(env, 2, &out);
     napi_create_double(env, r.loss, &loss);
@@ -328,7 +363,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"maxpoolForward", nullptr, MaxpoolForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"maxpoolBackward", nullptr, MaxpoolBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"sgdUpdate", nullptr, SgdUpdate, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"denseSgdStep", nullptr, DenseSgdStep, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"sequentialSgdStep", nullptr, SequentialSgdStep, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"threads", nullptr, Threads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"scratchBytes", nullptr, ScratchBytes, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

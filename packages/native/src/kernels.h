@@ -52,28 +52,36 @@ void maxpool_backward(const PoolDims& d, const float* dy, const float* x, float*
 // out[i] = c * g[i] + v[i], rounded as two float32 operations (update.cc).
 void sgd_update(const float* v, const float* g, float* out, long n, float c);
 
-// One SGD step of dense layers on softmax cross-entropy (dense_step.cc). widths has layers + 1
-// entries (input width, then each layer's units); w[l] is widths[l] x widths[l+1] row-major,
-// b[l] widths[l+1]; relu[l] != 0: relu after layer l (the last is the logits: linear). x is
-// batch x widths[0], y batch x widths[layers] (one-hot or soft labels). New weights go to
-// w_out/b_out (c = -learning rate, rounded as sgd_update); the result is the mean loss and how
-// many rows' logits have their maximum where y has its.
-struct DenseStep {
-  int batch, layers;
-  const int* widths;
-  const int* relu;
+// One layer of a sequential model's fused SGD step (sequential_step.cc). DENSE: din x dout
+// weights, dout biases; CONV: `conv` geometry (batch set), fH x fW x inC x outC weights, outC
+// biases; POOL: max pooling with `pool` geometry. relu: a relu after the layer (dense, conv).
+// out_size: the layer's output elements for the whole batch. New weights go to w_out / b_out.
+struct SeqLayer {
+  enum Kind { DENSE = 0, CONV = 1, POOL = 2 };
+  int kind, relu, din, dout;
+  ConvDims conv;
+  PoolDims pool;
+  long out_size;
+  const float* w;
+  const float* b;
+  float* w_out;
+  float* b_out;
+};
+// x: the batch's input (in_size elements), y: batch x classes labels (one-hot or soft); the last
+// layer is dense without relu (the logits). c = -learning rate, each update rounded as
+// sgd_update. Returns the mean loss and how many rows' logits peak where y does.
+struct SeqStep {
+  int batch, layers, classes;
+  const SeqLayer* l;
   const float* x;
+  long in_size;
   const float* y;
-  const float* const* w;
-  const float* const* b;
-  float* const* w_out;
-  float* const* b_out;
   float c;
 };
-struct DenseStepResult {
+struct StepResult {
   double loss;
   int hits;
 };
-DenseStepResult dense_sgd_step(const DenseStep& s);
+StepResult sequential_sgd_step(const SeqStep& s);
 
 }  // namespace fl

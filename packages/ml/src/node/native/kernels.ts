@@ -25,7 +25,7 @@ import {
 import { convDims, filterGradConvInfo, forwardConvInfo, inputGradConvInfo, isChannelBias, maxPoolInfo, poolDims } from '../../fast/kernels/conv-util.js';
 import { fastKernel, nonEmptyF32, sizeOf, type FastPath } from '../../fast/kernels/kernel-util.js';
 import { SGD_UPDATE_KERNEL, type SgdUpdateAttrs } from '../../optimizer.js';
-import { DENSE_SGD_STEP_KERNEL, type DenseSgdStepAttrs } from '../../dense-step.js';
+import { LAYER_CODE_SIZE, SEQUENTIAL_SGD_STEP_KERNEL, type SequentialSgdStepAttrs } from '../../fused-step.js';
 import { planMatmul } from '../../fast/kernels/matmul-util.js';
 import { NATIVE_BACKEND, type BackendNative } from './backend.js';
 
@@ -133,43 +133,50 @@ const sgdUpdate: KernelConfig = {
 };
 
 /**
- * One SGD step of a dense stack (dense-step.ts; inputs x [n, d0], y [n, classes], w0, b0, w1, ...;
- * outputs: loss, hits, then each layer's new kernel and bias). No cpu kernel has this name:
- * denseSgdStep calls it only where it is registered, and a malformed call is a TypeError.
+ * One SGD step of a sequential model (fused-step.ts; inputs x [n, inputs], y [n, classes], then
+ * w0, b0, w1, ... for each dense or conv layer; outputs: loss, hits, then each of those layers'
+ * new kernel and bias). No cpu kernel has this name: fusedSgdStep calls it only where it is
+ * registered, and a malformed call is a TypeError (or the addon's RangeError for geometry).
  */
-const denseSgdStep: KernelConfig = {
-  kernelName: DENSE_SGD_STEP_KERNEL,
+const sequentialSgdStep: KernelConfig = {
+  kernelName: SEQUENTIAL_SGD_STEP_KERNEL,
   backendName: NATIVE_BACKEND,
   kernelFunc: ({ inputs, backend, attrs }) => {
     const b = backend as BackendNative;
-    const { c, relu } = (attrs ?? {}) as unknown as Partial<DenseSgdStepAttrs>;
-    const { x, y } = inputs;
+    const { c, layers } = (attrs ?? {}) as unknown as Partial<SequentialSgdStepAttrs>;
     const fail = (why: string): never => {
-      throw new TypeError(`${DENSE_SGD_STEP_KERNEL}: ${why}`);
+      throw new TypeError(`${SEQUENTIAL_SGD_STEP_KERNEL}: ${why}`);
     };
-    if (typeof c !== 'number' || !Array.isArray(relu) || relu.length === 0) return fail('needs attrs c (a number) and relu (one entry a layer)');
-    if (!x || !y || x.shape.length !== 2 || y.shape.length !== 2 || x.shape[0] !== y.shape[0] || !nonEmptyF32(x, y)) return fail('needs float32 x [n, inputs] and y [n, classes]');
-    const widths = [x.shape[1]!];
+    if (typeof c !== 'number' || !Array.isArray(layers) || layers.length === 0 || layers.length % LAYER_CODE_SIZE !== 0) return fail(`needs attrs c (a number) and layers (${LAYER_CODE_SIZE} integers a layer)`);
+    const { x, y } = inputs;
+    if (!x || !y || y.shape.length !== 2 || x.shape[0] !== y.shape[0] || !nonEmptyF32(x, y)) return fail('needs float32 x [n, ...] and y [n, classes]');
+    const count = layers.length / LAYER_CODE_SIZE;
+    const first = layers.slice(0, LAYER_CODE_SIZE);
+    // Values an example: dense din; conv inH * inW * inC; pool inH * inW * ch.
+    const perExample = first[0] === 0 ? first[2]! : first[0] === 1 ? first[5]! * first[6]! * first[7]! : first[20]! * first[21]! * first[22]!;
+    const classes = layers[(count - 1) * LAYER_CODE_SIZE + 3];
+    if (sizeOf(x.shape) !== x.shape[0]! * perExample) return fail(`x has ${sizeOf(x.shape) / x.shape[0]!} values an example, the first layer takes ${perExample}`);
+    if (y.shape[1] !== classes) return fail(`y has ${y.shape[1]} classes, the last layer gives ${classes}`);
     const ws: TensorInfo[] = [];
     const bs: TensorInfo[] = [];
-    for (let l = 0; l < relu.length; l++) {
-      const w = inputs[`w${l}`];
-      const bias = inputs[`b${l}`];
-      if (!w || !bias || w.shape.length !== 2 || w.shape[0] !== widths[l] || bias.shape.length !== 1 || bias.shape[0] !== w.shape[1] || !nonEmptyF32(w, bias)) {
-        return fail(`layer ${l}: needs float32 w${l} [${widths[l]}, units] and b${l} [units]`);
-      }
-      widths.push(w.shape[1]!);
+    for (let l = 0, p = 0; l < count; l++) {
+      const code = layers.slice(l * LAYER_CODE_SIZE, (l + 1) * LAYER_CODE_SIZE);
+      if (code[0] === 2) continue;
+      // dense: din x dout and dout; conv: fH x fW x inC x outC and outC.
+      const [wSize, bSize] = code[0] === 0 ? [code[2]! * code[3]!, code[3]!] : [code[11]! * code[12]! * code[7]! * code[10]!, code[10]!];
+      const w = inputs[`w${p}`];
+      const bias = inputs[`b${p}`];
+      if (!w || !bias || !nonEmptyF32(w, bias) || sizeOf(w.shape) !== wSize || sizeOf(bias.shape) !== bSize) return fail(`layer ${l}: needs float32 w${p} of ${wSize} values and b${p} of ${bSize}`);
       ws.push(w);
       bs.push(bias);
+      p++;
     }
-    if (y.shape[1] !== widths[widths.length - 1]) return fail(`y has ${y.shape[1]} classes, the last layer ${widths[widths.length - 1]} units`);
     const loss = b.output([]);
     const hits = b.output([]);
     const newW = ws.map((w) => b.output(w.shape));
     const newB = bs.map((bias) => b.output(bias.shape));
-    const [l, h] = b.addon.denseSgdStep(
-      b.f32(x), b.f32(y), ws.map((w) => b.f32(w)), bs.map((bias) => b.f32(bias)), newW.map((o) => o.values), newB.map((o) => o.values),
-      Int32Array.from(widths), Int32Array.from(relu), x.shape[0]!, c,
+    const [l, h] = b.addon.sequentialSgdStep(
+      b.f32(x), b.f32(y), Int32Array.from(layers), ws.map((w) => b.f32(w)), bs.map((bias) => b.f32(bias)), newW.map((o) => o.values), newB.map((o) => o.values), x.shape[0]!, c,
     );
     loss.values[0] = l;
     hits.values[0] = h;
@@ -179,5 +186,5 @@ const denseSgdStep: KernelConfig = {
 
 /** The kernels the native backend runs in C++; all others are tfjs cpu's. */
 export const NATIVE_KERNELS: readonly KernelConfig[] = [
-  batchMatMul, fusedMatMul, conv2D, fusedConv2D, conv2DBackpropInput, conv2DBackpropFilter, maxPool, maxPoolGrad, sgdUpdate, denseSgdStep,
+  batchMatMul, fusedMatMul, conv2D, fusedConv2D, conv2DBackpropInput, conv2DBackpropFilter, maxPool, maxPoolGrad, sgdUpdate, sequentialSgdStep,
 ];

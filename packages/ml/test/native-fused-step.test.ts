@@ -1,11 +1,12 @@
 /**
- * The fused dense SGD step (dense-step.ts, the native backend's FedlinkDenseSgdStep): the same
+ * The fused SGD step (fused-step.ts, the native backend's FedlinkSequentialSgdStep): the same
  * steps as tfjs's optimizer.minimize on softmax cross-entropy on the cpu backend, from the same
- * weights and batches (loss, hits and weights after every step, within float32 rounding); which
- * models it takes; trainLocal's accuracy with it. Skipped, saying so, without the addon.
+ * weights and batches (loss, hits and weights after every step, within float32 rounding), for
+ * dense stacks and conv/pool/dense models; which models it takes; trainLocal's accuracy with it.
+ * Skipped, saying so, without the addon.
  */
 import * as tf from '@tensorflow/tfjs';
-import { type DenseStack, createModel, denseSgdStep, denseStackOf, hasDenseSgdStep, initBackend, trainLocal } from '@fedlink/ml';
+import { type FusedStack, createModel, fusedSgdStep, fusedStackOf, hasFusedSgdStep, initBackend, layerCodes, trainLocal } from '@fedlink/ml';
 import { kernelCallCounts } from '@fedlink/ml/node';
 import { loadNative } from '@fedlink/native';
 import { randomValues } from './helpers/backends.js';
@@ -13,7 +14,7 @@ import { mnistSubset } from './helpers/mnist-subset.js';
 
 const addon = loadNative();
 const maybe = addon ? describe : describe.skip;
-if (!addon) console.log('native addon not built here: fused dense step tests skipped');
+if (!addon) console.log('native addon not built here: fused step tests skipped');
 
 beforeAll(async () => {
   if (addon) expect((await initBackend('native', { threads: 2 })).name).toBe('native');
@@ -26,6 +27,22 @@ function denseModel(widths: number[], acts: ('relu' | 'linear')[], seed: number)
   for (let l = 1; l < widths.length; l++) {
     m.add(tf.layers.dense({ units: widths[l]!, activation: acts[l - 1]!, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + l }), biasInitializer: tf.initializers.randomUniform({ minval: -0.1, maxval: 0.1, seed: seed + 100 + l }) }));
   }
+  return m;
+}
+
+/** A small conv net: conv (same, stride 2, relu) - maxpool 2 - conv (valid, linear) - maxpool 3 stride 1 same - flatten - dense relu - dense. */
+function convModel(seed: number, inputShape: [number, number, number]): tf.Sequential {
+  let s = seed;
+  const init = () => tf.initializers.glorotUniform({ seed: s++ });
+  const bias = () => tf.initializers.randomUniform({ minval: -0.1, maxval: 0.1, seed: s++ });
+  const m = tf.sequential();
+  m.add(tf.layers.conv2d({ inputShape, filters: 8, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: init(), biasInitializer: bias() }));
+  m.add(tf.layers.maxPooling2d({ poolSize: 2, strides: 2 }));
+  m.add(tf.layers.conv2d({ filters: 12, kernelSize: [3, 2], padding: 'valid', kernelInitializer: init(), biasInitializer: bias() }));
+  m.add(tf.layers.maxPooling2d({ poolSize: 3, strides: 1, padding: 'same' }));
+  m.add(tf.layers.flatten());
+  m.add(tf.layers.dense({ units: 16, activation: 'relu', kernelInitializer: init(), biasInitializer: bias() }));
+  m.add(tf.layers.dense({ units: 5, kernelInitializer: init(), biasInitializer: bias() }));
   return m;
 }
 
@@ -53,11 +70,11 @@ function minimizeSteps(model: tf.Sequential, xs: tf.Tensor[], ys: tf.Tensor2D[],
 }
 
 function fusedSteps(model: tf.Sequential, xs: tf.Tensor[], ys: tf.Tensor2D[], lr: number, steps: number): Trace {
-  const stack = denseStackOf(model)!;
+  const stack = fusedStackOf(model)!;
   expect(stack).toBeDefined();
   const trace: Trace = { losses: [], hits: [], weights: [] };
   for (let s = 0; s < steps; s++) {
-    const { loss, hits } = denseSgdStep(stack, xs[s % xs.length]!, ys[s % ys.length]!, lr);
+    const { loss, hits } = fusedSgdStep(stack, xs[s % xs.length]!, ys[s % ys.length]!, lr);
     trace.losses.push(loss.dataSync()[0]!);
     trace.hits.push(hits.dataSync()[0]!);
     tf.dispose([loss, hits]);
@@ -79,14 +96,14 @@ function relDiff(a: Float32Array, b: Float32Array): number {
 }
 
 /** Runs both on their backends from the same weights and batches; returns [cpu minimize, native fused]. */
-async function compare(widths: number[], acts: ('relu' | 'linear')[], batch: number, steps: number, labels: (row: number, classes: number) => number[]): Promise<[Trace, Trace]> {
-  const classes = widths[widths.length - 1]!;
-  const xData = Array.from({ length: 3 }, (_, k) => randomValues(batch * widths[0]!, 40 + k));
+async function compareModels(build: () => tf.Sequential, inputShape: number[], classes: number, batch: number, steps: number, labels: (row: number, classes: number) => number[]): Promise<[Trace, Trace]> {
+  const size = inputShape.reduce((a, b) => a * b, 1);
+  const xData = Array.from({ length: 3 }, (_, k) => randomValues(batch * size, 40 + k));
   const yData = Array.from({ length: 3 }, (_, k) => Float32Array.from(Array.from({ length: batch }, (_, i) => labels(i + k * batch, classes)).flat()));
   const run = async (backend: string, fn: typeof minimizeSteps): Promise<Trace> => {
     await tf.setBackend(backend);
-    const model = denseModel(widths, acts, 9);
-    const xs = xData.map((d) => tf.tensor4d(d, [batch, widths[0]!, 1, 1]));
+    const model = build();
+    const xs = xData.map((d) => tf.tensor(d, [batch, ...inputShape]));
     const ys = yData.map((d) => tf.tensor2d(d, [batch, classes]));
     const t = fn(model, xs, ys, 0.1, steps);
     model.dispose();
@@ -98,76 +115,105 @@ async function compare(widths: number[], acts: ('relu' | 'linear')[], batch: num
   return [cpu, native];
 }
 
+function compare(widths: number[], acts: ('relu' | 'linear')[], batch: number, steps: number, labels: (row: number, classes: number) => number[]): Promise<[Trace, Trace]> {
+  return compareModels(() => denseModel(widths, acts, 9), [widths[0]!, 1, 1], widths[widths.length - 1]!, batch, steps, labels);
+}
+
+function expectSameSteps(cpu: Trace, native: Trace, tolerance: number): void {
+  for (let s = 0; s < cpu.losses.length; s++) expect(Math.abs(native.losses[s]! - cpu.losses[s]!)).toBeLessThanOrEqual(tolerance * Math.max(1, cpu.losses[s]!));
+  for (let i = 0; i < cpu.weights.length; i++) expect(relDiff(native.weights[i]!, cpu.weights[i]!)).toBeLessThanOrEqual(tolerance);
+}
+
 const oneHot = (row: number, classes: number) => Array.from({ length: classes }, (_, j) => (j === (row * 7) % classes ? 1 : 0));
 
-maybe('fused dense SGD step on native', () => {
+maybe('fused SGD step on native', () => {
   test.each([
     ['the 2NN shape at batch 10', [784, 200, 200, 10], ['relu', 'relu', 'linear'], 10, 12],
     ['batch 1, odd widths, a linear hidden layer', [13, 7, 5, 3], ['relu', 'linear', 'linear'], 1, 20],
     ['batch 17, one layer (softmax regression)', [33, 4], ['linear'], 17, 20],
   ] as const)('%s: the steps tfjs minimize takes on cpu (loss, hits, weights)', async (_name, widths, acts, batch, steps) => {
     const [cpu, native] = await compare([...widths], [...acts], batch, steps, oneHot);
-    for (let s = 0; s < steps; s++) expect(Math.abs(native.losses[s]! - cpu.losses[s]!)).toBeLessThanOrEqual(1e-5 * Math.max(1, cpu.losses[s]!));
+    expectSameSteps(cpu, native, 1e-5);
     expect(native.hits).toEqual(cpu.hits);
-    for (let i = 0; i < cpu.weights.length; i++) expect(relDiff(native.weights[i]!, cpu.weights[i]!)).toBeLessThanOrEqual(1e-5);
     // and training moved the loss
     expect(cpu.losses[steps - 1]).toBeLessThan(cpu.losses[0]!);
+  });
+
+  test.each([
+    ['batch 6 on 13x11x3 inputs', [13, 11, 3], 6],
+    ['batch 1 on 12x12x1 inputs', [12, 12, 1], 1],
+  ] as const)('conv net, %s (same/valid, strides 2 and 1, pools 2 and 3): the steps minimize takes on cpu', async (_name, shape, batch) => {
+    const [cpu, native] = await compareModels(() => convModel(5, [...shape]), [...shape], 5, batch, 10, oneHot);
+    expectSameSteps(cpu, native, 1e-4);
+    expect(native.hits).toEqual(cpu.hits);
+    expect(cpu.losses[9]).toBeLessThan(cpu.losses[0]!);
   });
 
   test('soft labels and an all-zero label row: tfjs softmaxCrossEntropy\'s gradient (softmax - labels), as on cpu', async () => {
     const soft = (row: number, classes: number) => (row % 5 === 4 ? new Array(classes).fill(0) : Array.from({ length: classes }, (_, j) => (j === row % classes ? 0.7 : 0.3 / (classes - 1))));
     const [cpu, native] = await compare([20, 9, 6], ['relu', 'linear'], 5, 10, soft);
-    for (let s = 0; s < 10; s++) expect(Math.abs(native.losses[s]! - cpu.losses[s]!)).toBeLessThanOrEqual(1e-5 * Math.max(1, cpu.losses[s]!));
-    for (let i = 0; i < cpu.weights.length; i++) expect(relDiff(native.weights[i]!, cpu.weights[i]!)).toBeLessThanOrEqual(1e-5);
+    expectSameSteps(cpu, native, 1e-5);
   });
 
-  test('takes dense stacks only', async () => {
+  test('takes sequential conv/pool/dense models only', async () => {
     await tf.setBackend('native');
-    expect(hasDenseSgdStep()).toBe(true);
+    expect(hasFusedSgdStep()).toBe(true);
     const mlp = createModel('mlp', { seed: 1 });
-    const stack = denseStackOf(mlp) as DenseStack;
-    expect([stack.inputSize, stack.classes, stack.layers.map((l) => l.relu)]).toEqual([784, 10, [true, true, false]]);
+    const cnn = createModel('cnn', { seed: 1 });
+    const kinds = (st: FusedStack) => st.layers.map((l) => `${l.kind}${l.kind !== 'pool' && l.relu ? '+relu' : ''}`);
+    const m = fusedStackOf(mlp)!;
+    expect([m.inputSize, m.classes, kinds(m)]).toEqual([784, 10, ['dense+relu', 'dense+relu', 'dense']]);
+    const c = fusedStackOf(cnn)!;
+    expect([c.inputSize, c.classes, kinds(c)]).toEqual([784, 10, ['conv+relu', 'pool', 'conv+relu', 'pool', 'dense+relu', 'dense']]);
+    const seq = (...layers: tf.layers.Layer[]) => {
+      const s = tf.sequential();
+      for (const l of layers) s.add(l);
+      return s;
+    };
     const refused: tf.LayersModel[] = [
-      createModel('cnn', { seed: 1 }),
       denseModel([8, 4, 3], ['relu', 'relu'], 1), // the logits layer has a relu
-      (() => {
-        const m = tf.sequential();
-        m.add(tf.layers.dense({ inputShape: [8], units: 3, activation: 'softmax' }));
-        return m;
-      })(),
-      (() => {
-        const m = tf.sequential();
-        m.add(tf.layers.dense({ inputShape: [8], units: 3, kernelRegularizer: tf.regularizers.l2() }));
-        return m;
-      })(),
-      (() => {
-        const m = tf.sequential();
-        m.add(tf.layers.dense({ inputShape: [8], units: 4, activation: 'relu' }));
-        m.add(tf.layers.dropout({ rate: 0.5 }));
-        m.add(tf.layers.dense({ units: 3 }));
-        return m;
-      })(),
+      seq(tf.layers.dense({ inputShape: [8], units: 3, activation: 'softmax' })),
+      seq(tf.layers.dense({ inputShape: [8], units: 3, kernelRegularizer: tf.regularizers.l2() })),
+      seq(tf.layers.dense({ inputShape: [8], units: 4, activation: 'relu' }), tf.layers.dropout({ rate: 0.5 }), tf.layers.dense({ units: 3 })),
+      seq(tf.layers.conv2d({ inputShape: [6, 6, 1], filters: 2, kernelSize: 3, activation: 'tanh' }), tf.layers.flatten(), tf.layers.dense({ units: 3 })),
+      seq(tf.layers.conv2d({ inputShape: [6, 6, 1], filters: 2, kernelSize: 3 }), tf.layers.averagePooling2d({ poolSize: 2 }), tf.layers.flatten(), tf.layers.dense({ units: 3 })),
+      seq(tf.layers.conv2d({ inputShape: [6, 6, 1], filters: 2, kernelSize: 3, useBias: false }), tf.layers.flatten(), tf.layers.dense({ units: 3 })),
+      seq(tf.layers.conv2d({ inputShape: [6, 6, 1], filters: 2, kernelSize: 3 }), tf.layers.batchNormalization(), tf.layers.flatten(), tf.layers.dense({ units: 3 })),
       (() => {
         const input = tf.input({ shape: [8] });
         return tf.model({ inputs: input, outputs: tf.layers.dense({ units: 3 }).apply(input) as tf.SymbolicTensor });
       })(),
     ];
-    for (const m of refused) expect(denseStackOf(m)).toBeUndefined();
-    for (const m of [mlp, ...refused]) m.dispose();
+    for (const r of refused) expect(fusedStackOf(r)).toBeUndefined();
+    for (const r of [mlp, cnn, ...refused]) r.dispose();
     await tf.setBackend('cpu');
-    expect(hasDenseSgdStep()).toBe(false);
+    expect(hasFusedSgdStep()).toBe(false);
   });
 
-  test('malformed calls are TypeErrors, not wrong answers', async () => {
+  test('malformed calls are TypeErrors or RangeErrors, not wrong answers', async () => {
     await tf.setBackend('native');
+    const stack = fusedStackOf(denseModel([4, 3], ['linear'], 1))!;
+    const codes = layerCodes(stack, 2);
     const w = tf.zeros([4, 3]);
     const b = tf.zeros([3]);
     const x = tf.zeros([2, 4]);
-    const call = (inputs: tf.NamedTensorMap, attrs: object) => () => tf.engine().runKernel('FedlinkDenseSgdStep', inputs, attrs as tf.NamedAttrMap);
-    expect(call({ x, y: tf.zeros([2, 5]), w0: w, b0: b }, { c: -0.1, relu: [0] })).toThrow(/classes/);
-    expect(call({ x, y: tf.zeros([2, 3]), w0: tf.zeros([5, 3]), b0: b }, { c: -0.1, relu: [0] })).toThrow(/layer 0/);
-    expect(call({ x, y: tf.zeros([2, 3]), w0: w, b0: b }, { relu: [0] })).toThrow(/attrs/);
-    expect(call({ x, y: tf.zeros([2, 3]), w0: w, b0: b }, { c: -0.1, relu: [1] })).toThrow(/logits/);
+    const call = (inputs: tf.NamedTensorMap, attrs: object) => () => tf.engine().runKernel('FedlinkSequentialSgdStep', inputs, attrs as tf.NamedAttrMap);
+    expect(call({ x, y: tf.zeros([2, 3]), w0: tf.zeros([5, 3]), b0: b }, { c: -0.1, layers: codes })).toThrow(/layer 0/);
+    expect(call({ x, y: tf.zeros([2, 3]), w0: w, b0: b }, { layers: codes })).toThrow(/attrs/);
+    expect(call({ x, y: tf.zeros([2, 3]), w0: w, b0: b }, { c: -0.1, layers: codes.slice(0, 31) })).toThrow(/attrs/);
+    const relu = [...codes];
+    relu[1] = 1;
+    expect(call({ x, y: tf.zeros([2, 3]), w0: w, b0: b }, { c: -0.1, layers: relu })).toThrow(/logits/);
+    expect(call({ x, y: tf.zeros([2, 5]), w0: w, b0: b }, { c: -0.1, layers: codes })).toThrow(/classes/);
+    expect(call({ x: tf.zeros([2, 3]), y: tf.zeros([2, 3]), w0: w, b0: b }, { c: -0.1, layers: codes })).toThrow(/values an example/);
+    // Geometry the addon checks: a batch in the codes that isn't x's.
+    const conv = fusedStackOf(convModel(1, [12, 12, 1]))!;
+    const convInputs: tf.NamedTensorMap = { x: tf.zeros([2, 144]), y: tf.zeros([2, 5]) };
+    conv.layers.filter((l) => l.kind !== 'pool').forEach((l, i) => {
+      convInputs[`w${i}`] = (l as { kernel: tf.LayerVariable }).kernel.read();
+      convInputs[`b${i}`] = (l as { bias: tf.LayerVariable }).bias.read();
+    });
+    expect(call(convInputs, { c: -0.1, layers: layerCodes(conv, 3) })).toThrow(/bad conv geometry/);
     tf.dispose([w, b, x]);
   });
 
