@@ -131,6 +131,7 @@ maybe('fused SGD step on native', () => {
     ['the 2NN shape at batch 10', [784, 200, 200, 10], ['relu', 'relu', 'linear'], 10, 12],
     ['batch 1, odd widths, a linear hidden layer', [13, 7, 5, 3], ['relu', 'linear', 'linear'], 1, 20],
     ['batch 17, one layer (softmax regression)', [33, 4], ['linear'], 17, 20],
+    ['batch 3, a layer of 300,000 weights (backward and update by blocks of rows)', [600, 500, 10], ['relu', 'linear'], 3, 6],
   ] as const)('%s: the steps tfjs minimize takes on cpu (loss, hits, weights)', async (_name, widths, acts, batch, steps) => {
     const [cpu, native] = await compare([...widths], [...acts], batch, steps, oneHot);
     expectSameSteps(cpu, native, 1e-5);

@@ -51,6 +51,8 @@ void maxpool_backward(const PoolDims& d, const float* dy, const float* x, float*
 
 // out[i] = c * g[i] + v[i], rounded as two float32 operations (update.cc).
 void sgd_update(const float* v, const float* g, float* out, long n, float c);
+// The same on the calling thread only (for callers already inside a parallel_for task).
+void sgd_update_serial(const float* v, const float* g, float* out, long n, float c);
 
 // One layer of a sequential model's fused SGD step (sequential_step.cc). DENSE: din x dout
 // weights, dout biases; CONV: `conv` geometry (batch set), fH x fW x inC x outC weights, outC

@@ -7,6 +7,13 @@
 
 namespace fl {
 
+void sgd_update_serial(const float* v, const float* g, float* out, long n, float c) {
+  for (long i = 0; i < n; i++) {
+    float step = c * g[i];
+    out[i] = step + v[i];
+  }
+}
+
 void sgd_update(const float* v, const float* g, float* out, long n, float c) {
   constexpr long CHUNK = 1L << 16;
   const long tasks = n > 4 * CHUNK ? (n + CHUNK - 1) / CHUNK : 1;
