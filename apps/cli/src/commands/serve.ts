@@ -90,7 +90,8 @@ export function gatewayConfigFrom(
     helloRatePerMinute: v['hello-rate'] as number,
     ...(v['join-rate'] ? { joinRatePerSecond: v['join-rate'] as number } : {}),
     ...(v['intake-workers'] !== undefined ? { intakeWorkers: v['intake-workers'] as number } : {}),
-    receiveBudgetBytes: (v['receive-budget'] as number) * 2 ** 20,
+    // Commands sharing this config without the flag (edge) keep the coordinator's default.
+    ...(v['receive-budget'] !== undefined ? { receiveBudgetBytes: (v['receive-budget'] as number) * 2 ** 20 } : {}),
     publicStatus: !(v['private-status'] as boolean),
     ...(allowKeys !== undefined ? { allowKeysFile: allowKeys } : {}),
   };
