@@ -32,11 +32,15 @@ export interface NativeKernels {
   threads(): number;
   /** Bytes the addon holds in scratch buffers (im2col, GEMM packing), all threads: grows to a plateau, never per call. */
   scratchBytes(): number;
-  /** The GEMM micro-kernel in use: 'avx2+fma' or 'portable'. */
-  isa(): string;
-  /** true: use the portable micro-kernel even where AVX2+FMA exist (tests). */
-  forcePortable(on: boolean): void;
+  /** The micro-kernels in use: 'avx512', 'avx2+fma' or 'portable'. */
+  isa(): NativeIsa;
+  /** The micro-kernels this CPU can run, best first ('portable' always last). */
+  isas(): NativeIsa[];
+  /** Run `isa` from now on ('auto': the best this CPU has); a RangeError if this CPU can't (tests, A/B benches). */
+  useIsa(isa: NativeIsa | 'auto'): void;
 }
+/** A SIMD level of the native kernels. */
+export type NativeIsa = 'avx512' | 'avx2+fma' | 'portable';
 export function addonPath(): string;
 /** The addon, or undefined if it was not built, does not load, or FEDLINK_NATIVE=0. */
 export function loadNative(): NativeKernels | undefined;

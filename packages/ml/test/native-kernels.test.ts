@@ -1,7 +1,7 @@
 /**
  * Every native (C++) kernel against the stock cpu backend: forward values and, through tf.grad,
- * the gradient kernels, on the shapes the fedlink kernel tests use, with the AVX2+FMA micro-kernel
- * (where the CPU has it) and again with the portable one. Skipped, saying so, when the addon was
+ * the gradient kernels, on the shapes the fedlink kernel tests use, once with every micro-kernel the
+ * CPU can run (addon.isas(): AVX-512, AVX2+FMA, portable). Skipped, saying so, when the addon was
  * not built here. The largest absolute difference per case is printed at the end.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -21,7 +21,7 @@ beforeAll(async () => {
   if (info.name !== 'native') throw new Error(`expected native, got ${info.name}`);
 });
 afterAll(() => {
-  addon?.forcePortable(false);
+  addon?.useIsa('auto');
   if (report.length) console.log(`native vs cpu, max abs difference per case:\n${report.join('\n')}`);
 });
 
@@ -42,9 +42,24 @@ async function check(label: string, kernels: string[], f: () => tf.Tensor[]): Pr
 const t4 = (shape: [number, number, number, number], seed: number, scale = 1) =>
   tf.tensor4d(randomValues(shape[0] * shape[1] * shape[2] * shape[3], seed, scale), shape);
 
-for (const portable of [false, true]) {
-  maybe(portable ? 'portable micro-kernel' : 'best micro-kernel for this CPU', () => {
-    beforeAll(() => addon!.forcePortable(portable));
+maybe('micro-kernel choice', () => {
+  test("auto runs the best the CPU has; 'portable' is always there; an ISA the CPU lacks is refused, naming what it can run", () => {
+    const isas = addon!.isas();
+    expect(isas[isas.length - 1]).toBe('portable');
+    addon!.useIsa('auto');
+    expect(addon!.isa()).toBe(isas[0]);
+    // @ts-expect-error: not a NativeIsa, as a JavaScript caller could pass
+    expect(() => addon!.useIsa('avx1024')).toThrow(`this CPU can't run isa 'avx1024' (it can: auto, ${isas.join(', ')})`);
+    expect(addon!.isa()).toBe(isas[0]);
+    for (const isa of ['avx512', 'avx2+fma'] as const) {
+      if (!isas.includes(isa)) expect(() => addon!.useIsa(isa)).toThrow(`can't run isa '${isa}'`);
+    }
+  });
+});
+
+for (const isa of addon?.isas() ?? ['portable']) {
+  maybe(`${isa} micro-kernel`, () => {
+    beforeAll(() => addon!.useIsa(isa));
 
     describe('Conv2D, Conv2DBackpropInput, Conv2DBackpropFilter', () => {
       // [batch, h, w, inC, kh, kw, outC]

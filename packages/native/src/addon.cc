@@ -64,6 +64,15 @@ bool boolean(napi_env env, napi_value v) {
   return out;
 }
 
+std::string utf8(napi_env env, napi_value v, const char* what) {
+  size_t length = 0;
+  if (napi_get_value_string_utf8(env, v, nullptr, 0, &length) != napi_ok)
+    throw Fail{std::string("fedlink native: ") + what + " must be a string", false};
+  std::string out(length, '\0');
+  napi_get_value_string_utf8(env, v, out.data(), length + 1, &length);
+  return out;
+}
+
 // An Int32Array of exactly n non-negative ints.
 const int32_t* dims(napi_env env, napi_value v, size_t n) {
   bool is = false;
@@ -345,11 +354,28 @@ napi_value Isa(napi_env env, napi_callback_info) {
   return out;
 }
 
-napi_value ForcePortable(napi_env env, napi_callback_info info) {
+napi_value Isas(napi_env env, napi_callback_info) {
+  const std::vector<const char*> isas = fl::gemm_isas();
+  napi_value out;
+  napi_create_array_with_length(env, isas.size(), &out);
+  for (size_t i = 0; i < isas.size(); i++) {
+    napi_value name;
+    napi_create_string_utf8(env, isas[i], NAPI_AUTO_LENGTH, &name);
+    napi_set_element(env, out, static_cast<uint32_t>(i), name);
+  }
+  return out;
+}
+
+napi_value UseIsa(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
     napi_value v[1];
     args(env, info, 1, v);
-    fl::force_portable(boolean(env, v[0]));
+    const std::string name = utf8(env, v[0], "isa");
+    if (!fl::use_isa(name)) {
+      std::string can = "auto";
+      for (const char* isa : fl::gemm_isas()) can += std::string(", ") + isa;
+      throw Fail{"fedlink native: this CPU can't run isa '" + name + "' (it can: " + can + ")", true};
+    }
     return undef(env);
   });
 }
@@ -368,7 +394,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"threads", nullptr, Threads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"scratchBytes", nullptr, ScratchBytes, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"isa", nullptr, Isa, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"forcePortable", nullptr, ForcePortable, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"isas", nullptr, Isas, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"useIsa", nullptr, UseIsa, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

@@ -1,17 +1,23 @@
-// Packed, register-blocked SGEMM (BLIS-style loops): B is packed into kc x 16 panels, A into
-// 6 x kc panels, and a 6x16 micro-kernel keeps the C tile in 12 ymm registers (AVX2+FMA) or
-// in a plain array the compiler vectorises for the host's baseline ISA (the portable path).
-// The micro-kernel is picked once at load with __builtin_cpu_supports.
+// Packed, register-blocked SGEMM (BLIS-style loops): B is packed into kc x NR panels, A into
+// MR x kc panels, and an MR x NR micro-kernel keeps the C tile in registers:
+//   avx512: 12 x 32, 24 zmm accumulators (AVX-512F);
+//   avx2:    6 x 16, 12 ymm accumulators (AVX2+FMA);
+//   portable: 6 x 16 in a plain array the compiler vectorises for the host's baseline ISA.
+// The best one the CPU has is picked at load with __builtin_cpu_supports; use_isa() overrides
+// it (tests run every kernel the host can).
 #include <immintrin.h>
 #include <algorithm>
 #include <cstring>
+#include <string>
 #include <vector>
 #include "kernels.h"
 
 namespace fl {
 namespace {
 
-constexpr int MR = 6, NR = 16, KC = 256, MC = 120, NC = 2048;
+constexpr int MR = 6, NR = 16;                // the avx2 and portable tiles
+constexpr int MR512 = 14, NR512 = 32;          // the avx512 tile
+constexpr int MR_MAX = 14, NR_MAX = 32, KC = 256, MC_TILES = 20, NC = 2048;
 // Up to this many rows of A, gemm reads B in place (or as dot products when B is transposed).
 constexpr int SMALL_M = 24;
 
@@ -71,41 +77,85 @@ __attribute__((target("avx2,fma"))) void micro_avx2(int kc, const float* pa, con
     for (int j = 0; j < nr; j++) c[i * ldc + j] = add ? c[i * ldc + j] + tile[i][j] : tile[i][j];
 }
 
-bool g_force_portable = false;
-MicroKernel pick() {
-  __builtin_cpu_init();
-  if (!g_force_portable && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return micro_avx2;
-  return micro_portable;
+// The 12 x 32 tile: two zmm of B per k step, each A value broadcast from memory into the FMA.
+__attribute__((target("avx512f"))) void micro_avx512(int kc, const float* pa, const float* pb, long bstride, float* c,
+                                                     long ldc, bool add, int mr, int nr) {
+  __m512 acc[MR512][2];
+#pragma GCC unroll 14
+  for (int i = 0; i < MR512; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (int p = 0; p < kc; p++) {
+    const __m512 b0 = _mm512_loadu_ps(pb), b1 = _mm512_loadu_ps(pb + 16);
+#pragma GCC unroll 14
+    for (int i = 0; i < MR512; i++) {
+      const __m512 a = _mm512_set1_ps(pa[i]);
+      acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
+    }
+    pa += MR512;
+    pb += bstride;
+  }
+  const __mmask16 m0 = nr >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << nr) - 1);
+  const __mmask16 m1 = nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : static_cast<__mmask16>((1u << (nr - 16)) - 1);
+#pragma GCC unroll 14
+  for (int i = 0; i < MR512; i++) {
+    if (i >= mr) break;
+    float* ci = c + i * ldc;
+    if (add) {
+      acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_maskz_loadu_ps(m0, ci));
+      acc[i][1] = _mm512_add_ps(acc[i][1], _mm512_maskz_loadu_ps(m1, ci + 16));
+    }
+    _mm512_mask_storeu_ps(ci, m0, acc[i][0]);
+    _mm512_mask_storeu_ps(ci + 16, m1, acc[i][1]);
+  }
 }
-MicroKernel g_micro = pick();
 
-// B block (kc x nc from (p0, j0)) into ceil(nc/NR) panels of kc x NR, zero-padded.
-void pack_b(int kc, int nc, const float* b, long brs, long bcs, float* out) {
-  for (int j0 = 0; j0 < nc; j0 += NR) {
-    int nr = std::min(NR, nc - j0);
+struct Micro {
+  MicroKernel fn;
+  int mr, nr;
+  const char* isa;
+};
+constexpr Micro kPortable{micro_portable, MR, NR, "portable"};
+constexpr Micro kAvx2{micro_avx2, MR, NR, "avx2+fma"};
+constexpr Micro kAvx512{micro_avx512, MR512, NR512, "avx512"};
+
+bool has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+bool has_avx512() { return has_avx2() && __builtin_cpu_supports("avx512f"); }
+
+Micro best() {
+  __builtin_cpu_init();
+  if (has_avx512()) return kAvx512;
+  if (has_avx2()) return kAvx2;
+  return kPortable;
+}
+Micro g_micro = best();
+
+// B block (kc x nc from (p0, j0)) into ceil(nc/nr_) panels of kc x nr_, zero-padded.
+void pack_b(int nr_, int kc, int nc, const float* b, long brs, long bcs, float* out) {
+  for (int j0 = 0; j0 < nc; j0 += nr_) {
+    int nr = std::min(nr_, nc - j0);
     for (int p = 0; p < kc; p++) {
       const float* row = b + p * brs + j0 * bcs;
-      if (bcs == 1 && nr == NR) {
-        std::memcpy(out, row, NR * sizeof(float));
+      if (bcs == 1 && nr == nr_) {
+        std::memcpy(out, row, nr_ * sizeof(float));
       } else {
         int j = 0;
         for (; j < nr; j++) out[j] = row[j * bcs];
-        for (; j < NR; j++) out[j] = 0.f;
+        for (; j < nr_; j++) out[j] = 0.f;
       }
-      out += NR;
+      out += nr_;
     }
   }
 }
 
-// A block (mc x kc) into ceil(mc/MR) panels of MR x kc stored k-major, zero-padded.
-void pack_a(int mc, int kc, const float* a, long ars, long acs, float* out) {
-  for (int i0 = 0; i0 < mc; i0 += MR) {
-    int mr = std::min(MR, mc - i0);
+// A block (mc x kc) into ceil(mc/mr_) panels of mr_ x kc stored k-major, zero-padded.
+void pack_a(int mr_, int mc, int kc, const float* a, long ars, long acs, float* out) {
+  for (int i0 = 0; i0 < mc; i0 += mr_) {
+    int mr = std::min(mr_, mc - i0);
     for (int p = 0; p < kc; p++) {
       int i = 0;
       for (; i < mr; i++) out[i] = a[(i0 + i) * ars + p * acs];
-      for (; i < MR; i++) out[i] = 0.f;
-      out += MR;
+      for (; i < mr_; i++) out[i] = 0.f;
+      out += mr_;
     }
   }
 }
@@ -126,7 +176,7 @@ __attribute__((target("avx2,fma"))) void gemm_dot_avx2(int m, int n, int k, cons
       int p = 0;
       for (; p + 8 <= k; p += 8) {
         __m256 bv = _mm256_loadu_ps(bj + p);
-#pragma GCC unroll 12
+#pragma GCC unroll 14
         for (int i = 0; i < MB; i++)
           if (i < mb) acc[i] = _mm256_fmadd_ps(_mm256_loadu_ps(a + (i0 + i) * ars + p), bv, acc[i]);
       }
@@ -146,11 +196,28 @@ __attribute__((target("avx2,fma"))) void gemm_dot_avx2(int m, int n, int k, cons
 
 }  // namespace
 
-bool simd_avx2() { return g_micro == micro_avx2; }
-const char* gemm_isa() { return g_micro == micro_avx2 ? "avx2+fma" : "portable"; }
-void force_portable(bool on) {
-  g_force_portable = on;
-  g_micro = pick();
+bool simd_avx2() { return g_micro.fn != micro_portable; }
+bool simd_avx512() { return g_micro.fn == micro_avx512; }
+const char* gemm_isa() { return g_micro.isa; }
+std::vector<const char*> gemm_isas() {
+  std::vector<const char*> out;
+  if (has_avx512()) out.push_back(kAvx512.isa);
+  if (has_avx2()) out.push_back(kAvx2.isa);
+  out.push_back(kPortable.isa);
+  return out;
+}
+bool use_isa(const std::string& name) {
+  if (name == "auto") {
+    g_micro = best();
+    return true;
+  }
+  for (const Micro& m : {kAvx512, kAvx2, kPortable}) {
+    if (name != m.isa) continue;
+    if ((m.fn == micro_avx512 && !has_avx512()) || (m.fn == micro_avx2 && !has_avx2())) return false;
+    g_micro = m;
+    return true;
+  }
+  return false;
 }
 
 void gemm(int m, int n, int k, const float* a, long ars, long acs, const float* b, long brs, long bcs, float* c,
@@ -161,16 +228,17 @@ void gemm(int m, int n, int k, const float* a, long ars, long acs, const float* 
       for (int i = 0; i < m; i++) std::fill(c + i * ldc, c + i * ldc + n, 0.f);
     return;
   }
-  MicroKernel micro = g_micro;
+  const Micro micro = g_micro;
+  const int MRk = micro.mr, NRk = micro.nr, MC = MC_TILES * micro.mr;
   // Few rows, B transposed: dot products over contiguous rows, no packing.
-  if (micro == micro_avx2 && m <= SMALL_M && bcs != 1 && brs == 1 && acs == 1 && k >= 32)
+  if (micro.fn != micro_portable && m <= SMALL_M && bcs != 1 && brs == 1 && acs == 1 && k >= 32)
     return gemm_dot_avx2(m, n, k, a, ars, b, bcs, c, ldc, accumulate);
   // Few rows: packing B (all of it, for m rows of use) costs more than reading its 16-column
   // panels in place, row after row (they stay in L1 for the kc steps of all m rows).
   const bool inPlaceB = m <= SMALL_M && bcs == 1;
   thread_local std::vector<float> pa, pb;
-  scratch_resize(pa, static_cast<size_t>(MC + MR) * KC);
-  scratch_resize(pb, static_cast<size_t>(NC + NR) * KC);
+  scratch_resize(pa, static_cast<size_t>(MC_TILES + 1) * MR_MAX * KC);
+  scratch_resize(pb, static_cast<size_t>(NC + NR_MAX) * KC);
   for (int jc = 0; jc < n; jc += NC) {
     int nc = std::min(NC, n - jc);
     for (int pc = 0; pc < k; pc += KC) {
@@ -178,18 +246,19 @@ void gemm(int m, int n, int k, const float* a, long ars, long acs, const float* 
       bool add = accumulate || pc > 0;
       const float* bblock = b + pc * brs + jc * bcs;
       // In place: only a last partial panel is packed (zero-padded to NR columns).
-      const int full = inPlaceB ? nc / NR * NR : 0;
-      if (full < nc) pack_b(kc, nc - full, bblock + full * bcs, brs, bcs, pb.data());
+      const int full = inPlaceB ? nc / NRk * NRk : 0;
+      if (full < nc) pack_b(NRk, kc, nc - full, bblock + full * bcs, brs, bcs, pb.data());
       for (int ic = 0; ic < m; ic += MC) {
         int mc = std::min(MC, m - ic);
-        pack_a(mc, kc, a + ic * ars + pc * acs, ars, acs, pa.data());
-        for (int jr = 0; jr < nc; jr += NR) {
+        pack_a(MRk, mc, kc, a + ic * ars + pc * acs, ars, acs, pa.data());
+        for (int jr = 0; jr < nc; jr += NRk) {
           const bool inPlace = jr < full;
-          const float* bp = inPlace ? bblock + jr : pb.data() + static_cast<size_t>((jr - full) / NR) * kc * NR;
-          const long bstride = inPlace ? brs : NR;
-          for (int ir = 0; ir < mc; ir += MR) {
-            const float* ap = pa.data() + static_cast<size_t>(ir / MR) * kc * MR;
-            micro(kc, ap, bp, bstride, c + (ic + ir) * ldc + jc + jr, ldc, add, std::min(MR, mc - ir), std::min(NR, nc - jr));
+          const float* bp = inPlace ? bblock + jr : pb.data() + static_cast<size_t>((jr - full) / NRk) * kc * NRk;
+          const long bstride = inPlace ? brs : NRk;
+          for (int ir = 0; ir < mc; ir += MRk) {
+            const float* ap = pa.data() + static_cast<size_t>(ir / MRk) * kc * MRk;
+            micro.fn(kc, ap, bp, bstride, c + (ic + ir) * ldc + jc + jr, ldc, add, std::min(MRk, mc - ir),
+                     std::min(NRk, nc - jr));
           }
         }
       }
@@ -203,15 +272,16 @@ void gemm_parallel(int m, int n, int k, const float* a, long ars, long acs, cons
   double flops = 2.0 * m * n * k;
   // Below ~6 MFLOP (the MLP's 784x200 layer at batch 10 is 3.1) waking a second thread costs more than it saves.
   if (threads <= 1 || flops < 6e6) return gemm(m, n, k, a, ars, acs, b, brs, bcs, c, ldc, false);
-  if (m >= 4 * MR * threads || m >= n) {
-    int chunk = ((m + threads - 1) / threads + MR - 1) / MR * MR;
+  const int MRk = g_micro.mr, NRk = g_micro.nr;
+  if (m >= 4 * MRk * threads || m >= n) {
+    int chunk = ((m + threads - 1) / threads + MRk - 1) / MRk * MRk;
     int tasks = (m + chunk - 1) / chunk;
     parallel_for(tasks, [&](int t) {
       int i0 = t * chunk, mm = std::min(chunk, m - i0);
       gemm(mm, n, k, a + i0 * ars, ars, acs, b, brs, bcs, c + i0 * ldc, ldc, false);
     });
   } else {
-    int chunk = ((n + threads - 1) / threads + NR - 1) / NR * NR;
+    int chunk = ((n + threads - 1) / threads + NRk - 1) / NRk * NRk;
     int tasks = (n + chunk - 1) / chunk;
     parallel_for(tasks, [&](int t) {
       int j0 = t * chunk, nn = std::min(chunk, n - j0);

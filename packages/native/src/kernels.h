@@ -2,6 +2,7 @@
 #pragma once
 #include <cstddef>
 #include <functional>
+#include <string>
 #include <vector>
 
 namespace fl {
@@ -22,11 +23,16 @@ void gemm(int m, int n, int k, const float* a, long ars, long acs, const float* 
 // Like gemm, but splits the rows/columns across the pool when the product is big enough.
 void gemm_parallel(int m, int n, int k, const float* a, long ars, long acs, const float* b, long brs, long bcs,
                    float* c, long ldc);
-// Which micro-kernel gemm runs: "avx2+fma" or "portable".
+// Which micro-kernel gemm runs: "avx512", "avx2+fma" or "portable".
 const char* gemm_isa();
-// true when the AVX2+FMA kernels are in use (not forced portable).
+// The micro-kernels this CPU can run, best first ("portable" always last).
+std::vector<const char*> gemm_isas();
+// Runs `name` (one of gemm_isas(), or "auto" for the best) from now on; false if this CPU can't.
+bool use_isa(const std::string& name);
+// true when the AVX2+FMA kernels (or AVX-512, which implies them) are in use, not portable.
 bool simd_avx2();
-void force_portable(bool on);
+// true when the AVX-512 kernels are in use.
+bool simd_avx512();
 
 // c[i*n + j] = act(c[i*n + j] + bias[j]) (bias may be null; relu when relu).
 void bias_act(float* c, int m, int n, const float* bias, bool relu);
