@@ -32,6 +32,8 @@ export interface NativeKernels {
   threads(): number;
   /** Bytes the addon holds in scratch buffers (im2col, GEMM packing), all threads: grows to a plateau, never per call. */
   scratchBytes(): number;
+  /** The fp32 FMA throughput of the ISA in use on all kernel threads, measured for about `ms` (the roofline's peak). */
+  fmaPeakGflops(ms: number): number;
   /** The micro-kernels in use: 'avx512', 'avx2+fma' or 'portable'. */
   isa(): NativeIsa;
   /** The micro-kernels this CPU can run, best first ('portable' always last). */

@@ -354,6 +354,19 @@ napi_value Isa(napi_env env, napi_callback_info) {
   return out;
 }
 
+napi_value FmaPeakGflops(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    napi_value v[1];
+    args(env, info, 1, v);
+    double ms = 0;
+    if (napi_get_value_double(env, v[0], &ms) != napi_ok || !(ms > 0 && ms <= 60000))
+      throw Fail{"fedlink native: fmaPeakGflops takes milliseconds in (0, 60000]", true};
+    napi_value out;
+    napi_create_double(env, fl::fma_peak_gflops(ms), &out);
+    return out;
+  });
+}
+
 napi_value Isas(napi_env env, napi_callback_info) {
   const std::vector<const char*> isas = fl::gemm_isas();
   napi_value out;
@@ -394,6 +407,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"threads", nullptr, Threads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"scratchBytes", nullptr, ScratchBytes, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"isa", nullptr, Isa, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"fmaPeakGflops", nullptr, FmaPeakGflops, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"isas", nullptr, Isas, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"useIsa", nullptr, UseIsa, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };

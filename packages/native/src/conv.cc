@@ -71,6 +71,7 @@ void conv2d_forward(const ConvDims& d, const float* x, const float* w, float* y,
 }
 
 void conv2d_backprop_input(const ConvDims& d, const float* dy, const float* w, float* dx) {
+  if (direct_backprop_input_applies(d)) return conv2d_backprop_input_direct(d, dy, w, dx);
   const long P = pixels(d), K = patch(d), inImg = static_cast<long>(d.inH) * d.inW * d.inC;
   parallel_for(d.batch, [&](int n) {
     thread_local std::vector<float> col;

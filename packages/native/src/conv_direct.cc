@@ -9,7 +9,7 @@
 #include <algorithm>
 #include <cstring>
 #include <vector>
-#include "kernels.h"
+#include "conv_direct_isa.h"
 
 namespace fl {
 namespace {
@@ -42,135 +42,26 @@ void pad_image(const ConvDims& d, const Padded& p, const float* x, float* pad) {
   }
 }
 
-// y[oy][ox0 .. ox0+R) = act(bias + sum over taps of pad * w), NV*8 = outC channels.
-template <int NV, int R>
-__attribute__((target("avx2,fma"))) inline void fwd_block(const ConvDims& d, const float* pad, long pw, const float* w,
-                                                          float* y, int oy, int ox0, const float* bias, bool relu) {
-  constexpr int OC = NV * 8;
-  const int C = d.inC;
-  __m256 acc[R][NV];
-#pragma GCC unroll 8
-  for (int v = 0; v < NV; v++) {
-    __m256 b = bias ? _mm256_loadu_ps(bias + 8 * v) : _mm256_setzero_ps();
-#pragma GCC unroll 8
-    for (int r = 0; r < R; r++) acc[r][v] = b;
-  }
-  for (int fy = 0; fy < d.fH; fy++) {
-    const float* prow = pad + (static_cast<long>(oy) * d.strideH + static_cast<long>(fy) * d.dilH) * pw * C;
-    for (int fx = 0; fx < d.fW; fx++) {
-      const float* px = prow + (static_cast<long>(ox0) * d.strideW + static_cast<long>(fx) * d.dilW) * C;
-      const float* wp = w + static_cast<long>(fy * d.fW + fx) * C * OC;
-      for (int c = 0; c < C; c++) {
-        __m256 xb[R];
-#pragma GCC unroll 8
-        for (int r = 0; r < R; r++) xb[r] = _mm256_broadcast_ss(px + static_cast<long>(r) * d.strideW * C + c);
-#pragma GCC unroll 8
-        for (int v = 0; v < NV; v++) {
-          __m256 wv = _mm256_loadu_ps(wp + c * OC + 8 * v);
-#pragma GCC unroll 8
-          for (int r = 0; r < R; r++) acc[r][v] = _mm256_fmadd_ps(xb[r], wv, acc[r][v]);
-        }
-      }
-    }
-  }
-  const __m256 zero = _mm256_setzero_ps();
-#pragma GCC unroll 8
-  for (int r = 0; r < R; r++) {
-    float* out = y + (static_cast<long>(oy) * d.outW + ox0 + r) * OC;
-#pragma GCC unroll 8
-    for (int v = 0; v < NV; v++) _mm256_storeu_ps(out + 8 * v, relu ? _mm256_max_ps(zero, acc[r][v]) : acc[r][v]);
-  }
-}
-
-template <int NV, int R>
-void fwd_image(const ConvDims& d, const float* pad, long pw, const float* w, float* y, const float* bias, bool relu) {
-  for (int oy = 0; oy < d.outH; oy++) {
-    int ox = 0;
-    for (; ox + R <= d.outW; ox += R) fwd_block<NV, R>(d, pad, pw, w, y, oy, ox, bias, relu);
-    for (; ox < d.outW; ox++) fwd_block<NV, 1>(d, pad, pw, w, y, oy, ox, bias, relu);
-  }
-}
-
-// acc[tap t0 .. t0+T) x outC += sum over pixels of pad(pixel + tap) * dy(pixel), taps along fx.
-template <int NV, int T>
-__attribute__((target("avx2,fma"))) inline void dw_block(const ConvDims& d, const float* pad, long pw, const float* dy,
-                                                         float* dw, int fy, int fx0, int c) {
-  constexpr int OC = NV * 8;
-  const int C = d.inC;
-  __m256 acc[T][NV];
-#pragma GCC unroll 8
-  for (int t = 0; t < T; t++)
-#pragma GCC unroll 8
-    for (int v = 0; v < NV; v++) acc[t][v] = _mm256_loadu_ps(dw + (static_cast<long>(fy * d.fW + fx0 + t) * C + c) * OC + 8 * v);
-  for (int oy = 0; oy < d.outH; oy++) {
-    const float* prow = pad + (static_cast<long>(oy) * d.strideH + static_cast<long>(fy) * d.dilH) * pw * C + c;
-    const float* g = dy + static_cast<long>(oy) * d.outW * OC;
-    for (int ox = 0; ox < d.outW; ox++) {
-      const float* px = prow + (static_cast<long>(ox) * d.strideW + static_cast<long>(fx0) * d.dilW) * C;
-      __m256 gv[NV];
-#pragma GCC unroll 8
-      for (int v = 0; v < NV; v++) gv[v] = _mm256_loadu_ps(g + static_cast<long>(ox) * OC + 8 * v);
-#pragma GCC unroll 8
-      for (int t = 0; t < T; t++) {
-        __m256 xb = _mm256_broadcast_ss(px + static_cast<long>(t) * d.dilW * C);
-#pragma GCC unroll 8
-        for (int v = 0; v < NV; v++) acc[t][v] = _mm256_fmadd_ps(xb, gv[v], acc[t][v]);
-      }
-    }
-  }
-#pragma GCC unroll 8
-  for (int t = 0; t < T; t++)
-#pragma GCC unroll 8
-    for (int v = 0; v < NV; v++) _mm256_storeu_ps(dw + (static_cast<long>(fy * d.fW + fx0 + t) * C + c) * OC + 8 * v, acc[t][v]);
-}
-
-template <int NV, int T>
-void dw_image(const ConvDims& d, const float* pad, long pw, const float* dy, float* dw) {
-  for (int fy = 0; fy < d.fH; fy++)
-    for (int c = 0; c < d.inC; c++) {
-      int fx = 0;
-      for (; fx + T <= d.fW; fx += T) dw_block<NV, T>(d, pad, pw, dy, dw, fy, fx, c);
-      for (; fx < d.fW; fx++) dw_block<NV, 1>(d, pad, pw, dy, dw, fy, fx, c);
-    }
-}
-
-using FwdImage = void (*)(const ConvDims&, const float*, long, const float*, float*, const float*, bool);
-using DwImage = void (*)(const ConvDims&, const float*, long, const float*, float*);
-
-// Register tiles: R pixels (forward) or T taps (filter gradient) times outC/8 vectors, within 16 ymm.
-FwdImage fwd_for(int nv) {
-  switch (nv) {
-    case 1: return fwd_image<1, 8>;
-    case 2: return fwd_image<2, 5>;
-    case 3: return fwd_image<3, 3>;
-    case 4: return fwd_image<4, 3>;
-    case 5: return fwd_image<5, 2>;
-    case 6: return fwd_image<6, 2>;
-    default: return nullptr;
-  }
-}
-DwImage dw_for(int nv) {
-  switch (nv) {
-    case 1: return dw_image<1, 6>;
-    case 2: return dw_image<2, 4>;
-    case 3: return dw_image<3, 3>;
-    case 4: return dw_image<4, 2>;
-    case 5: return dw_image<5, 1>;
-    case 6: return dw_image<6, 1>;
-    default: return nullptr;
-  }
+const DirectKernels* direct_kernels() {
+  if (simd_avx512()) return &avx512::direct;
+  if (simd_avx2()) return &avx2::direct;
+  return nullptr;
 }
 
 }  // namespace
 
 bool direct_conv_applies(const ConvDims& d) {
-  return simd_avx2() && d.inC <= 4 && d.outC % 8 == 0 && d.outC / 8 <= 6 && d.outH > 0 && d.outW > 0 && d.batch > 0;
+  const DirectKernels* k = direct_kernels();
+  if (!k || d.outC % k->lanes != 0 || !k->fwd(d.outC / k->lanes, d.inC) || d.outH <= 0 || d.outW <= 0 || d.batch <= 0) return false;
+  // The forward kernel streams all of W for every block of R pixels: W must stay in L2.
+  const long wBytes = static_cast<long>(d.fH) * d.fW * d.inC * d.outC * sizeof(float);
+  return d.inC <= k->max_in_channels && wBytes <= 512L * 1024;
 }
 
 void conv2d_forward_direct(const ConvDims& d, const float* x, const float* w, float* y, const float* bias, bool relu) {
   const Padded p = padded_size(d);
   const long inImg = static_cast<long>(d.inH) * d.inW * d.inC, outImg = static_cast<long>(d.outH) * d.outW * d.outC;
-  FwdImage run = fwd_for(d.outC / 8);
+  FwdImage run = direct_kernels()->fwd(d.outC / direct_kernels()->lanes, d.inC);
   parallel_for(d.batch, [&](int n) {
     thread_local std::vector<float> pad;
     scratch_resize(pad, static_cast<size_t>(p.h * p.w * d.inC));
@@ -179,11 +70,35 @@ void conv2d_forward_direct(const ConvDims& d, const float* x, const float* w, fl
   });
 }
 
+// The input gradient of a stride-1 convolution is a forward convolution of dy with the filter
+// flipped in space and its channel axes swapped, padded by fH - 1 - padTop (fW - 1 - padLeft).
+ConvDims input_gradient_as_forward(const ConvDims& d) {
+  return {d.batch, d.outH, d.outW, d.outC, d.inH, d.inW, d.inC, d.fH, d.fW, 1, 1, 1, 1, d.fH - 1 - d.padTop, d.fW - 1 - d.padLeft};
+}
+
+bool direct_backprop_input_applies(const ConvDims& d) {
+  return d.strideH == 1 && d.strideW == 1 && d.dilH == 1 && d.dilW == 1 && d.padTop <= d.fH - 1 && d.padLeft <= d.fW - 1 &&
+         direct_conv_applies(input_gradient_as_forward(d));
+}
+
+void conv2d_backprop_input_direct(const ConvDims& d, const float* dy, const float* w, float* dx) {
+  thread_local std::vector<float> flipped;  // W'[fy][fx][o][c] = W[fH-1-fy][fW-1-fx][c][o]
+  const long taps = static_cast<long>(d.fH) * d.fW, C = d.inC, O = d.outC;
+  scratch_resize(flipped, static_cast<size_t>(taps * C * O));
+  for (long t = 0; t < taps; t++) {
+    const float* src = w + (taps - 1 - t) * C * O;
+    float* dst = flipped.data() + t * O * C;
+    for (long c = 0; c < C; c++)
+      for (long o = 0; o < O; o++) dst[o * C + c] = src[c * O + o];
+  }
+  conv2d_forward_direct(input_gradient_as_forward(d), dy, flipped.data(), dx, nullptr, false);
+}
+
 void conv2d_backprop_filter_direct(const ConvDims& d, const float* x, const float* dy, float* dw) {
   const Padded p = padded_size(d);
   const long inImg = static_cast<long>(d.inH) * d.inW * d.inC, outImg = static_cast<long>(d.outH) * d.outW * d.outC;
   const long wSize = static_cast<long>(d.fH) * d.fW * d.inC * d.outC;
-  DwImage run = dw_for(d.outC / 8);
+  DwImage run = direct_kernels()->dw(d.outC / direct_kernels()->lanes);
   int tasks = std::min(pool_threads(), d.batch);
   thread_local std::vector<float> partials;  // tasks - 1 extra accumulators (task 0 writes dw)
   scratch_resize(partials, static_cast<size_t>(std::max(0, tasks - 1) * wSize));

@@ -194,6 +194,52 @@ __attribute__((target("avx2,fma"))) void gemm_dot_avx2(int m, int n, int k, cons
   }
 }
 
+// The same with AVX-512: NJ columns of B at a time share each load of A's rows (12 x NJ
+// accumulators); k's tail is read with masked loads.
+template <int NJ>
+__attribute__((target("avx512f"))) inline void dot_columns_avx512(int mb, int k, const float* a, long ars, const float* b,
+                                                                long bcs, float* c, long ldc, bool accumulate) {
+  constexpr int MB = 12;
+  __m512 acc[MB][NJ];
+#pragma GCC unroll 12
+  for (int i = 0; i < MB; i++)
+#pragma GCC unroll 2
+    for (int q = 0; q < NJ; q++) acc[i][q] = _mm512_setzero_ps();
+  for (int p = 0; p < k; p += 16) {
+    const __mmask16 mask = k - p >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (k - p)) - 1);
+    __m512 bv[NJ];
+#pragma GCC unroll 2
+    for (int q = 0; q < NJ; q++) bv[q] = _mm512_maskz_loadu_ps(mask, b + q * bcs + p);
+#pragma GCC unroll 12
+    for (int i = 0; i < MB; i++) {
+      if (i < mb) {
+        const __m512 av = _mm512_maskz_loadu_ps(mask, a + i * ars + p);
+#pragma GCC unroll 2
+        for (int q = 0; q < NJ; q++) acc[i][q] = _mm512_fmadd_ps(av, bv[q], acc[i][q]);
+      }
+    }
+  }
+  for (int i = 0; i < mb; i++)
+    for (int q = 0; q < NJ; q++) {
+      const float sum = _mm512_reduce_add_ps(acc[i][q]);
+      float* out = c + i * ldc + q;
+      *out = accumulate ? *out + sum : sum;
+    }
+}
+
+__attribute__((target("avx512f"))) void gemm_dot_avx512(int m, int n, int k, const float* a, long ars, const float* b,
+                                                       long bcs, float* c, long ldc, bool accumulate) {
+  constexpr int MB = 12;
+  for (int i0 = 0; i0 < m; i0 += MB) {
+    const int mb = std::min(MB, m - i0);
+    const float* ai = a + i0 * ars;
+    float* ci = c + i0 * ldc;
+    int j = 0;
+    for (; j + 2 <= n; j += 2) dot_columns_avx512<2>(mb, k, ai, ars, b + j * bcs, bcs, ci + j, ldc, accumulate);
+    if (j < n) dot_columns_avx512<1>(mb, k, ai, ars, b + j * bcs, bcs, ci + j, ldc, accumulate);
+  }
+}
+
 }  // namespace
 
 bool simd_avx2() { return g_micro.fn != micro_portable; }
@@ -232,7 +278,8 @@ void gemm(int m, int n, int k, const float* a, long ars, long acs, const float* 
   const int MRk = micro.mr, NRk = micro.nr, MC = MC_TILES * micro.mr;
   // Few rows, B transposed: dot products over contiguous rows, no packing.
   if (micro.fn != micro_portable && m <= SMALL_M && bcs != 1 && brs == 1 && acs == 1 && k >= 32)
-    return gemm_dot_avx2(m, n, k, a, ars, b, bcs, c, ldc, accumulate);
+    return micro.fn == micro_avx512 ? gemm_dot_avx512(m, n, k, a, ars, b, bcs, c, ldc, accumulate)
+                                    : gemm_dot_avx2(m, n, k, a, ars, b, bcs, c, ldc, accumulate);
   // Few rows: packing B (all of it, for m rows of use) costs more than reading its 16-column
   // panels in place, row after row (they stay in L1 for the kc steps of all m rows).
   const bool inPlaceB = m <= SMALL_M && bcs == 1;

@@ -34,6 +34,9 @@ bool simd_avx2();
 // true when the AVX-512 kernels are in use.
 bool simd_avx512();
 
+// The fp32 FMA throughput of the ISA in use over all pool threads, measured for about ms (peak.cc).
+double fma_peak_gflops(double ms);
+
 // c[i*n + j] = act(c[i*n + j] + bias[j]) (bias may be null; relu when relu).
 void bias_act(float* c, int m, int n, const float* bias, bool relu);
 
@@ -48,6 +51,10 @@ void conv2d_backprop_filter(const ConvDims& d, const float* x, const float* dy, 
 bool direct_conv_applies(const ConvDims& d);
 void conv2d_forward_direct(const ConvDims& d, const float* x, const float* w, float* y, const float* bias, bool relu);
 void conv2d_backprop_filter_direct(const ConvDims& d, const float* x, const float* dy, float* dw);
+// The input gradient as a direct forward convolution (stride 1, no dilation); conv2d_backprop_input
+// takes this path when direct_backprop_input_applies(d).
+bool direct_backprop_input_applies(const ConvDims& d);
+void conv2d_backprop_input_direct(const ConvDims& d, const float* dy, const float* w, float* dx);
 
 struct PoolDims {
   int batch, inH, inW, ch, outH, outW, fH, fW, strideH, strideW, padTop, padLeft;

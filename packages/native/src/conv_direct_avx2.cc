@@ -1,0 +1,52 @@
+// The direct convolution kernels for AVX2+FMA (8 floats a vector, 16 ymm registers).
+#include <immintrin.h>
+#include <algorithm>
+#include "conv_direct_isa.h"
+
+#define FL_TARGET __attribute__((target("avx2,fma")))
+#define FL_ISA avx2
+namespace fl::avx2 {
+namespace {
+struct S {
+  using V = __m256;
+  static constexpr int N = 8;
+  FL_TARGET static V load(const float* p) { return _mm256_loadu_ps(p); }
+  FL_TARGET static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  FL_TARGET static V bcast(const float* p) { return _mm256_broadcast_ss(p); }
+  FL_TARGET static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  FL_TARGET static V max0(V a) { return _mm256_max_ps(_mm256_setzero_ps(), a); }
+  FL_TARGET static V zero() { return _mm256_setzero_ps(); }
+};
+}  // namespace
+}  // namespace fl::avx2
+#include "conv_direct_kernels.h"
+
+namespace fl::avx2 {
+namespace {
+// Register tiles within 16 ymm: R pixels (T taps) x NV vectors of accumulators, NV loaded vectors,
+// one broadcast; outC in passes of NV vectors where it has more.
+FwdImage fwd_for(int nv, int) {
+  switch (nv) {
+    case 1: return fwd_image<1, 8>;
+    case 2: return fwd_image<2, 5>;
+    case 3: return fwd_image<3, 3>;
+    case 4: return fwd_image<4, 3>;
+    case 5: return fwd_image<5, 2>;
+    case 6: return fwd_image<3, 3>;
+    default: return nullptr;
+  }
+}
+DwImage dw_for(int nv) {
+  switch (nv) {
+    case 1: return dw_image<1, 6, 1>;
+    case 2: return dw_image<2, 4, 1>;
+    case 3: return dw_image<3, 3, 1>;
+    case 4: return dw_image<4, 2, 1>;
+    case 5: return dw_image<5, 1, 1>;
+    case 6: return dw_image<3, 3, 1>;
+    default: return nullptr;
+  }
+}
+}  // namespace
+const DirectKernels direct{S::N, 4, fwd_for, dw_for};
+}  // namespace fl::avx2
