@@ -6,8 +6,10 @@
  *   npm run bench:train -- [--json out.json] [--seconds 5] [--backends native,fedlink,wasm,cpu]
  *                          [--models cnn,mlp] [--batches 10,50] [--rss-steps 2000]
  *                          [--torch-samples 2000] [--threads N] [--repeat 1]
- *                          [--python PATH] [--anchors torch,tf] [--peak-gflops 150]
+ *                          [--python PATH] [--anchors torch,tf] [--peak-gflops N]
  *
+ * The roofline's peak is measured (the addon's FMA chains on every kernel thread) unless
+ * --peak-gflops gives it.
  * The anchors (/work/shared/anchors) run with --python, else $FEDLINK_ANCHOR_PYTHON, else
  * /work/venv-anchors/bin/python if it exists, else /usr/bin/python3; an anchor whose module is
  * missing is skipped with a line saying so.
@@ -59,10 +61,15 @@ const repeat = Math.max(1, Number(arg('repeat', '1')));
 const threadsArg = arg('threads', '');
 const jsonPath = arg('json', '');
 const python = anchorPython(arg('python', ''));
-const peakGflops = Number(arg('peak-gflops', '150'));
+// The roofline's ceiling: measured (fp32 FMA chains on every kernel thread) unless given.
+const peakArg = arg('peak-gflops', '');
+if (peakArg && !(Number(peakArg) > 0)) {
+  console.error(`--peak-gflops takes a positive number of GFLOP/s, not ${peakArg}`);
+  process.exit(2);
+}
 const anchorNames = list(arg('anchors', 'torch,tf')).filter((a): a is AnchorName => a === 'torch' || a === 'tf'); // 'none': no anchors
 if (process.argv.includes('--help')) {
-  console.log('usage: npm run bench:train -- [--json out.json] [--seconds 5] [--backends native,fedlink,wasm,cpu] [--models cnn,mlp] [--batches 10,50] [--rss-steps 2000] [--torch-samples 2000] [--threads N] [--repeat 1] [--python PATH] [--anchors torch,tf] [--peak-gflops 150]');
+  console.log('usage: npm run bench:train -- [--json out.json] [--seconds 5] [--backends native,fedlink,wasm,cpu] [--models cnn,mlp] [--batches 10,50] [--rss-steps 2000] [--torch-samples 2000] [--threads N] [--repeat 1] [--python PATH] [--anchors torch,tf] [--peak-gflops N]');
   process.exit(0);
 }
 
@@ -178,6 +185,9 @@ const roofline: Record<string, number | string>[] = [];
 const addon = available.includes('native') ? loadNative() : undefined;
 if (addon) {
   if (threadsArg) addon.setThreads(Number(threadsArg));
+  const peakGflops = peakArg ? Number(peakArg) : Math.round(addon.fmaPeakGflops(500) * 10) / 10;
+  console.log(`peak: ${peakGflops} GFLOP/s fp32 (${peakArg ? 'given by --peak-gflops' : 'measured: FMA chains'}, ${addon.isa()}, ${addon.threads()} threads)`);
+  roofline.push({ kernel: 'fp32 FMA peak', gflops: peakGflops, measured: peakArg ? 'no' : 'yes' });
   for (const batch of batches) {
     for (const k of measureRoofline(addon, batch)) {
       const pct = (100 * k.gflops) / peakGflops;

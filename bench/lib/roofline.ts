@@ -1,7 +1,8 @@
 /**
  * Roofline figures for the native kernels: each of the paper CNN's and the MLP's big ops, called
  * straight on the addon at the bench's batch sizes, as achieved GFLOP/s against the machine's
- * fp32 peak (cores x 2 FMA units x 8 lanes x 2 flops x clock; ~150 GFLOP/s for 2 Zen 3 cores).
+ * fp32 peak, which bench:train measures with the addon's fmaPeakGflops (independent FMA chains of
+ * the ISA in use on every kernel thread) unless --peak-gflops gives it.
  */
 import type { NativeKernels } from '@fedlink/native';
 

@@ -55,6 +55,16 @@ maybe('micro-kernel choice', () => {
       if (!isas.includes(isa)) expect(() => addon!.useIsa(isa)).toThrow(`can't run isa '${isa}'`);
     }
   });
+
+  test('fmaPeakGflops measures a positive rate for every ISA and refuses a bad duration', () => {
+    for (const isa of addon!.isas()) {
+      addon!.useIsa(isa);
+      const peak = addon!.fmaPeakGflops(20);
+      expect(Number.isFinite(peak) && peak > 0).toBe(true);
+    }
+    addon!.useIsa('auto');
+    for (const bad of [0, -1, Number.NaN, 1e9]) expect(() => addon!.fmaPeakGflops(bad)).toThrow('fmaPeakGflops takes milliseconds in (0, 60000]');
+  });
 });
 
 for (const isa of addon?.isas() ?? ['portable']) {

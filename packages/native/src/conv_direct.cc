@@ -1,10 +1,13 @@
-// Direct convolution for layers with few input channels (the first conv of an image model:
-// inC = 1, a 5x5 patch is K = 25), where im2col + GEMM spends more time on copies and on tile
-// edges of a 25-long reduction than on FMAs. Each image is first copied into a zero-padded
-// buffer (no bounds checks in the loops); then
-//   forward: R output pixels x outC channels stay in ymm accumulators over all K taps;
-//   filter gradient: T taps x outC channels stay in registers over all output pixels.
-// AVX2+FMA only (the GEMM's dispatch decides: simd_avx2()); otherwise the im2col path runs.
+// Direct (no im2col) convolution. Each image is first copied into a zero-padded buffer (no
+// bounds checks in the loops); then the per-ISA kernels (conv_direct_kernels.h) keep a block of
+// outputs in registers:
+//   forward: R output pixels x a pass of output channels, over all taps and input channels;
+//   filter gradient: taps x input channels x a pass of output channels, over all output pixels;
+//   input gradient (stride 1): the forward kernel on dy with the filter flipped.
+// AVX2+FMA takes it for few input channels (the first conv of an image model: inC = 1, a 5x5
+// patch is K = 25, where im2col + GEMM spends more on copies and tile edges than on FMAs);
+// AVX-512 for any inC whose filter fits in L2. Otherwise (and on the portable ISA) the im2col
+// path in conv.cc runs.
 #include <immintrin.h>
 #include <algorithm>
 #include <cstring>
