@@ -20,6 +20,7 @@ constexpr int MR512 = 14, NR512 = 32;          // the avx512 tile
 constexpr int MR_MAX = 14, NR_MAX = 32, KC = 256, MC_TILES = 20, NC = 2048;
 // Up to this many rows of A, gemm reads B in place (or as dot products when B is transposed).
 constexpr int SMALL_M = 24;
+constexpr int KC_IN_PLACE = 64;
 
 // pb advances by bstride floats per k step: NR for a packed panel, B's row stride when read in place.
 using MicroKernel = void (*)(int kc, const float* pa, const float* pb, long bstride, float* c, long ldc, bool add, int mr, int nr);
@@ -288,8 +289,11 @@ void gemm(int m, int n, int k, const float* a, long ars, long acs, const float* 
   scratch_resize(pb, static_cast<size_t>(NC + NR_MAX) * KC);
   for (int jc = 0; jc < n; jc += NC) {
     int nc = std::min(NC, n - jc);
-    for (int pc = 0; pc < k; pc += KC) {
-      int kc = std::min(KC, k - pc);
+    // B in place: short k blocks, so that the 16-row panels of one block sweep its rows' memory
+    // nearly in order (long blocks walk 128 bytes of each of KC rows far apart, latency-bound).
+    const int kcMax = inPlaceB ? KC_IN_PLACE : KC;
+    for (int pc = 0; pc < k; pc += kcMax) {
+      int kc = std::min(kcMax, k - pc);
       bool add = accumulate || pc > 0;
       const float* bblock = b + pc * brs + jc * bcs;
       // In place: only a last partial panel is packed (zero-padded to NR columns).
