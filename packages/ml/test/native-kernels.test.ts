@@ -184,7 +184,9 @@ for (const isa of addon?.isas() ?? ['portable']) {
     });
 
     describe('BatchMatMul and _FusedMatMul', () => {
-      const dims: [number, number, number][] = [[1, 7, 9], [10, 33, 16], [64, 1, 9], [13, 200, 21], [10, 300, 130], [300, 10, 40], [6, 1100, 20], [50, 784, 200]];
+      const dims: [number, number, number][] = [[1, 7, 9], [10, 33, 16], [64, 1, 9], [13, 200, 21], [10, 300, 130], [300, 10, 40], [6, 1100, 20], [50, 784, 200],
+        // Few rows, many: the k-split of gemm_parallel (each thread a run of B's rows).
+        [10, 1500, 260]];
       const cases = dims.flatMap((d) => [false, true].flatMap((ta) => [false, true].map((tb) => ({ d, ta, tb }))));
       test.each(cases)('%j', async ({ d: [m, k, n], ta, tb }) => {
         await check(`matmul ${m}x${k}x${n} tA=${ta} tB=${tb}`, ['BatchMatMul'], () => {

@@ -324,6 +324,28 @@ void gemm_parallel(int m, int n, int k, const float* a, long ars, long acs, cons
   // Below ~6 MFLOP (the MLP's 784x200 layer at batch 10 is 3.1) waking a second thread costs more than it saves.
   if (threads <= 1 || flops < 6e6) return gemm(m, n, k, a, ars, acs, b, brs, bcs, c, ldc, false);
   const int MRk = g_micro.mr, NRk = g_micro.nr;
+  // Few rows and B read in place (a dense layer's forward at a small batch): each thread takes a
+  // contiguous run of B's rows (k) into its own partial C, summed at the end, so that each
+  // streams its own part of B in order instead of every thread striding over all of it.
+  if (m <= SMALL_M && bcs == 1 && k >= 64 * threads) {
+    const int chunk = (k + threads - 1) / threads;
+    const int tasks = (k + chunk - 1) / chunk;
+    thread_local std::vector<float> partials;
+    const size_t tile = static_cast<size_t>(m) * n;
+    scratch_resize(partials, (tasks - 1) * tile);
+    float* extra = partials.data();
+    parallel_for(tasks, [&](int t) {
+      const int p0 = t * chunk, kk = std::min(chunk, k - p0);
+      float* out = t == 0 ? c : extra + (t - 1) * tile;
+      gemm(m, n, kk, a + p0 * acs, ars, acs, b + p0 * brs, brs, bcs, out, t == 0 ? ldc : n, false);
+    });
+    for (int t = 1; t < tasks; t++) {
+      const float* part = extra + (t - 1) * tile;
+      for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) c[i * ldc + j] += part[static_cast<size_t>(i) * n + j];
+    }
+    return;
+  }
   if (m >= 4 * MRk * threads || m >= n) {
     int chunk = ((m + threads - 1) / threads + MRk - 1) / MRk * MRk;
     int tasks = (m + chunk - 1) / chunk;
