@@ -7,6 +7,8 @@
 // it (tests run every kernel the host can).
 #include <immintrin.h>
 #include <algorithm>
+#include <array>
+#include <utility>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -195,12 +197,12 @@ __attribute__((target("avx2,fma"))) void gemm_dot_avx2(int m, int n, int k, cons
   }
 }
 
-// The same with AVX-512: NJ columns of B at a time share each load of A's rows (12 x NJ
-// accumulators); k's tail is read with masked loads.
-template <int NJ>
-__attribute__((target("avx512f"))) inline void dot_columns_avx512(int mb, int k, const float* a, long ars, const float* b,
-                                                                long bcs, float* c, long ldc, bool accumulate) {
-  constexpr int MB = 12;
+// The same with AVX-512: NJ columns of B at a time share each load of A's MB rows (MB x NJ
+// accumulators, MB a compile-time count so they stay in registers); k's tail is read with
+// masked loads.
+template <int NJ, int MB>
+__attribute__((target("avx512f"))) void dot_columns_avx512(int k, const float* a, long ars, const float* b, long bcs,
+                                                         float* c, long ldc, bool accumulate) {
   __m512 acc[MB][NJ];
 #pragma GCC unroll 12
   for (int i = 0; i < MB; i++)
@@ -213,14 +215,14 @@ __attribute__((target("avx512f"))) inline void dot_columns_avx512(int mb, int k,
     for (int q = 0; q < NJ; q++) bv[q] = _mm512_maskz_loadu_ps(mask, b + q * bcs + p);
 #pragma GCC unroll 12
     for (int i = 0; i < MB; i++) {
-      if (i < mb) {
-        const __m512 av = _mm512_maskz_loadu_ps(mask, a + i * ars + p);
+      const __m512 av = _mm512_maskz_loadu_ps(mask, a + i * ars + p);
 #pragma GCC unroll 2
-        for (int q = 0; q < NJ; q++) acc[i][q] = _mm512_fmadd_ps(av, bv[q], acc[i][q]);
-      }
+      for (int q = 0; q < NJ; q++) acc[i][q] = _mm512_fmadd_ps(av, bv[q], acc[i][q]);
     }
   }
-  for (int i = 0; i < mb; i++)
+#pragma GCC unroll 12
+  for (int i = 0; i < MB; i++)
+#pragma GCC unroll 2
     for (int q = 0; q < NJ; q++) {
       const float sum = _mm512_reduce_add_ps(acc[i][q]);
       float* out = c + i * ldc + q;
@@ -228,16 +230,25 @@ __attribute__((target("avx512f"))) inline void dot_columns_avx512(int mb, int k,
     }
 }
 
+using DotColumns = void (*)(int k, const float* a, long ars, const float* b, long bcs, float* c, long ldc, bool accumulate);
+
+template <int NJ, int... MB>
+constexpr std::array<DotColumns, sizeof...(MB)> dot_table(std::integer_sequence<int, MB...>) {
+  return {dot_columns_avx512<NJ, MB + 1>...};
+}
+
 __attribute__((target("avx512f"))) void gemm_dot_avx512(int m, int n, int k, const float* a, long ars, const float* b,
                                                        long bcs, float* c, long ldc, bool accumulate) {
   constexpr int MB = 12;
+  static constexpr auto pairs = dot_table<2>(std::make_integer_sequence<int, MB>{});
+  static constexpr auto singles = dot_table<1>(std::make_integer_sequence<int, MB>{});
   for (int i0 = 0; i0 < m; i0 += MB) {
     const int mb = std::min(MB, m - i0);
     const float* ai = a + i0 * ars;
     float* ci = c + i0 * ldc;
     int j = 0;
-    for (; j + 2 <= n; j += 2) dot_columns_avx512<2>(mb, k, ai, ars, b + j * bcs, bcs, ci + j, ldc, accumulate);
-    if (j < n) dot_columns_avx512<1>(mb, k, ai, ars, b + j * bcs, bcs, ci + j, ldc, accumulate);
+    for (; j + 2 <= n; j += 2) pairs[mb - 1](k, ai, ars, b + j * bcs, bcs, ci + j, ldc, accumulate);
+    if (j < n) singles[mb - 1](k, ai, ars, b + j * bcs, bcs, ci + j, ldc, accumulate);
   }
 }
 
