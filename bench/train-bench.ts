@@ -7,9 +7,11 @@
  *                          [--models cnn,mlp] [--batches 10,50] [--rss-steps 2000]
  *                          [--torch-samples 2000] [--threads N] [--repeat 1]
  *                          [--python PATH] [--anchors torch,tf] [--peak-gflops N]
+ *                          [--isa auto|avx512|avx2+fma|portable]
  *
  * The roofline's peak is measured (the addon's FMA chains on every kernel thread) unless
- * --peak-gflops gives it.
+ * --peak-gflops gives it. --isa runs the native kernels' SIMD level given instead of the best
+ * this CPU has (an A/B of the dispatch on one machine).
  * The anchors (/work/shared/anchors) run with --python, else $FEDLINK_ANCHOR_PYTHON, else
  * /work/venv-anchors/bin/python if it exists, else /usr/bin/python3; an anchor whose module is
  * missing is skipped with a line saying so.
@@ -25,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, isBackendChoice, type BackendInfo, type ModelName } from '@fedlink/ml';
 import { machineInfo } from './lib/machine.js';
-import { loadNative } from '@fedlink/native';
+import { loadNative, type NativeIsa } from '@fedlink/native';
 import { anchorModels, anchorPython, anchorUnavailable, runAnchor, type AnchorName } from './lib/anchors.js';
 import { measureRoofline } from './lib/roofline.js';
 import { makeTrainer, timeTraining } from './lib/train-step.js';
@@ -69,8 +71,23 @@ if (peakArg && !(Number(peakArg) > 0)) {
 }
 const anchorNames = list(arg('anchors', 'torch,tf')).filter((a): a is AnchorName => a === 'torch' || a === 'tf'); // 'none': no anchors
 if (process.argv.includes('--help')) {
-  console.log('usage: npm run bench:train -- [--json out.json] [--seconds 5] [--backends native,fedlink,wasm,cpu] [--models cnn,mlp] [--batches 10,50] [--rss-steps 2000] [--torch-samples 2000] [--threads N] [--repeat 1] [--python PATH] [--anchors torch,tf] [--peak-gflops N]');
+  console.log('usage: npm run bench:train -- [--json out.json] [--seconds 5] [--backends native,fedlink,wasm,cpu] [--models cnn,mlp] [--batches 10,50] [--rss-steps 2000] [--torch-samples 2000] [--threads N] [--repeat 1] [--python PATH] [--anchors torch,tf] [--peak-gflops N] [--isa auto|avx512|avx2+fma|portable]');
   process.exit(0);
+}
+
+const isaArg = arg('isa', '');
+if (isaArg) {
+  const native = loadNative();
+  if (!native) {
+    console.error(`--isa ${isaArg}: the native addon is not built here`);
+    process.exit(2);
+  }
+  try {
+    native.useIsa(isaArg as NativeIsa | 'auto');
+  } catch (e) {
+    console.error(`--isa: ${(e as Error).message}`);
+    process.exit(2);
+  }
 }
 
 const fmt = (x: number) => x.toFixed(1);
