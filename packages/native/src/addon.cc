@@ -50,6 +50,21 @@ float* f32(napi_env env, napi_value v, double need, const char* what) {
   return static_cast<float*>(data);
 }
 
+// A typed array's element count, 0 for anything else (the typed checks come after).
+size_t typed_length(napi_env env, napi_value v) {
+  bool is = false;
+  size_t n = 0;
+  napi_is_typedarray(env, v, &is);
+  if (is) napi_get_typedarray_info(env, v, nullptr, &n, nullptr, nullptr, nullptr);
+  return n;
+}
+
+double number(napi_env env, napi_value v, const char* what) {
+  double out;
+  if (napi_get_value_double(env, v, &out) != napi_ok) throw Fail{std::string("fedlink native: ") + what + " must be a number", false};
+  return out;
+}
+
 int i32(napi_env env, napi_value v) {
   int32_t out;
   if (napi_get_value_int32(env, v, &out) != napi_ok) throw Fail{"fedlink native: expected an integer", false};
@@ -220,15 +235,11 @@ napi_value SgdUpdate(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
     napi_value v[4];
     args(env, info, 4, v);
-    size_t n = 0;
-    bool is = false;
-    napi_is_typedarray(env, v[0], &is);
-    if (is) napi_get_typedarray_info(env, v[0], nullptr, &n, nullptr, nullptr, nullptr);
+    const size_t n = typed_length(env, v[0]);
     const float* value = f32(env, v[0], 0, "value");
     const float* grad = f32(env, v[1], static_cast<double>(n), "gradient");
     float* out = f32(env, v[2], static_cast<double>(n), "out");
-    double c;
-    if (napi_get_value_double(env, v[3], &c) != napi_ok) throw Fail{"fedlink native: c must be a number", false};
+    const double c = number(env, v[3], "c");
     fl::sgd_update(value, grad, out, static_cast<long>(n), static_cast<float>(c));
     return undef(env);
   });
@@ -258,17 +269,13 @@ napi_value SequentialSgdStep(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
     napi_value v[9];
     args(env, info, 9, v);
-    size_t len = 0;
-    bool is = false;
-    napi_is_typedarray(env, v[2], &is);
-    if (is) napi_get_typedarray_info(env, v[2], nullptr, &len, nullptr, nullptr, nullptr);
+    const size_t len = typed_length(env, v[2]);
     if (len == 0 || len % 32 != 0) throw Fail{"fedlink native: layers must be an Int32Array of 32 entries a layer", false};
     const int count = static_cast<int>(len / 32);
     const int32_t* d = dims(env, v[2], len);
     const int batch = i32(env, v[7]);
     if (batch < 1) throw Fail{"fedlink native: batch must be at least 1", true};
-    double c;
-    if (napi_get_value_double(env, v[8], &c) != napi_ok) throw Fail{"fedlink native: c must be a number", false};
+    const double c = number(env, v[8], "c");
     std::vector<fl::SeqLayer> layers(count);
     std::vector<double> wsize, bsize;
     long in_size = 0, prev_out = 0;
@@ -358,9 +365,8 @@ napi_value FmaPeakGflops(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
     napi_value v[1];
     args(env, info, 1, v);
-    double ms = 0;
-    if (napi_get_value_double(env, v[0], &ms) != napi_ok || !(ms > 0 && ms <= 60000))
-      throw Fail{"fedlink native: fmaPeakGflops takes milliseconds in (0, 60000]", true};
+    const double ms = number(env, v[0], "ms");
+    if (!(ms > 0 && ms <= 60000)) throw Fail{"fedlink native: fmaPeakGflops takes milliseconds in (0, 60000]", true};
     napi_value out;
     napi_create_double(env, fl::fma_peak_gflops(ms), &out);
     return out;
