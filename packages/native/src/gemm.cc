@@ -163,37 +163,64 @@ void pack_a(int mr_, int mc, int kc, const float* a, long ars, long acs, float* 
   }
 }
 
+// NJ columns of B at a time share each load of A's MB rows (MB x NJ ymm accumulators, MB a
+// compile-time count so they stay in registers); k's tail (under 8) is scalar.
+template <int NJ, int MB>
+__attribute__((target("avx2,fma"))) void dot_columns_avx2(int k, const float* a, long ars, const float* b, long bcs,
+                                                        float* c, long ldc, bool accumulate) {
+  __m256 acc[MB][NJ];
+#pragma GCC unroll 6
+  for (int i = 0; i < MB; i++)
+#pragma GCC unroll 2
+    for (int q = 0; q < NJ; q++) acc[i][q] = _mm256_setzero_ps();
+  int p = 0;
+  for (; p + 8 <= k; p += 8) {
+    __m256 bv[NJ];
+#pragma GCC unroll 2
+    for (int q = 0; q < NJ; q++) bv[q] = _mm256_loadu_ps(b + q * bcs + p);
+#pragma GCC unroll 6
+    for (int i = 0; i < MB; i++) {
+      const __m256 av = _mm256_loadu_ps(a + i * ars + p);
+#pragma GCC unroll 2
+      for (int q = 0; q < NJ; q++) acc[i][q] = _mm256_fmadd_ps(av, bv[q], acc[i][q]);
+    }
+  }
+  for (int i = 0; i < MB; i++)
+    for (int q = 0; q < NJ; q++) {
+      __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(acc[i][q]), _mm256_extractf128_ps(acc[i][q], 1));
+      s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+      s4 = _mm_add_ss(s4, _mm_shuffle_ps(s4, s4, 1));
+      float sum = _mm_cvtss_f32(s4);
+      const float* ai = a + i * ars;
+      const float* bj = b + q * bcs;
+      for (int r = p; r < k; r++) sum += ai[r] * bj[r];
+      float* out = c + i * ldc + q;
+      *out = accumulate ? *out + sum : sum;
+    }
+}
+
+using DotColumns = void (*)(int k, const float* a, long ars, const float* b, long bcs, float* c, long ldc, bool accumulate);
+
+template <int NJ, int... MB>
+constexpr std::array<DotColumns, sizeof...(MB)> dot_table_avx2(std::integer_sequence<int, MB...>) {
+  return {dot_columns_avx2<NJ, MB + 1>...};
+}
+
 // C[m x n] (+)= A * B for B stored transposed (B(p, j) at b[j * bcs + p]) and A's rows contiguous:
 // every C value is a dot product of an A row with a B column, both contiguous. For few rows
 // (the dense layers' input gradient, dy * W^T at batch 10-50) this reads W once, in place, with
-// no packing: m accumulators per W row, reduced at the end.
+// no packing: column pairs outermost, so a pair's two rows of W stay in L1 for every block of 6
+// rows of A.
 __attribute__((target("avx2,fma"))) void gemm_dot_avx2(int m, int n, int k, const float* a, long ars, const float* b,
                                                        long bcs, float* c, long ldc, bool accumulate) {
-  constexpr int MB = 12;
-  for (int i0 = 0; i0 < m; i0 += MB) {
-    const int mb = std::min(MB, m - i0);
-    for (int j = 0; j < n; j++) {
-      const float* bj = b + static_cast<long>(j) * bcs;
-      __m256 acc[MB];
-      for (int i = 0; i < MB; i++) acc[i] = _mm256_setzero_ps();
-      int p = 0;
-      for (; p + 8 <= k; p += 8) {
-        __m256 bv = _mm256_loadu_ps(bj + p);
-#pragma GCC unroll 14
-        for (int i = 0; i < MB; i++)
-          if (i < mb) acc[i] = _mm256_fmadd_ps(_mm256_loadu_ps(a + (i0 + i) * ars + p), bv, acc[i]);
-      }
-      for (int i = 0; i < mb; i++) {
-        __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(acc[i]), _mm256_extractf128_ps(acc[i], 1));
-        s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-        s4 = _mm_add_ss(s4, _mm_shuffle_ps(s4, s4, 1));
-        float sum = _mm_cvtss_f32(s4);
-        const float* ai = a + (i0 + i) * ars;
-        for (int q = p; q < k; q++) sum += ai[q] * bj[q];
-        float* out = c + (i0 + i) * ldc + j;
-        *out = accumulate ? *out + sum : sum;
-      }
-    }
+  constexpr int MB = 6;
+  static constexpr auto pairs = dot_table_avx2<2>(std::make_integer_sequence<int, MB>{});
+  static constexpr auto singles = dot_table_avx2<1>(std::make_integer_sequence<int, MB>{});
+  int j = 0;
+  for (; j < n; j += 2) {
+    const auto& table = j + 2 <= n ? pairs : singles;
+    for (int i0 = 0; i0 < m; i0 += MB)
+      table[std::min(MB, m - i0) - 1](k, a + i0 * ars, ars, b + j * bcs, bcs, c + i0 * ldc + j, ldc, accumulate);
   }
 }
 
@@ -229,8 +256,6 @@ __attribute__((target("avx512f"))) void dot_columns_avx512(int k, const float* a
       *out = accumulate ? *out + sum : sum;
     }
 }
-
-using DotColumns = void (*)(int k, const float* a, long ars, const float* b, long bcs, float* c, long ldc, bool accumulate);
 
 template <int NJ, int... MB>
 constexpr std::array<DotColumns, sizeof...(MB)> dot_table(std::integer_sequence<int, MB...>) {
