@@ -154,6 +154,10 @@ void pack_b(int nr_, int kc, int nc, const float* b, long brs, long bcs, float* 
 void pack_a(int mr_, int mc, int kc, const float* a, long ars, long acs, float* out) {
   for (int i0 = 0; i0 < mc; i0 += mr_) {
     int mr = std::min(mr_, mc - i0);
+    if (ars == 1 && mr == mr_) {  // A's columns contiguous (a transposed operand): a copy per k
+      for (int p = 0; p < kc; p++, out += mr_) std::memcpy(out, a + i0 + p * acs, mr_ * sizeof(float));
+      continue;
+    }
     for (int p = 0; p < kc; p++) {
       int i = 0;
       for (; i < mr; i++) out[i] = a[(i0 + i) * ars + p * acs];
