@@ -22,7 +22,10 @@ test("'auto' in Node picks native if the addon loads, else tfjs-node if installe
   const info = await initBackend('auto');
   const expected = loadNative() ? 'native' : (await tfjsNodeInstalled()) ? 'tensorflow' : 'fedlink';
   expect(info.name).toBe(expected);
-  if (info.name === 'native') expect(info.detail).toMatch(/native C\+\+ kernels \((avx2\+fma|portable), \d+ threads?/);
+  if (info.name === 'native') {
+    expect(info.detail).toMatch(/^native C\+\+ kernels \((avx512|avx2\+fma|portable), \d+ threads?/);
+    expect(info.detail).toContain(`(${loadNative()!.isa()}, `);
+  }
   expect(tf.getBackend()).toBe(info.name);
   expect(info.detail.length).toBeGreaterThan(0);
   if (info.name === 'fedlink') expect(info.detail).toMatch(/wasm simd128, \d+ threads?/);
