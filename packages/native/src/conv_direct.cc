@@ -64,7 +64,8 @@ bool direct_conv_applies(const ConvDims& d) {
 void conv2d_forward_direct(const ConvDims& d, const float* x, const float* w, float* y, const float* bias, bool relu) {
   const Padded p = padded_size(d);
   const long inImg = static_cast<long>(d.inH) * d.inW * d.inC, outImg = static_cast<long>(d.outH) * d.outW * d.outC;
-  FwdImage run = direct_kernels()->fwd(d.outC / direct_kernels()->lanes, d.inC);
+  const DirectKernels* k = direct_kernels();
+  FwdImage run = k->fwd(d.outC / k->lanes, d.inC);
   parallel_for(d.batch, [&](int n) {
     thread_local std::vector<float> pad;
     scratch_resize(pad, static_cast<size_t>(p.h * p.w * d.inC));
@@ -101,7 +102,8 @@ void conv2d_backprop_filter_direct(const ConvDims& d, const float* x, const floa
   const Padded p = padded_size(d);
   const long inImg = static_cast<long>(d.inH) * d.inW * d.inC, outImg = static_cast<long>(d.outH) * d.outW * d.outC;
   const long wSize = static_cast<long>(d.fH) * d.fW * d.inC * d.outC;
-  DwImage run = direct_kernels()->dw(d.outC / direct_kernels()->lanes);
+  const DirectKernels* k = direct_kernels();
+  DwImage run = k->dw(d.outC / k->lanes);
   int tasks = std::min(pool_threads(), d.batch);
   thread_local std::vector<float> partials;  // tasks - 1 extra accumulators (task 0 writes dw)
   scratch_resize(partials, static_cast<size_t>(std::max(0, tasks - 1) * wSize));

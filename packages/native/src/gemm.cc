@@ -169,9 +169,16 @@ void pack_a(int mr_, int mc, int kc, const float* a, long ars, long acs, float* 
 
 // NJ columns of B at a time share each load of A's MB rows (MB x NJ ymm accumulators, MB a
 // compile-time count so they stay in registers); k's tail (under 8) is scalar.
+struct DotAvx2 {
+  static constexpr int ROWS = 6;
+  template <int NJ, int MB>
+  __attribute__((target("avx2,fma"))) static void columns(int k, const float* a, long ars, const float* b, long bcs,
+                                                          float* c, long ldc, bool accumulate);
+};
+
 template <int NJ, int MB>
-__attribute__((target("avx2,fma"))) void dot_columns_avx2(int k, const float* a, long ars, const float* b, long bcs,
-                                                        float* c, long ldc, bool accumulate) {
+__attribute__((target("avx2,fma"))) void DotAvx2::columns(int k, const float* a, long ars, const float* b, long bcs,
+                                                          float* c, long ldc, bool accumulate) {
   __m256 acc[MB][NJ];
 #pragma GCC unroll 6
   for (int i = 0; i < MB; i++)
@@ -203,37 +210,19 @@ __attribute__((target("avx2,fma"))) void dot_columns_avx2(int k, const float* a,
     }
 }
 
-using DotColumns = void (*)(int k, const float* a, long ars, const float* b, long bcs, float* c, long ldc, bool accumulate);
-
-template <int NJ, int... MB>
-constexpr std::array<DotColumns, sizeof...(MB)> dot_table_avx2(std::integer_sequence<int, MB...>) {
-  return {dot_columns_avx2<NJ, MB + 1>...};
-}
-
-// C[m x n] (+)= A * B for B stored transposed (B(p, j) at b[j * bcs + p]) and A's rows contiguous:
-// every C value is a dot product of an A row with a B column, both contiguous. For few rows
-// (the dense layers' input gradient, dy * W^T at batch 10-50) this reads W once, in place, with
-// no packing: column pairs outermost, so a pair's two rows of W stay in L1 for every block of 6
-// rows of A.
-__attribute__((target("avx2,fma"))) void gemm_dot_avx2(int m, int n, int k, const float* a, long ars, const float* b,
-                                                       long bcs, float* c, long ldc, bool accumulate) {
-  constexpr int MB = 6;
-  static constexpr auto pairs = dot_table_avx2<2>(std::make_integer_sequence<int, MB>{});
-  static constexpr auto singles = dot_table_avx2<1>(std::make_integer_sequence<int, MB>{});
-  int j = 0;
-  for (; j < n; j += 2) {
-    const auto& table = j + 2 <= n ? pairs : singles;
-    for (int i0 = 0; i0 < m; i0 += MB)
-      table[std::min(MB, m - i0) - 1](k, a + i0 * ars, ars, b + j * bcs, bcs, c + i0 * ldc + j, ldc, accumulate);
-  }
-}
-
 // The same with AVX-512: NJ columns of B at a time share each load of A's MB rows (MB x NJ
 // accumulators, MB a compile-time count so they stay in registers); k's tail is read with
 // masked loads.
+struct DotAvx512 {
+  static constexpr int ROWS = 12;
+  template <int NJ, int MB>
+  __attribute__((target("avx512f"))) static void columns(int k, const float* a, long ars, const float* b, long bcs,
+                                                         float* c, long ldc, bool accumulate);
+};
+
 template <int NJ, int MB>
-__attribute__((target("avx512f"))) void dot_columns_avx512(int k, const float* a, long ars, const float* b, long bcs,
-                                                         float* c, long ldc, bool accumulate) {
+__attribute__((target("avx512f"))) void DotAvx512::columns(int k, const float* a, long ars, const float* b, long bcs,
+                                                           float* c, long ldc, bool accumulate) {
   __m512 acc[MB][NJ];
 #pragma GCC unroll 12
   for (int i = 0; i < MB; i++)
@@ -261,23 +250,27 @@ __attribute__((target("avx512f"))) void dot_columns_avx512(int k, const float* a
     }
 }
 
-template <int NJ, int... MB>
+using DotColumns = void (*)(int k, const float* a, long ars, const float* b, long bcs, float* c, long ldc, bool accumulate);
+
+// D::columns<NJ, mb> for mb = 1 .. D::ROWS, indexed by mb - 1.
+template <class D, int NJ, int... MB>
 constexpr std::array<DotColumns, sizeof...(MB)> dot_table(std::integer_sequence<int, MB...>) {
-  return {dot_columns_avx512<NJ, MB + 1>...};
+  return {D::template columns<NJ, MB + 1>...};
 }
 
-__attribute__((target("avx512f"))) void gemm_dot_avx512(int m, int n, int k, const float* a, long ars, const float* b,
-                                                       long bcs, float* c, long ldc, bool accumulate) {
-  constexpr int MB = 12;
-  static constexpr auto pairs = dot_table<2>(std::make_integer_sequence<int, MB>{});
-  static constexpr auto singles = dot_table<1>(std::make_integer_sequence<int, MB>{});
-  for (int i0 = 0; i0 < m; i0 += MB) {
-    const int mb = std::min(MB, m - i0);
-    const float* ai = a + i0 * ars;
-    float* ci = c + i0 * ldc;
-    int j = 0;
-    for (; j + 2 <= n; j += 2) pairs[mb - 1](k, ai, ars, b + j * bcs, bcs, ci + j, ldc, accumulate);
-    if (j < n) singles[mb - 1](k, ai, ars, b + j * bcs, bcs, ci + j, ldc, accumulate);
+// C[m x n] (+)= A * B for B stored transposed (B(p, j) at b[j * bcs + p]) and A's rows contiguous:
+// every C value is a dot product of an A row with a B column, both contiguous. For few rows
+// (the dense layers' input gradient, dy * W^T at batch 10-50) this reads W once, in place, with
+// no packing: column pairs outermost, so a pair's two rows of W stay in L1 for every block of
+// D::ROWS rows of A.
+template <class D>
+void gemm_dot(int m, int n, int k, const float* a, long ars, const float* b, long bcs, float* c, long ldc, bool accumulate) {
+  static constexpr auto pairs = dot_table<D, 2>(std::make_integer_sequence<int, D::ROWS>{});
+  static constexpr auto singles = dot_table<D, 1>(std::make_integer_sequence<int, D::ROWS>{});
+  for (int j = 0; j < n; j += 2) {
+    const auto& table = j + 2 <= n ? pairs : singles;
+    for (int i0 = 0; i0 < m; i0 += D::ROWS)
+      table[std::min(D::ROWS, m - i0) - 1](k, a + i0 * ars, ars, b + j * bcs, bcs, c + i0 * ldc + j, ldc, accumulate);
   }
 }
 
@@ -319,8 +312,8 @@ void gemm(int m, int n, int k, const float* a, long ars, long acs, const float* 
   const int MRk = micro.mr, NRk = micro.nr, MC = MC_TILES * micro.mr;
   // Few rows, B transposed: dot products over contiguous rows, no packing.
   if (micro.fn != micro_portable && m <= SMALL_M && bcs != 1 && brs == 1 && acs == 1 && k >= 32)
-    return micro.fn == micro_avx512 ? gemm_dot_avx512(m, n, k, a, ars, b, bcs, c, ldc, accumulate)
-                                    : gemm_dot_avx2(m, n, k, a, ars, b, bcs, c, ldc, accumulate);
+    return micro.fn == micro_avx512 ? gemm_dot<DotAvx512>(m, n, k, a, ars, b, bcs, c, ldc, accumulate)
+                                    : gemm_dot<DotAvx2>(m, n, k, a, ars, b, bcs, c, ldc, accumulate);
   // Few rows: packing B (all of it, for m rows of use) costs more than reading its 16-column
   // panels in place, row after row (they stay in L1 for the kc steps of all m rows).
   const bool inPlaceB = m <= SMALL_M && bcs == 1;
