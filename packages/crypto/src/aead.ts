@@ -26,7 +26,7 @@ export interface EnvelopeCipher {
 
 const INFO = utf8('fedlink/envelope/v1');
 /** Piece size of Node's openInto: small enough for the young generation, big enough to amortise the calls. */
-const OPEN_PIECE_BYTES = 256 * 1024;
+const OPEN_PIECE_BYTES = 32 * 1024;
 
 function assertRoom(out: Uint8Array, need: number): void {
   if (out.length < need) throw new RangeError(`openInto needs ${need} bytes of room, got ${out.length}`);

@@ -1,6 +1,6 @@
 // Packed, register-blocked SGEMM (BLIS-style loops): B is packed into kc x NR panels, A into
 // MR x kc panels, and an MR x NR micro-kernel keeps the C tile in registers:
-//   avx512: 12 x 32, 24 zmm accumulators (AVX-512F);
+//   avx512: 14 x 32, 28 zmm accumulators (AVX-512F), fewer rows without padding;
 //   avx2:    6 x 16, 12 ymm accumulators (AVX2+FMA);
 //   portable: 6 x 16 in a plain array the compiler vectorises for the host's baseline ISA.
 // The best one the CPU has is picked at load with __builtin_cpu_supports; use_isa() overrides
@@ -80,16 +80,20 @@ __attribute__((target("avx2,fma"))) void micro_avx2(int kc, const float* pa, con
     for (int j = 0; j < nr; j++) c[i * ldc + j] = add ? c[i * ldc + j] + tile[i][j] : tile[i][j];
 }
 
-// The 12 x 32 tile: two zmm of B per k step, each A value broadcast from memory into the FMA.
-__attribute__((target("avx512f"))) void micro_avx512(int kc, const float* pa, const float* pb, long bstride, float* c,
-                                                     long ldc, bool add, int mr, int nr) {
-  __m512 acc[MR512][2];
+// The 14 x 32 tile: two zmm of B per k step, each A value broadcast from memory into the FMA.
+// M (1 .. 14) rows are computed, a compile-time count: a block of fewer rows (a dense layer's
+// forward at batch 10, the last rows of any product) does no FMAs on the panel's zero padding.
+// The packed A panel keeps its MR512 stride whatever M is.
+template <int M>
+__attribute__((target("avx512f"))) void micro_avx512_rows(int kc, const float* pa, const float* pb, long bstride, float* c,
+                                                          long ldc, bool add, int nr) {
+  __m512 acc[M][2];
 #pragma GCC unroll 14
-  for (int i = 0; i < MR512; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (int i = 0; i < M; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
   for (int p = 0; p < kc; p++) {
     const __m512 b0 = _mm512_loadu_ps(pb), b1 = _mm512_loadu_ps(pb + 16);
 #pragma GCC unroll 14
-    for (int i = 0; i < MR512; i++) {
+    for (int i = 0; i < M; i++) {
       const __m512 a = _mm512_set1_ps(pa[i]);
       acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
       acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
@@ -100,8 +104,7 @@ __attribute__((target("avx512f"))) void micro_avx512(int kc, const float* pa, co
   const __mmask16 m0 = nr >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << nr) - 1);
   const __mmask16 m1 = nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : static_cast<__mmask16>((1u << (nr - 16)) - 1);
 #pragma GCC unroll 14
-  for (int i = 0; i < MR512; i++) {
-    if (i >= mr) break;
+  for (int i = 0; i < M; i++) {
     float* ci = c + i * ldc;
     if (add) {
       acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_maskz_loadu_ps(m0, ci));
@@ -110,6 +113,17 @@ __attribute__((target("avx512f"))) void micro_avx512(int kc, const float* pa, co
     _mm512_mask_storeu_ps(ci, m0, acc[i][0]);
     _mm512_mask_storeu_ps(ci + 16, m1, acc[i][1]);
   }
+}
+
+using RowsKernel = void (*)(int kc, const float* pa, const float* pb, long bstride, float* c, long ldc, bool add, int nr);
+template <int... M>
+constexpr std::array<RowsKernel, sizeof...(M)> rows_table(std::integer_sequence<int, M...>) {
+  return {micro_avx512_rows<M + 1>...};
+}
+
+void micro_avx512(int kc, const float* pa, const float* pb, long bstride, float* c, long ldc, bool add, int mr, int nr) {
+  static constexpr auto table = rows_table(std::make_integer_sequence<int, MR512>{});
+  table[mr - 1](kc, pa, pb, bstride, c, ldc, add, nr);
 }
 
 struct Micro {
