@@ -40,7 +40,7 @@ DwImage dw_for(int nv) {
     case 1: return dw_image<1, 5, 5>;
     case 2: return dw_image<2, 5, 2>;
     case 3: return dw_image<3, 5, 1>;
-    case 4: return dw_image<2, 5, 2>;
+    case 4: return dw_image<4, 3, 2>;
     default: return nullptr;
   }
 }
