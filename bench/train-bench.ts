@@ -11,7 +11,9 @@
  *
  * The roofline's peak is measured (the addon's FMA chains on every kernel thread) unless
  * --peak-gflops gives it. --isa runs the native kernels' SIMD level given instead of the best
- * this CPU has (an A/B of the dispatch on one machine).
+ * this CPU has (an A/B of the dispatch on one machine); with avx2+fma or portable the anchors are
+ * capped at the same level (ONEDNN_MAX_CPU_ISA, ATEN_CPU_CAPABILITY: anchorIsaEnv), so the run
+ * stands in for a machine that has only that.
  * The anchors (/work/shared/anchors) run with --python, else $FEDLINK_ANCHOR_PYTHON, else
  * /work/venv-anchors/bin/python if it exists, else /usr/bin/python3; an anchor whose module is
  * missing is skipped with a line saying so.
@@ -28,7 +30,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend, isBackendChoice, type BackendInfo, type ModelName } from '@fedlink/ml';
 import { machineInfo } from './lib/machine.js';
 import { loadNative, type NativeIsa } from '@fedlink/native';
-import { anchorModels, anchorPython, anchorUnavailable, runAnchor, type AnchorName } from './lib/anchors.js';
+import { anchorIsaEnv, anchorModels, anchorPython, anchorUnavailable, runAnchor, type AnchorName } from './lib/anchors.js';
 import { measureRoofline } from './lib/roofline.js';
 import { makeTrainer, timeTraining } from './lib/train-step.js';
 
@@ -89,6 +91,9 @@ if (isaArg) {
     process.exit(2);
   }
 }
+
+const anchorEnv = anchorIsaEnv(isaArg);
+if (Object.keys(anchorEnv).length > 0) console.log(`anchors capped at ${isaArg}: ${Object.entries(anchorEnv).map(([k, v]) => `${k}=${v}`).join(' ')}`);
 
 const fmt = (x: number) => x.toFixed(1);
 const rows: Row[] = [];
@@ -161,7 +166,7 @@ async function measure(which: string[], withAnchors: boolean): Promise<void> {
         }
         for (const anchor of withAnchors ? anchors : []) {
           if (!anchorModels(anchor).includes(model)) continue;
-          const r = runAnchor(anchor, python, anchorDir, model, batch, machine.cores, torchSamples);
+          const r = runAnchor(anchor, python, anchorDir, model, batch, machine.cores, torchSamples, anchorEnv);
           const row: Row = r.ok
             ? { backend: anchor, model, batch, samples_per_s: r.samplesPerS }
             : { backend: anchor, model, batch, samples_per_s: null, error: r.reason };

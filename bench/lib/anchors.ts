@@ -34,6 +34,18 @@ export function anchorUnavailable(anchor: AnchorName, python: string, dir: strin
   return undefined;
 }
 
+/**
+ * Environment that caps the anchors' SIMD level at the native kernels' `isa` (bench:train
+ * --isa), so an AVX2 run on an AVX-512 machine compares like with like: oneDNN (PyTorch's and
+ * TensorFlow's convolutions and matmuls) reads ONEDNN_MAX_CPU_ISA, PyTorch's own ATen kernels
+ * ATEN_CPU_CAPABILITY. Empty for the machine's best ('auto', 'avx512').
+ */
+export function anchorIsaEnv(isa: string): Record<string, string> {
+  if (isa === 'avx2+fma') return { ONEDNN_MAX_CPU_ISA: 'AVX2', ATEN_CPU_CAPABILITY: 'avx2' };
+  if (isa === 'portable') return { ONEDNN_MAX_CPU_ISA: 'SSE41', ATEN_CPU_CAPABILITY: 'default' };
+  return {};
+}
+
 /** Which models an anchor measures. */
 export function anchorModels(anchor: AnchorName): string[] {
   return anchor === 'torch' ? ['cnn'] : ['cnn', 'mlp'];
@@ -43,11 +55,11 @@ export function anchorModels(anchor: AnchorName): string[] {
  * Runs one anchor; samplesPerS is its best mode (tf_cnn.py prints keras fit and a tf.function
  * step; the faster is the stronger anchor).
  */
-export function runAnchor(anchor: AnchorName, python: string, dir: string, model: string, batch: number, threads: number, samples: number): AnchorResult {
+export function runAnchor(anchor: AnchorName, python: string, dir: string, model: string, batch: number, threads: number, samples: number, env: Record<string, string> = {}): AnchorResult {
   const args = [join(dir, SCRIPT[anchor]), '--batch', String(batch), '--threads', String(threads), '--samples', String(samples)];
   if (anchor === 'tf') args.push('--model', model);
   try {
-    const out = execFileSync(python, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 600_000 });
+    const out = execFileSync(python, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 600_000, env: { ...process.env, ...env } });
     const lines = out.trim().split('\n').filter((l) => /samples_per_s=/.test(l));
     const rates = lines.map((l) => Number(/samples_per_s=([0-9.]+)/.exec(l)![1]));
     if (rates.length === 0) return { ok: false, reason: `unexpected anchor output: ${out.trim().split('\n').pop() ?? ''}` };
