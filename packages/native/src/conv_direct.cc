@@ -55,7 +55,7 @@ const DirectKernels* direct_kernels() {
 
 bool direct_conv_applies(const ConvDims& d) {
   const DirectKernels* k = direct_kernels();
-  if (!k || d.outC % k->lanes != 0 || !k->fwd(d.outC / k->lanes, d.inC) || d.outH <= 0 || d.outW <= 0 || d.batch <= 0) return false;
+  if (!k || d.outC % k->lanes != 0 || !k->fwd(d.outC / k->lanes, d.inC).run || d.outH <= 0 || d.outW <= 0 || d.batch <= 0) return false;
   // The forward kernel streams all of W for every block of R pixels: W must stay in L2.
   const long wBytes = static_cast<long>(d.fH) * d.fW * d.inC * d.outC * sizeof(float);
   return d.inC <= k->max_in_channels && wBytes <= 512L * 1024;
@@ -65,12 +65,24 @@ void conv2d_forward_direct(const ConvDims& d, const float* x, const float* w, fl
   const Padded p = padded_size(d);
   const long inImg = static_cast<long>(d.inH) * d.inW * d.inC, outImg = static_cast<long>(d.outH) * d.outW * d.outC;
   const DirectKernels* k = direct_kernels();
-  FwdImage run = k->fwd(d.outC / k->lanes, d.inC);
+  const FwdKernel kern = k->fwd(d.outC / k->lanes, d.inC);
+  // A packed kernel over several passes: w into one panel per pass, so each pass reads its
+  // filter in order (an HWIO row holds every pass's channels).
+  const long taps = static_cast<long>(d.fH) * d.fW, pwidth = static_cast<long>(kern.pass) * k->lanes;
+  const long passes = d.outC / pwidth;
+  thread_local std::vector<float> panels;
+  if (kern.packed && passes > 1) {
+    scratch_resize(panels, static_cast<size_t>(taps * d.inC * d.outC));
+    for (long p = 0; p < passes; p++)
+      for (long r = 0; r < taps * d.inC; r++)
+        std::memcpy(panels.data() + (p * taps * d.inC + r) * pwidth, w + r * d.outC + p * pwidth, pwidth * sizeof(float));
+    w = panels.data();
+  }
   parallel_for(d.batch, [&](int n) {
     thread_local std::vector<float> pad;
     scratch_resize(pad, static_cast<size_t>(p.h * p.w * d.inC));
     pad_image(d, p, x + n * inImg, pad.data());
-    run(d, pad.data(), p.w, w, y + n * outImg, bias, relu);
+    kern.run(d, pad.data(), p.w, w, y + n * outImg, bias, relu);
   });
 }
 

@@ -25,16 +25,16 @@ namespace fl::avx2 {
 namespace {
 // Register tiles within 16 ymm: R pixels (T taps) x NV vectors of accumulators, NV loaded vectors,
 // one broadcast; outC in passes of NV vectors where it has more.
-FwdImage fwd_for(int nv, int) {
+FwdKernel fwd_for(int nv, int) {
   switch (nv) {
-    case 1: return fwd_image<1, 8>;
-    case 2: return fwd_image<2, 5>;
-    case 3: return fwd_image<3, 3>;
-    case 4: return fwd_image<4, 3>;
-    case 5: return fwd_image<5, 2>;
-    case 6: return fwd_image<3, 3>;
-    case 8: return fwd_image<4, 3>;
-    default: return nullptr;
+    case 1: return fwd_kernel<1, 8>();
+    case 2: return fwd_kernel<2, 5>();
+    case 3: return fwd_kernel<3, 3>();
+    case 4: return fwd_kernel<4, 3>();
+    case 5: return fwd_kernel<5, 2>();
+    case 6: return fwd_kernel<3, 3>();
+    case 8: return fwd_kernel<4, 3>();
+    default: return {nullptr, 0, false};
   }
 }
 DwImage dw_for(int nv) {

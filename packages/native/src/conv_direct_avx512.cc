@@ -26,13 +26,13 @@ namespace {
 // Register tiles within 32 zmm: R pixels (T taps x CB channels) x NV vectors of accumulators, NV
 // loaded vectors, one broadcast; outC in passes of NV vectors where it has more.
 // Few input channels (a short reduction per block): shorter blocks measured faster.
-FwdImage fwd_for(int nv, int inC) {
+FwdKernel fwd_for(int nv, int inC) {
   switch (nv) {
-    case 1: return fwd_image<1, 14>;
-    case 2: return inC <= 4 ? fwd_image<2, 7> : fwd_image<2, 14>;
-    case 3: return fwd_image<3, 7>;
-    case 4: return fwd_image<2, 14>;
-    default: return nullptr;
+    case 1: return fwd_kernel<1, 14>();
+    case 2: return inC <= 4 ? fwd_kernel<2, 7>() : fwd_kernel<2, 14>();
+    case 3: return fwd_kernel<3, 7>();
+    case 4: return fwd_kernel<2, 14>();
+    default: return {nullptr, 0, false};
   }
 }
 DwImage dw_for(int nv) {

@@ -2,7 +2,10 @@
 // S and compiled once per ISA (conv_direct_avx2.cc, conv_direct_avx512.cc). Each including unit
 // defines FL_TARGET (the function target attribute) and FL_ISA (its namespace) and a struct S:
 //   S::V the vector type, S::N its lanes, S::load/store/bcast/fmadd/max0/zero.
-// Layouts: pad is one zero-padded NHWC image (pw columns), w HWIO, y and dy NHWC.
+// Layouts: pad is one zero-padded NHWC image (pw columns), y and dy NHWC, dw HWIO; the forward's
+// w is HWIO, or with PACKED HWIO cut into panels of NV vectors of output channels, panel after
+// panel ([outC / (NV N)][fH][fW][inC][NV N]; conv_direct.cc packs it), so that a pass reads its
+// part of the filter in order instead of part of every row.
 //   forward:         R output pixels x NV vectors of output channels stay in registers over all
 //                    taps and input channels;
 //   filter gradient: T taps (along fx) x NV vectors stay in registers over all output pixels.
@@ -11,10 +14,11 @@
 namespace fl {
 namespace FL_ISA {
 
-// Output channels [S::N v0, S::N (v0 + NV)) of the R pixels from (oy, ox0) on.
+// Output channels [S::N v0, S::N (v0 + NV)) of the R pixels from (oy, ox0) on; w points at their
+// filter (the first of its input channels' rows, wrs floats apart).
 template <int NV, int R>
-FL_TARGET inline void fwd_block(const ConvDims& d, const float* pad, long pw, const float* w, float* y, int oy, int ox0,
-                                int v0, const float* bias, bool relu) {
+FL_TARGET inline void fwd_block(const ConvDims& d, const float* pad, long pw, const float* w, long wrs, float* y, int oy,
+                                int ox0, int v0, const float* bias, bool relu) {
   const int C = d.inC;
   const long OC = d.outC;
   typename S::V acc[R][NV];
@@ -29,11 +33,11 @@ FL_TARGET inline void fwd_block(const ConvDims& d, const float* pad, long pw, co
     const float* prow = pad + (static_cast<long>(oy) * d.strideH + static_cast<long>(fy) * d.dilH) * pw * C;
     for (int fx = 0; fx < d.fW; fx++) {
       const float* px = prow + (static_cast<long>(ox0) * d.strideW + static_cast<long>(fx) * d.dilW) * C;
-      const float* wp = w + static_cast<long>(fy * d.fW + fx) * C * OC + S::N * v0;
+      const float* wp = w + static_cast<long>(fy * d.fW + fx) * C * wrs;
       for (int c = 0; c < C; c++) {
         typename S::V wv[NV];
 #pragma GCC unroll 16
-        for (int v = 0; v < NV; v++) wv[v] = S::load(wp + c * OC + S::N * v);
+        for (int v = 0; v < NV; v++) wv[v] = S::load(wp + c * wrs + S::N * v);
 #pragma GCC unroll 16
         for (int r = 0; r < R; r++) {
           const typename S::V xb = S::bcast(px + r * step + c);
@@ -53,24 +57,38 @@ FL_TARGET inline void fwd_block(const ConvDims& d, const float* pad, long pw, co
 
 // The last rem (< R) pixels of a row, as one block of exactly rem.
 template <int NV, int R>
-FL_TARGET inline void fwd_tail(int rem, const ConvDims& d, const float* pad, long pw, const float* w, float* y, int oy,
-                               int ox0, int v0, const float* bias, bool relu) {
+FL_TARGET inline void fwd_tail(int rem, const ConvDims& d, const float* pad, long pw, const float* w, long wrs, float* y,
+                               int oy, int ox0, int v0, const float* bias, bool relu) {
   if constexpr (R > 1) {
-    if (rem == R - 1) return fwd_block<NV, R - 1>(d, pad, pw, w, y, oy, ox0, v0, bias, relu);
-    return fwd_tail<NV, R - 1>(rem, d, pad, pw, w, y, oy, ox0, v0, bias, relu);
+    if (rem == R - 1) return fwd_block<NV, R - 1>(d, pad, pw, w, wrs, y, oy, ox0, v0, bias, relu);
+    return fwd_tail<NV, R - 1>(rem, d, pad, pw, w, wrs, y, oy, ox0, v0, bias, relu);
   }
 }
 
 // outC in passes of NV vectors (outC / S::N must be a multiple of NV), R pixels at a time.
-template <int NV, int R>
+template <int NV, int R, bool PACKED>
 FL_TARGET void fwd_image(const ConvDims& d, const float* pad, long pw, const float* w, float* y, const float* bias,
                          bool relu) {
-  for (int v0 = 0; v0 < d.outC / S::N; v0 += NV)
+  const long panel = static_cast<long>(d.fH) * d.fW * d.inC * NV * S::N;
+  const long wrs = PACKED ? NV * S::N : d.outC;
+  for (int v0 = 0; v0 < d.outC / S::N; v0 += NV) {
+    const float* wp = PACKED ? w + v0 / NV * panel : w + S::N * v0;
     for (int oy = 0; oy < d.outH; oy++) {
       int ox = 0;
-      for (; ox + R <= d.outW; ox += R) fwd_block<NV, R>(d, pad, pw, w, y, oy, ox, v0, bias, relu);
-      if (ox < d.outW) fwd_tail<NV, R>(d.outW - ox, d, pad, pw, w, y, oy, ox, v0, bias, relu);
+      for (; ox + R <= d.outW; ox += R) fwd_block<NV, R>(d, pad, pw, wp, wrs, y, oy, ox, v0, bias, relu);
+      if (ox < d.outW) fwd_tail<NV, R>(d.outW - ox, d, pad, pw, wp, wrs, y, oy, ox, v0, bias, relu);
     }
+  }
+}
+
+// A forward kernel for w as given, or (pack) for w in panels of NV vectors. A block of few
+// pixels reads the filter often, so its passes take it packed: AVX2's 3 pixels x 4 vectors for
+// the CNN's conv2 (2 passes) went from 174-177 to 200-211 GFLOP/s; AVX-512's 14-pixel blocks
+// read it a fifth as often and lost more to the copy than they gained (473-486 -> 440-468).
+template <int NV, int R>
+constexpr FwdKernel fwd_kernel() {
+  constexpr bool pack = R < 8;
+  return {pack ? fwd_image<NV, R, true> : fwd_image<NV, R, false>, NV, pack};
 }
 
 // acc[taps fx0 .. fx0+T) x channels [c0, c0+CB) x output vectors [v0, v0+NV)
