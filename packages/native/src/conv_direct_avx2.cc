@@ -24,16 +24,19 @@ struct S {
 namespace fl::avx2 {
 namespace {
 // Register tiles within 16 ymm: R pixels (T taps) x NV vectors of accumulators, NV loaded vectors,
-// one broadcast; outC in passes of NV vectors where it has more.
-FwdKernel fwd_for(int nv, int) {
+// one broadcast; outC in passes of NV vectors where it has more. Many input channels (a long
+// reduction per block, the filter streamed from L2 for every block): 5 pixels x 2 vectors load
+// half as much filter per FMA as 3 x 4 (CNN conv2 forward 200-208 -> 221-230 GFLOP/s, input
+// gradient 200-209 -> 220-227, 2 threads); the first conv's single channel keeps 3 x 4.
+FwdKernel fwd_for(int nv, int inC) {
   switch (nv) {
     case 1: return fwd_kernel<1, 8>();
     case 2: return fwd_kernel<2, 5>();
     case 3: return fwd_kernel<3, 3>();
-    case 4: return fwd_kernel<4, 3>();
+    case 4: return inC <= 4 ? fwd_kernel<4, 3>() : fwd_kernel<2, 5>();
     case 5: return fwd_kernel<5, 2>();
     case 6: return fwd_kernel<3, 3>();
-    case 8: return fwd_kernel<4, 3>();
+    case 8: return fwd_kernel<2, 5>();
     default: return {nullptr, 0, false};
   }
 }
