@@ -61,29 +61,52 @@ bool direct_conv_applies(const ConvDims& d) {
   return d.inC <= k->max_in_channels && wBytes <= 512L * 1024;
 }
 
-void conv2d_forward_direct(const ConvDims& d, const float* x, const float* w, float* y, const float* bias, bool relu) {
+namespace {
+
+// Whether kern reads its filter as one panel per pass (a packed kernel over several passes)
+// rather than as HWIO: each pass then reads its part in order (an HWIO row holds every pass's
+// output channels).
+bool panelled(const ConvDims& d, const FwdKernel& kern, int lanes) {
+  return kern.packed && d.outC > static_cast<long>(kern.pass) * lanes;
+}
+
+// Writes the filter into out in the layout kern reads: HWIO, or one panel per pass. Row r
+// (tap * inC + input channel) of the source starts at src(r) and steps by `step` floats from one
+// output channel to the next.
+template <class Row>
+void lay_out_filter(const ConvDims& d, const FwdKernel& kern, int lanes, Row src, long step, float* out) {
+  const long rows = static_cast<long>(d.fH) * d.fW * d.inC;
+  const long width = panelled(d, kern, lanes) ? static_cast<long>(kern.pass) * lanes : d.outC;
+  for (long p = 0; p < d.outC / width; p++)
+    for (long r = 0; r < rows; r++) {
+      const float* row = src(r) + p * width * step;
+      float* dst = out + (p * rows + r) * width;
+      for (long j = 0; j < width; j++) dst[j] = row[j * step];
+    }
+}
+
+// The forward pass with w already in the layout kern reads.
+void run_forward(const ConvDims& d, const FwdKernel& kern, const float* x, const float* w, float* y, const float* bias, bool relu) {
   const Padded p = padded_size(d);
   const long inImg = static_cast<long>(d.inH) * d.inW * d.inC, outImg = static_cast<long>(d.outH) * d.outW * d.outC;
-  const DirectKernels* k = direct_kernels();
-  const FwdKernel kern = k->fwd(d.outC / k->lanes, d.inC);
-  // A packed kernel over several passes: w into one panel per pass, so each pass reads its
-  // filter in order (an HWIO row holds every pass's channels).
-  const long taps = static_cast<long>(d.fH) * d.fW, pwidth = static_cast<long>(kern.pass) * k->lanes;
-  const long passes = d.outC / pwidth;
-  thread_local std::vector<float> panels;
-  if (kern.packed && passes > 1) {
-    scratch_resize(panels, static_cast<size_t>(taps * d.inC * d.outC));
-    for (long p = 0; p < passes; p++)
-      for (long r = 0; r < taps * d.inC; r++)
-        std::memcpy(panels.data() + (p * taps * d.inC + r) * pwidth, w + r * d.outC + p * pwidth, pwidth * sizeof(float));
-    w = panels.data();
-  }
   parallel_for(d.batch, [&](int n) {
     thread_local std::vector<float> pad;
     scratch_resize(pad, static_cast<size_t>(p.h * p.w * d.inC));
     pad_image(d, p, x + n * inImg, pad.data());
     kern.run(d, pad.data(), p.w, w, y + n * outImg, bias, relu);
   });
+}
+
+}  // namespace
+
+void conv2d_forward_direct(const ConvDims& d, const float* x, const float* w, float* y, const float* bias, bool relu) {
+  const DirectKernels* k = direct_kernels();
+  const FwdKernel kern = k->fwd(d.outC / k->lanes, d.inC);
+  if (!panelled(d, kern, k->lanes)) return run_forward(d, kern, x, w, y, bias, relu);
+  thread_local std::vector<float> panels;
+  scratch_resize(panels, static_cast<size_t>(d.fH) * d.fW * d.inC * d.outC);
+  lay_out_filter(d, kern, k->lanes, [&](long r) { return w + r * d.outC; }, 1, panels.data());
+  run_forward(d, kern, x, panels.data(), y, bias, relu);
 }
 
 // The input gradient of a stride-1 convolution is a forward convolution of dy with the filter
@@ -98,16 +121,16 @@ bool direct_backprop_input_applies(const ConvDims& d) {
 }
 
 void conv2d_backprop_input_direct(const ConvDims& d, const float* dy, const float* w, float* dx) {
-  thread_local std::vector<float> flipped;  // W'[fy][fx][o][c] = W[fH-1-fy][fW-1-fx][c][o]
+  // W'[fy][fx][o][c] = W[fH-1-fy][fW-1-fx][c][o], written straight into the kernel's layout.
+  const ConvDims f = input_gradient_as_forward(d);
+  const DirectKernels* k = direct_kernels();
+  const FwdKernel kern = k->fwd(f.outC / k->lanes, f.inC);
   const long taps = static_cast<long>(d.fH) * d.fW, C = d.inC, O = d.outC;
+  thread_local std::vector<float> flipped;
   scratch_resize(flipped, static_cast<size_t>(taps * C * O));
-  for (long t = 0; t < taps; t++) {
-    const float* src = w + (taps - 1 - t) * C * O;
-    float* dst = flipped.data() + t * O * C;
-    for (long c = 0; c < C; c++)
-      for (long o = 0; o < O; o++) dst[o * C + c] = src[c * O + o];
-  }
-  conv2d_forward_direct(input_gradient_as_forward(d), dy, flipped.data(), dx, nullptr, false);
+  // Row r of W' is tap t = r / O, original output channel o = r % O; along it, c steps by O.
+  lay_out_filter(f, kern, k->lanes, [&](long r) { return w + (taps - 1 - r / O) * C * O + r % O; }, O, flipped.data());
+  run_forward(f, kern, dy, flipped.data(), dx, nullptr, false);
 }
 
 void conv2d_backprop_filter_direct(const ConvDims& d, const float* x, const float* dy, float* dw) {
