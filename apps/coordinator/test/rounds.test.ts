@@ -288,6 +288,32 @@ describe('RoundEngine with fake peers', () => {
     expect(await code(r.engine.submitUpdate(b.session, await r.sealedUpdate(b, 1, constant(n, 0.01))))).toBe('stale');
     r.context.model.dispose();
   });
+  test("a withdrawal names its attempt: one from an abandoned attempt leaves the retry alone, one from the open attempt drops the client", async () => {
+    const n = 199_210;
+    const r = rig({ rounds: 1, roundTimeoutMs: 1_000, maxAbandonedAttempts: 3, selection: { fraction: 1, minFit: 2, minAvailable: 3, overSelect: 0 } }, [
+      { behaviour: 'silent', numExamples: 5, delta: () => constant(n, 0.01) },
+      { behaviour: 'silent', numExamples: 7, delta: () => constant(n, 0.01) },
+      { behaviour: 'silent', numExamples: 9, delta: () => constant(n, 0.01) },
+    ]);
+    const [a, b, c] = r.clients as [FakeClient, FakeClient, FakeClient];
+    const done = r.engine.run();
+    // Attempt 1 gets nothing and is abandoned at its deadline; wait for attempt 2's round:start.
+    while (!r.clients.every((x) => x.starts.some((s) => s.attempt === 2))) await new Promise((res) => setTimeout(res, 5));
+    const runId = r.context.runId;
+    // b's refusal from attempt 1 arrives late, in attempt 2: b stays selected.
+    r.engine.withdraw(b.session, { runId, round: 1, attempt: 1, reason: 'update refused in attempt 1' });
+    expect(r.engine.snapshot().openRound).toMatchObject({ round: 1, attempt: 2, dropped: 0 });
+    await r.engine.submitUpdate(a.session, await r.sealedUpdate(a, 1, constant(n, 0.01)));
+    await r.engine.submitUpdate(b.session, await r.sealedUpdate(b, 1, constant(n, 0.02)));
+    // c leaves the attempt it is in: dropped, and the attempt closes with every selected client answered.
+    r.engine.withdraw(c.session, { runId, round: 1, attempt: 2, reason: 'battery low' });
+    await done;
+    expect(r.store.rounds.map((x) => [x.round, x.attempt, x.status, x.reported, x.dropped, x.totalExamples])).toEqual([
+      [1, 1, 'abandoned', 0, 0, 0],
+      [1, 2, 'completed', 2, 1, 12],
+    ]);
+    r.context.model.dispose();
+  });
 });
 
 test('runRound is callable by another driver: it collects into any aggregate and applies nothing', async () => {

@@ -27,7 +27,7 @@ import {
   parseClientAck,
   parseServerPayload,
   roundKeyId,
-  roundOfKeyId,
+  roundKeyOfId,
   toBase64,
 } from '@fedlink/protocol';
 import { type Identity, assertBoxKey, clientIdOf, deferredSharedKey, fingerprint, generateIdentity, sameFingerprint, seal, signHello, updateContext } from '@fedlink/crypto';
@@ -172,10 +172,12 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
     });
   }
 
-  private withdraw(round: number, reason: string): void {
+  /** Leaves `key`'s attempt of its round (only that attempt: a later one of the same round is not left). */
+  private withdraw(key: RoundKey, reason: string): void {
     const runId = this.welcome?.runId;
-    if (!runId || round < 0 || !this.socket?.connected) return;
-    this.request(EVENTS.withdraw, { runId, round, reason: reason.slice(0, 200) }).catch(() => undefined);
+    if (!runId || key.round < 0 || !this.socket?.connected) return;
+    const attempt = key.attempt >= 1 ? { attempt: key.attempt } : {};
+    this.request(EVENTS.withdraw, { runId, round: key.round, ...attempt, reason: reason.slice(0, 200) }).catch(() => undefined);
   }
 
   /**
@@ -190,11 +192,11 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
           const e = err instanceof FedlinkError ? err : new FedlinkError('secagg_failed', err instanceof Error ? err.message : String(err));
           const r = (raw as { round?: unknown } | null)?.round;
           const keyId = typeof r === 'number' ? r : -1;
-          const round = roundOfKeyId(keyId);
-          this.emit('rejected', round, e.toWire());
+          const key = keyId >= 0 ? roundKeyOfId(keyId) : { round: -1, attempt: 0 };
+          this.emit('rejected', key.round, e.toWire());
           // A client that can't go on with the protocol leaves the round, so nobody waits for it.
           if (keyId >= 0) this.secure.forget(keyId);
-          this.withdraw(round, e.message);
+          this.withdraw(key, e.message);
         });
     };
   }
@@ -477,7 +479,7 @@ export class FedlinkClient extends TypedEmitter<ClientEvents> {
       this.emit('rejected', msg.round, e.toWire());
       // Training failed or the update was refused before it counted: say so, so the round need
       // not wait for this client until its deadline.
-      if (e.code !== 'stale' && e.code !== 'duplicate' && e.code !== 'replay') this.withdraw(msg.round, e.message);
+      if (e.code !== 'stale' && e.code !== 'duplicate' && e.code !== 'replay') this.withdraw(key, e.message);
       if (welcome.secureAggregation) this.secure.forget(keyId);
       this.setState('waiting');
     }

@@ -40,6 +40,21 @@ test("a refused update surfaces as the coordinator's typed error; a stale one is
   await expect(run).resolves.toMatchObject({ status: 'stopped' });
 });
 
+test('an update refused for another reason is withdrawn from the attempt it was trained in, by number', async () => {
+  const coord = coordinator({ refuseUpdate: { code: 'not_selected', message: 'client was not selected for round 2' } });
+  const client = new FedlinkClient({ url: 'http://coordinator.test', trainer, platform: 'node', backend: 'test', connect: coord.connect });
+  const run = client.run();
+  await joined(client);
+  const rejected = new Promise<WireError>((resolve) => client.on('rejected', (_round, e) => resolve(e)));
+  coord.socket().push(EVENTS.roundStart, roundStart(2, 3), () => undefined);
+  expect((await rejected).code).toBe('not_selected');
+  while (!coord.socket().sent.some((s) => s.event === EVENTS.withdraw)) await new Promise((r) => setImmediate(r));
+  // The attempt rides along: a later attempt of round 2 that selects this client is not left.
+  expect(coord.socket().sent.find((s) => s.event === EVENTS.withdraw)!.payload).toEqual({ runId: RUN, round: 2, attempt: 3, reason: 'client was not selected for round 2' });
+  client.stop();
+  await expect(run).resolves.toMatchObject({ status: 'stopped' });
+});
+
 test('a round:start that is not valid is refused in the ack, and nothing is trained', async () => {
   const coord = coordinator();
   const client = new FedlinkClient({ url: 'http://coordinator.test', trainer, platform: 'node', backend: 'test', connect: coord.connect });

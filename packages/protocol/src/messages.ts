@@ -290,6 +290,12 @@ export type UpdateReply = z.infer<typeof UpdateReplySchema>;
 export const WithdrawSchema = z.strictObject({
   runId,
   round,
+  /**
+   * The attempt the client is leaving (its round:start's). A withdrawal from an earlier attempt
+   * (a late refusal, or one from a coordinator it reconnected away from) leaves a later attempt of
+   * the same round alone. Without it the withdrawal applies to whichever attempt is open.
+   */
+  attempt: z.number().int().min(1).optional(),
   reason: z.string().max(200),
 });
 export type Withdraw = z.infer<typeof WithdrawSchema>;

@@ -56,6 +56,10 @@ test('payloads are checked with their rows, and a message sent on the wrong even
   const withdraw = { runId: 'run-1', round: 2, reason: 'training failed' };
   expect(parseClientPayload(EVENTS.withdraw, withdraw)).toEqual(withdraw);
   expect(() => parseClientPayload(EVENTS.withdraw, { ...withdraw, extra: 1 })).toThrow(/malformed round:withdraw/);
+  // The attempt it leaves is optional (older clients send none) and, when sent, a whole number from 1.
+  expect(parseClientPayload(EVENTS.withdraw, { ...withdraw, attempt: 3 })).toEqual({ ...withdraw, attempt: 3 });
+  expect(() => parseClientPayload(EVENTS.withdraw, { ...withdraw, attempt: 0 })).toThrow(/malformed round:withdraw/);
+  expect(() => parseClientPayload(EVENTS.withdraw, { ...withdraw, attempt: 1.5 })).toThrow(/malformed round:withdraw/);
   expect(parseClientPayload(EVENTS.challenge, {})).toEqual({});
   const error = { code: 'unauthorized', message: 'bad token' };
   expect(parseServerPayload(EVENTS.error, error)).toEqual(error);

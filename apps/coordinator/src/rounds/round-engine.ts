@@ -368,6 +368,7 @@ export class RoundEngine extends EventEmitter<EngineEvents> implements Federatio
     const msg = parseClientPayload(EVENTS.withdraw, raw);
     const open = this.runner.current;
     if (msg.runId !== this.runId || !open || open.key.round !== msg.round) return;
+    if (msg.attempt !== undefined && msg.attempt !== open.key.attempt) return;
     this.runner.drop(session.clientId, `withdrew: ${msg.reason}`);
   }
 
