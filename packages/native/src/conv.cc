@@ -2,7 +2,9 @@
 //   forward:        y_img[P x O]   = col(x_img)[P x K] * W[K x O]   (+ bias, relu)
 //   input grad:     dx_img         = col2im(dy_img[P x O] * W^T)
 //   filter grad:    dW[K x O]      = sum over images of col(x_img)^T * dy_img  (per-thread partials)
-// with P = outH*outW output pixels and K = fH*fW*inC.
+// with P = outH*outW output pixels and K = fH*fW*inC. Before it: 5x5 stride-1 convolutions with
+// 16+ channels by Winograd (conv_winograd.cc, forward and input gradient), then the direct
+// kernels (conv_direct.cc).
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -58,6 +60,7 @@ void col2im_add(const ConvDims& d, const float* col, float* x) {
 }  // namespace
 
 void conv2d_forward(const ConvDims& d, const float* x, const float* w, float* y, const float* bias, bool relu) {
+  if (winograd_applies(d)) return conv2d_forward_winograd(d, x, w, y, bias, relu);
   if (direct_conv_applies(d)) return conv2d_forward_direct(d, x, w, y, bias, relu);
   const long P = pixels(d), K = patch(d), inImg = static_cast<long>(d.inH) * d.inW * d.inC;
   parallel_for(d.batch, [&](int n) {
@@ -71,6 +74,8 @@ void conv2d_forward(const ConvDims& d, const float* x, const float* w, float* y,
 }
 
 void conv2d_backprop_input(const ConvDims& d, const float* dy, const float* w, float* dx) {
+  const bool asForward = d.strideH == 1 && d.strideW == 1 && d.dilH == 1 && d.dilW == 1 && d.padTop <= d.fH - 1 && d.padLeft <= d.fW - 1;
+  if (asForward && winograd_applies(input_gradient_as_forward(d))) return conv2d_backprop_input_winograd(d, dy, w, dx);
   if (direct_backprop_input_applies(d)) return conv2d_backprop_input_direct(d, dy, w, dx);
   const long P = pixels(d), K = patch(d), inImg = static_cast<long>(d.inH) * d.inW * d.inC;
   parallel_for(d.batch, [&](int n) {
