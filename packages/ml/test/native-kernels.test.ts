@@ -86,7 +86,7 @@ for (const isa of addon?.isas() ?? ['portable']) {
         [2, 7, 6, 2, 3, 5, 48],
         [4, 9, 9, 4, 5, 5, 8],
         [2, 6, 5, 1, 2, 2, 24],
-        // The CNN's conv2 (32 -> 64 channels, 5x5): Winograd F(2x2, 5x5) forward and input gradient on AVX2 and AVX-512, direct filter gradient.
+        // The CNN's conv2 (32 -> 64 channels, 5x5): Winograd F(2x2, 5x5), all three, on AVX2 and AVX-512.
         [1, 9, 8, 32, 5, 5, 64],
         // 5x5 with channels a multiple of 8 but not of 16 (Winograd in ymm under AVX-512; 40 = 2 x 16 + 8 output columns).
         [2, 7, 10, 24, 5, 5, 40],

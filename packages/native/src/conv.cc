@@ -3,8 +3,7 @@
 //   input grad:     dx_img         = col2im(dy_img[P x O] * W^T)
 //   filter grad:    dW[K x O]      = sum over images of col(x_img)^T * dy_img  (per-thread partials)
 // with P = outH*outW output pixels and K = fH*fW*inC. Before it: 5x5 stride-1 convolutions with
-// 16+ channels by Winograd (conv_winograd.cc, forward and input gradient), then the direct
-// kernels (conv_direct.cc).
+// 16+ channels by Winograd (conv_winograd.cc, all three), then the direct kernels (conv_direct.cc).
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -90,6 +89,7 @@ void conv2d_backprop_input(const ConvDims& d, const float* dy, const float* w, f
 }
 
 void conv2d_backprop_filter(const ConvDims& d, const float* x, const float* dy, float* dw) {
+  if (winograd_applies(d)) return conv2d_backprop_filter_winograd(d, x, dy, dw);
   if (direct_conv_applies(d)) return conv2d_backprop_filter_direct(d, x, dy, dw);
   const long P = pixels(d), K = patch(d), inImg = static_cast<long>(d.inH) * d.inW * d.inC;
   const long wSize = K * d.outC;

@@ -6,6 +6,9 @@
 //   V[p][c][o]    = (G g G^T)[p]     the 5x5 filter of (c, o), once per call
 //   M[p]          = U[p] V[p]        36 GEMMs of tiles x C times C x O
 //   y(tile)       = A^T M A          2x2 outputs per tile and output channel (+ bias, relu)
+// The filter gradient runs the same tiles the other way (the transposition principle): with
+// Z[t][p][o] = (A z A^T)[p] for the 2x2 block z of dy a tile produced, S[p] = sum over tiles of
+// U[p]^T Z[p] and dW = G^T S G (per-task partial S, summed once).
 // Tiles go in blocks small enough that a block's U and M stay in L2 beside V. The points are
 // 0, 1, -1, 2, -1/2 and infinity: in float32 they keep the error near the direct sum's (about 7e-6
 // of the largest output for 32 channels, against 1.7e-5 for 0, +-1, +-2). The input gradient of a
@@ -69,6 +72,27 @@ __attribute__((always_inline)) inline void output_1d(const V* m, V* y) {
   y[1] = m[1] - m[2] + 2.f * m[3] - 0.5f * m[4] + m[5];
 }
 
+// o = A z (one dimension of the output gradient's transform, A = (A^T)^T: the filter gradient).
+template <class V>
+__attribute__((always_inline)) inline void grad_1d(const V* z, V* o) {
+  o[0] = z[0];
+  o[1] = z[0] + z[1];
+  o[2] = z[0] - z[1];
+  o[3] = z[0] + 2.f * z[1];
+  o[4] = z[0] - 0.5f * z[1];
+  o[5] = z[1];
+}
+// k = G^T s (one dimension of the filter gradient's inverse transform: 6 points to 5 taps).
+template <class V>
+__attribute__((always_inline)) inline void filter_grad_1d(const V* s, V* k) {
+  const V a = s[1] * (1.f / 3), b = s[2] * (1.f / 3), c = s[3] * (1.f / 15), e = s[4] * (1.f / 15);
+  k[0] = s[0] - a + b + c - 16.f * e;
+  k[1] = 2.f * c + 8.f * e - a - b;
+  k[2] = b - a + 4.f * c - 4.f * e;
+  k[3] = 8.f * c + 2.f * e - a - b;
+  k[4] = b - a + 16.f * c - e + s[5];
+}
+
 struct Geometry {
   int tilesH, tilesW;
   long tiles;  // over the whole batch
@@ -101,19 +125,20 @@ __attribute__((always_inline)) inline void filter_transform(const ConvDims& d, c
     }
 }
 
-// M[r][o] = sum over c of U[r][c] V[c][o] for MR rows (tiles) and NV vectors of output channels:
-// the accumulators stay in registers over the K = C input channels (no packing: V's rows are
-// contiguous, a tile's row of U is one broadcast per channel).
-template <class V, int W, int MR, int NV>
-__attribute__((always_inline)) inline void micro(int K, const float* a, long ars, const float* b, long brs, float* c, long crs) {
+// c[r][v] (+)= sum over k of a(r, k) b[k][v] for MR rows and NV vectors of columns: the
+// accumulators stay in registers over all k (no packing: b's rows are contiguous, a(r, k) at
+// a[r * ars + k * aks] is one broadcast).
+template <class V, int W, int MR, int NV, bool ACC>
+__attribute__((always_inline)) inline void micro(int K, const float* a, long ars, long aks, const float* b, long bks, float* c,
+                                                 long crs) {
   V acc[MR][NV];
   for (int r = 0; r < MR; r++)
-    for (int v = 0; v < NV; v++) acc[r][v] = V{};
+    for (int v = 0; v < NV; v++) acc[r][v] = ACC ? load<V>(c + r * crs + v * W) : V{};
   for (int k = 0; k < K; k++) {
     V bv[NV];
-    for (int v = 0; v < NV; v++) bv[v] = load<V>(b + k * brs + v * W);
+    for (int v = 0; v < NV; v++) bv[v] = load<V>(b + k * bks + v * W);
     for (int r = 0; r < MR; r++) {
-      const V av = V{} + a[r * ars + k];
+      const V av = V{} + a[r * ars + k * aks];
       for (int v = 0; v < NV; v++) acc[r][v] += av * bv[v];
     }
   }
@@ -121,25 +146,31 @@ __attribute__((always_inline)) inline void micro(int K, const float* a, long ars
     for (int v = 0; v < NV; v++) store(c + r * crs + v * W, acc[r][v]);
 }
 
-// Rows of one point's product, MR_MAX at a time, then the rest one by one.
-template <class V, int W, int NV>
-__attribute__((always_inline)) inline void product_cols(int rows, int K, const float* a, long ars, const float* b, long brs, float* c,
-                                                        long crs) {
-  constexpr int MR_MAX = 6;
-  int r = 0;
-  for (; r + MR_MAX <= rows; r += MR_MAX) micro<V, W, MR_MAX, NV>(K, a + r * ars, ars, b, brs, c + r * crs, crs);
-  for (; r < rows; r++) micro<V, W, 1, NV>(K, a + r * ars, ars, b, brs, c + r * crs, crs);
+// A product of `rows` rows and `cols` columns (a multiple of W): blocks of 6 rows x 2 vectors,
+// then the remaining rows one by one and a last single vector of columns.
+template <class V, int W, bool ACC>
+__attribute__((always_inline)) inline void product(int rows, long cols, int K, const float* a, long ars, long aks, const float* b,
+                                                   long bks, float* c, long crs) {
+  constexpr int MR = 6, NV = 2;
+  long o = 0;
+  for (; o + NV * W <= cols; o += NV * W) {
+    int r = 0;
+    for (; r + MR <= rows; r += MR) micro<V, W, MR, NV, ACC>(K, a + r * ars, ars, aks, b + o, bks, c + r * crs + o, crs);
+    for (; r < rows; r++) micro<V, W, 1, NV, ACC>(K, a + r * ars, ars, aks, b + o, bks, c + r * crs + o, crs);
+  }
+  for (; o < cols; o += W) {
+    int r = 0;
+    for (; r + MR <= rows; r += MR) micro<V, W, MR, 1, ACC>(K, a + r * ars, ars, aks, b + o, bks, c + r * crs + o, crs);
+    for (; r < rows; r++) micro<V, W, 1, 1, ACC>(K, a + r * ars, ars, aks, b + o, bks, c + r * crs + o, crs);
+  }
 }
 
-// One block of tiles [t0, t0 + nt): input transform, the 36 products, output transform. U and M
-// are tile-major (U[t][p][c], M[t][p][o]): a tile's transforms touch one contiguous run.
+// U[t][p][c] for the tiles [t0, t0 + nt): the 6x6 input patch of each tile, transformed.
 template <int W>
-__attribute__((always_inline)) inline void run_block(const ConvDims& d, const Geometry& g, const float* x, const float* v,
-                                                     float* y, const float* bias, bool relu, long t0, int nt, float* u,
-                                                     float* m, const float* zeros) {
+__attribute__((always_inline)) inline void input_tiles(const ConvDims& d, const Geometry& g, const float* x, long t0, int nt, float* u,
+                                                       const float* zeros) {
   using V = typename Vec<W>::type;
-  const long C = d.inC, O = d.outC, uTile = POINTS * C, mTile = POINTS * O;
-  const long perImage = static_cast<long>(g.tilesH) * g.tilesW;
+  const long C = d.inC, uTile = POINTS * C, perImage = static_cast<long>(g.tilesH) * g.tilesW;
   for (int t = 0; t < nt; t++) {
     const long tile = t0 + t, n = tile / perImage, r = tile % perImage;
     const int iy0 = static_cast<int>(r / g.tilesW) * OUT - d.padTop, ix0 = static_cast<int>(r % g.tilesW) * OUT - d.padLeft;
@@ -165,13 +196,20 @@ __attribute__((always_inline)) inline void run_block(const ConvDims& d, const Ge
       }
     }
   }
-  constexpr int NV = 2;
-  for (int p = 0; p < POINTS; p++) {
-    const float* vp = v + p * C * O;
-    long o = 0;
-    for (; o + NV * W <= O; o += NV * W) product_cols<V, W, NV>(nt, static_cast<int>(C), u + p * C, uTile, vp + o, O, m + p * O + o, mTile);
-    for (; o < O; o += W) product_cols<V, W, 1>(nt, static_cast<int>(C), u + p * C, uTile, vp + o, O, m + p * O + o, mTile);
-  }
+}
+
+// One block of tiles [t0, t0 + nt): input transform, the 36 products, output transform. U and M
+// are tile-major (U[t][p][c], M[t][p][o]): a tile's transforms touch one contiguous run.
+template <int W>
+__attribute__((always_inline)) inline void run_block(const ConvDims& d, const Geometry& g, const float* x, const float* v,
+                                                     float* y, const float* bias, bool relu, long t0, int nt, float* u,
+                                                     float* m, const float* zeros) {
+  using V = typename Vec<W>::type;
+  const long C = d.inC, O = d.outC, uTile = POINTS * C, mTile = POINTS * O;
+  const long perImage = static_cast<long>(g.tilesH) * g.tilesW;
+  input_tiles<W>(d, g, x, t0, nt, u, zeros);
+  for (int p = 0; p < POINTS; p++)
+    product<V, W, false>(nt, O, static_cast<int>(C), u + p * C, uTile, 1, v + p * C * O, O, m + p * O, mTile);
   for (int t = 0; t < nt; t++) {
     const long tile = t0 + t, n = tile / perImage, r = tile % perImage;
     const int oy0 = static_cast<int>(r / g.tilesW) * OUT, ox0 = static_cast<int>(r % g.tilesW) * OUT;
@@ -201,6 +239,72 @@ __attribute__((always_inline)) inline void run_block(const ConvDims& d, const Ge
   }
 }
 
+// The filter gradient's share of the tiles [t0, t0 + nt), added into S[p][c][o]: the input tiles
+// as for the forward, the 2x2 block of dy each tile produced as Z[t][p][o] = (A z A^T)[p], and
+// S[p] += U[p]^T Z[p] (a product over the block's tiles).
+template <int W>
+__attribute__((always_inline)) inline void dw_block(const ConvDims& d, const Geometry& g, const float* x, const float* dy, long t0, int nt,
+                                                    float* u, float* z, float* s, const float* zeros) {
+  using V = typename Vec<W>::type;
+  const long C = d.inC, O = d.outC, uTile = POINTS * C, zTile = POINTS * O;
+  const long perImage = static_cast<long>(g.tilesH) * g.tilesW;
+  input_tiles<W>(d, g, x, t0, nt, u, zeros);
+  for (int t = 0; t < nt; t++) {
+    const long tile = t0 + t, n = tile / perImage, r = tile % perImage;
+    const int oy0 = static_cast<int>(r / g.tilesW) * OUT, ox0 = static_cast<int>(r % g.tilesW) * OUT;
+    const float* q[OUT][OUT];
+    for (int a = 0; a < OUT; a++)
+      for (int e = 0; e < OUT; e++)
+        q[a][e] = oy0 + a >= d.outH || ox0 + e >= d.outW ? zeros : dy + ((n * d.outH + oy0 + a) * d.outW + ox0 + e) * O;
+    float* zt = z + t * zTile;
+    for (long o = 0; o < O; o += W) {
+      V rows[TILE][OUT];
+      for (int e = 0; e < OUT; e++) {
+        V col[OUT] = {load<V>(q[0][e] + o), load<V>(q[1][e] + o)}, out[TILE];
+        grad_1d(col, out);
+        for (int i = 0; i < TILE; i++) rows[i][e] = out[i];
+      }
+      for (int i = 0; i < TILE; i++) {
+        V out[TILE];
+        grad_1d(rows[i], out);
+        for (int j = 0; j < TILE; j++) store(zt + (i * TILE + j) * O + o, out[j]);
+      }
+    }
+  }
+  for (int p = 0; p < POINTS; p++)
+    product<V, W, true>(static_cast<int>(C), O, nt, u + p * C, 1, uTile, z + p * O, zTile, s + p * C * O, O);
+}
+
+// dW[fy][fx][c][o] = (G^T S G)[fy][fx] with S the sum of `parts` partial sums, for input channels [c0, c1).
+template <int W>
+__attribute__((always_inline)) inline void filter_grad(const ConvDims& d, const float* s, int parts, float* dw, int c0, int c1) {
+  using V = typename Vec<W>::type;
+  const long C = d.inC, O = d.outC, part = POINTS * C * O;
+  for (long c = c0; c < c1; c++)
+    for (long o = 0; o < O; o += W) {
+      V sum[TILE][TILE];
+      for (int i = 0; i < TILE; i++)
+        for (int j = 0; j < TILE; j++) {
+          const float* at = s + ((i * TILE + j) * C + c) * O + o;
+          V acc = load<V>(at);
+          for (int q = 1; q < parts; q++) acc += load<V>(at + q * part);
+          sum[i][j] = acc;
+        }
+      V rows[TAPS][TILE];
+      for (int j = 0; j < TILE; j++) {
+        V col[TILE], k[TAPS];
+        for (int i = 0; i < TILE; i++) col[i] = sum[i][j];
+        filter_grad_1d(col, k);
+        for (int a = 0; a < TAPS; a++) rows[a][j] = k[a];
+      }
+      for (int a = 0; a < TAPS; a++) {
+        V k[TAPS];
+        filter_grad_1d(rows[a], k);
+        for (int b = 0; b < TAPS; b++) store(dw + ((a * TAPS + b) * C + c) * O + o, k[b]);
+      }
+    }
+}
+
 // The ISA wrappers compile the same bodies with their own vectors (ymm, zmm; SSE for portable).
 void filter_portable(const ConvDims& d, const float* w, float* v, int c0, int c1) { filter_transform<4>(d, w, v, c0, c1); }
 __attribute__((target("avx2,fma"))) void filter_avx2(const ConvDims& d, const float* w, float* v, int c0, int c1) {
@@ -224,6 +328,28 @@ __attribute__((target("avx512f,prefer-vector-width=512"))) void block_avx512(con
                                                                                const float* bias, bool relu, long t0, int nt,
                                                                                float* u, float* m, const float* z) {
   run_block<16>(d, g, x, v, y, bias, relu, t0, nt, u, m, z);
+}
+
+void dw_portable(const ConvDims& d, const Geometry& g, const float* x, const float* dy, long t0, int nt, float* u, float* z, float* s,
+                 const float* zeros) {
+  dw_block<4>(d, g, x, dy, t0, nt, u, z, s, zeros);
+}
+__attribute__((target("avx2,fma"))) void dw_avx2(const ConvDims& d, const Geometry& g, const float* x, const float* dy, long t0, int nt,
+                                                 float* u, float* z, float* s, const float* zeros) {
+  dw_block<8>(d, g, x, dy, t0, nt, u, z, s, zeros);
+}
+__attribute__((target("avx512f,prefer-vector-width=512"))) void dw_avx512(const ConvDims& d, const Geometry& g, const float* x,
+                                                                            const float* dy, long t0, int nt, float* u, float* z,
+                                                                            float* s, const float* zeros) {
+  dw_block<16>(d, g, x, dy, t0, nt, u, z, s, zeros);
+}
+void filter_grad_portable(const ConvDims& d, const float* s, int parts, float* dw, int c0, int c1) { filter_grad<4>(d, s, parts, dw, c0, c1); }
+__attribute__((target("avx2,fma"))) void filter_grad_avx2(const ConvDims& d, const float* s, int parts, float* dw, int c0, int c1) {
+  filter_grad<8>(d, s, parts, dw, c0, c1);
+}
+__attribute__((target("avx512f,prefer-vector-width=512"))) void filter_grad_avx512(const ConvDims& d, const float* s, int parts, float* dw,
+                                                                                     int c0, int c1) {
+  filter_grad<16>(d, s, parts, dw, c0, c1);
 }
 
 }  // namespace
@@ -277,6 +403,47 @@ void conv2d_backprop_input_winograd(const ConvDims& d, const float* dy, const fl
       for (long o = 0; o < O; o++) dst[o * C + c] = src[c * O + o];
   }
   conv2d_forward_winograd(f, dy, wf, dx, nullptr, false);
+}
+
+}  // namespace fl
+
+namespace fl {
+
+void conv2d_backprop_filter_winograd(const ConvDims& d, const float* x, const float* dy, float* dw) {
+  const bool wide = simd_avx512() && d.inC % 16 == 0 && d.outC % 16 == 0;
+  const long C = d.inC, O = d.outC, part = POINTS * C * O;
+  const Geometry g = geometry(d);
+  const int blocks = static_cast<int>((g.tiles + BLOCK - 1) / BLOCK);
+  const int tasks = std::min(pool_threads(), blocks);
+  // One partial S per task, summed in the inverse transform.
+  thread_local std::vector<float> sums;
+  scratch_resize(sums, static_cast<size_t>(tasks * part));
+  float* sp = sums.data();  // this (calling) thread's buffer, shared with the workers
+  parallel_for(tasks, [&](int task) {
+    float* s = sp + task * part;
+    std::fill(s, s + part, 0.f);
+    thread_local std::vector<float> u, z, zeros;
+    scratch_resize(u, static_cast<size_t>(POINTS) * BLOCK * C);
+    scratch_resize(z, static_cast<size_t>(POINTS) * BLOCK * O);
+    if (zeros.size() < static_cast<size_t>(std::max(C, O))) {
+      scratch_resize(zeros, static_cast<size_t>(std::max(C, O)));
+      std::fill(zeros.begin(), zeros.end(), 0.f);
+    }
+    for (int b = task; b < blocks; b += tasks) {
+      const long t0 = static_cast<long>(b) * BLOCK;
+      const int nt = static_cast<int>(std::min<long>(BLOCK, g.tiles - t0));
+      if (wide) dw_avx512(d, g, x, dy, t0, nt, u.data(), z.data(), s, zeros.data());
+      else if (simd_avx2()) dw_avx2(d, g, x, dy, t0, nt, u.data(), z.data(), s, zeros.data());
+      else dw_portable(d, g, x, dy, t0, nt, u.data(), z.data(), s, zeros.data());
+    }
+  });
+  constexpr int CHANNELS = 8;
+  parallel_for(static_cast<int>((C + CHANNELS - 1) / CHANNELS), [&](int t) {
+    const int c0 = t * CHANNELS, c1 = std::min<int>(static_cast<int>(C), c0 + CHANNELS);
+    if (wide) filter_grad_avx512(d, sp, tasks, dw, c0, c1);
+    else if (simd_avx2()) filter_grad_avx2(d, sp, tasks, dw, c0, c1);
+    else filter_grad_portable(d, sp, tasks, dw, c0, c1);
+  });
 }
 
 }  // namespace fl

@@ -58,11 +58,12 @@ void conv2d_backprop_input_direct(const ConvDims& d, const float* dy, const floa
 // The input gradient of a stride-1 convolution as the geometry of a forward one over dy (conv_direct.cc).
 ConvDims input_gradient_as_forward(const ConvDims& d);
 // 5x5 stride-1 convolutions with many channels by Winograd's F(2x2, 5x5) (conv_winograd.cc), on
-// AVX2 and AVX-512: conv2d_forward and conv2d_backprop_input take this path when winograd_applies
-// (for the input gradient: to input_gradient_as_forward(d)).
+// AVX2 and AVX-512: conv2d_forward, conv2d_backprop_filter and conv2d_backprop_input take this
+// path when winograd_applies (for the input gradient: to input_gradient_as_forward(d)).
 bool winograd_applies(const ConvDims& d);
 void conv2d_forward_winograd(const ConvDims& d, const float* x, const float* w, float* y, const float* bias, bool relu);
 void conv2d_backprop_input_winograd(const ConvDims& d, const float* dy, const float* w, float* dx);
+void conv2d_backprop_filter_winograd(const ConvDims& d, const float* x, const float* dy, float* dw);
 
 struct PoolDims {
   int batch, inH, inW, ch, outH, outW, fH, fW, strideH, strideW, padTop, padLeft;
