@@ -8,8 +8,15 @@ import type { NativeKernels } from '@fedlink/native';
 
 export interface KernelRate {
   kernel: string;
+  /**
+   * Of the direct algorithm's FLOPs (2 per multiply-add of the plain sum), as convolution
+   * benchmarks count them: a Winograd kernel does fewer (36 multiplies per 100 for F(2x2, 5x5)),
+   * so its rate can pass the FMA peak.
+   */
   gflops: number;
   ms: number;
+  /** Convolutions: the algorithm the addon ran ('winograd', 'direct', 'im2col'). */
+  path?: string;
 }
 
 function fill(n: number, seed: number): Float32Array {
@@ -40,9 +47,9 @@ function convDims(b: number, h: number, inC: number, outC: number): Int32Array {
 
 export function measureRoofline(addon: NativeKernels, batch: number): KernelRate[] {
   const out: KernelRate[] = [];
-  const rate = (kernel: string, flops: number, fn: () => void) => {
+  const rate = (kernel: string, flops: number, fn: () => void, path?: string) => {
     const ms = time(fn);
-    out.push({ kernel, gflops: flops / ms / 1e6, ms });
+    out.push({ kernel, gflops: flops / ms / 1e6, ms, ...(path ? { path } : {}) });
   };
   for (const [name, h, ci, co] of [['conv1', 28, 1, 32], ['conv2', 14, 32, 64]] as const) {
     const d = convDims(batch, h, ci, co);
@@ -50,9 +57,10 @@ export function measureRoofline(addon: NativeKernels, batch: number): KernelRate
     const w = fill(25 * ci * co, 2);
     const y = new Float32Array(batch * h * h * co);
     const flops = 2 * batch * h * h * co * 25 * ci;
-    rate(`${name} fwd ${h}x${h}x${ci}->${co}`, flops, () => addon.conv2dForward(x, w, y, null, true, d));
-    rate(`${name} dW`, flops, () => addon.conv2dBackpropFilter(x, y, w, d));
-    if (ci > 1) rate(`${name} dx`, flops, () => addon.conv2dBackpropInput(y, w, x, d));
+    const paths = addon.conv2dPaths(d);
+    rate(`${name} fwd ${h}x${h}x${ci}->${co}`, flops, () => addon.conv2dForward(x, w, y, null, true, d), paths.forward);
+    rate(`${name} dW`, flops, () => addon.conv2dBackpropFilter(x, y, w, d), paths.filter);
+    if (ci > 1) rate(`${name} dx`, flops, () => addon.conv2dBackpropInput(y, w, x, d), paths.input);
   }
   for (const [name, k, n] of [['dense 3136x512', 3136, 512], ['dense 784x200', 784, 200]] as const) {
     const a = fill(batch * k, 3);

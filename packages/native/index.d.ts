@@ -1,3 +1,6 @@
+/** How a convolution runs: Winograd F(2x2, 5x5) tiles, the direct kernels, or im2col + GEMM. */
+export type ConvPath = 'winograd' | 'direct' | 'im2col';
+
 /** The native addon's functions. Arrays are the caller's; results are written into the output array. */
 export interface NativeKernels {
   /** c[batch, m, n] = act(op(a) * op(b) + bias); strides in elements between batch items (0 broadcasts). */
@@ -10,6 +13,8 @@ export interface NativeKernels {
   conv2dForward(x: Float32Array, w: Float32Array, y: Float32Array, bias: Float32Array | null, relu: boolean, dims: Int32Array): void;
   conv2dBackpropInput(dy: Float32Array, w: Float32Array, dx: Float32Array, dims: Int32Array): void;
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, dims: Int32Array): void;
+  /** The algorithm each of the three convolutions runs for dims on the ISA in use. */
+  conv2dPaths(dims: Int32Array): { forward: ConvPath; filter: ConvPath; input: ConvPath };
   /** dims: batch, inH, inW, ch, outH, outW, fH, fW, strideH, strideW, padTop, padLeft. */
   maxpoolForward(x: Float32Array, y: Float32Array, dims: Int32Array): void;
   maxpoolBackward(dy: Float32Array, x: Float32Array, dx: Float32Array, dims: Int32Array): void;

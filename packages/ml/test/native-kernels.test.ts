@@ -65,6 +65,21 @@ maybe('micro-kernel choice', () => {
     addon!.useIsa('auto');
     for (const bad of [0, -1, Number.NaN, 1e9]) expect(() => addon!.fmaPeakGflops(bad)).toThrow('fmaPeakGflops takes milliseconds in (0, 60000]');
   });
+
+  test('conv2dPaths names the algorithm each convolution runs: Winograd for 5x5 stride 1 with 16+ channels on SIMD ISAs', () => {
+    // dims: batch, inH, inW, inC, outH, outW, outC, fH, fW, strideH, strideW, dilH, dilW, padTop, padLeft
+    const conv2 = Int32Array.of(10, 14, 14, 32, 14, 14, 64, 5, 5, 1, 1, 1, 1, 2, 2);
+    const strided = Int32Array.of(10, 14, 14, 32, 7, 7, 64, 5, 5, 2, 2, 1, 1, 2, 2);
+    const threeByThree = Int32Array.of(2, 8, 8, 32, 8, 8, 64, 3, 3, 1, 1, 1, 1, 1, 1);
+    for (const isa of addon!.isas()) {
+      addon!.useIsa(isa);
+      const simd = isa !== 'portable';
+      expect(addon!.conv2dPaths(conv2)).toEqual(simd ? { forward: 'winograd', filter: 'winograd', input: 'winograd' } : { forward: 'im2col', filter: 'im2col', input: 'im2col' });
+      for (const d of [strided, threeByThree]) expect(Object.values(addon!.conv2dPaths(d))).not.toContain('winograd');
+    }
+    addon!.useIsa('auto');
+    expect(() => addon!.conv2dPaths(new Int32Array(3))).toThrow();
+  });
 });
 
 for (const isa of addon?.isas() ?? ['portable']) {

@@ -4,6 +4,7 @@
 #include <node_api.h>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <thread>
 #include <vector>
 #include "kernels.h"
@@ -183,6 +184,25 @@ napi_value Conv2dBackpropInput(napi_env env, napi_callback_info info) {
     fl::conv2d_backprop_input(d, f32(env, v[0], out_size(d), "dy"), f32(env, v[1], w_size(d), "filter"),
                               f32(env, v[2], in_size(d), "dx"));
     return undef(env);
+  });
+}
+
+// conv2dPaths(dims) -> { forward, filter, input }: 'winograd' | 'direct' | 'im2col' on the ISA in use.
+napi_value Conv2dPaths(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    napi_value v[1];
+    args(env, info, 1, v);
+    fl::ConvDims d = conv_dims(env, v[0]);
+    napi_value out, s;
+    napi_create_object(env, &out);
+    const std::pair<const char*, fl::ConvPath> paths[] = {{"forward", fl::conv2d_forward_path(d)},
+                                                          {"filter", fl::conv2d_backprop_filter_path(d)},
+                                                          {"input", fl::conv2d_backprop_input_path(d)}};
+    for (const auto& [name, path] : paths) {
+      napi_create_string_utf8(env, fl::conv_path_name(path), NAPI_AUTO_LENGTH, &s);
+      napi_set_named_property(env, out, name, s);
+    }
+    return out;
   });
 }
 
@@ -403,6 +423,7 @@ napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"matmul", nullptr, Matmul, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"conv2dForward", nullptr, Conv2dForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"conv2dPaths", nullptr, Conv2dPaths, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"conv2dBackpropInput", nullptr, Conv2dBackpropInput, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"conv2dBackpropFilter", nullptr, Conv2dBackpropFilter, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"maxpoolForward", nullptr, MaxpoolForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

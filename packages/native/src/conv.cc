@@ -58,9 +58,22 @@ void col2im_add(const ConvDims& d, const float* col, float* x) {
 
 }  // namespace
 
+ConvPath conv2d_forward_path(const ConvDims& d) {
+  if (winograd_applies(d)) return ConvPath::WINOGRAD;
+  return direct_conv_applies(d) ? ConvPath::DIRECT : ConvPath::IM2COL;
+}
+ConvPath conv2d_backprop_filter_path(const ConvDims& d) { return conv2d_forward_path(d); }
+ConvPath conv2d_backprop_input_path(const ConvDims& d) {
+  const bool asForward = d.strideH == 1 && d.strideW == 1 && d.dilH == 1 && d.dilW == 1 && d.padTop <= d.fH - 1 && d.padLeft <= d.fW - 1;
+  if (asForward && winograd_applies(input_gradient_as_forward(d))) return ConvPath::WINOGRAD;
+  return direct_backprop_input_applies(d) ? ConvPath::DIRECT : ConvPath::IM2COL;
+}
+const char* conv_path_name(ConvPath p) { return p == ConvPath::WINOGRAD ? "winograd" : p == ConvPath::DIRECT ? "direct" : "im2col"; }
+
 void conv2d_forward(const ConvDims& d, const float* x, const float* w, float* y, const float* bias, bool relu) {
-  if (winograd_applies(d)) return conv2d_forward_winograd(d, x, w, y, bias, relu);
-  if (direct_conv_applies(d)) return conv2d_forward_direct(d, x, w, y, bias, relu);
+  const ConvPath path = conv2d_forward_path(d);
+  if (path == ConvPath::WINOGRAD) return conv2d_forward_winograd(d, x, w, y, bias, relu);
+  if (path == ConvPath::DIRECT) return conv2d_forward_direct(d, x, w, y, bias, relu);
   const long P = pixels(d), K = patch(d), inImg = static_cast<long>(d.inH) * d.inW * d.inC;
   parallel_for(d.batch, [&](int n) {
     thread_local std::vector<float> col;
@@ -73,9 +86,9 @@ void conv2d_forward(const ConvDims& d, const float* x, const float* w, float* y,
 }
 
 void conv2d_backprop_input(const ConvDims& d, const float* dy, const float* w, float* dx) {
-  const bool asForward = d.strideH == 1 && d.strideW == 1 && d.dilH == 1 && d.dilW == 1 && d.padTop <= d.fH - 1 && d.padLeft <= d.fW - 1;
-  if (asForward && winograd_applies(input_gradient_as_forward(d))) return conv2d_backprop_input_winograd(d, dy, w, dx);
-  if (direct_backprop_input_applies(d)) return conv2d_backprop_input_direct(d, dy, w, dx);
+  const ConvPath path = conv2d_backprop_input_path(d);
+  if (path == ConvPath::WINOGRAD) return conv2d_backprop_input_winograd(d, dy, w, dx);
+  if (path == ConvPath::DIRECT) return conv2d_backprop_input_direct(d, dy, w, dx);
   const long P = pixels(d), K = patch(d), inImg = static_cast<long>(d.inH) * d.inW * d.inC;
   parallel_for(d.batch, [&](int n) {
     thread_local std::vector<float> col;
@@ -89,8 +102,9 @@ void conv2d_backprop_input(const ConvDims& d, const float* dy, const float* w, f
 }
 
 void conv2d_backprop_filter(const ConvDims& d, const float* x, const float* dy, float* dw) {
-  if (winograd_applies(d)) return conv2d_backprop_filter_winograd(d, x, dy, dw);
-  if (direct_conv_applies(d)) return conv2d_backprop_filter_direct(d, x, dy, dw);
+  const ConvPath path = conv2d_backprop_filter_path(d);
+  if (path == ConvPath::WINOGRAD) return conv2d_backprop_filter_winograd(d, x, dy, dw);
+  if (path == ConvPath::DIRECT) return conv2d_backprop_filter_direct(d, x, dy, dw);
   const long P = pixels(d), K = patch(d), inImg = static_cast<long>(d.inH) * d.inW * d.inC;
   const long wSize = K * d.outC;
   int tasks = std::min(pool_threads(), d.batch);

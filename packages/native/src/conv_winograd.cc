@@ -2,7 +2,7 @@
 // Algorithms for Convolutional Neural Networks", 2016): each 2x2 block of outputs of one channel
 // pair is read off a 6x6 elementwise product in a transformed space, 36 multiplies where the
 // direct sum takes 100. Summed over input channels, each of the 36 positions is a GEMM:
-//   U[p][tile][c] = (B^T d B)[p]     the 6x6 input patch of a tile, per input channel
+//   U[tile][p][c] = (B^T d B)[p]     the 6x6 input patch of a tile, per input channel
 //   V[p][c][o]    = (G g G^T)[p]     the 5x5 filter of (c, o), once per call
 //   M[p]          = U[p] V[p]        36 GEMMs of tiles x C times C x O
 //   y(tile)       = A^T M A          2x2 outputs per tile and output channel (+ bias, relu)

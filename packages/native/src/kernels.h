@@ -46,6 +46,12 @@ struct ConvDims {
 void conv2d_forward(const ConvDims& d, const float* x, const float* w, float* y, const float* bias, bool relu);
 void conv2d_backprop_input(const ConvDims& d, const float* dy, const float* w, float* dx);
 void conv2d_backprop_filter(const ConvDims& d, const float* x, const float* dy, float* dw);
+// Which algorithm each of the three runs for d on the ISA in use (the dispatch above uses these).
+enum class ConvPath { WINOGRAD, DIRECT, IM2COL };
+ConvPath conv2d_forward_path(const ConvDims& d);
+ConvPath conv2d_backprop_input_path(const ConvDims& d);
+ConvPath conv2d_backprop_filter_path(const ConvDims& d);
+const char* conv_path_name(ConvPath p);
 // Direct (no im2col) forward and filter gradient for few input channels (conv_direct.cc);
 // conv2d_forward / conv2d_backprop_filter take this path when direct_conv_applies(d).
 bool direct_conv_applies(const ConvDims& d);
