@@ -21,6 +21,9 @@
 // The vector helpers below return vectors by value; they are always inlined into the ISA wrappers,
 // so no call ever passes one (GCC's ABI note about such returns does not apply).
 #pragma GCC diagnostic ignored "-Wpsabi"
+// For the loader and storer lambdas of transform_2d: inlined into each ISA wrapper, they compile
+// with its vectors (a lambda does not inherit the wrapper's target attribute otherwise).
+#define FL_INLINE __attribute__((always_inline))
 
 namespace fl {
 namespace {
@@ -93,6 +96,25 @@ __attribute__((always_inline)) inline void filter_grad_1d(const V* s, V* k) {
   k[4] = b - a + 16.f * c - e + s[5];
 }
 
+// out = T in T^T for a 1-D transform T of N values into M (one of the five above): T down each
+// column as it is loaded (in(i, j) is element i, j), then along each row, each result handed to
+// out(i, j, value). Every 2-D transform here is this one.
+template <int N, int M, class V, void (*T)(const V*, V*), class In, class Out>
+FL_INLINE inline void transform_2d(In in, Out out) {
+  V rows[M][N];
+  for (int j = 0; j < N; j++) {
+    V col[N], t[M];
+    for (int i = 0; i < N; i++) col[i] = in(i, j);
+    T(col, t);
+    for (int i = 0; i < M; i++) rows[i][j] = t[i];
+  }
+  for (int i = 0; i < M; i++) {
+    V t[M];
+    T(rows[i], t);
+    for (int j = 0; j < M; j++) out(i, j, t[j]);
+  }
+}
+
 struct Geometry {
   int tilesH, tilesW;
   long tiles;  // over the whole batch
@@ -110,18 +132,8 @@ __attribute__((always_inline)) inline void filter_transform(const ConvDims& d, c
   const long C = d.inC, O = d.outC;
   for (long c = c0; c < c1; c++)
     for (long o = 0; o < O; o += W) {
-      V t[TILE][TAPS];
-      for (int b = 0; b < TAPS; b++) {
-        V g[TAPS], u[TILE];
-        for (int a = 0; a < TAPS; a++) g[a] = load<V>(w + ((a * TAPS + b) * C + c) * O + o);
-        filter_1d(g, u);
-        for (int i = 0; i < TILE; i++) t[i][b] = u[i];
-      }
-      for (int i = 0; i < TILE; i++) {
-        V u[TILE];
-        filter_1d(t[i], u);
-        for (int j = 0; j < TILE; j++) store(v + ((i * TILE + j) * C + c) * O + o, u[j]);
-      }
+      transform_2d<TAPS, TILE, V, filter_1d<V>>([&](int a, int b) FL_INLINE { return load<V>(w + ((a * TAPS + b) * C + c) * O + o); },
+                                                [&](int i, int j, V u) FL_INLINE { store(v + ((i * TILE + j) * C + c) * O + o, u); });
     }
 }
 
@@ -182,18 +194,8 @@ __attribute__((always_inline)) inline void input_tiles(const ConvDims& d, const 
       }
     float* ut = u + t * uTile;
     for (long c = 0; c < C; c += W) {
-      V s[TILE][TILE];
-      for (int j = 0; j < TILE; j++) {
-        V col[TILE], o[TILE];
-        for (int i = 0; i < TILE; i++) col[i] = load<V>(px[i][j] + c);
-        input_1d(col, o);
-        for (int i = 0; i < TILE; i++) s[i][j] = o[i];
-      }
-      for (int i = 0; i < TILE; i++) {
-        V o[TILE];
-        input_1d(s[i], o);
-        for (int j = 0; j < TILE; j++) store(ut + (i * TILE + j) * C + c, o[j]);
-      }
+      transform_2d<TILE, TILE, V, input_1d<V>>([&](int i, int j) FL_INLINE { return load<V>(px[i][j] + c); },
+                                               [&](int i, int j, V o) FL_INLINE { store(ut + (i * TILE + j) * C + c, o); });
     }
   }
 }
@@ -215,26 +217,15 @@ __attribute__((always_inline)) inline void run_block(const ConvDims& d, const Ge
     const int oy0 = static_cast<int>(r / g.tilesW) * OUT, ox0 = static_cast<int>(r % g.tilesW) * OUT;
     const float* mt = m + t * mTile;
     for (long o = 0; o < O; o += W) {
-      V rows[OUT][TILE];
-      for (int j = 0; j < TILE; j++) {
-        V col[TILE], out[OUT];
-        for (int i = 0; i < TILE; i++) col[i] = load<V>(mt + (i * TILE + j) * O + o);
-        output_1d(col, out);
-        for (int a = 0; a < OUT; a++) rows[a][j] = out[a];
-      }
       const V b = bias ? load<V>(bias + o) : V{};
-      for (int a = 0; a < OUT; a++) {
-        if (oy0 + a >= d.outH) break;
-        V out[OUT];
-        output_1d(rows[a], out);
-        for (int e = 0; e < OUT; e++) {
-          if (ox0 + e >= d.outW) break;
-          V val = out[e] + b;
-          // relu as tfjs's: x < 0 ? 0 : x (a NaN stays NaN).
-          if (relu) val = val < 0 ? V{} : val;
-          store(y + ((n * d.outH + oy0 + a) * d.outW + ox0 + e) * O + o, val);
-        }
-      }
+      transform_2d<TILE, OUT, V, output_1d<V>>([&](int i, int j) FL_INLINE { return load<V>(mt + (i * TILE + j) * O + o); },
+                                               [&](int a, int e, V out) FL_INLINE {
+                                                 if (oy0 + a >= d.outH || ox0 + e >= d.outW) return;
+                                                 V val = out + b;
+                                                 // relu as tfjs's: x < 0 ? 0 : x (a NaN stays NaN).
+                                                 if (relu) val = val < 0 ? V{} : val;
+                                                 store(y + ((n * d.outH + oy0 + a) * d.outW + ox0 + e) * O + o, val);
+                                               });
     }
   }
 }
@@ -258,17 +249,8 @@ __attribute__((always_inline)) inline void dw_block(const ConvDims& d, const Geo
         q[a][e] = oy0 + a >= d.outH || ox0 + e >= d.outW ? zeros : dy + ((n * d.outH + oy0 + a) * d.outW + ox0 + e) * O;
     float* zt = z + t * zTile;
     for (long o = 0; o < O; o += W) {
-      V rows[TILE][OUT];
-      for (int e = 0; e < OUT; e++) {
-        V col[OUT] = {load<V>(q[0][e] + o), load<V>(q[1][e] + o)}, out[TILE];
-        grad_1d(col, out);
-        for (int i = 0; i < TILE; i++) rows[i][e] = out[i];
-      }
-      for (int i = 0; i < TILE; i++) {
-        V out[TILE];
-        grad_1d(rows[i], out);
-        for (int j = 0; j < TILE; j++) store(zt + (i * TILE + j) * O + o, out[j]);
-      }
+      transform_2d<OUT, TILE, V, grad_1d<V>>([&](int a, int e) FL_INLINE { return load<V>(q[a][e] + o); },
+                                             [&](int i, int j, V out) FL_INLINE { store(zt + (i * TILE + j) * O + o, out); });
     }
   }
   for (int p = 0; p < POINTS; p++)
@@ -290,18 +272,8 @@ __attribute__((always_inline)) inline void filter_grad(const ConvDims& d, const 
           for (int q = 1; q < parts; q++) acc += load<V>(at + q * part);
           sum[i][j] = acc;
         }
-      V rows[TAPS][TILE];
-      for (int j = 0; j < TILE; j++) {
-        V col[TILE], k[TAPS];
-        for (int i = 0; i < TILE; i++) col[i] = sum[i][j];
-        filter_grad_1d(col, k);
-        for (int a = 0; a < TAPS; a++) rows[a][j] = k[a];
-      }
-      for (int a = 0; a < TAPS; a++) {
-        V k[TAPS];
-        filter_grad_1d(rows[a], k);
-        for (int b = 0; b < TAPS; b++) store(dw + ((a * TAPS + b) * C + c) * O + o, k[b]);
-      }
+      transform_2d<TILE, TAPS, V, filter_grad_1d<V>>([&](int i, int j) FL_INLINE { return sum[i][j]; },
+                                                     [&](int a, int b, V k) FL_INLINE { store(dw + ((a * TAPS + b) * C + c) * O + o, k); });
     }
 }
 
