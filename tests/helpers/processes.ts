@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
@@ -75,13 +76,43 @@ export function spawnFedlink(args: string[]): Proc {
   return spawnNode([FEDLINK_BIN, ...args]);
 }
 
-/** A loopback port that was free a moment ago (a restarted coordinator must get the same one). */
-export async function freePort(): Promise<number> {
+/** The kernel's range for ephemeral ports (outgoing connections, listen(0)); Linux's default where it can't be read. */
+function ephemeralRange(): [number, number] {
+  try {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (Number.isInteger(lo) && Number.isInteger(hi)) return [lo!, hi!];
+  } catch {
+    /* not Linux */
+  }
+  return [32768, 60999];
+}
+
+async function listensOn(port: number): Promise<number | undefined> {
   const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
+  const bound = await new Promise<boolean>((r) => {
+    server.once('error', () => r(false));
+    server.listen(port, '127.0.0.1', () => r(true));
+  });
+  if (!bound) return undefined;
+  const got = (server.address() as { port: number }).port;
   await new Promise((r) => server.close(r));
-  return port;
+  return got;
+}
+
+/**
+ * A loopback port that was free a moment ago (a restarted coordinator must get the same one),
+ * picked below the ephemeral range: a port listen(0) hands out is one any outgoing connection of
+ * another test may take before the process meant for it listens (EADDRINUSE in CI). Random, so
+ * parallel suites rarely pick the same one; listen(0) only if no port there is free.
+ */
+export async function freePort(): Promise<number> {
+  const [lo] = ephemeralRange();
+  const floor = Math.max(1024, lo - 12_000);
+  for (let i = 0; i < 50 && lo - floor > 100; i++) {
+    const port = await listensOn(floor + Math.floor(Math.random() * (lo - floor)));
+    if (port !== undefined) return port;
+  }
+  return (await listensOn(0))!;
 }
 
 /** The arguments of the `npx fedlink join ...` line a `fedlink serve` process prints, once it has printed it. */
