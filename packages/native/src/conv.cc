@@ -64,8 +64,7 @@ ConvPath conv2d_forward_path(const ConvDims& d) {
 }
 ConvPath conv2d_backprop_filter_path(const ConvDims& d) { return conv2d_forward_path(d); }
 ConvPath conv2d_backprop_input_path(const ConvDims& d) {
-  const bool asForward = d.strideH == 1 && d.strideW == 1 && d.dilH == 1 && d.dilW == 1 && d.padTop <= d.fH - 1 && d.padLeft <= d.fW - 1;
-  if (asForward && winograd_applies(input_gradient_as_forward(d))) return ConvPath::WINOGRAD;
+  if (input_gradient_is_forward(d) && winograd_applies(input_gradient_as_forward(d))) return ConvPath::WINOGRAD;
   return direct_backprop_input_applies(d) ? ConvPath::DIRECT : ConvPath::IM2COL;
 }
 const char* conv_path_name(ConvPath p) { return p == ConvPath::WINOGRAD ? "winograd" : p == ConvPath::DIRECT ? "direct" : "im2col"; }

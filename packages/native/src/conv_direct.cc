@@ -115,9 +115,12 @@ ConvDims input_gradient_as_forward(const ConvDims& d) {
   return {d.batch, d.outH, d.outW, d.outC, d.inH, d.inW, d.inC, d.fH, d.fW, 1, 1, 1, 1, d.fH - 1 - d.padTop, d.fW - 1 - d.padLeft};
 }
 
+bool input_gradient_is_forward(const ConvDims& d) {
+  return d.strideH == 1 && d.strideW == 1 && d.dilH == 1 && d.dilW == 1 && d.padTop <= d.fH - 1 && d.padLeft <= d.fW - 1;
+}
+
 bool direct_backprop_input_applies(const ConvDims& d) {
-  return d.strideH == 1 && d.strideW == 1 && d.dilH == 1 && d.dilW == 1 && d.padTop <= d.fH - 1 && d.padLeft <= d.fW - 1 &&
-         direct_conv_applies(input_gradient_as_forward(d));
+  return input_gradient_is_forward(d) && direct_conv_applies(input_gradient_as_forward(d));
 }
 
 void conv2d_backprop_input_direct(const ConvDims& d, const float* dy, const float* w, float* dx) {

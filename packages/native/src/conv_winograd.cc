@@ -277,18 +277,13 @@ __attribute__((always_inline)) inline void filter_grad(const ConvDims& d, const 
     }
 }
 
-// The ISA wrappers compile the same bodies with their own vectors (ymm, zmm; SSE for portable).
-void filter_portable(const ConvDims& d, const float* w, float* v, int c0, int c1) { filter_transform<4>(d, w, v, c0, c1); }
+// The ISA wrappers compile the same bodies with their own vectors (ymm, zmm); winograd_applies needs AVX2.
 __attribute__((target("avx2,fma"))) void filter_avx2(const ConvDims& d, const float* w, float* v, int c0, int c1) {
   filter_transform<8>(d, w, v, c0, c1);
 }
 __attribute__((target("avx512f,prefer-vector-width=512"))) void filter_avx512(const ConvDims& d, const float* w, float* v, int c0,
                                                                                 int c1) {
   filter_transform<16>(d, w, v, c0, c1);
-}
-void block_portable(const ConvDims& d, const Geometry& g, const float* x, const float* v, float* y, const float* bias, bool relu,
-                    long t0, int nt, float* u, float* m, const float* z) {
-  run_block<4>(d, g, x, v, y, bias, relu, t0, nt, u, m, z);
 }
 __attribute__((target("avx2,fma"))) void block_avx2(const ConvDims& d, const Geometry& g, const float* x, const float* v,
                                                     float* y, const float* bias, bool relu, long t0, int nt, float* u,
@@ -302,10 +297,6 @@ __attribute__((target("avx512f,prefer-vector-width=512"))) void block_avx512(con
   run_block<16>(d, g, x, v, y, bias, relu, t0, nt, u, m, z);
 }
 
-void dw_portable(const ConvDims& d, const Geometry& g, const float* x, const float* dy, long t0, int nt, float* u, float* z, float* s,
-                 const float* zeros) {
-  dw_block<4>(d, g, x, dy, t0, nt, u, z, s, zeros);
-}
 __attribute__((target("avx2,fma"))) void dw_avx2(const ConvDims& d, const Geometry& g, const float* x, const float* dy, long t0, int nt,
                                                  float* u, float* z, float* s, const float* zeros) {
   dw_block<8>(d, g, x, dy, t0, nt, u, z, s, zeros);
@@ -315,7 +306,6 @@ __attribute__((target("avx512f,prefer-vector-width=512"))) void dw_avx512(const 
                                                                             float* s, const float* zeros) {
   dw_block<16>(d, g, x, dy, t0, nt, u, z, s, zeros);
 }
-void filter_grad_portable(const ConvDims& d, const float* s, int parts, float* dw, int c0, int c1) { filter_grad<4>(d, s, parts, dw, c0, c1); }
 __attribute__((target("avx2,fma"))) void filter_grad_avx2(const ConvDims& d, const float* s, int parts, float* dw, int c0, int c1) {
   filter_grad<8>(d, s, parts, dw, c0, c1);
 }
@@ -323,6 +313,48 @@ __attribute__((target("avx512f,prefer-vector-width=512"))) void filter_grad_avx5
                                                                                      int c0, int c1) {
   filter_grad<16>(d, s, parts, dw, c0, c1);
 }
+
+// Each body for the ISA and channel counts of one call: zmm where both counts are multiples of
+// 16 on AVX-512, else ymm.
+struct Bodies {
+  decltype(&filter_avx2) filter;
+  decltype(&block_avx2) block;
+  decltype(&dw_avx2) dw;
+  decltype(&filter_grad_avx2) filter_grad;
+};
+const Bodies& bodies_for(const ConvDims& d) {
+  static const Bodies ymm{filter_avx2, block_avx2, dw_avx2, filter_grad_avx2};
+  static const Bodies zmm{filter_avx512, block_avx512, dw_avx512, filter_grad_avx512};
+  return simd_avx512() && d.inC % 16 == 0 && d.outC % 16 == 0 ? zmm : ymm;
+}
+
+// fn(c0, c1) over the input channels in runs of 8, on the pool (the filter's transforms).
+template <class Fn>
+void over_input_channels(const ConvDims& d, Fn fn) {
+  constexpr int RUN = 8;
+  parallel_for((d.inC + RUN - 1) / RUN, [&](int t) { fn(t * RUN, std::min(d.inC, t * RUN + RUN)); });
+}
+
+// This thread's n zeros: what a tile reads past an image's edge.
+const float* zeros(long n) {
+  thread_local std::vector<float> z;
+  if (z.size() < static_cast<size_t>(n)) {
+    scratch_resize(z, static_cast<size_t>(n));
+    std::fill(z.begin(), z.end(), 0.f);
+  }
+  return z.data();
+}
+
+// Tiles [t0, t0 + nt) of block b.
+struct Block {
+  long t0;
+  int nt;
+};
+Block block_of(const Geometry& g, int b) {
+  const long t0 = static_cast<long>(b) * BLOCK;
+  return {t0, static_cast<int>(std::min<long>(BLOCK, g.tiles - t0))};
+}
+int blocks_of(const Geometry& g) { return static_cast<int>((g.tiles + BLOCK - 1) / BLOCK); }
 
 }  // namespace
 
@@ -332,38 +364,24 @@ bool winograd_applies(const ConvDims& d) {
 }
 
 void conv2d_forward_winograd(const ConvDims& d, const float* x, const float* w, float* y, const float* bias, bool relu) {
-  const bool wide = simd_avx512() && d.inC % 16 == 0 && d.outC % 16 == 0;
+  const Bodies& k = bodies_for(d);
   const long C = d.inC, O = d.outC;
   thread_local std::vector<float> v;
   scratch_resize(v, static_cast<size_t>(POINTS * C * O));
   float* vp = v.data();  // this (calling) thread's buffer, shared with the workers
-  constexpr int FILTER_CHANNELS = 8;
-  parallel_for(static_cast<int>((C + FILTER_CHANNELS - 1) / FILTER_CHANNELS), [&](int t) {
-    const int c0 = t * FILTER_CHANNELS, c1 = std::min<int>(static_cast<int>(C), c0 + FILTER_CHANNELS);
-    if (wide) filter_avx512(d, w, vp, c0, c1);
-    else if (simd_avx2()) filter_avx2(d, w, vp, c0, c1);
-    else filter_portable(d, w, vp, c0, c1);
-  });
+  over_input_channels(d, [&](int c0, int c1) { k.filter(d, w, vp, c0, c1); });
   const Geometry g = geometry(d);
-  parallel_for(static_cast<int>((g.tiles + BLOCK - 1) / BLOCK), [&](int b) {
-    const long t0 = static_cast<long>(b) * BLOCK;
-    const int nt = static_cast<int>(std::min<long>(BLOCK, g.tiles - t0));
-    thread_local std::vector<float> u, m, zeros;
+  parallel_for(blocks_of(g), [&](int b) {
+    thread_local std::vector<float> u, m;
     scratch_resize(u, static_cast<size_t>(POINTS) * BLOCK * C);
     scratch_resize(m, static_cast<size_t>(POINTS) * BLOCK * O);
-    if (zeros.size() < static_cast<size_t>(C)) {
-      scratch_resize(zeros, static_cast<size_t>(C));
-      std::fill(zeros.begin(), zeros.end(), 0.f);
-    }
-    if (wide) block_avx512(d, g, x, vp, y, bias, relu, t0, nt, u.data(), m.data(), zeros.data());
-    else if (simd_avx2()) block_avx2(d, g, x, vp, y, bias, relu, t0, nt, u.data(), m.data(), zeros.data());
-    else block_portable(d, g, x, vp, y, bias, relu, t0, nt, u.data(), m.data(), zeros.data());
+    const Block blk = block_of(g, b);
+    k.block(d, g, x, vp, y, bias, relu, blk.t0, blk.nt, u.data(), m.data(), zeros(C));
   });
 }
 
 void conv2d_backprop_input_winograd(const ConvDims& d, const float* dy, const float* w, float* dx) {
   // W'[fy][fx][o][c] = W[fH-1-fy][fW-1-fx][c][o]: the input gradient as a forward convolution of dy.
-  const ConvDims f = input_gradient_as_forward(d);
   const long taps = static_cast<long>(d.fH) * d.fW, C = d.inC, O = d.outC;
   thread_local std::vector<float> flipped;
   scratch_resize(flipped, static_cast<size_t>(taps * C * O));
@@ -374,19 +392,14 @@ void conv2d_backprop_input_winograd(const ConvDims& d, const float* dy, const fl
     for (long c = 0; c < C; c++)
       for (long o = 0; o < O; o++) dst[o * C + c] = src[c * O + o];
   }
-  conv2d_forward_winograd(f, dy, wf, dx, nullptr, false);
+  conv2d_forward_winograd(input_gradient_as_forward(d), dy, wf, dx, nullptr, false);
 }
 
-}  // namespace fl
-
-namespace fl {
-
 void conv2d_backprop_filter_winograd(const ConvDims& d, const float* x, const float* dy, float* dw) {
-  const bool wide = simd_avx512() && d.inC % 16 == 0 && d.outC % 16 == 0;
+  const Bodies& k = bodies_for(d);
   const long C = d.inC, O = d.outC, part = POINTS * C * O;
   const Geometry g = geometry(d);
-  const int blocks = static_cast<int>((g.tiles + BLOCK - 1) / BLOCK);
-  const int tasks = std::min(pool_threads(), blocks);
+  const int blocks = blocks_of(g), tasks = std::min(pool_threads(), blocks);
   // One partial S per task, summed in the inverse transform.
   thread_local std::vector<float> sums;
   scratch_resize(sums, static_cast<size_t>(tasks * part));
@@ -394,28 +407,15 @@ void conv2d_backprop_filter_winograd(const ConvDims& d, const float* x, const fl
   parallel_for(tasks, [&](int task) {
     float* s = sp + task * part;
     std::fill(s, s + part, 0.f);
-    thread_local std::vector<float> u, z, zeros;
+    thread_local std::vector<float> u, z;
     scratch_resize(u, static_cast<size_t>(POINTS) * BLOCK * C);
     scratch_resize(z, static_cast<size_t>(POINTS) * BLOCK * O);
-    if (zeros.size() < static_cast<size_t>(std::max(C, O))) {
-      scratch_resize(zeros, static_cast<size_t>(std::max(C, O)));
-      std::fill(zeros.begin(), zeros.end(), 0.f);
-    }
     for (int b = task; b < blocks; b += tasks) {
-      const long t0 = static_cast<long>(b) * BLOCK;
-      const int nt = static_cast<int>(std::min<long>(BLOCK, g.tiles - t0));
-      if (wide) dw_avx512(d, g, x, dy, t0, nt, u.data(), z.data(), s, zeros.data());
-      else if (simd_avx2()) dw_avx2(d, g, x, dy, t0, nt, u.data(), z.data(), s, zeros.data());
-      else dw_portable(d, g, x, dy, t0, nt, u.data(), z.data(), s, zeros.data());
+      const Block blk = block_of(g, b);
+      k.dw(d, g, x, dy, blk.t0, blk.nt, u.data(), z.data(), s, zeros(std::max(C, O)));
     }
   });
-  constexpr int CHANNELS = 8;
-  parallel_for(static_cast<int>((C + CHANNELS - 1) / CHANNELS), [&](int t) {
-    const int c0 = t * CHANNELS, c1 = std::min<int>(static_cast<int>(C), c0 + CHANNELS);
-    if (wide) filter_grad_avx512(d, sp, tasks, dw, c0, c1);
-    else if (simd_avx2()) filter_grad_avx2(d, sp, tasks, dw, c0, c1);
-    else filter_grad_portable(d, sp, tasks, dw, c0, c1);
-  });
+  over_input_channels(d, [&](int c0, int c1) { k.filter_grad(d, sp, tasks, dw, c0, c1); });
 }
 
 }  // namespace fl

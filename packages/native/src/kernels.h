@@ -61,7 +61,9 @@ void conv2d_backprop_filter_direct(const ConvDims& d, const float* x, const floa
 // takes this path when direct_backprop_input_applies(d).
 bool direct_backprop_input_applies(const ConvDims& d);
 void conv2d_backprop_input_direct(const ConvDims& d, const float* dy, const float* w, float* dx);
-// The input gradient of a stride-1 convolution as the geometry of a forward one over dy (conv_direct.cc).
+// Whether d's input gradient is a forward convolution over dy (stride 1, no dilation, padding
+// below the filter's size), and that convolution's geometry (conv_direct.cc).
+bool input_gradient_is_forward(const ConvDims& d);
 ConvDims input_gradient_as_forward(const ConvDims& d);
 // 5x5 stride-1 convolutions with many channels by Winograd's F(2x2, 5x5) (conv_winograd.cc), on
 // AVX2 and AVX-512: conv2d_forward, conv2d_backprop_filter and conv2d_backprop_input take this
